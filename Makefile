@@ -1,0 +1,47 @@
+# kri: the commands the README names. One optimised profile (release) serves build,
+# test, demo and bench, so wasmtime is compiled once and stays cached in target/.
+
+CARGO ?= cargo
+WASM_TARGET := wasm32-wasip2
+WASM_OUT := target/$(WASM_TARGET)/release
+
+.PHONY: all setup build test demo bench lint fmt clean
+
+all: build
+
+# Everything a fresh machine needs beyond the Rust toolchain itself.
+setup:
+	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+
+# The host at target/release/kri, okta-sim at target/release/okta-sim, every
+# connector component at target/plugins/<name>.wasm, and the test components at
+# target/test-plugins/.
+build: setup
+	$(CARGO) build --release -p kri-host -p okta-sim
+	$(CARGO) build --release --target $(WASM_TARGET) -p connector-okta -p kri-test-probe -p kri-test-bad-describe
+	@mkdir -p target/plugins target/test-plugins
+	cp $(WASM_OUT)/connector_okta.wasm target/plugins/okta.wasm
+	cp $(WASM_OUT)/kri_test_probe.wasm target/test-plugins/probe.wasm
+	cp $(WASM_OUT)/kri_test_bad_describe.wasm target/test-plugins/bad-describe.wasm
+
+# Every test: unit tests of each crate and the end-to-end tests against real
+# components and okta-sim.
+test: build
+	$(CARGO) test --release --workspace
+
+# The main job: okta-sim with a 2,000-user org, a tenant, a run, the KRI table.
+demo: build
+	scripts/demo.sh
+
+bench: build
+	scripts/bench.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean

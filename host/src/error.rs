@@ -1,0 +1,87 @@
+//! Error types of the host library that callers match on.
+
+use std::path::PathBuf;
+
+/// Errors from the store (SQLite) and the data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database {path} was written by a newer kri (schema {found}, this build knows {known}); upgrade kri")]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("unknown tenant `{0}`; see `kri tenant list`")]
+    UnknownTenant(String),
+    #[error("tenant `{0}` already exists; remove it first with `kri tenant remove {0}`")]
+    TenantExists(String),
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// Errors from encrypting or decrypting tenant secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("KRI_ENCRYPTION_KEY must be 64 hex characters (32 bytes)")]
+    BadEnvKey,
+    #[error("key file {path}: {reason}")]
+    KeyFile { path: PathBuf, reason: String },
+    #[error("cannot decrypt the secret of tenant `{0}`: wrong encryption key or tampered data")]
+    Decrypt(String),
+    #[error("token is empty or contains control characters")]
+    BadToken,
+}
+
+/// Why a plugin file was not loaded.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum PluginError {
+    #[error("cannot read file: {0}")]
+    Unreadable(String),
+    #[error("not a WebAssembly file")]
+    NotWasm,
+    #[error("a core WebAssembly module, not a component: build it for wasm32-wasip2 (or wrap it with `wasm-tools component new`)")]
+    CoreModule,
+    #[error("invalid component: {0}")]
+    Invalid(String),
+    #[error("does not implement the kri:connector@0.1.0 world: {0}")]
+    WrongWorld(String),
+    #[error("describe() failed: {0}")]
+    DescribeFailed(String),
+    #[error("invalid manifest: {0}")]
+    BadManifest(String),
+    #[error("duplicate connector name `{name}`, already provided by {first}")]
+    Duplicate { name: String, first: String },
+}
+
+/// Why a run (or a check) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("unknown connector `{name}`; available: {available}")]
+    UnknownConnector { name: String, available: String },
+    #[error("tenant `{tenant}` uses connector `{actual}`, not `{requested}`")]
+    WrongConnector {
+        tenant: String,
+        requested: String,
+        actual: String,
+    },
+    #[error("{0}")]
+    Quota(String),
+    #[error("connector error: {0}")]
+    Connector(String),
+    #[error("connector trapped: {0}")]
+    Trap(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("{0}")]
+    Other(String),
+}

@@ -1,0 +1,377 @@
+//! The outbound HTTP gateway: the only door out of a sandbox.
+//!
+//! Every guest request passes, in order: the request quota, the header policy (a
+//! guest `Authorization` is refused), the origin allowlist (the tenant's base URL
+//! only; https unless the tenant allows insecure local), the resolved-address check
+//! (done inside the DNS resolver, so the checked address is the one connected to;
+//! IP-literal hosts are checked directly), auth injection from the tenant's token,
+//! rate-limit pacing, the send itself (no redirects, no proxies), and the response
+//! limits (headers, bytes per response and per run). 429s are retried after the
+//! server's reset; 5xx to idempotent requests are retried with backoff. The token is
+//! redacted from anything an upstream echoes back. Policy decisions come from the
+//! pure `kri_policy` modules; this file only wires them to reqwest.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use kri_policy::headers::{check_request_headers, check_response_headers, HeaderLimits};
+use kri_policy::pacing::RateLimitHeaders;
+use kri_policy::quota::{QuotaExceeded, QuotaKind, QuotaUsage, Quotas};
+
+use crate::pacer::Pacer;
+use crate::secrets::Token;
+
+/// A request as the guest asked for it.
+#[derive(Debug, Clone)]
+pub struct OutboundRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// A response as the guest will see it (token redacted).
+#[derive(Debug, Clone)]
+pub struct InboundResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Why a request got no response.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum GatewayError {
+    /// The egress policy refused it; the guest may handle this.
+    #[error("denied: {0}")]
+    Denied(String),
+    /// A run quota is spent; this ends the run.
+    #[error("{0}")]
+    Quota(QuotaExceeded),
+    #[error("timeout: {0}")]
+    Timeout(String),
+    #[error("transport: {0}")]
+    Transport(String),
+}
+
+/// Counters the run history shows.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayStats {
+    pub requests: u64,
+    pub responses_429: u64,
+    pub retries_5xx: u64,
+    pub bytes: u64,
+    pub denied: u64,
+}
+
+/// Per-tenant settings of the gateway.
+pub struct GatewaySettings {
+    pub base_url: String,
+    pub allow_insecure_local: bool,
+    pub auth_scheme: String,
+    pub token: Token,
+    pub quotas: Quotas,
+    pub request_timeout: Duration,
+    pub max_429_retries: u32,
+    pub max_5xx_retries: u32,
+}
+
+pub struct Gateway {
+    base_url: String,
+    allow_insecure_local: bool,
+    authorization: String,
+    token: Token,
+    client: reqwest::Client,
+    pacer: Arc<Pacer>,
+    quotas: Quotas,
+    usage: Arc<Mutex<QuotaUsage>>,
+    stats: Mutex<GatewayStats>,
+    in_flight: tokio::sync::Semaphore,
+    header_limits: HeaderLimits,
+    max_429_retries: u32,
+    max_5xx_retries: u32,
+}
+
+/// DNS resolution that only yields addresses the IP policy allows.
+struct CheckedResolver;
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await
+                .map_err(|e| -> Box<dyn std::error::Error + Send + Sync> { Box::new(e) })?
+                .collect();
+            let allowed: Vec<SocketAddr> = addrs
+                .iter()
+                .copied()
+                .filter(|a| kri_policy::ip::check_ip(a.ip()).is_ok())
+                .collect();
+            if allowed.is_empty() {
+                let why = addrs
+                    .first()
+                    .and_then(|a| kri_policy::ip::check_ip(a.ip()).err())
+                    .map(|e| e.to_string())
+                    .unwrap_or_else(|| "no address".into());
+                return Err(format!("{host} resolves only to denied addresses ({why})").into());
+            }
+            let iter: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(iter)
+        })
+    }
+}
+
+fn lower_method(m: &str) -> Result<reqwest::Method, GatewayError> {
+    match m {
+        "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" => {
+            reqwest::Method::from_bytes(m.as_bytes())
+                .map_err(|_| GatewayError::Denied(format!("method {m}")))
+        }
+        other => Err(GatewayError::Denied(format!(
+            "method {other} is not allowed"
+        ))),
+    }
+}
+
+impl Gateway {
+    pub fn new(
+        settings: GatewaySettings,
+        pacer: Arc<Pacer>,
+        usage: Arc<Mutex<QuotaUsage>>,
+    ) -> anyhow::Result<Gateway> {
+        let authorization =
+            kri_policy::auth::render_authorization(&settings.auth_scheme, settings.token.expose())
+                .map_err(|e| anyhow::anyhow!("the connector's auth scheme is unusable: {e}"))?;
+        let mut builder = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("kri/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(settings.request_timeout)
+            .pool_max_idle_per_host(64);
+        if !settings.allow_insecure_local {
+            builder = builder
+                .dns_resolver(Arc::new(CheckedResolver))
+                .https_only(true);
+        }
+        let client = builder.build()?;
+        let concurrency = settings.quotas.concurrent_requests.max(1) as usize;
+        Ok(Gateway {
+            base_url: settings.base_url,
+            allow_insecure_local: settings.allow_insecure_local,
+            authorization,
+            token: settings.token,
+            client,
+            pacer,
+            quotas: settings.quotas,
+            usage,
+            stats: Mutex::new(GatewayStats::default()),
+            in_flight: tokio::sync::Semaphore::new(concurrency),
+            header_limits: HeaderLimits::default(),
+            max_429_retries: settings.max_429_retries,
+            max_5xx_retries: settings.max_5xx_retries,
+        })
+    }
+
+    pub fn stats(&self) -> GatewayStats {
+        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn charge(&self, kind: QuotaKind, amount: u64) -> Result<(), GatewayError> {
+        self.usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .charge(kind, amount, &self.quotas)
+            .map_err(GatewayError::Quota)
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut GatewayStats)) {
+        f(&mut self.stats.lock().unwrap_or_else(|p| p.into_inner()));
+    }
+
+    pub fn redact_text(&self, text: &str) -> String {
+        kri_policy::redact::redact(text, &[self.token.expose()])
+    }
+
+    /// Checks a request against every policy and returns what to send.
+    fn admit(&self, req: &OutboundRequest) -> Result<(reqwest::Method, url::Url), GatewayError> {
+        let method = lower_method(&req.method)?;
+        check_request_headers(&req.headers, &self.header_limits)
+            .map_err(|e| GatewayError::Denied(e.to_string()))?;
+        let url = kri_policy::egress::resolve_request_url(
+            &self.base_url,
+            &req.url,
+            self.allow_insecure_local,
+        )
+        .map_err(|e| GatewayError::Denied(self.redact_text(&e.to_string())))?;
+        if !self.allow_insecure_local {
+            if let Some(host) = url.host_str() {
+                let bare = host.trim_start_matches('[').trim_end_matches(']');
+                if let Ok(ip) = bare.parse::<IpAddr>() {
+                    kri_policy::ip::check_ip(ip)
+                        .map_err(|e| GatewayError::Denied(format!("{ip}: {e}")))?;
+                }
+            }
+        }
+        Ok((method, url))
+    }
+
+    /// Sends one request through the whole policy chain.
+    pub async fn send(&self, req: OutboundRequest) -> Result<InboundResponse, GatewayError> {
+        let admitted = self.admit(&req);
+        let (method, url) = match admitted {
+            Ok(x) => x,
+            Err(e) => {
+                self.bump(|s| s.denied += 1);
+                return Err(e);
+            }
+        };
+        let idempotent = matches!(method, reqwest::Method::GET | reqwest::Method::HEAD);
+        let bucket = kri_policy::pacing::bucket_key(method.as_str(), url.path());
+        let mut attempts_429 = 0u32;
+        let mut attempts_5xx = 0u32;
+        loop {
+            self.charge(QuotaKind::HttpRequests, 1)?;
+            let _permit = self
+                .in_flight
+                .acquire()
+                .await
+                .map_err(|_| GatewayError::Transport("gateway closed".into()))?;
+            self.pacer.acquire(&bucket).await;
+            self.bump(|s| s.requests += 1);
+            let result = self.send_once(&method, &url, &req).await;
+            let (status, rl) = match &result {
+                Ok((resp, rl)) => (resp.status, Some(*rl)),
+                Err(_) => (0, None),
+            };
+            self.pacer.on_response(
+                &bucket,
+                status,
+                rl.as_ref().unwrap_or(&RateLimitHeaders::default()),
+            );
+            drop(_permit);
+            let (resp, rl) = result?;
+            if resp.status == 429 {
+                self.bump(|s| s.responses_429 += 1);
+                if idempotent && attempts_429 < self.max_429_retries {
+                    attempts_429 += 1;
+                    self.pacer.wait_after_429(&bucket, &rl).await;
+                    continue;
+                }
+            } else if resp.status >= 500 && idempotent && attempts_5xx < self.max_5xx_retries {
+                attempts_5xx += 1;
+                self.bump(|s| s.retries_5xx += 1);
+                let wait = kri_policy::pacing::backoff_5xx(attempts_5xx, 250, 8_000);
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+                continue;
+            }
+            return Ok(resp);
+        }
+    }
+
+    async fn send_once(
+        &self,
+        method: &reqwest::Method,
+        url: &url::Url,
+        req: &OutboundRequest,
+    ) -> Result<(InboundResponse, RateLimitHeaders), GatewayError> {
+        let mut builder = self.client.request(method.clone(), url.clone());
+        for (name, value) in &req.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let mut auth = reqwest::header::HeaderValue::from_str(&self.authorization)
+            .map_err(|_| GatewayError::Denied("unusable authorization value".into()))?;
+        auth.set_sensitive(true);
+        builder = builder.header(reqwest::header::AUTHORIZATION, auth);
+        if let Some(body) = &req.body {
+            self.charge(QuotaKind::TotalBytes, body.len() as u64)?;
+            builder = builder.body(body.clone());
+        }
+        let resp = builder.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status().as_u16();
+        let mut headers: Vec<(String, String)> = Vec::with_capacity(resp.headers().len());
+        for (name, value) in resp.headers() {
+            let v = String::from_utf8_lossy(value.as_bytes());
+            headers.push((name.as_str().to_string(), self.redact_text(&v)));
+        }
+        check_response_headers(&headers, &self.header_limits)
+            .map_err(|e| GatewayError::Denied(format!("response headers: {e}")))?;
+        let rl = RateLimitHeaders::parse(|name| {
+            headers
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        });
+        if let Some(len) = resp.content_length() {
+            if len > self.quotas.response_bytes {
+                return Err(GatewayError::Quota(QuotaExceeded::new(
+                    QuotaKind::ResponseBytes,
+                    self.quotas.response_bytes,
+                    len,
+                )));
+            }
+        }
+        let mut body: Vec<u8> = Vec::new();
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.transport_error(e))?;
+            let new_len = body.len() as u64 + chunk.len() as u64;
+            if new_len > self.quotas.response_bytes {
+                return Err(GatewayError::Quota(QuotaExceeded::new(
+                    QuotaKind::ResponseBytes,
+                    self.quotas.response_bytes,
+                    new_len,
+                )));
+            }
+            self.charge(QuotaKind::TotalBytes, chunk.len() as u64)?;
+            self.bump(|s| s.bytes += chunk.len() as u64);
+            body.extend_from_slice(&chunk);
+        }
+        let body = kri_policy::redact::redact_bytes(&body, &[self.token.expose()]);
+        Ok((
+            InboundResponse {
+                status,
+                headers,
+                body,
+            },
+            rl,
+        ))
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> GatewayError {
+        let text = self.redact_text(&format!("{e:#}"));
+        let mut source = std::error::Error::source(&e);
+        let mut detail = String::new();
+        while let Some(s) = source {
+            detail = self.redact_text(&s.to_string());
+            source = s.source();
+        }
+        if e.is_timeout() {
+            GatewayError::Timeout(text)
+        } else if detail.contains("denied addresses") {
+            GatewayError::Denied(detail)
+        } else if detail.is_empty() {
+            GatewayError::Transport(text)
+        } else {
+            GatewayError::Transport(format!("{text}: {detail}"))
+        }
+    }
+
+    /// Sends many requests concurrently (bounded by the concurrency quota and the
+    /// pacer); results keep the order of the requests.
+    pub async fn send_all(
+        self: &Arc<Self>,
+        reqs: Vec<OutboundRequest>,
+    ) -> Vec<Result<InboundResponse, GatewayError>> {
+        let concurrency = self.quotas.concurrent_requests.max(1) as usize;
+        futures::stream::iter(reqs.into_iter().map(|r| {
+            let gw = self.clone();
+            async move { gw.send(r).await }
+        }))
+        .buffered(concurrency)
+        .collect()
+        .await
+    }
+}

@@ -1,0 +1,510 @@
+//! `KriHost`: the library's front door. It opens the store, loads the plugin
+//! directory, adds tenants, and runs or checks a tenant's connector.
+//!
+//! A run: load the tenant and open its sealed token; build the tenant's gateway
+//! (origin, auth, quotas, pacing shared by the tenant's runs); give the connector a
+//! fresh sandbox over the committed state; call `run`; on success commit the
+//! outputs (with their status against thresholds) and the state changes in one
+//! transaction; on any failure record the run as failed with a reason that names
+//! the cause (and never the token), leaving earlier values and state untouched.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kri_policy::pacing::PacingConfig;
+use kri_policy::quota::{QuotaUsage, Quotas};
+use kri_policy::threshold::{status, Direction};
+use serde::Serialize;
+use wasmtime::component::Linker;
+
+use crate::bindings::types;
+use crate::engine::KriEngine;
+use crate::error::{RunError, StoreError};
+use crate::gateway::{Gateway, GatewaySettings, GatewayStats};
+use crate::pacer::{local_now_ms, Pacer};
+use crate::plugins::{Plugin, PluginRegistry};
+use crate::runtime::{call_check, call_run, connector_error_text, new_store, CallLimits};
+use crate::sandbox::{LogLine, ProgressSink, SandboxState};
+use crate::secrets::{SecretKey, Token};
+use crate::store::{KriDefinitionRow, KriOutput, RunStats, Store, Tenant};
+
+/// Where a host keeps its things.
+#[derive(Debug, Clone)]
+pub struct HostConfig {
+    pub data_dir: PathBuf,
+    pub plugins_dir: PathBuf,
+    /// Pacing of every tenant's requests (share of each rate-limit bucket, ...).
+    pub pacing: PacingConfig,
+}
+
+impl HostConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> HostConfig {
+        let data_dir = data_dir.into();
+        HostConfig {
+            plugins_dir: data_dir.join("plugins"),
+            data_dir,
+            pacing: PacingConfig::default(),
+        }
+    }
+}
+
+/// A tenant to add.
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub id: String,
+    pub connector: String,
+    pub base_url: String,
+    pub kris: Vec<String>,
+    pub extra: serde_json::Value,
+    pub allow_insecure_local: bool,
+    pub quotas: BTreeMap<String, u64>,
+}
+
+/// Options of one run.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// The clock the connector sees (epoch ms); the host's clock when `None`.
+    pub now_ms: Option<i64>,
+    pub progress: Option<ProgressSink>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    pub run_id: i64,
+    pub tenant: String,
+    pub connector: String,
+    pub succeeded: bool,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+    pub stats: RunStats,
+    pub outputs: Vec<KriOutput>,
+    pub logs: Vec<LogLine>,
+    pub retries_5xx: u64,
+    pub denied_requests: u64,
+}
+
+/// What a check found.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckOutcome {
+    pub ok: bool,
+    pub error: Option<String>,
+    pub requests: u64,
+}
+
+pub struct KriHost {
+    engine: KriEngine,
+    linker: Linker<SandboxState>,
+    store: Arc<Store>,
+    key: SecretKey,
+    registry: PluginRegistry,
+    pacers: Mutex<HashMap<String, Arc<Pacer>>>,
+    config: HostConfig,
+}
+
+fn tenant_id_ok(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+}
+
+impl KriHost {
+    /// Opens the store in `config.data_dir` and loads the plugins. With `create` the
+    /// data directory, database and key file are made when missing; without it a
+    /// missing database is an error and nothing is written.
+    pub async fn open(config: HostConfig, create: bool) -> anyhow::Result<KriHost> {
+        let store = if create {
+            Store::open(&config.data_dir)?
+        } else {
+            Store::open_existing(&config.data_dir)?
+        };
+        let key = SecretKey::load(&config.data_dir, create)?;
+        let engine = KriEngine::new()?;
+        let linker = crate::runtime::connector_linker(&engine)?;
+        let cache = config.data_dir.join("cache").join("components");
+        let registry =
+            PluginRegistry::load(&engine, &linker, &config.plugins_dir, Some(&cache)).await;
+        Ok(KriHost {
+            engine,
+            linker,
+            store: Arc::new(store),
+            key,
+            registry,
+            pacers: Mutex::new(HashMap::new()),
+            config,
+        })
+    }
+
+    pub fn registry(&self) -> &PluginRegistry {
+        &self.registry
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &HostConfig {
+        &self.config
+    }
+
+    /// Reloads the plugin directory (new, changed and removed files).
+    pub async fn reload_plugins(&mut self) {
+        let cache = self.config.data_dir.join("cache").join("components");
+        self.registry = PluginRegistry::load(
+            &self.engine,
+            &self.linker,
+            &self.config.plugins_dir,
+            Some(&cache),
+        )
+        .await;
+    }
+
+    fn plugin(&self, name: &str) -> Result<Arc<Plugin>, RunError> {
+        self.registry
+            .get(name)
+            .ok_or_else(|| RunError::UnknownConnector {
+                name: name.to_string(),
+                available: self.registry.names(),
+            })
+    }
+
+    /// Validates and adds a tenant; nothing is written when anything is wrong.
+    pub fn add_tenant(&self, t: NewTenant, token: &Token) -> Result<(), RunError> {
+        if !tenant_id_ok(&t.id) {
+            return Err(RunError::Other(format!(
+                "tenant id `{}` must be 1-64 of letters, digits, `-`, `_`, `.`",
+                t.id
+            )));
+        }
+        let plugin = self.plugin(&t.connector)?;
+        kri_policy::egress::Origin::from_base_url(&t.base_url)
+            .map_err(|e| RunError::Other(format!("--base-url {}: {e}", t.base_url)))?;
+        if t.base_url.starts_with("http://") && !t.allow_insecure_local {
+            return Err(RunError::Other(format!(
+                "--base-url {} is not https; use https, or --allow-insecure-local for a local simulator",
+                t.base_url
+            )));
+        }
+        if !t.extra.is_object() {
+            return Err(RunError::Other("--extra must be a JSON object".into()));
+        }
+        let known: BTreeSet<&str> = plugin
+            .manifest
+            .kris
+            .iter()
+            .map(|k| k.slug.as_str())
+            .collect();
+        for slug in &t.kris {
+            if !known.contains(slug.as_str()) {
+                return Err(RunError::Other(format!(
+                    "`{slug}` is not a KRI of connector `{}`; known: {}",
+                    t.connector,
+                    known.iter().copied().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        let mut quotas = Quotas::default();
+        let overrides: Vec<(String, u64)> = t.quotas.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        quotas
+            .apply_overrides(&overrides)
+            .map_err(|e| RunError::Other(e.to_string()))?;
+        let sealed = self.key.seal(&t.id, token)?;
+        let tenant = Tenant {
+            id: t.id.clone(),
+            connector: t.connector,
+            base_url: t.base_url,
+            kris: t.kris,
+            extra: t.extra,
+            allow_insecure_local: t.allow_insecure_local,
+            quotas: t.quotas,
+            created_at_ms: 0,
+        };
+        self.store.add_tenant(&tenant, &sealed)?;
+        self.seed_definitions(&t.id, &plugin)?;
+        Ok(())
+    }
+
+    fn seed_definitions(&self, tenant: &str, plugin: &Plugin) -> Result<(), StoreError> {
+        let defs: Vec<KriDefinitionRow> = plugin
+            .manifest
+            .kris
+            .iter()
+            .map(|k| KriDefinitionRow {
+                slug: k.slug.clone(),
+                name: k.name.clone(),
+                unit: k.unit.clone(),
+                higher_is_better: k.higher_is_better,
+                warn: k.warn,
+                breach: k.breach,
+            })
+            .collect();
+        self.store.seed_definitions(tenant, &defs)
+    }
+
+    fn pacer(&self, tenant: &str) -> Arc<Pacer> {
+        let mut map = self.pacers.lock().unwrap_or_else(|p| p.into_inner());
+        map.entry(tenant.to_string())
+            .or_insert_with(|| Arc::new(Pacer::new(self.config.pacing)))
+            .clone()
+    }
+
+    fn prepare(
+        &self,
+        connector: &str,
+        tenant_id: &str,
+    ) -> Result<(Tenant, Arc<Plugin>, Token, Quotas), RunError> {
+        let tenant = self.store.tenant(tenant_id)?;
+        if tenant.connector != connector {
+            return Err(RunError::WrongConnector {
+                tenant: tenant_id.to_string(),
+                requested: connector.to_string(),
+                actual: tenant.connector,
+            });
+        }
+        let plugin = self.plugin(connector)?;
+        let token = self.key.open(tenant_id, &self.store.secret(tenant_id)?)?;
+        let mut quotas = Quotas::default();
+        let overrides: Vec<(String, u64)> =
+            tenant.quotas.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        quotas
+            .apply_overrides(&overrides)
+            .map_err(|e| RunError::Other(e.to_string()))?;
+        Ok((tenant, plugin, token, quotas))
+    }
+
+    fn gateway(
+        &self,
+        tenant: &Tenant,
+        plugin: &Plugin,
+        token: Token,
+        quotas: &Quotas,
+        usage: Arc<Mutex<QuotaUsage>>,
+    ) -> Result<Arc<Gateway>, RunError> {
+        let settings = GatewaySettings {
+            base_url: tenant.base_url.clone(),
+            allow_insecure_local: tenant.allow_insecure_local,
+            auth_scheme: plugin.manifest.auth_scheme.clone(),
+            token,
+            quotas: *quotas,
+            request_timeout: Duration::from_secs(60),
+            max_429_retries: 20,
+            max_5xx_retries: 4,
+        };
+        Gateway::new(settings, self.pacer(&tenant.id), usage)
+            .map(Arc::new)
+            .map_err(|e| RunError::Other(format!("{e:#}")))
+    }
+
+    fn request(tenant: &Tenant, now_ms: Option<i64>) -> types::RunRequest {
+        types::RunRequest {
+            now_ms: now_ms.unwrap_or_else(local_now_ms),
+            kris: tenant.kris.clone(),
+            extra_config: tenant.extra.to_string(),
+        }
+    }
+
+    /// Runs the connector's `check`: one cheap authenticated call. Nothing is stored.
+    pub async fn check(&self, connector: &str, tenant_id: &str) -> Result<CheckOutcome, RunError> {
+        let (tenant, plugin, token, quotas) = self.prepare(connector, tenant_id)?;
+        let secret = token.expose().to_string();
+        let usage = Arc::new(Mutex::new(QuotaUsage::default()));
+        let gateway = self.gateway(&tenant, &plugin, token, &quotas, usage.clone())?;
+        let state = SandboxState::new(
+            quotas,
+            Some(gateway.clone()),
+            usage,
+            BTreeSet::new(),
+            BTreeMap::new(),
+            None,
+        );
+        let limits = CallLimits {
+            cpu_ms: quotas.cpu_ms,
+            wall_ms: quotas.wall_ms.min(120_000),
+        };
+        let mut store = new_store(&self.engine, state, limits);
+        let result = call_check(
+            &plugin.pre,
+            &mut store,
+            limits,
+            Self::request(&tenant, None),
+        )
+        .await;
+        let error = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(connector_error_text(&e)),
+            Err(f) => Some(f.to_string()),
+        }
+        .map(|e| kri_policy::redact::redact(&e, &[&secret]));
+        Ok(CheckOutcome {
+            ok: error.is_none(),
+            error,
+            requests: gateway.stats().requests,
+        })
+    }
+
+    /// Runs a tenant's connector and commits its outputs when it succeeds. A failed
+    /// run is recorded and returned as an outcome with `succeeded == false`; `Err`
+    /// means the run could not start (unknown tenant or connector, bad key, ...).
+    pub async fn run(
+        &self,
+        connector: &str,
+        tenant_id: &str,
+        opts: RunOptions,
+    ) -> Result<RunOutcome, RunError> {
+        let (tenant, plugin, token, quotas) = self.prepare(connector, tenant_id)?;
+        self.seed_definitions(tenant_id, &plugin)?;
+        let secret = token.expose().to_string();
+        let run_id = self.store.start_run(tenant_id, connector, "run")?;
+        let started = std::time::Instant::now();
+        let usage = Arc::new(Mutex::new(QuotaUsage::default()));
+        let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage.clone()) {
+            Ok(g) => g,
+            Err(e) => {
+                let msg = e.to_string();
+                self.store
+                    .finish_run_failed(run_id, &msg, &RunStats::default())?;
+                return Err(e);
+            }
+        };
+        let state_base = self.store.load_state(tenant_id, connector)?;
+        let allowed: BTreeSet<String> = plugin
+            .manifest
+            .kris
+            .iter()
+            .map(|k| k.slug.clone())
+            .collect();
+        let state = SandboxState::new(
+            quotas,
+            Some(gateway.clone()),
+            usage,
+            allowed,
+            state_base,
+            opts.progress.clone(),
+        );
+        let limits = CallLimits {
+            cpu_ms: quotas.cpu_ms,
+            wall_ms: quotas.wall_ms,
+        };
+        let mut store = new_store(&self.engine, state, limits);
+        let result = call_run(
+            &plugin.pre,
+            &mut store,
+            limits,
+            Self::request(&tenant, opts.now_ms),
+        )
+        .await;
+        let gw: GatewayStats = gateway.stats();
+        let data = store.into_data();
+        let mut stats = RunStats {
+            requests: gw.requests,
+            responses_429: gw.responses_429,
+            bytes: gw.bytes,
+            rows_written: 0,
+            rows_skipped: 0,
+            note: None,
+        };
+        let redact = |s: &str| kri_policy::redact::redact(s, &[&secret]);
+        let error = match result {
+            Ok(Ok(summary)) => {
+                stats.rows_skipped = summary.items_skipped;
+                stats.note = (!summary.note.is_empty()).then(|| redact(&summary.note));
+                None
+            }
+            Ok(Err(e)) => Some(redact(&connector_error_text(&e))),
+            Err(f) => Some(redact(&f.to_string())),
+        };
+        let mut outputs = Vec::new();
+        if error.is_none() {
+            let defs: HashMap<String, KriDefinitionRow> = self
+                .store
+                .definitions(tenant_id)?
+                .into_iter()
+                .map(|d| (d.slug.clone(), d))
+                .collect();
+            for o in data.buffers.outputs {
+                let def = defs.get(&o.slug);
+                let value = if o.not_evaluated_reason.is_some() {
+                    None
+                } else {
+                    o.value
+                };
+                let st = match def {
+                    Some(d) => status(
+                        value,
+                        if d.higher_is_better {
+                            Direction::HigherIsBetter
+                        } else {
+                            Direction::LowerIsBetter
+                        },
+                        d.warn,
+                        d.breach,
+                    ),
+                    None => status(value, Direction::LowerIsBetter, None, None),
+                };
+                outputs.push(KriOutput {
+                    slug: o.slug,
+                    value,
+                    numerator: o.numerator,
+                    denominator: o.denominator,
+                    status: st.as_str().to_string(),
+                    details: serde_json::from_str(&redact(&o.details))
+                        .unwrap_or(serde_json::Value::Object(Default::default())),
+                    reason: o.not_evaluated_reason.map(|r| redact(&r)),
+                });
+            }
+            stats.rows_written = outputs.len() as u64;
+        }
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match &error {
+            None => {
+                if let Err(e) = self.store.finish_run_succeeded(
+                    run_id,
+                    tenant_id,
+                    connector,
+                    &outputs,
+                    &data.buffers.state_changes,
+                    &stats,
+                ) {
+                    let msg = format!("could not commit the run: {e}");
+                    self.store.finish_run_failed(run_id, &msg, &stats)?;
+                    return Err(RunError::Store(e));
+                }
+            }
+            Some(msg) => self.store.finish_run_failed(run_id, msg, &stats)?,
+        }
+        Ok(RunOutcome {
+            run_id,
+            tenant: tenant_id.to_string(),
+            connector: connector.to_string(),
+            succeeded: error.is_none(),
+            error,
+            duration_ms,
+            stats,
+            outputs,
+            logs: data.buffers.logs,
+            retries_5xx: gw.retries_5xx,
+            denied_requests: gw.denied,
+        })
+    }
+
+    /// Runs many tenants at once, at most `parallel` at a time; results in input order.
+    pub async fn run_many(
+        &self,
+        jobs: &[(String, String)],
+        parallel: usize,
+        opts: RunOptions,
+    ) -> Vec<Result<RunOutcome, RunError>> {
+        use futures::StreamExt;
+        futures::stream::iter(jobs.iter().map(|(connector, tenant)| {
+            let opts = opts.clone();
+            async move { self.run(connector, tenant, opts).await }
+        }))
+        .buffered(parallel.max(1))
+        .collect()
+        .await
+    }
+}

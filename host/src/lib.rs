@@ -1,0 +1,28 @@
+//! kri-host: runs security-data connectors as sandboxed WebAssembly components, one
+//! sandbox per tenant, and keeps what they compute.
+//!
+//! - [`host::KriHost`] is the front door: tenants, runs, checks.
+//! - [`plugins`] validates the plugin directory; [`engine`] compiles and caches
+//!   components; [`runtime`] and [`sandbox`] call into a connector under quotas.
+//! - [`gateway`] is the only door out: every guest request passes the egress policy,
+//!   gets the tenant's credential added, and is paced by [`pacer`].
+//! - [`store`] is the SQLite store; [`secrets`] seals tokens at rest.
+//!
+//! The policy rules themselves (allowlists, IP checks, quotas, pacing, thresholds)
+//! live in the pure `kri_policy` crate.
+
+pub mod bindings;
+pub mod engine;
+pub mod error;
+pub mod gateway;
+pub mod host;
+pub mod pacer;
+pub mod plugins;
+pub mod runtime;
+pub mod sandbox;
+pub mod secrets;
+pub mod store;
+
+pub use error::{PluginError, RunError, SecretError, StoreError};
+pub use host::{CheckOutcome, HostConfig, KriHost, NewTenant, RunOptions, RunOutcome};
+pub use secrets::Token;

@@ -1,0 +1,305 @@
+//! The plugin directory: every `*.wasm` in it is validated and known by its
+//! manifest name, not its file name.
+//!
+//! Validation, in order: the file is readable; it is WebAssembly; it is a component
+//! (not a core module); it compiles (or loads from the cache); it links against the
+//! `kri:connector@0.1.0` world; `describe()` answers within small limits; the manifest
+//! is sound; no other file already provides that name. A file that fails any step is
+//! reported with a one-line reason and skipped; the others are still served.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use kri_policy::quota::{QuotaUsage, Quotas};
+use serde::Serialize;
+use wasmtime::component::Linker;
+
+use crate::bindings::{types, ConnectorPre};
+use crate::engine::{KriEngine, LoadSource};
+use crate::error::PluginError;
+use crate::runtime::{call_describe, new_store, CallFailure, CallLimits};
+use crate::sandbox::SandboxState;
+
+/// A KRI as the manifest defines it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KriDefinition {
+    pub slug: String,
+    pub name: String,
+    pub description: String,
+    pub unit: String,
+    pub higher_is_better: bool,
+    pub warn: Option<f64>,
+    pub breach: Option<f64>,
+}
+
+/// A connector's manifest, as the host keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectorManifest {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub kris: Vec<KriDefinition>,
+    pub auth_scheme: String,
+    pub config_schema: serde_json::Value,
+    pub default_schedule: String,
+}
+
+/// A loaded, validated connector.
+pub struct Plugin {
+    pub manifest: ConnectorManifest,
+    pub path: PathBuf,
+    pub source: LoadSource,
+    pub pre: ConnectorPre<SandboxState>,
+}
+
+/// A file that was not loaded, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct RejectedPlugin {
+    pub path: PathBuf,
+    #[serde(serialize_with = "ser_display")]
+    pub error: PluginError,
+}
+
+fn ser_display<S: serde::Serializer>(e: &PluginError, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&e.to_string())
+}
+
+/// The connectors of a plugin directory.
+#[derive(Default)]
+pub struct PluginRegistry {
+    pub plugins: BTreeMap<String, Arc<Plugin>>,
+    pub rejected: Vec<RejectedPlugin>,
+}
+
+const DESCRIBE_LIMITS: CallLimits = CallLimits {
+    cpu_ms: 2_000,
+    wall_ms: 10_000,
+};
+
+const COMPONENT_LAYER: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
+const CORE_VERSION: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
+
+/// Tells a component from a core module from anything else, by the header.
+fn classify(bytes: &[u8]) -> Result<(), PluginError> {
+    if bytes.len() < 8 || &bytes[0..4] != b"\0asm" {
+        return Err(PluginError::NotWasm);
+    }
+    let version: [u8; 4] = [bytes[4], bytes[5], bytes[6], bytes[7]];
+    if version == CORE_VERSION {
+        return Err(PluginError::CoreModule);
+    }
+    if version != COMPONENT_LAYER {
+        return Err(PluginError::Invalid(format!(
+            "unknown WebAssembly version/layer {:02x?}",
+            version
+        )));
+    }
+    Ok(())
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn manifest_from(m: types::Manifest) -> Result<ConnectorManifest, PluginError> {
+    if !valid_name(&m.name) {
+        return Err(PluginError::BadManifest(format!(
+            "name `{}` must be 1-64 of [a-z0-9_-]",
+            m.name
+        )));
+    }
+    if m.auth_scheme.matches("{token}").count() != 1 {
+        return Err(PluginError::BadManifest(
+            "auth-scheme must contain `{token}` exactly once".into(),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut kris = Vec::new();
+    for k in m.kris {
+        if !valid_name(&k.slug) {
+            return Err(PluginError::BadManifest(format!(
+                "KRI slug `{}` is not valid",
+                k.slug
+            )));
+        }
+        if !seen.insert(k.slug.clone()) {
+            return Err(PluginError::BadManifest(format!(
+                "KRI slug `{}` appears twice",
+                k.slug
+            )));
+        }
+        kris.push(KriDefinition {
+            slug: k.slug,
+            name: k.name,
+            description: k.description,
+            unit: k.unit,
+            higher_is_better: matches!(k.direction, types::Direction::HigherIsBetter),
+            warn: k.warn_threshold,
+            breach: k.breach_threshold,
+        });
+    }
+    let config_schema = if m.config_schema.trim().is_empty() {
+        serde_json::json!({})
+    } else {
+        serde_json::from_str(&m.config_schema)
+            .map_err(|e| PluginError::BadManifest(format!("config-schema is not JSON: {e}")))?
+    };
+    Ok(ConnectorManifest {
+        name: m.name,
+        version: m.version,
+        description: m.description,
+        kris,
+        auth_scheme: m.auth_scheme,
+        config_schema,
+        default_schedule: m.default_schedule,
+    })
+}
+
+/// Loads and validates one file.
+pub async fn load_plugin(
+    engine: &KriEngine,
+    linker: &Linker<SandboxState>,
+    path: &Path,
+    cache_dir: Option<&Path>,
+) -> Result<Plugin, PluginError> {
+    let bytes = std::fs::read(path).map_err(|e| PluginError::Unreadable(e.to_string()))?;
+    classify(&bytes)?;
+    let (component, source) = engine
+        .load_component(&bytes, cache_dir)
+        .map_err(|e| PluginError::Invalid(first_line(&format!("{e:#}"))))?;
+    let instance_pre = linker
+        .instantiate_pre(&component)
+        .map_err(|e| PluginError::WrongWorld(first_line(&format!("{e:#}"))))?;
+    let pre = ConnectorPre::new(instance_pre)
+        .map_err(|e| PluginError::WrongWorld(first_line(&format!("{e:#}"))))?;
+    let quotas = Quotas {
+        memory_bytes: 64 << 20,
+        ..Quotas::default()
+    };
+    let state = SandboxState::new(
+        quotas,
+        None,
+        Arc::new(Mutex::new(QuotaUsage::default())),
+        BTreeSet::new(),
+        BTreeMap::new(),
+        None,
+    );
+    let mut store = new_store(engine, state, DESCRIBE_LIMITS);
+    let manifest = call_describe(&pre, &mut store, DESCRIBE_LIMITS)
+        .await
+        .map_err(|f| match f {
+            CallFailure::Quota(q) => PluginError::DescribeFailed(q.to_string()),
+            CallFailure::Trap(t) => PluginError::DescribeFailed(first_line(&t)),
+        })?;
+    Ok(Plugin {
+        manifest: manifest_from(manifest)?,
+        path: path.to_path_buf(),
+        source,
+        pre,
+    })
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    if line.len() > 300 {
+        format!(
+            "{}…",
+            &line[..line
+                .char_indices()
+                .nth(300)
+                .map(|(i, _)| i)
+                .unwrap_or(line.len())]
+        )
+    } else {
+        line.to_string()
+    }
+}
+
+impl PluginRegistry {
+    /// Scans `dir` for `*.wasm` files (sorted by file name). A missing directory
+    /// gives an empty registry.
+    pub async fn load(
+        engine: &KriEngine,
+        linker: &Linker<SandboxState>,
+        dir: &Path,
+        cache_dir: Option<&Path>,
+    ) -> PluginRegistry {
+        let mut reg = PluginRegistry::default();
+        let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+            Ok(rd) => rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().map(|x| x == "wasm").unwrap_or(false))
+                .collect(),
+            Err(_) => return reg,
+        };
+        files.sort();
+        for path in files {
+            match load_plugin(engine, linker, &path, cache_dir).await {
+                Ok(plugin) => {
+                    let name = plugin.manifest.name.clone();
+                    if let Some(first) = reg.plugins.get(&name) {
+                        reg.rejected.push(RejectedPlugin {
+                            path,
+                            error: PluginError::Duplicate {
+                                name,
+                                first: first.path.display().to_string(),
+                            },
+                        });
+                    } else {
+                        reg.plugins.insert(name, Arc::new(plugin));
+                    }
+                }
+                Err(error) => reg.rejected.push(RejectedPlugin { path, error }),
+            }
+        }
+        reg
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Plugin>> {
+        self.plugins.get(name).cloned()
+    }
+
+    pub fn names(&self) -> String {
+        if self.plugins.is_empty() {
+            "none".into()
+        } else {
+            self.plugins.keys().cloned().collect::<Vec<_>>().join(", ")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_headers() {
+        let cases: &[(&[u8], Result<(), PluginError>)] = &[
+            (b"", Err(PluginError::NotWasm)),
+            (b"hello world!", Err(PluginError::NotWasm)),
+            (b"\0asm\x01\0\0\0", Err(PluginError::CoreModule)),
+            (b"\0asm\x0d\0\x01\0", Ok(())),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(&classify(bytes), want, "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn names_and_slugs() {
+        for (name, ok) in [
+            ("okta", true),
+            ("my-conn_2", true),
+            ("", false),
+            ("Okta", false),
+            ("a/b", false),
+        ] {
+            assert_eq!(valid_name(name), ok, "{name}");
+        }
+    }
+}
