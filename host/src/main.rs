@@ -109,6 +109,13 @@ enum TenantCommand {
     },
     /// Remove a tenant with its token, values, state and history.
     Remove { id: String },
+    /// Change a tenant's extra connector config.
+    Update {
+        id: String,
+        /// The new extra config, a JSON object (replaces the old one).
+        #[arg(long)]
+        extra: String,
+    },
 }
 
 #[derive(Args)]
@@ -355,6 +362,19 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
                 ]);
             }
             print!("{}", t.render());
+            Ok(())
+        }
+        TenantCommand::Update { id, extra } => {
+            let extra: serde_json::Value = serde_json::from_str(extra)
+                .with_context(|| format!("--extra is not valid JSON: {extra}"))?;
+            if !extra.is_object() {
+                bail!("--extra must be a JSON object");
+            }
+            let host = open(cli, false).await?;
+            host.store()
+                .set_tenant_extra(id, &extra)
+                .with_context(|| format!("cannot update tenant `{id}`"))?;
+            println!("updated tenant {id}");
             Ok(())
         }
         TenantCommand::Remove { id } => {

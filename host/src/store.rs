@@ -402,6 +402,18 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a tenant's extra config (validated by the caller).
+    pub fn set_tenant_extra(&self, id: &str, extra: &serde_json::Value) -> Result<(), StoreError> {
+        let n = self.conn().execute(
+            "UPDATE tenants SET extra = ?2 WHERE id = ?1",
+            params![id, extra.to_string()],
+        )?;
+        if n == 0 {
+            return Err(StoreError::UnknownTenant(id.to_string()));
+        }
+        Ok(())
+    }
+
     pub fn secret(&self, tenant_id: &str) -> Result<SealedSecret, StoreError> {
         self.conn()
             .query_row(

@@ -1,0 +1,633 @@
+//! The Okta Management API client, over an abstract [`Transport`] (the host's `http`
+//! import in the component; an in-memory fake in tests). It builds requests, follows
+//! `Link: rel="next"` pagination verbatim, batches independent requests through
+//! `send_all`, and maps Okta's answers to [`ApiError`]s.
+
+pub mod link;
+pub mod models;
+
+use crate::types::ConnectorError;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// HTTP method (mirror of the WIT `http.method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+/// One HTTP header (mirror of the WIT `http.header`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    pub name: String,
+    pub value: String,
+}
+
+/// An HTTP request (mirror of the WIT `http.request`). `url` is a path on the tenant's
+/// base URL or a full URL on its origin; the host adds the `Authorization` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<Header>,
+    pub body: Option<Vec<u8>>,
+}
+
+/// An HTTP response (mirror of the WIT `http.response`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<Header>,
+    pub body: Vec<u8>,
+}
+
+/// Why the host returned no response (mirror of the WIT `http.http-error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpError {
+    Denied(String),
+    QuotaExceeded(String),
+    Timeout(String),
+    Transport(String),
+}
+
+/// The connector's only way out.
+pub trait Transport {
+    fn send(&mut self, req: Request) -> Result<Response, HttpError>;
+    /// Results come back in the order of the requests.
+    fn send_all(&mut self, reqs: Vec<Request>) -> Vec<Result<Response, HttpError>>;
+}
+
+/// An Okta endpoint family: how it is named in messages and the permission it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub label: &'static str,
+    pub permission: &'static str,
+}
+
+pub const USERS: Endpoint = Endpoint {
+    label: "/api/v1/users",
+    permission: "okta.users.read",
+};
+pub const FACTORS: Endpoint = Endpoint {
+    label: "/api/v1/users/{id}/factors",
+    permission: "okta.users.read",
+};
+pub const APP_LINKS: Endpoint = Endpoint {
+    label: "/api/v1/users/{id}/appLinks",
+    permission: "okta.users.read and okta.apps.read",
+};
+pub const POLICIES: Endpoint = Endpoint {
+    label: "/api/v1/policies",
+    permission: "okta.policies.read",
+};
+pub const POLICY_RULES: Endpoint = Endpoint {
+    label: "/api/v1/policies/{id}/rules",
+    permission: "okta.policies.read",
+};
+pub const LOGS: Endpoint = Endpoint {
+    label: "/api/v1/logs",
+    permission: "okta.logs.read",
+};
+
+/// Okta refused an endpoint for lack of permission (403, or a 401 `E0000015`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    pub endpoint: &'static str,
+    pub permission: &'static str,
+    pub status: u16,
+    pub error_code: Option<String>,
+    pub error_summary: Option<String>,
+}
+
+impl Denied {
+    /// The `not-evaluated-reason` text of the KRIs that need this endpoint.
+    pub fn reason(&self) -> String {
+        let mut okta = format!("HTTP {}", self.status);
+        if let Some(code) = &self.error_code {
+            okta.push(' ');
+            okta.push_str(code);
+        }
+        if let Some(summary) = &self.error_summary {
+            okta.push_str(&format!(" \"{summary}\""));
+        }
+        format!(
+            "missing permission {}: Okta answered {} on {}; grant the token's service account \
+             an admin role with {} and run again",
+            self.permission, okta, self.endpoint, self.permission
+        )
+    }
+}
+
+/// What went wrong with an API call.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// The endpoint is not allowed: the KRIs needing it are not evaluated.
+    Forbidden(Denied),
+    /// 404 on a per-object endpoint (the object vanished between list and fetch).
+    NotFound { endpoint: &'static str, url: String },
+    /// The run fails.
+    Fatal(ConnectorError),
+}
+
+impl From<ConnectorError> for ApiError {
+    fn from(e: ConnectorError) -> Self {
+        ApiError::Fatal(e)
+    }
+}
+
+impl ApiError {
+    /// Turns anything but a permission gap into the run's error.
+    pub fn into_connector_error(self) -> ConnectorError {
+        match self {
+            ApiError::Fatal(e) => e,
+            ApiError::Forbidden(d) => ConnectorError::Forbidden(d.reason()),
+            ApiError::NotFound { endpoint, url } => {
+                ConnectorError::Upstream(format!("{endpoint}: GET {url} answered 404 Not Found"))
+            }
+        }
+    }
+}
+
+/// The message for a refused token (401 `E0000011`).
+pub fn unauthorized_message(url: &str, code: Option<&str>, summary: Option<&str>) -> String {
+    let what = match (code, summary) {
+        (Some(c), Some(s)) => format!("{c} \"{s}\""),
+        (Some(c), None) => c.to_string(),
+        (None, Some(s)) => format!("\"{s}\""),
+        (None, None) => "no error body".to_string(),
+    };
+    format!(
+        "Okta refused the API token (HTTP 401 {what} on GET {}): the token is wrong, has expired \
+         after 30 days unused, or its service account is deactivated. Mint a new API token \
+         while signed in as the service account and update the tenant's secret.",
+        display_path(url)
+    )
+}
+
+/// Okta's error body.
+#[derive(Debug, Default, Deserialize)]
+struct OktaErrorBody {
+    #[serde(default, rename = "errorCode")]
+    error_code: Option<Value>,
+    #[serde(default, rename = "errorSummary")]
+    error_summary: Option<Value>,
+}
+
+fn error_body(body: &[u8]) -> (Option<String>, Option<String>) {
+    let parsed: OktaErrorBody = serde_json::from_slice(body).unwrap_or_default();
+    let s = |v: Option<Value>| v.and_then(|v| v.as_str().map(str::to_string));
+    (s(parsed.error_code), s(parsed.error_summary))
+}
+
+/// The path (and query) of a URL, for messages; full URLs lose scheme and host.
+pub fn display_path(url: &str) -> &str {
+    if let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    {
+        match rest.find('/') {
+            Some(i) => &rest[i..],
+            None => "/",
+        }
+    } else {
+        url
+    }
+}
+
+/// Maps a response to `Ok` (2xx) or the matching [`ApiError`].
+pub fn check_status(ep: Endpoint, url: &str, resp: &Response) -> Result<(), ApiError> {
+    let status = resp.status;
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let (code, summary) = error_body(&resp.body);
+    let path = display_path(url);
+    let okta = match (&code, &summary) {
+        (Some(c), Some(s)) => format!(" ({c} \"{s}\")"),
+        (Some(c), None) => format!(" ({c})"),
+        (None, Some(s)) => format!(" (\"{s}\")"),
+        (None, None) => String::new(),
+    };
+    let denied = || {
+        ApiError::Forbidden(Denied {
+            endpoint: ep.label,
+            permission: ep.permission,
+            status,
+            error_code: code.clone(),
+            error_summary: summary.clone(),
+        })
+    };
+    match status {
+        401 if code.as_deref() == Some("E0000015") => Err(denied()),
+        401 => Err(ApiError::Fatal(ConnectorError::Unauthorized(
+            unauthorized_message(url, code.as_deref(), summary.as_deref()),
+        ))),
+        403 => Err(denied()),
+        404 => Err(ApiError::NotFound {
+            endpoint: ep.label,
+            url: path.to_string(),
+        }),
+        429 => Err(ApiError::Fatal(ConnectorError::Upstream(format!(
+            "{}: GET {path} was still rate limited (HTTP 429{okta}) after the host's retries",
+            ep.label
+        )))),
+        500..=599 => Err(ApiError::Fatal(ConnectorError::Upstream(format!(
+            "{}: GET {path} failed with HTTP {status}{okta} after the host's retries",
+            ep.label
+        )))),
+        _ => Err(ApiError::Fatal(ConnectorError::Upstream(format!(
+            "{}: GET {path} answered unexpected HTTP {status}{okta}",
+            ep.label
+        )))),
+    }
+}
+
+fn map_http_error(ep: Endpoint, url: &str, e: HttpError) -> ApiError {
+    let path = display_path(url);
+    ApiError::Fatal(match e {
+        HttpError::Denied(m) => ConnectorError::HostLimit(format!(
+            "{}: the host's egress policy refused GET {path}: {m}",
+            ep.label
+        )),
+        HttpError::QuotaExceeded(m) => ConnectorError::HostLimit(format!(
+            "{}: a host quota stopped GET {path}: {m}",
+            ep.label
+        )),
+        HttpError::Timeout(m) => {
+            ConnectorError::Upstream(format!("{}: GET {path} timed out: {m}", ep.label))
+        }
+        HttpError::Transport(m) => {
+            ConnectorError::Upstream(format!("{}: GET {path} failed: {m}", ep.label))
+        }
+    })
+}
+
+fn malformed(ep: Endpoint, url: &str, why: &str) -> ApiError {
+    ApiError::Fatal(ConnectorError::MalformedResponse(format!(
+        "{}: the response to GET {} is not readable: {why}",
+        ep.label,
+        display_path(url)
+    )))
+}
+
+/// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
+pub fn encode_query_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Builds `path?k=v&...` with encoded values.
+pub fn url_with_query(path: &str, query: &[(&str, &str)]) -> String {
+    let mut url = path.to_string();
+    for (i, (k, v)) in query.iter().enumerate() {
+        url.push(if i == 0 { '?' } else { '&' });
+        url.push_str(k);
+        url.push('=');
+        url.push_str(&encode_query_value(v));
+    }
+    url
+}
+
+/// Percent-encodes a path segment (an id taken from a response).
+pub fn encode_path_segment(segment: &str) -> String {
+    encode_query_value(segment)
+}
+
+fn get_request(url: &str) -> Request {
+    Request {
+        method: Method::Get,
+        url: url.to_string(),
+        headers: vec![Header {
+            name: "accept".into(),
+            value: "application/json".into(),
+        }],
+        body: None,
+    }
+}
+
+/// One page of a list endpoint.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Elements that were not JSON objects of the expected shape.
+    pub skipped: u64,
+    pub next: Option<String>,
+}
+
+/// A whole list.
+#[derive(Debug)]
+pub struct Listing<T> {
+    pub items: Vec<T>,
+    pub skipped: u64,
+    /// More items existed beyond `max_items`.
+    pub truncated: bool,
+}
+
+/// How to walk a list.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListOptions {
+    /// Stop after this many items (the rest is not fetched).
+    pub max_items: Option<usize>,
+    /// Stop at an empty page even if it carries a `next` link (bounded log reads).
+    pub stop_on_empty_page: bool,
+}
+
+/// Counters of what the client did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientStats {
+    pub requests: u64,
+    pub items: u64,
+    pub skipped: u64,
+}
+
+/// Parses a list body: a JSON array whose elements become `T`.
+pub fn parse_list<T: DeserializeOwned>(
+    ep: Endpoint,
+    url: &str,
+    body: &[u8],
+) -> Result<(Vec<T>, u64), ApiError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| malformed(ep, url, &format!("not JSON ({e})")))?;
+    let Value::Array(elements) = value else {
+        return Err(malformed(ep, url, "expected a JSON array"));
+    };
+    let mut items = Vec::with_capacity(elements.len());
+    let mut skipped = 0;
+    for element in elements {
+        if !element.is_object() {
+            skipped += 1;
+            continue;
+        }
+        match serde_json::from_value::<T>(element) {
+            Ok(item) => items.push(item),
+            Err(_) => skipped += 1,
+        }
+    }
+    Ok((items, skipped))
+}
+
+/// The Okta client.
+pub struct OktaClient<'a> {
+    transport: &'a mut dyn Transport,
+    pub stats: ClientStats,
+    /// Safety net against a server that never ends a list.
+    pub max_pages: usize,
+}
+
+impl<'a> OktaClient<'a> {
+    pub fn new(transport: &'a mut dyn Transport) -> Self {
+        OktaClient {
+            transport,
+            stats: ClientStats::default(),
+            max_pages: 100_000,
+        }
+    }
+
+    fn page_from_response<T: DeserializeOwned>(
+        &mut self,
+        ep: Endpoint,
+        url: &str,
+        resp: Result<Response, HttpError>,
+    ) -> Result<Page<T>, ApiError> {
+        let resp = resp.map_err(|e| map_http_error(ep, url, e))?;
+        check_status(ep, url, &resp)?;
+        let (items, skipped) = parse_list(ep, url, &resp.body)?;
+        self.stats.items += items.len() as u64;
+        self.stats.skipped += skipped;
+        Ok(Page {
+            items,
+            skipped,
+            next: link::next_link(&resp.headers),
+        })
+    }
+
+    /// One page of a list endpoint.
+    pub fn get_page<T: DeserializeOwned>(
+        &mut self,
+        ep: Endpoint,
+        url: &str,
+    ) -> Result<Page<T>, ApiError> {
+        self.stats.requests += 1;
+        let resp = self.transport.send(get_request(url));
+        self.page_from_response(ep, url, resp)
+    }
+
+    /// Every page of a list, following `rel="next"` verbatim until it is absent.
+    /// `on_page` gets the running item count.
+    pub fn list_all<T: DeserializeOwned>(
+        &mut self,
+        ep: Endpoint,
+        first_url: &str,
+        opts: ListOptions,
+        on_page: &mut dyn FnMut(u64),
+    ) -> Result<Listing<T>, ApiError> {
+        let first = self.get_page(ep, first_url)?;
+        self.continue_list(ep, first_url, first, opts, on_page)
+    }
+
+    fn continue_list<T: DeserializeOwned>(
+        &mut self,
+        ep: Endpoint,
+        first_url: &str,
+        first: Page<T>,
+        opts: ListOptions,
+        on_page: &mut dyn FnMut(u64),
+    ) -> Result<Listing<T>, ApiError> {
+        let mut listing = Listing {
+            items: Vec::new(),
+            skipped: 0,
+            truncated: false,
+        };
+        let mut page = first;
+        let mut url = first_url.to_string();
+        let mut pages = 1;
+        loop {
+            let empty = page.items.is_empty();
+            listing.skipped += page.skipped;
+            listing.items.extend(page.items);
+            on_page(listing.items.len() as u64);
+            if let Some(max) = opts.max_items {
+                if listing.items.len() >= max {
+                    listing.truncated = listing.items.len() > max || page.next.is_some();
+                    listing.items.truncate(max);
+                    return Ok(listing);
+                }
+            }
+            let Some(next) = page.next else {
+                return Ok(listing);
+            };
+            if (empty && opts.stop_on_empty_page) || next == url || pages >= self.max_pages {
+                return Ok(listing);
+            }
+            page = self.get_page(ep, &next)?;
+            url = next;
+            pages += 1;
+        }
+    }
+
+    /// Fetches many independent lists (one URL each), `batch_size` requests per
+    /// `send_all` so the host can run them concurrently and paced; further pages, if a
+    /// list has any, are followed one by one. `on_batch` gets (done, total).
+    pub fn get_lists_batched<T: DeserializeOwned>(
+        &mut self,
+        ep: Endpoint,
+        urls: &[String],
+        batch_size: usize,
+        follow_pages: bool,
+        on_batch: &mut dyn FnMut(u64, u64),
+    ) -> Result<Vec<Result<Vec<T>, ApiError>>, ConnectorError> {
+        let total = urls.len() as u64;
+        let mut results = Vec::with_capacity(urls.len());
+        for chunk in urls.chunks(batch_size.max(1)) {
+            let reqs: Vec<Request> = chunk.iter().map(|u| get_request(u)).collect();
+            self.stats.requests += reqs.len() as u64;
+            let responses = self.transport.send_all(reqs);
+            if responses.len() != chunk.len() {
+                return Err(ConnectorError::Other(format!(
+                    "{}: the host returned {} responses for {} requests",
+                    ep.label,
+                    responses.len(),
+                    chunk.len()
+                )));
+            }
+            for (url, resp) in chunk.iter().zip(responses) {
+                let result = match self.page_from_response::<T>(ep, url, resp) {
+                    Ok(page) if follow_pages && page.next.is_some() => self
+                        .continue_list(ep, url, page, ListOptions::default(), &mut |_| {})
+                        .map(|l| l.items),
+                    Ok(page) => Ok(page.items),
+                    Err(e) => Err(e),
+                };
+                results.push(result);
+            }
+            on_batch(results.len() as u64, total);
+        }
+        Ok(results)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_encoded() {
+        let cases = [
+            ("status eq \"ACTIVE\"", "status%20eq%20%22ACTIVE%22"),
+            ("2026-11-23T01:02:03.000Z", "2026-11-23T01%3A02%3A03.000Z"),
+            ("a+b&c=d/é", "a%2Bb%26c%3Dd%2F%C3%A9"),
+            ("plain-_.~09", "plain-_.~09"),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(encode_query_value(raw), want);
+        }
+        assert_eq!(
+            url_with_query(
+                "/api/v1/users",
+                &[("filter", "status eq \"ACTIVE\""), ("limit", "200")]
+            ),
+            "/api/v1/users?filter=status%20eq%20%22ACTIVE%22&limit=200"
+        );
+    }
+
+    fn resp(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn statuses_map_to_errors() {
+        let e401 = r#"{"errorCode":"E0000011","errorSummary":"Invalid token provided","errorLink":"E0000011","errorId":"x","errorCauses":[]}"#;
+        let e403 = r#"{"errorCode":"E0000006","errorSummary":"You do not have permission to perform the requested action","errorCauses":[]}"#;
+        let e401f = r#"{"errorCode":"E0000015","errorSummary":"You do not have permission to access the feature you are requesting"}"#;
+        let e429 = r#"{"errorCode":"E0000047","errorSummary":"API call exceeded rate limit due to too many requests."}"#;
+        let url = "https://x.okta.com/api/v1/logs?limit=1000";
+
+        assert!(check_status(LOGS, url, &resp(200, "[]")).is_ok());
+        match check_status(USERS, "/api/v1/users?limit=1", &resp(401, e401)) {
+            Err(ApiError::Fatal(ConnectorError::Unauthorized(m))) => {
+                assert!(m.contains("E0000011"), "{m}");
+                assert!(m.contains("expired after 30 days"), "{m}");
+                assert!(m.contains("deactivated"), "{m}");
+                assert!(m.contains("Mint a new API token"), "{m}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match check_status(USERS, url, &resp(401, "not json")) {
+            Err(ApiError::Fatal(ConnectorError::Unauthorized(_))) => {}
+            other => panic!("{other:?}"),
+        }
+        match check_status(LOGS, url, &resp(403, e403)) {
+            Err(ApiError::Forbidden(d)) => {
+                let r = d.reason();
+                assert!(
+                    r.contains("okta.logs.read") && r.contains("E0000006"),
+                    "{r}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            check_status(POLICIES, url, &resp(401, e401f)),
+            Err(ApiError::Forbidden(_))
+        ));
+        assert!(matches!(
+            check_status(FACTORS, url, &resp(404, "{}")),
+            Err(ApiError::NotFound { .. })
+        ));
+        for (status, body) in [(429, e429), (500, "{}"), (503, ""), (400, "{}")] {
+            match check_status(LOGS, url, &resp(status, body)) {
+                Err(ApiError::Fatal(ConnectorError::Upstream(m))) => {
+                    assert!(m.contains("/api/v1/logs"), "{m}");
+                    assert!(m.contains(&status.to_string()), "{m}");
+                    assert!(!m.contains("x.okta.com"), "{m}");
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn list_bodies() {
+        let (items, skipped) =
+            parse_list::<models::User>(USERS, "/u", br#"[{"id":"a"},"x",3,{"id":"b"}]"#)
+                .unwrap_or_default();
+        assert_eq!(items.len(), 2);
+        assert_eq!(skipped, 2);
+        for bad in [&b"{\"id\":1}"[..], b"<html>", b""] {
+            match parse_list::<models::User>(FACTORS, "/api/v1/users/00u1/factors", bad) {
+                Err(ApiError::Fatal(ConnectorError::MalformedResponse(m))) => {
+                    assert!(m.contains("/api/v1/users/{id}/factors"), "{m}");
+                    assert!(m.contains("/api/v1/users/00u1/factors"), "{m}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn display_paths() {
+        assert_eq!(
+            display_path("https://a.okta.com/api/v1/users?x=1"),
+            "/api/v1/users?x=1"
+        );
+        assert_eq!(display_path("/api/v1/logs"), "/api/v1/logs");
+        assert_eq!(display_path("https://a.okta.com"), "/");
+    }
+}

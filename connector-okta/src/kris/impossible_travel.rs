@@ -1,0 +1,421 @@
+//! `okta_impossible_travel_24h`: System Log events of the last 24 h whose behaviours mark
+//! velocity POSITIVE, each `uuid` once. Behaviours come from three places, any of which
+//! may be absent: `debugContext.debugData.behaviors` (a Java-map string
+//! `{New Geo-Location=NEGATIVE, Velocity=POSITIVE}`), `debugData.logOnlySecurityData`
+//! (a JSON string whose `behaviors` object maps names to values) and
+//! `securityContext.userBehaviors` (Java-map string, object, or array of names / of
+//! `{name, result}` objects).
+
+use super::{evaluated, events_in_window, Kri, Window, DETAILS_LIST_CAP};
+use crate::api::models::{get_ci, LogEvent};
+use crate::types::KriValue;
+use serde_json::{json, Value};
+
+/// Where a behaviour was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BehaviorSource {
+    DebugBehaviors,
+    LogOnlySecurityData,
+    UserBehaviors,
+}
+
+/// One behaviour: its name and value as the event gives them (trimmed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Behavior {
+    pub source: BehaviorSource,
+    pub name: String,
+    pub value: String,
+}
+
+/// Parses a Java-map string `{A=B, C=D}` (braces optional, any spacing) into pairs. An
+/// entry without `=` is a bare name and reads as `POSITIVE`.
+pub fn parse_java_map(text: &str) -> Vec<(String, String)> {
+    let t = text.trim();
+    let t = t.strip_prefix('{').unwrap_or(t);
+    let t = t.strip_suffix('}').unwrap_or(t);
+    t.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| match entry.rsplit_once('=') {
+            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
+            None => (entry.to_string(), "POSITIVE".to_string()),
+        })
+        .filter(|(k, _)| !k.is_empty())
+        .collect()
+}
+
+/// Pairs from any of the shapes behaviours come in.
+pub fn pairs_from_value(v: &Value) -> Vec<(String, String)> {
+    match v {
+        Value::String(s) => {
+            let trimmed = s.trim();
+            // A JSON object or array serialised into the string.
+            if trimmed.starts_with('{') || trimmed.starts_with('[') {
+                if let Ok(inner @ (Value::Object(_) | Value::Array(_))) =
+                    serde_json::from_str::<Value>(trimmed)
+                {
+                    return pairs_from_value(&inner);
+                }
+            }
+            parse_java_map(trimmed)
+        }
+        Value::Array(items) => items
+            .iter()
+            .flat_map(|item| match item {
+                Value::String(s) => parse_java_map(s),
+                Value::Object(o) => {
+                    let name = ["name", "behaviorName", "id"]
+                        .iter()
+                        .find_map(|k| get_ci(o, k).and_then(Value::as_str));
+                    let value = ["result", "value", "status"]
+                        .iter()
+                        .find_map(|k| get_ci(o, k).and_then(Value::as_str))
+                        .unwrap_or("POSITIVE");
+                    name.map(|n| vec![(n.trim().to_string(), value.trim().to_string())])
+                        .unwrap_or_default()
+                }
+                _ => Vec::new(),
+            })
+            .collect(),
+        Value::Object(o) => o
+            .iter()
+            .flat_map(|(k, val)| match val {
+                Value::String(s) => vec![(k.trim().to_string(), s.trim().to_string())],
+                Value::Bool(b) => vec![(
+                    k.trim().to_string(),
+                    if *b { "POSITIVE" } else { "NEGATIVE" }.to_string(),
+                )],
+                // `{"Velocity=POSITIVE": null}`: a Java map read by a YAML/JSON parser.
+                Value::Null => parse_java_map(k),
+                Value::Object(inner) => get_ci(inner, "result")
+                    .or_else(|| get_ci(inner, "value"))
+                    .and_then(Value::as_str)
+                    .map(|s| vec![(k.trim().to_string(), s.trim().to_string())])
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The `behaviors` of `logOnlySecurityData`, given as a JSON string or as an object.
+/// `Err` when it is a string that is not JSON.
+fn log_only_behaviors(v: &Value) -> Result<Vec<(String, String)>, ()> {
+    let parsed;
+    let obj = match v {
+        Value::String(s) => {
+            parsed = serde_json::from_str::<Value>(s).map_err(|_| ())?;
+            &parsed
+        }
+        other => other,
+    };
+    Ok(obj
+        .as_object()
+        .and_then(|o| get_ci(o, "behaviors"))
+        .map(pairs_from_value)
+        .unwrap_or_default())
+}
+
+/// Every behaviour an event carries, from all three places; the flag tells whether a
+/// `logOnlySecurityData` string could not be read.
+pub fn behaviors(ev: &LogEvent) -> (Vec<Behavior>, bool) {
+    let mut out = Vec::new();
+    let mut unreadable = false;
+    let mut push = |source, pairs: Vec<(String, String)>| {
+        out.extend(pairs.into_iter().map(|(name, value)| Behavior {
+            source,
+            name,
+            value,
+        }))
+    };
+    if let Some(v) = ev.debug("behaviors") {
+        push(BehaviorSource::DebugBehaviors, pairs_from_value(v));
+    }
+    if let Some(v) = ev.debug("logOnlySecurityData") {
+        match log_only_behaviors(v) {
+            Ok(pairs) => push(BehaviorSource::LogOnlySecurityData, pairs),
+            Err(()) => unreadable = true,
+        }
+    }
+    if let Some(v) = ev
+        .security_context
+        .as_ref()
+        .and_then(|sc| get_ci(sc, "userBehaviors"))
+    {
+        push(BehaviorSource::UserBehaviors, pairs_from_value(v));
+    }
+    (out, unreadable)
+}
+
+/// A behaviour is velocity when its name, trimmed and lower-cased, starts with `velocity`.
+pub fn is_velocity_positive(b: &Behavior) -> bool {
+    b.name.trim().to_lowercase().starts_with("velocity")
+        && b.value.trim().eq_ignore_ascii_case("POSITIVE")
+}
+
+/// Whether any place marks the event's velocity POSITIVE.
+pub fn velocity_positive(ev: &LogEvent) -> bool {
+    behaviors(ev).0.iter().any(is_velocity_positive)
+}
+
+pub fn impossible_travel(events: &[LogEvent], window: Window) -> KriValue {
+    let we = events_in_window(events, window);
+    let mut matched = Vec::new();
+    let mut unreadable = 0u64;
+    let mut with_behaviors = 0u64;
+    for ev in &we.events {
+        let (bs, bad) = behaviors(ev);
+        if bad {
+            unreadable += 1;
+        }
+        if !bs.is_empty() {
+            with_behaviors += 1;
+        }
+        if bs.iter().any(is_velocity_positive) {
+            matched.push(*ev);
+        }
+    }
+    let count = matched.len() as u64;
+    let listed: Vec<Value> = matched
+        .iter()
+        .take(DETAILS_LIST_CAP)
+        .map(|e| {
+            json!({
+                "uuid": e.uuid, "published": e.published, "event_type": e.event_type,
+                "actor": e.actor_alternate_id,
+            })
+        })
+        .collect();
+    let details = json!({
+        "window": window.to_json(),
+        "events_examined": we.examined,
+        "events_skipped": we.skipped,
+        "events_with_behaviors": with_behaviors,
+        "unreadable_security_data": unreadable,
+        "events": listed,
+    });
+    evaluated(
+        Kri::ImpossibleTravel24h,
+        count as f64,
+        Some(count as f64),
+        None,
+        details,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::{ms_to_iso, HOUR_MS};
+
+    fn ev(uuid: &str, published_ms: i64, debug: Value, security: Value) -> LogEvent {
+        LogEvent::from_value(&json!({
+            "uuid": uuid,
+            "published": ms_to_iso(published_ms),
+            "eventType": "user.session.start",
+            "debugContext": {"debugData": debug},
+            "securityContext": security,
+        }))
+        .unwrap_or_default()
+    }
+
+    #[test]
+    fn java_map_parsing() {
+        let cases: Vec<(&str, Vec<(&str, &str)>)> = vec![
+            (
+                "{New Geo-Location=NEGATIVE, Velocity=POSITIVE, New City=NEGATIVE}",
+                vec![
+                    ("New Geo-Location", "NEGATIVE"),
+                    ("Velocity", "POSITIVE"),
+                    ("New City", "NEGATIVE"),
+                ],
+            ),
+            (
+                "{ Velocity = POSITIVE ,New IP=NEGATIVE }",
+                vec![("Velocity", "POSITIVE"), ("New IP", "NEGATIVE")],
+            ),
+            (
+                "{Velocity Behavior=POSITIVE}",
+                vec![("Velocity Behavior", "POSITIVE")],
+            ),
+            ("Velocity=POSITIVE", vec![("Velocity", "POSITIVE")]),
+            ("{}", vec![]),
+            ("", vec![]),
+            ("{,,}", vec![]),
+            ("{riskIP}", vec![("riskIP", "POSITIVE")]),
+        ];
+        for (text, want) in cases {
+            let got = parse_java_map(text);
+            let want: Vec<(String, String)> = want
+                .into_iter()
+                .map(|(a, b)| (a.into(), b.into()))
+                .collect();
+            assert_eq!(got, want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn velocity_verdicts() {
+        let t = 10 * HOUR_MS;
+        let cases: Vec<(&str, Value, Value, bool)> = vec![
+            (
+                "java map positive",
+                json!({"behaviors": "{New Geo-Location=NEGATIVE, New Device=POSITIVE, Velocity=POSITIVE, New City=NEGATIVE}"}),
+                Value::Null,
+                true,
+            ),
+            (
+                "java map negative",
+                json!({"behaviors": "{Velocity=NEGATIVE, New IP=POSITIVE}"}),
+                Value::Null,
+                false,
+            ),
+            (
+                "no velocity key",
+                json!({"behaviors": "{New Geo-Location=POSITIVE, New Device=POSITIVE, New IP=POSITIVE}"}),
+                Value::Null,
+                false,
+            ),
+            (
+                "Velocity Behavior=POSITIVE",
+                json!({"behaviors": "{New IP=NEGATIVE, Velocity Behavior=POSITIVE}"}),
+                Value::Null,
+                true,
+            ),
+            (
+                "Velocity Behavior=NEGATIVE",
+                json!({"behaviors": "{Velocity Behavior=NEGATIVE}"}),
+                Value::Null,
+                false,
+            ),
+            (
+                "odd spacing and case",
+                json!({"behaviors": "{  velocity   =  positive }"}),
+                Value::Null,
+                true,
+            ),
+            (
+                "name merely containing velocity",
+                json!({"behaviors": "{High Velocity=POSITIVE}"}),
+                Value::Null,
+                false,
+            ),
+            (
+                "BAD_REQUEST value",
+                json!({"behaviors": "{Velocity=BAD_REQUEST}"}),
+                Value::Null,
+                false,
+            ),
+            (
+                "logOnlySecurityData string",
+                json!({"logOnlySecurityData": "{\"risk\":{\"level\":\"HIGH\"},\"behaviors\":{\"New IP\":\"POSITIVE\",\"Velocity\":\"POSITIVE\"}}"}),
+                Value::Null,
+                true,
+            ),
+            (
+                "logOnlySecurityData negative",
+                json!({"logOnlySecurityData": "{\"behaviors\":{\"Velocity\":\"NEGATIVE\"}}"}),
+                Value::Null,
+                false,
+            ),
+            (
+                "logOnlySecurityData as object",
+                json!({"logOnlySecurityData": {"behaviors": {"Velocity": "POSITIVE"}}}),
+                Value::Null,
+                true,
+            ),
+            (
+                "logOnlySecurityData unreadable",
+                json!({"logOnlySecurityData": "{not json"}),
+                Value::Null,
+                false,
+            ),
+            (
+                "userBehaviors objects",
+                Value::Null,
+                json!({"userBehaviors": [{"id":"b1","name":"New Device","result":"NEGATIVE"},{"id":"b2","name":"Velocity","result":"POSITIVE"}]}),
+                true,
+            ),
+            (
+                "userBehaviors objects negative",
+                Value::Null,
+                json!({"userBehaviors": [{"name":"Velocity","result":"NEGATIVE"}]}),
+                false,
+            ),
+            (
+                "userBehaviors java map",
+                Value::Null,
+                json!({"userBehaviors": "{Velocity=POSITIVE}"}),
+                true,
+            ),
+            (
+                "userBehaviors names",
+                Value::Null,
+                json!({"userBehaviors": ["New Device", "Velocity"]}),
+                true,
+            ),
+            (
+                "userBehaviors object map",
+                Value::Null,
+                json!({"userBehaviors": {"Velocity": "POSITIVE"}}),
+                true,
+            ),
+            (
+                "behaviors list of k=v",
+                json!({"behaviors": ["New IP=POSITIVE", "Velocity=NEGATIVE"]}),
+                Value::Null,
+                false,
+            ),
+            (
+                "behaviors yaml-mangled map",
+                json!({"behaviors": {"Velocity=POSITIVE": null}}),
+                Value::Null,
+                true,
+            ),
+            (
+                "behaviors null",
+                json!({"behaviors": null}),
+                Value::Null,
+                false,
+            ),
+            ("nothing at all", json!({}), Value::Null, false),
+        ];
+        for (name, debug, security, want) in cases {
+            assert_eq!(
+                velocity_positive(&ev("u", t, debug, security)),
+                want,
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn counts_each_uuid_once_inside_the_window() {
+        let now = 100 * HOUR_MS;
+        let pos = json!({"behaviors": "{Velocity=POSITIVE}"});
+        let both = json!({"behaviors": "{Velocity=POSITIVE}", "logOnlySecurityData": "{\"behaviors\":{\"Velocity\":\"POSITIVE\"}}"});
+        let events = vec![
+            ev(
+                "a",
+                now - HOUR_MS,
+                both,
+                json!({"userBehaviors": "{Velocity=POSITIVE}"}),
+            ),
+            ev("a", now - HOUR_MS, pos.clone(), Value::Null),
+            ev("b", now, pos.clone(), Value::Null),
+            ev("c", now - 24 * HOUR_MS, pos.clone(), Value::Null),
+            ev("d", now + 1, pos.clone(), Value::Null),
+            ev(
+                "e",
+                now - 2 * HOUR_MS,
+                json!({"behaviors": "{Velocity=NEGATIVE}"}),
+                Value::Null,
+            ),
+        ];
+        let v = impossible_travel(&events, Window::last_24h(now));
+        assert_eq!(v.value, Some(2.0));
+        let d: Value = serde_json::from_str(&v.details).unwrap_or(Value::Null);
+        assert_eq!(d["events_examined"], 3);
+    }
+}

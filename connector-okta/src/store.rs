@@ -1,0 +1,209 @@
+//! What the connector keeps in the host's state between runs, and how: the per-user
+//! factor summaries (sharded JSON maps), the factor refresh cursors, and the admin-session
+//! book. Unreadable state is treated as absent (and logged), never as a failure.
+//!
+//! Keys:
+//! - `factors/full_refresh_at`: epoch ms of the last full factor refresh;
+//! - `factors/cursor`: epoch ms up to which the System Log was read for factor changes;
+//! - `factors/shard/<0..f>`: JSON map user id -> 0 (no MFA), 1 (MFA), 2 (MFA with a
+//!   phishing-resistant factor), users spread by a hash of their id;
+//! - `admin_sessions/open`: JSON map external session id -> `{"s": start ms, "a": actor}`;
+//! - `admin_sessions/recent_outliers`: JSON list of outlier sessions ended in the last 24 h;
+//! - `admin_sessions/cursor`: epoch ms up to which admin-session events were read.
+
+use crate::kris::admin_session_outliers::{EndedSession, OpenSession, SessionBook};
+use crate::kris::mfa_adoption::FactorSummary;
+use crate::types::{ConnectorError, Level, Logger, StateStore};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+pub const FACTORS_FULL_REFRESH_AT: &str = "factors/full_refresh_at";
+pub const FACTORS_CURSOR: &str = "factors/cursor";
+pub const FACTORS_SHARD_PREFIX: &str = "factors/shard/";
+pub const FACTOR_SHARDS: u64 = 16;
+pub const ADMIN_OPEN: &str = "admin_sessions/open";
+pub const ADMIN_RECENT: &str = "admin_sessions/recent_outliers";
+pub const ADMIN_CURSOR: &str = "admin_sessions/cursor";
+
+fn state_error(key: &str, e: String) -> ConnectorError {
+    ConnectorError::HostLimit(format!("could not store state key {key}: {e}"))
+}
+
+/// FNV-1a, so a user's shard is stable across runs and builds.
+fn fnv1a(text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The state key of the shard holding `user_id`.
+pub fn shard_key(user_id: &str) -> String {
+    format!("{FACTORS_SHARD_PREFIX}{:x}", fnv1a(user_id) % FACTOR_SHARDS)
+}
+
+pub fn get_ms(state: &mut dyn StateStore, key: &str) -> Option<i64> {
+    let raw = state.get(key)?;
+    std::str::from_utf8(&raw).ok()?.trim().parse().ok()
+}
+
+pub fn set_ms(state: &mut dyn StateStore, key: &str, ms: i64) -> Result<(), ConnectorError> {
+    state
+        .set(key, ms.to_string().as_bytes())
+        .map_err(|e| state_error(key, e))
+}
+
+/// The stored factor summaries, and the raw shards as read (to rewrite only what changed).
+#[derive(Debug, Default)]
+pub struct StoredFactors {
+    pub summaries: BTreeMap<String, FactorSummary>,
+    pub raw_shards: BTreeMap<String, Vec<u8>>,
+    pub unreadable_shards: u64,
+}
+
+pub fn load_factors(state: &mut dyn StateStore, log: &mut dyn Logger) -> StoredFactors {
+    let mut out = StoredFactors::default();
+    for key in state.list_keys(FACTORS_SHARD_PREFIX) {
+        let Some(raw) = state.get(&key) else { continue };
+        match serde_json::from_slice::<Map<String, Value>>(&raw) {
+            Ok(map) => {
+                for (id, code) in map {
+                    // An unknown code leaves the user without a summary: refetched.
+                    if let Some(s) = code.as_u64().and_then(FactorSummary::from_code) {
+                        out.summaries.insert(id, s);
+                    }
+                }
+            }
+            Err(_) => {
+                out.unreadable_shards += 1;
+                log.log(
+                    Level::Warn,
+                    &format!("state key {key} is unreadable; its users' factors are refetched"),
+                );
+            }
+        }
+        out.raw_shards.insert(key, raw);
+    }
+    out
+}
+
+/// Writes `summaries` as shards, rewriting only shards whose content changed and
+/// deleting shards that became empty.
+pub fn save_factors(
+    state: &mut dyn StateStore,
+    previous: &StoredFactors,
+    summaries: &BTreeMap<String, FactorSummary>,
+) -> Result<u64, ConnectorError> {
+    let mut shards: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    for (id, s) in summaries {
+        shards
+            .entry(shard_key(id))
+            .or_default()
+            .insert(id.clone(), Value::from(s.code()));
+    }
+    let mut written = 0;
+    for (key, map) in &shards {
+        let bytes = Value::Object(map.clone()).to_string().into_bytes();
+        if previous.raw_shards.get(key) != Some(&bytes) {
+            state.set(key, &bytes).map_err(|e| state_error(key, e))?;
+            written += 1;
+        }
+    }
+    for key in previous.raw_shards.keys() {
+        if !shards.contains_key(key) {
+            state.delete(key);
+        }
+    }
+    Ok(written)
+}
+
+pub fn load_session_book(state: &mut dyn StateStore, log: &mut dyn Logger) -> SessionBook {
+    let mut book = SessionBook::default();
+    if let Some(raw) = state.get(ADMIN_OPEN) {
+        match serde_json::from_slice::<BTreeMap<String, OpenSession>>(&raw) {
+            Ok(open) => book.open = open,
+            Err(_) => log.log(
+                Level::Warn,
+                "state key admin_sessions/open is unreadable; open admin sessions are forgotten",
+            ),
+        }
+    }
+    if let Some(raw) = state.get(ADMIN_RECENT) {
+        match serde_json::from_slice::<Vec<EndedSession>>(&raw) {
+            Ok(recent) => book.recent_outliers = recent,
+            Err(_) => log.log(
+                Level::Warn,
+                "state key admin_sessions/recent_outliers is unreadable; it is reset",
+            ),
+        }
+    }
+    book
+}
+
+pub fn save_session_book(
+    state: &mut dyn StateStore,
+    book: &SessionBook,
+) -> Result<(), ConnectorError> {
+    let open = serde_json::to_vec(&book.open).map_err(|e| ConnectorError::Other(e.to_string()))?;
+    state
+        .set(ADMIN_OPEN, &open)
+        .map_err(|e| state_error(ADMIN_OPEN, e))?;
+    let recent = serde_json::to_vec(&book.recent_outliers)
+        .map_err(|e| ConnectorError::Other(e.to_string()))?;
+    state
+        .set(ADMIN_RECENT, &recent)
+        .map_err(|e| state_error(ADMIN_RECENT, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{MemState, NullLog};
+
+    #[test]
+    fn factor_shards_round_trip_and_rewrite_only_changes() {
+        let mut state = MemState::default();
+        let mut log = NullLog;
+        let mut sums = BTreeMap::new();
+        for i in 0..100 {
+            sums.insert(
+                format!("00u{i:04}"),
+                FactorSummary::from_code(i % 3).unwrap_or_default(),
+            );
+        }
+        let empty = load_factors(&mut state, &mut log);
+        let written = save_factors(&mut state, &empty, &sums).unwrap_or(0);
+        assert!(written > 1 && written <= FACTOR_SHARDS);
+        let loaded = load_factors(&mut state, &mut log);
+        assert_eq!(loaded.summaries, sums);
+        // One change rewrites one shard.
+        sums.insert("00u0001".into(), FactorSummary::default());
+        assert_eq!(save_factors(&mut state, &loaded, &sums).unwrap_or(0), 1);
+        // Emptying deletes the shards.
+        let loaded = load_factors(&mut state, &mut log);
+        assert_eq!(
+            save_factors(&mut state, &loaded, &BTreeMap::new()).unwrap_or(9),
+            0
+        );
+        assert!(state.list_keys(FACTORS_SHARD_PREFIX).is_empty());
+    }
+
+    #[test]
+    fn unreadable_state_is_absent() {
+        let mut state = MemState::default();
+        let mut log = NullLog;
+        let _ = state.set("factors/shard/3", b"not json");
+        let _ = state.set(ADMIN_OPEN, b"[1,2");
+        let _ = state.set(FACTORS_CURSOR, b"soon");
+        assert_eq!(load_factors(&mut state, &mut log).unreadable_shards, 1);
+        assert_eq!(
+            load_session_book(&mut state, &mut log),
+            SessionBook::default()
+        );
+        assert_eq!(get_ms(&mut state, FACTORS_CURSOR), None);
+        let _ = set_ms(&mut state, FACTORS_CURSOR, 42);
+        assert_eq!(get_ms(&mut state, FACTORS_CURSOR), Some(42));
+    }
+}

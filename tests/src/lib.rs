@@ -1,0 +1,230 @@
+//! Shared harness of the end-to-end tests: where the built components are, a
+//! temporary data and plugin directory per test, a host over them, the `kri`
+//! binary, and a small local HTTP server for the cases okta-sim does not cover
+//! (huge responses, redirects, a token echo).
+//!
+//! The components and the binary come from `make build` (which `make test` runs
+//! first); a test that cannot find them fails and says so.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use kri_host::{HostConfig, KriHost, NewTenant, Token};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
+}
+
+fn built(rel: &str) -> PathBuf {
+    let p = workspace().join(rel);
+    assert!(
+        p.exists(),
+        "{} is missing: run `make build` (or `make test`, which builds first)",
+        p.display()
+    );
+    p
+}
+
+/// A component built by `make build`, e.g. `plugins/okta.wasm` or `test-plugins/probe.wasm`.
+pub fn component(rel: &str) -> PathBuf {
+    built(&format!("target/{rel}"))
+}
+
+/// The `kri` binary built by `make build`.
+pub fn kri_bin() -> PathBuf {
+    built("target/release/kri")
+}
+
+/// A temporary data directory and plugin directory.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// A new environment whose plugin directory holds copies of `components`.
+    pub fn new(components: &[&str]) -> TestEnv {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("plugins")).expect("plugins dir");
+        let env = TestEnv { dir };
+        for c in components {
+            env.add_plugin(c);
+        }
+        env
+    }
+
+    pub fn add_plugin(&self, rel: &str) {
+        let src = component(rel);
+        let name = src.file_name().expect("file name").to_owned();
+        std::fs::copy(&src, self.plugins_dir().join(name)).expect("copy component");
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    pub fn config(&self) -> HostConfig {
+        let mut c = HostConfig::new(self.data_dir());
+        c.plugins_dir = self.plugins_dir();
+        c
+    }
+
+    pub async fn host(&self) -> KriHost {
+        KriHost::open(self.config(), true).await.expect("open host")
+    }
+
+    /// Runs the `kri` binary against this environment.
+    pub fn kri(&self, args: &[&str]) -> Output {
+        self.kri_with_env(args, &[])
+    }
+
+    pub fn kri_with_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(kri_bin());
+        cmd.env("KRI_DATA_DIR", self.data_dir())
+            .env("KRI_PLUGINS", self.plugins_dir())
+            .env_remove("KRI_ENCRYPTION_KEY")
+            .args(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run kri")
+    }
+}
+
+/// A tenant description with defaults for tests.
+pub fn tenant(id: &str, connector: &str, base_url: &str, extra: serde_json::Value) -> NewTenant {
+    NewTenant {
+        id: id.into(),
+        connector: connector.into(),
+        base_url: base_url.into(),
+        kris: vec![],
+        extra,
+        allow_insecure_local: base_url.starts_with("http://"),
+        quotas: Default::default(),
+    }
+}
+
+pub fn token(s: &str) -> Token {
+    Token::new(s).expect("token")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A local HTTP/1.1 server on 127.0.0.1 for edge cases. Routes:
+/// - `/check`, `/api/v1/users...`: 200 `[]`
+/// - `/echo-auth`: 200 with the request's Authorization header as the body
+/// - `/redirect`: 302 to the cloud metadata address
+/// - `/huge`: 200, chunked, 1 GiB of zeros (no Content-Length)
+/// - `/huge-declared`: 200 with `Content-Length: 1073741824`
+///
+/// Anything else: 404.
+pub struct EdgeServer {
+    pub base_url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for EdgeServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl EdgeServer {
+    pub async fn start() -> EdgeServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(serve_edge(sock));
+            }
+        });
+        EdgeServer {
+            base_url: format!("http://{addr}"),
+            task,
+        }
+    }
+}
+
+async fn serve_edge(mut sock: tokio::net::TcpStream) {
+    loop {
+        let mut buf = Vec::new();
+        let mut byte = [0u8; 1];
+        while !buf.ends_with(b"\r\n\r\n") {
+            match sock.read(&mut byte).await {
+                Ok(1) => buf.push(byte[0]),
+                _ => return,
+            }
+            if buf.len() > 65536 {
+                return;
+            }
+        }
+        let head = String::from_utf8_lossy(&buf).to_string();
+        let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+        let auth = head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+            .map(|l| {
+                l.split_once(':')
+                    .map(|x| x.1)
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        let ok = |body: &str| {
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        };
+        let reply = if path == "/check" || path.starts_with("/api/v1/users") {
+            ok("[]")
+        } else if path == "/echo-auth" {
+            ok(&format!("{{\"you sent\": \"{auth}\"}}"))
+        } else if path == "/redirect" {
+            "HTTP/1.1 302 Found\r\nlocation: http://169.254.169.254/latest/meta-data/\r\ncontent-length: 0\r\n\r\n".to_string()
+        } else if path == "/huge-declared" {
+            "HTTP/1.1 200 OK\r\ncontent-length: 1073741824\r\n\r\n".to_string()
+        } else if path == "/huge" {
+            let _ = sock
+                .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                .await;
+            let chunk = vec![0u8; 1 << 20];
+            let header = format!("{:x}\r\n", chunk.len());
+            for _ in 0..1024 {
+                if sock.write_all(header.as_bytes()).await.is_err()
+                    || sock.write_all(&chunk).await.is_err()
+                    || sock.write_all(b"\r\n").await.is_err()
+                {
+                    return;
+                }
+            }
+            let _ = sock.write_all(b"0\r\n\r\n").await;
+            continue;
+        } else {
+            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n".to_string()
+        };
+        if sock.write_all(reply.as_bytes()).await.is_err() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,469 @@
+//! End-to-end tests of the foundation: a real component driven through the host,
+//! outputs persisted, state carried between runs, failed runs leaving earlier
+//! values untouched, the component cache, junk in the plugin directory, and the
+//! CLI's answers to bad input.
+
+use kri_e2e::*;
+use kri_host::engine::LoadSource;
+use kri_host::{KriHost, PluginError, RunOptions};
+use serde_json::json;
+
+fn latest(host: &KriHost, tenant: &str, slug: &str) -> Option<(f64, i64)> {
+    host.store()
+        .latest_kris(tenant)
+        .expect("kris")
+        .into_iter()
+        .find(|k| k.slug == slug)
+        .and_then(|k| k.value.map(|v| (v, k.run_id)))
+}
+
+async fn run(host: &KriHost, tenant: &str) -> kri_host::RunOutcome {
+    host.run("probe", tenant, RunOptions::default())
+        .await
+        .expect("run starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_persist_and_state_survives_into_the_next_run() {
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let host = env.host().await;
+    host.add_tenant(
+        tenant(
+            "acme",
+            "probe",
+            "https://acme.example.com",
+            json!({"value": 7}),
+        ),
+        &token("tok-123456"),
+    )
+    .expect("add tenant");
+    let now = 1_795_400_000_000;
+    let first = host
+        .run(
+            "probe",
+            "acme",
+            RunOptions {
+                now_ms: Some(now),
+                progress: None,
+            },
+        )
+        .await
+        .expect("run");
+    assert!(first.succeeded, "{:?}", first.error);
+    assert_eq!(latest(&host, "acme", "probe_runs").map(|v| v.0), Some(1.0));
+    let kris = host.store().latest_kris("acme").expect("kris");
+    let echo = kris.iter().find(|k| k.slug == "probe_echo").expect("echo");
+    assert_eq!(echo.value, Some(7.0));
+    assert_eq!(
+        echo.details["now_ms"],
+        json!(now),
+        "the pinned clock reaches the guest"
+    );
+    assert_eq!(echo.status, "ok", "7 is under the warn threshold 10");
+
+    // A second host process over the same data directory sees the committed state.
+    drop(host);
+    let host = env.host().await;
+    let second = run(&host, "acme").await;
+    assert!(second.succeeded);
+    assert_eq!(latest(&host, "acme", "probe_runs").map(|v| v.0), Some(2.0));
+    let runs = host.store().runs("acme", 10).expect("runs");
+    assert_eq!(runs.len(), 2);
+    assert!(runs
+        .iter()
+        .all(|r| r.status == "succeeded" && r.rows_written == 2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_or_trapping_runs_leave_values_and_state_untouched() {
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let host = env.host().await;
+    host.add_tenant(
+        tenant("acme", "probe", "https://acme.example.com", json!({})),
+        &token("tok-123456"),
+    )
+    .expect("add tenant");
+    let good = run(&host, "acme").await;
+    assert!(good.succeeded);
+    let before = latest(&host, "acme", "probe_runs").expect("value");
+    assert_eq!(before.0, 1.0);
+
+    for (mode, expected_error) in [
+        ("fail", "upstream error: planned failure"),
+        ("trap", "planned trap in the middle of a run"),
+    ] {
+        host.store()
+            .set_tenant_extra("acme", &json!({ "mode": mode }))
+            .expect("update");
+        let bad = run(&host, "acme").await;
+        assert!(!bad.succeeded, "{mode} must fail");
+        let err = bad.error.clone().unwrap_or_default();
+        assert!(err.contains(expected_error), "{mode}: {err}");
+        assert_eq!(
+            latest(&host, "acme", "probe_runs"),
+            Some(before),
+            "{mode}: the value and its run are unchanged"
+        );
+        let runs = host.store().runs("acme", 1).expect("runs");
+        assert_eq!(runs[0].status, "failed");
+        assert_eq!(runs[0].rows_written, 0);
+        assert!(runs[0]
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains(expected_error));
+    }
+
+    // The state the failed runs wrote was never committed: the counter goes 1 -> 2.
+    host.store()
+        .set_tenant_extra("acme", &json!({}))
+        .expect("update");
+    assert!(run(&host, "acme").await.succeeded);
+    assert_eq!(latest(&host, "acme", "probe_runs").map(|v| v.0), Some(2.0));
+}
+
+/// Appends a custom section, which changes the file but not what it does.
+fn touch_component(path: &std::path::Path) {
+    let mut bytes = std::fs::read(path).expect("read");
+    let name = b"kri-test";
+    let payload = b"changed";
+    bytes.push(0); // custom section id
+    bytes.push((1 + name.len() + payload.len()) as u8);
+    bytes.push(name.len() as u8);
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(payload);
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unchanged_components_load_from_the_cache_and_changed_ones_recompile() {
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let source = |host: &KriHost| host.registry().get("probe").expect("probe").source;
+
+    let host = env.host().await;
+    assert_eq!(source(&host), LoadSource::Compiled, "first load compiles");
+    drop(host);
+
+    let host = env.host().await;
+    assert_eq!(
+        source(&host),
+        LoadSource::Cache,
+        "unchanged file comes from the cache"
+    );
+    drop(host);
+
+    touch_component(&env.plugins_dir().join("probe.wasm"));
+    let host = env.host().await;
+    assert_eq!(
+        source(&host),
+        LoadSource::Compiled,
+        "a changed file is recompiled"
+    );
+    host.add_tenant(
+        tenant("acme", "probe", "https://acme.example.com", json!({})),
+        &token("tok-123456"),
+    )
+    .expect("add");
+    assert!(
+        run(&host, "acme").await.succeeded,
+        "the changed file still runs"
+    );
+    drop(host);
+
+    let host = env.host().await;
+    assert_eq!(source(&host), LoadSource::Cache);
+    let cached = std::fs::read_dir(env.data_dir().join("cache/components"))
+        .expect("cache dir")
+        .count();
+    assert_eq!(cached, 2, "one cache entry per distinct file");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_in_the_plugin_directory_is_reported_and_the_good_plugin_served() {
+    let env = TestEnv::new(&["test-plugins/probe.wasm", "test-plugins/bad-describe.wasm"]);
+    let dir = env.plugins_dir();
+    std::fs::write(
+        dir.join("random.wasm"),
+        [0x13u8, 0x37, 0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3],
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("core.wasm"),
+        wat::parse_str("(module)").expect("wat"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("other-world.wasm"),
+        wat::parse_str("(component (core module) )").expect("wat"),
+    )
+    .expect("write");
+    std::fs::create_dir(dir.join("a-directory.wasm")).expect("mkdir");
+    std::os::unix::fs::symlink("/nonexistent/target.wasm", dir.join("dangling.wasm"))
+        .expect("symlink");
+    std::fs::write(dir.join("notes.txt"), "not a plugin, not even looked at").expect("write");
+
+    let host = env.host().await;
+    let reg = host.registry();
+    assert_eq!(reg.plugins.keys().collect::<Vec<_>>(), vec!["probe"]);
+    let reason = |file: &str| -> PluginError {
+        reg.rejected
+            .iter()
+            .find(|r| r.path.file_name().and_then(|n| n.to_str()) == Some(file))
+            .unwrap_or_else(|| panic!("{file} not reported: {:?}", reg.rejected))
+            .error
+            .clone()
+    };
+    assert_eq!(reason("random.wasm"), PluginError::NotWasm);
+    assert_eq!(reason("core.wasm"), PluginError::CoreModule);
+    assert!(matches!(
+        reason("other-world.wasm"),
+        PluginError::WrongWorld(_)
+    ));
+    assert!(matches!(
+        reason("a-directory.wasm"),
+        PluginError::Unreadable(_)
+    ));
+    assert!(matches!(
+        reason("dangling.wasm"),
+        PluginError::Unreadable(_)
+    ));
+    match reason("bad-describe.wasm") {
+        PluginError::DescribeFailed(why) => {
+            assert!(why.contains("describe is broken on purpose"), "{why}")
+        }
+        other => panic!("bad-describe: {other:?}"),
+    }
+    assert_eq!(reg.rejected.len(), 6, "{:?}", reg.rejected);
+    for r in &reg.rejected {
+        assert!(!r.error.to_string().contains('\n'), "one line: {}", r.error);
+    }
+
+    // The CLI lists the same, and still serves the good one.
+    let out = env.kri(&["connectors"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("probe"));
+    let err = stderr(&out);
+    for file in [
+        "random.wasm",
+        "core.wasm",
+        "other-world.wasm",
+        "bad-describe.wasm",
+    ] {
+        assert!(err.contains(file), "{file} missing from: {err}");
+    }
+}
+
+#[test]
+fn cli_bad_input_gets_clear_errors_and_changes_nothing() {
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+
+    // A wrong --data-dir: an error, and the directory is not created.
+    let missing = env.dir.path().join("no-such-dir");
+    let out = env.kri(&[
+        "--data-dir",
+        missing.to_str().expect("utf8"),
+        "kris",
+        "--tenant",
+        "acme",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--data-dir"), "{}", stderr(&out));
+    assert!(!missing.exists(), "a wrong --data-dir must not be created");
+
+    let add = |args: &[&str]| {
+        let mut all = vec!["tenant", "add"];
+        all.extend_from_slice(args);
+        env.kri_with_env(&all, &[("ACME_TOKEN", "tok-123456")])
+    };
+    let out = add(&[
+        "acme",
+        "--connector",
+        "probe",
+        "--base-url",
+        "https://acme.example.com",
+        "--token-env",
+        "ACME_TOKEN",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let db = env.data_dir().join("kri.db");
+    let snapshot = || std::fs::read(&db).expect("db");
+    let before = snapshot();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &[
+                "beta",
+                "--connector",
+                "nope",
+                "--base-url",
+                "https://b.example.com",
+                "--token-env",
+                "ACME_TOKEN",
+            ],
+            "unknown connector `nope`",
+        ),
+        (
+            &[
+                "beta",
+                "--connector",
+                "probe",
+                "--base-url",
+                "https://b.example.com",
+                "--token-env",
+                "ACME_TOKEN",
+                "--extra",
+                "{not json",
+            ],
+            "--extra is not valid JSON",
+        ),
+        (
+            &[
+                "beta",
+                "--connector",
+                "probe",
+                "--base-url",
+                "https://b.example.com",
+                "--token-env",
+                "ACME_TOKEN",
+                "--extra",
+                "[1]",
+            ],
+            "--extra must be a JSON object",
+        ),
+        (
+            &[
+                "beta",
+                "--connector",
+                "probe",
+                "--base-url",
+                "http://b.example.com",
+                "--token-env",
+                "ACME_TOKEN",
+            ],
+            "not https",
+        ),
+        (
+            &[
+                "beta",
+                "--connector",
+                "probe",
+                "--base-url",
+                "https://b.example.com",
+                "--token-env",
+                "UNSET_VAR_XYZ",
+            ],
+            "UNSET_VAR_XYZ is not set",
+        ),
+        (
+            &[
+                "beta",
+                "--connector",
+                "probe",
+                "--base-url",
+                "https://b.example.com",
+                "--token-env",
+                "ACME_TOKEN",
+                "--kris",
+                "nope",
+            ],
+            "`nope` is not a KRI",
+        ),
+        (
+            &[
+                "acme",
+                "--connector",
+                "probe",
+                "--base-url",
+                "https://acme.example.com",
+                "--token-env",
+                "ACME_TOKEN",
+            ],
+            "already exists",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = add(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
+    for (args, want) in [
+        (vec!["kris", "--tenant", "ghost"], "unknown tenant `ghost`"),
+        (vec!["runs", "--tenant", "ghost"], "unknown tenant `ghost`"),
+        (
+            vec!["run-connector", "probe", "--tenant", "ghost"],
+            "unknown tenant `ghost`",
+        ),
+        (
+            vec!["run-connector", "nope", "--tenant", "acme"],
+            "not `nope`",
+        ),
+        (vec!["tenant", "remove", "ghost"], "unknown tenant `ghost`"),
+        (
+            vec!["tenant", "update", "acme", "--extra", "{bad"],
+            "not valid JSON",
+        ),
+    ] {
+        let out = env.kri(&args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+    }
+    let list = env.kri(&["tenant", "list", "--json"]);
+    let tenants: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+    assert_eq!(tenants.as_array().map(|a| a.len()), Some(1));
+    assert_eq!(before.len(), snapshot().len());
+    let runs = env.kri(&["runs", "--tenant", "acme", "--json"]);
+    assert_eq!(
+        stdout(&runs).trim(),
+        "[]",
+        "no run was recorded by the failed commands"
+    );
+}
+
+#[test]
+fn cli_runs_a_connector_and_prints_kris_as_json() {
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let out = env.kri_with_env(
+        &[
+            "tenant",
+            "add",
+            "acme",
+            "--connector",
+            "probe",
+            "--base-url",
+            "https://acme.example.com",
+            "--token-env",
+            "T",
+        ],
+        &[("T", "tok-abcdef")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = env.kri(&["run-connector", "probe", "--tenant", "acme"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("probe_runs"));
+    let out = env.kri(&["kris", "--tenant", "acme", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let rows = rows.as_array().expect("array");
+    assert_eq!(rows.len(), 2);
+    for row in rows {
+        for key in [
+            "slug",
+            "value",
+            "status",
+            "numerator",
+            "denominator",
+            "details",
+            "computed_at",
+        ] {
+            assert!(row.get(key).is_some(), "{key} missing in {row}");
+        }
+    }
+    let out = env.kri(&["tenant", "update", "acme", "--extra", r#"{"mode":"fail"}"#]);
+    assert!(out.status.success());
+    let out = env.kri(&["run-connector", "probe", "--tenant", "acme"]);
+    assert_eq!(out.status.code(), Some(1), "a failed run exits non-zero");
+    assert!(stderr(&out).contains("planned failure"), "{}", stderr(&out));
+    let out = env.kri(&["runs", "--tenant", "acme", "--json"]);
+    let runs: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(runs[0]["status"], "failed");
+    assert_eq!(runs[1]["status"], "succeeded");
+}
