@@ -88,7 +88,18 @@ fn failure(store: &Store<SandboxState>, err: wasmtime::Error) -> CallFailure {
     {
         return CallFailure::Quota(q);
     }
-    let stderr = String::from_utf8_lossy(&store.data().stderr.contents()).to_string();
+    let captured = store.data().stderr.contents();
+    let log_limit = store.data().quotas.log_bytes;
+    if captured.len() as u64 >= log_limit {
+        // A full stderr pipe fails the guest's writes, which a Rust guest turns
+        // into a panic: name the quota, not the panic.
+        return CallFailure::Quota(QuotaExceeded::new(
+            QuotaKind::LogBytes,
+            log_limit,
+            captured.len() as u64,
+        ));
+    }
+    let stderr = String::from_utf8_lossy(&captured).to_string();
     // The last meaningful line: a Rust panic prints its message, then a `note:`.
     let last_stderr = stderr
         .lines()
