@@ -68,8 +68,9 @@ enum Command {
         tenant: String,
         #[arg(long)]
         json: bool,
-        /// Pin the clock the connector sees (RFC 3339 or epoch ms); for tests.
-        #[arg(long, hide = true)]
+        /// Evaluate as of this time (RFC 3339 or epoch ms) instead of now: the clock
+        /// the connector sees, for reproducible runs.
+        #[arg(long)]
         now: Option<String>,
     },
     /// Run every tenant's connector, several at once.
