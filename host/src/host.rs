@@ -228,6 +228,14 @@ impl KriHost {
         Ok(())
     }
 
+    /// Replaces a tenant's token (sealed like at `add_tenant`).
+    pub fn update_token(&self, tenant_id: &str, token: &Token) -> Result<(), RunError> {
+        self.store.tenant(tenant_id)?;
+        let sealed = self.key.seal(tenant_id, token)?;
+        self.store.set_secret(tenant_id, &sealed)?;
+        Ok(())
+    }
+
     fn seed_definitions(&self, tenant: &str, plugin: &Plugin) -> Result<(), StoreError> {
         let defs: Vec<KriDefinitionRow> = plugin
             .manifest

@@ -110,12 +110,18 @@ enum TenantCommand {
     },
     /// Remove a tenant with its token, values, state and history.
     Remove { id: String },
-    /// Change a tenant's extra connector config.
+    /// Change a tenant's extra connector config or its token.
     Update {
         id: String,
         /// The new extra config, a JSON object (replaces the old one).
+        #[arg(long, required_unless_present_any = ["token_env", "token_stdin"])]
+        extra: Option<String>,
+        /// Read a new token from this environment variable.
+        #[arg(long, conflicts_with = "token_stdin")]
+        token_env: Option<String>,
+        /// Read a new token from standard input.
         #[arg(long)]
-        extra: String,
+        token_stdin: bool,
     },
 }
 
@@ -230,8 +236,8 @@ fn progress_sink() -> Option<kri_host::sandbox::ProgressSink> {
     }))
 }
 
-fn read_token(add: &TenantAdd) -> Result<Token> {
-    let raw = if let Some(var) = &add.token_env {
+fn read_token(token_env: Option<&str>) -> Result<Token> {
+    let raw = if let Some(var) = token_env {
         std::env::var(var).with_context(|| {
             format!("environment variable {var} is not set (it should hold the API token)")
         })?
@@ -321,7 +327,7 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
                 bail!("--extra must be a JSON object, like '{{\"user_sample_cap\": 2000}}'");
             }
             let quotas = parse_quotas(&add.quotas)?;
-            let token = read_token(add)?;
+            let token = read_token(add.token_env.as_deref())?;
             let host = open(cli, true).await?;
             host.add_tenant(
                 NewTenant {
@@ -365,16 +371,41 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             print!("{}", t.render());
             Ok(())
         }
-        TenantCommand::Update { id, extra } => {
-            let extra: serde_json::Value = serde_json::from_str(extra)
-                .with_context(|| format!("--extra is not valid JSON: {extra}"))?;
-            if !extra.is_object() {
-                bail!("--extra must be a JSON object");
-            }
+        TenantCommand::Update {
+            id,
+            extra,
+            token_env,
+            token_stdin,
+        } => {
+            let extra = match extra {
+                Some(text) => {
+                    let v: serde_json::Value = serde_json::from_str(text)
+                        .with_context(|| format!("--extra is not valid JSON: {text}"))?;
+                    if !v.is_object() {
+                        bail!("--extra must be a JSON object");
+                    }
+                    Some(v)
+                }
+                None => None,
+            };
+            let token = if token_env.is_some() || *token_stdin {
+                Some(read_token(token_env.as_deref())?)
+            } else {
+                None
+            };
             let host = open(cli, false).await?;
             host.store()
-                .set_tenant_extra(id, &extra)
+                .tenant(id)
                 .with_context(|| format!("cannot update tenant `{id}`"))?;
+            if let Some(token) = token {
+                host.update_token(id, &token)
+                    .with_context(|| format!("cannot update the token of tenant `{id}`"))?;
+            }
+            if let Some(extra) = extra {
+                host.store()
+                    .set_tenant_extra(id, &extra)
+                    .with_context(|| format!("cannot update tenant `{id}`"))?;
+            }
             println!("updated tenant {id}");
             Ok(())
         }

@@ -414,6 +414,18 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a tenant's sealed token.
+    pub fn set_secret(&self, tenant_id: &str, secret: &SealedSecret) -> Result<(), StoreError> {
+        let n = self.conn().execute(
+            "UPDATE secrets SET nonce = ?2, ciphertext = ?3 WHERE tenant_id = ?1",
+            params![tenant_id, secret.nonce, secret.ciphertext],
+        )?;
+        if n == 0 {
+            return Err(StoreError::UnknownTenant(tenant_id.to_string()));
+        }
+        Ok(())
+    }
+
     pub fn secret(&self, tenant_id: &str) -> Result<SealedSecret, StoreError> {
         self.conn()
             .query_row(

@@ -199,6 +199,12 @@ async fn a_wrong_token_fails_the_run_and_says_what_to_do() {
     assert!(!check.ok);
     assert!(check.error.unwrap_or_default().contains("E0000011"));
     assert_eq!(check.requests, 1, "check makes one call");
+
+    // Following the advice: a new token, and the next run works.
+    host.update_token("bad", &token(TOKEN))
+        .expect("update token");
+    assert!(host.check("okta", "bad").await.expect("check").ok);
+    assert!(run_at(&host, "bad", NOW).await.succeeded);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
