@@ -1,8 +1,10 @@
 //! Fetches what the selected KRIs need, each thing once and shared between KRIs:
-//! ACTIVE users and their factor summaries (full or incremental refresh), SUSPENDED users
-//! and their app links, the last 24 h of System Log events, admin-session events since the
-//! last run, and ACCESS_POLICY policies with their rules. A permission gap (403) on an
-//! endpoint becomes a [`Denied`] for the data behind it; anything else fatal fails the run.
+//! ACTIVE users and their factor summaries, SUSPENDED users and their app links (both
+//! full or incremental refresh: an incremental run refetches only users that are new or
+//! that the System Log names as changed since the last run), the last 24 h of System Log
+//! events, admin-session events since the last run, and ACCESS_POLICY policies with their
+//! rules. A permission gap (403) on an endpoint becomes a [`Denied`] for the data behind
+//! it; anything else fatal fails the run.
 
 use crate::api::models::{is, Factor, LogEvent, Policy, PolicyRule, User};
 use crate::api::{
@@ -12,7 +14,7 @@ use crate::api::{
 use crate::config::Config;
 use crate::kris::admin_session_outliers::{self, AdvanceStats, SessionBook};
 use crate::kris::app_policy_exceptions::PolicyWithRules;
-use crate::kris::inactive_users_with_app_access::SuspendedUser;
+use crate::kris::inactive_users_with_app_access::{AppLinksRefresh, SuspendedUser};
 use crate::kris::mfa_adoption::{summarize_factors, FactorSummary, MfaPopulation, RefreshInfo};
 use crate::kris::{Kri, Window};
 use crate::store;
@@ -42,6 +44,42 @@ pub const FACTOR_CHANGE_EVENTS: &[&str] = &[
     "user.lifecycle.password_reset",
     "user.lifecycle.delete.initiated",
 ];
+
+/// System Log event types that can change one user's app links: the user lifecycle
+/// events (as for factors), direct app assignments (target `AppUser` and/or `User`) and
+/// group memberships (group assignments grant apps; target `User` and `UserGroup`).
+pub const APP_ACCESS_CHANGE_EVENTS: &[&str] = &[
+    "user.lifecycle.activate",
+    "user.lifecycle.deactivate",
+    "user.lifecycle.suspend",
+    "user.lifecycle.unsuspend",
+    "user.lifecycle.create",
+    "user.lifecycle.reactivate",
+    "user.lifecycle.unlock",
+    "user.lifecycle.password_reset",
+    "user.lifecycle.delete.initiated",
+    "application.user_membership.add",
+    "application.user_membership.remove",
+    "application.user_membership.change_username",
+    "application.user_membership.update",
+    "group.user_membership.add",
+    "group.user_membership.remove",
+];
+
+/// App-wide changes that can add or remove app links of any number of users without
+/// naming them: an app (de)activated or deleted, a group assigned to or unassigned from
+/// an app. Seeing one makes the run refetch every suspended user's app links.
+pub const APP_WIDE_CHANGE_EVENTS: &[&str] = &[
+    "application.lifecycle.activate",
+    "application.lifecycle.deactivate",
+    "application.lifecycle.delete",
+    "group.application_assignment.add",
+    "group.application_assignment.remove",
+];
+
+/// `application.user_membership.*`: their `AppUser` target names the user by app-user id
+/// (`0ua…`) and app username (`alternateId`), not always by Okta user id.
+const APP_MEMBERSHIP_PREFIX: &str = "application.user_membership.";
 
 /// The filter for admin-session events.
 pub const ADMIN_SESSION_FILTER: &str =
@@ -111,6 +149,36 @@ impl Needs {
 pub struct SuspendedData {
     pub users: Vec<SuspendedUser>,
     pub skipped: u64,
+    pub refresh: AppLinksRefresh,
+}
+
+/// Ids of the users (among `ids`, logins in `by_login`, lower-cased) an app-access
+/// change event names: every `User` target, and for `application.user_membership.*` the
+/// `AppUser` targets, matched by id or by `alternateId` against the logins. An app
+/// username that differs from the Okta login cannot be matched; real events carry the
+/// `User` target as well.
+pub fn app_access_changed_users(
+    ev: &LogEvent,
+    ids: &BTreeSet<&str>,
+    by_login: &BTreeMap<String, &str>,
+) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = ev.target_user_ids().map(str::to_string).collect();
+    let membership = ev
+        .event_type
+        .as_deref()
+        .is_some_and(|t| t.trim().starts_with(APP_MEMBERSHIP_PREFIX));
+    if membership {
+        for t in ev.targets.iter().filter(|t| is(&t.target_type, "AppUser")) {
+            if let Some(id) = t.id.as_deref().filter(|id| ids.contains(id)) {
+                out.insert(id.to_string());
+            }
+            let login = t.alternate_id.as_deref().map(|a| a.trim().to_lowercase());
+            if let Some(id) = login.and_then(|l| by_login.get(&l)) {
+                out.insert(id.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// The admin-session book after this run's events.
@@ -180,7 +248,7 @@ impl<'a> Collector<'a> {
             out.mfa = Some(self.mfa_population()?);
         }
         if needs.suspended {
-            out.suspended = Some(gap(self.suspended_users())?);
+            out.suspended = Some(self.suspended_users()?);
         }
         if needs.events_24h {
             let window = Window::last_24h(self.now);
@@ -278,6 +346,68 @@ impl<'a> Collector<'a> {
         Ok(out)
     }
 
+    /// Why this run must refresh a per-user cache fully, if it must: forced, nothing
+    /// stored, the last full refresh too old, stored times in the future, or unreadable
+    /// shards.
+    fn full_refresh_reason(
+        &self,
+        full_at: Option<i64>,
+        cursor: Option<i64>,
+        unreadable_shards: u64,
+    ) -> Option<String> {
+        let interval = self.cfg.full_refresh_interval_hours as i64 * HOUR_MS;
+        match (full_at, cursor) {
+            _ if self.cfg.force_full_refresh => Some("force_full_refresh".to_string()),
+            (None, _) | (_, None) => Some("no earlier refresh stored".to_string()),
+            (Some(at), _) if self.now - at >= interval => Some(format!(
+                "last full refresh is older than {} h",
+                self.cfg.full_refresh_interval_hours
+            )),
+            (Some(at), Some(c)) if at > self.now || c > self.now => {
+                Some("stored refresh times are in the future".to_string())
+            }
+            _ if unreadable_shards > 0 => Some("stored summaries unreadable".to_string()),
+            _ => None,
+        }
+    }
+
+    /// System Log events of `(cursor, now]` whose type is one of `types`, for an
+    /// incremental refresh; `Ok(Err(reason))` when the log cannot be read (the caller then
+    /// refreshes fully instead).
+    fn change_events(
+        &mut self,
+        cursor: i64,
+        types: &[&str],
+        stage: &str,
+        what: &str,
+    ) -> Result<Result<Vec<LogEvent>, String>, ConnectorError> {
+        let window = Window {
+            start_exclusive: cursor,
+            end_inclusive: self.now,
+        };
+        let filter = event_type_filter(types);
+        match self.read_log(window, Some(&filter), stage) {
+            Ok(events) => Ok(Ok(events
+                .into_iter()
+                .filter(|ev| ev.published_ms().is_none_or(|ms| window.contains(ms)))
+                .collect())),
+            Err(ApiError::Forbidden(d)) => {
+                self.log.log(
+                    Level::Warn,
+                    &format!(
+                        "cannot read the System Log for {what} ({}); doing a full refresh",
+                        d.reason()
+                    ),
+                );
+                Ok(Err(format!(
+                    "System Log not readable for changes (missing {})",
+                    d.permission
+                )))
+            }
+            Err(e) => Err(e.into_connector_error()),
+        }
+    }
+
     fn mfa_population(&mut self) -> Result<Got<MfaPopulation>, ConnectorError> {
         let cap = self.cfg.user_sample_cap;
         let (users, truncated) = match gap(self.list_users("ACTIVE", cap))? {
@@ -299,50 +429,22 @@ impl<'a> Collector<'a> {
         let stored = store::load_factors(self.state, self.log);
         let full_at = store::get_ms(self.state, store::FACTORS_FULL_REFRESH_AT);
         let cursor = store::get_ms(self.state, store::FACTORS_CURSOR);
-        let interval = self.cfg.full_refresh_interval_hours as i64 * HOUR_MS;
-        let mut full_reason = match (full_at, cursor) {
-            _ if self.cfg.force_full_refresh => Some("force_full_refresh".to_string()),
-            (None, _) | (_, None) => Some("no earlier refresh stored".to_string()),
-            (Some(at), _) if self.now - at >= interval => Some(format!(
-                "last full refresh is older than {} h",
-                self.cfg.full_refresh_interval_hours
-            )),
-            (Some(at), Some(c)) if at > self.now || c > self.now => {
-                Some("stored refresh times are in the future".to_string())
-            }
-            _ if stored.unreadable_shards > 0 => Some("stored summaries unreadable".to_string()),
-            _ => None,
-        };
+        let mut full_reason = self.full_refresh_reason(full_at, cursor, stored.unreadable_shards);
         let mut changed: BTreeSet<String> = BTreeSet::new();
         if full_reason.is_none() {
-            let window = Window {
-                start_exclusive: cursor.unwrap_or(self.now),
-                end_inclusive: self.now,
-            };
-            let filter = event_type_filter(FACTOR_CHANGE_EVENTS);
-            match self.read_log(window, Some(&filter), "factor_changes") {
+            let since = cursor.unwrap_or(self.now);
+            match self.change_events(
+                since,
+                FACTOR_CHANGE_EVENTS,
+                "factor_changes",
+                "factor changes",
+            )? {
                 Ok(events) => {
                     for ev in &events {
-                        let in_window = ev.published_ms().is_none_or(|ms| window.contains(ms));
-                        if in_window {
-                            changed.extend(ev.target_user_ids().map(str::to_string));
-                        }
+                        changed.extend(ev.target_user_ids().map(str::to_string));
                     }
                 }
-                Err(ApiError::Forbidden(d)) => {
-                    self.log.log(
-                        Level::Warn,
-                        &format!(
-                            "cannot read the System Log for factor changes ({}); doing a full refresh",
-                            d.reason()
-                        ),
-                    );
-                    full_reason = Some(format!(
-                        "System Log not readable for changes (missing {})",
-                        d.permission
-                    ));
-                }
-                Err(e) => return Err(e.into_connector_error()),
+                Err(reason) => full_reason = Some(reason),
             }
         }
         let full = full_reason.is_some();
@@ -416,31 +518,132 @@ impl<'a> Collector<'a> {
         }))
     }
 
-    fn suspended_users(&mut self) -> Result<SuspendedData, ApiError> {
-        let (users, _) = self.list_users("SUSPENDED", None)?;
-        let urls: Vec<String> = users
-            .iter()
-            .filter_map(|u| u.id.as_deref())
-            .map(|id| format!("/api/v1/users/{}/appLinks", encode_path_segment(id)))
-            .collect();
-        let links = self.batched::<Value>(APP_LINKS, &urls, false, "app_links")?;
-        let mut data = SuspendedData::default();
-        for (u, l) in users.iter().zip(links) {
-            match l {
-                Some(items) => data.users.push(SuspendedUser {
-                    id: u.id.clone().unwrap_or_default(),
-                    login: u.login().map(str::to_string),
-                    app_links: items.len(),
-                }),
-                None => data.skipped += 1,
+    /// SUSPENDED users and their app-link counts. Like factors, the counts are cached
+    /// in state: an incremental run fetches `appLinks` only for suspended users without a
+    /// stored count or named by an app-access change event since the last run (all of
+    /// them after an app-wide change); a full run fetches every suspended user's links.
+    fn suspended_users(&mut self) -> Result<Got<SuspendedData>, ConnectorError> {
+        let (users, _) = match gap(self.list_users("SUSPENDED", None))? {
+            Ok(v) => v,
+            Err(d) => return Ok(Err(d)),
+        };
+        let ids: Vec<&str> = users.iter().filter_map(|u| u.id.as_deref()).collect();
+
+        // Full or incremental?
+        let stored = store::load_app_links(self.state, self.log);
+        let full_at = store::get_ms(self.state, store::APP_LINKS_FULL_REFRESH_AT);
+        let cursor = store::get_ms(self.state, store::APP_LINKS_CURSOR);
+        let mut full_reason = self.full_refresh_reason(full_at, cursor, stored.unreadable_shards);
+        let mut changed: BTreeSet<String> = BTreeSet::new();
+        // The change log is read only when a stored count could be reused.
+        let any_stored = ids.iter().any(|id| stored.summaries.contains_key(*id));
+        if full_reason.is_none() && any_stored {
+            let types: Vec<&str> = APP_ACCESS_CHANGE_EVENTS
+                .iter()
+                .chain(APP_WIDE_CHANGE_EVENTS)
+                .copied()
+                .collect();
+            let since = cursor.unwrap_or(self.now);
+            match self.change_events(since, &types, "app_access_changes", "app access changes")? {
+                Ok(events) => {
+                    let id_set: BTreeSet<&str> = ids.iter().copied().collect();
+                    let by_login: BTreeMap<String, &str> = users
+                        .iter()
+                        .filter_map(|u| Some((u.login()?.trim().to_lowercase(), u.id.as_deref()?)))
+                        .collect();
+                    for ev in &events {
+                        let event_type = ev.event_type.as_deref().map(str::trim).unwrap_or("");
+                        if APP_WIDE_CHANGE_EVENTS.contains(&event_type) {
+                            full_reason =
+                                Some(format!("app-wide change in the System Log ({event_type})"));
+                            break;
+                        }
+                        changed.extend(
+                            app_access_changed_users(ev, &id_set, &by_login)
+                                .into_iter()
+                                .filter(|id| id_set.contains(id.as_str())),
+                        );
+                    }
+                }
+                Err(reason) => full_reason = Some(reason),
             }
         }
+        let full = full_reason.is_some();
+        let to_fetch: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| full || changed.contains(*id) || !stored.summaries.contains_key(*id))
+            .collect();
+        self.info(&format!(
+            "app links refresh {}: fetching app links of {} of {} SUSPENDED users",
+            if full { "full" } else { "incremental" },
+            to_fetch.len(),
+            ids.len()
+        ));
+        let urls: Vec<String> = to_fetch
+            .iter()
+            .map(|id| format!("/api/v1/users/{}/appLinks", encode_path_segment(id)))
+            .collect();
+        let links = match gap(self.batched::<Value>(APP_LINKS, &urls, false, "app_links"))? {
+            Ok(v) => v,
+            Err(d) => return Ok(Err(d)),
+        };
+        let fresh: BTreeMap<&str, Option<u64>> = to_fetch
+            .iter()
+            .zip(links)
+            .map(|(id, l)| (*id, l.map(|items| items.len() as u64)))
+            .collect();
+        let mut data = SuspendedData::default();
+        let mut keep: BTreeMap<String, u64> = BTreeMap::new();
+        for u in &users {
+            let Some(id) = u.id.as_deref() else { continue };
+            let count = match fresh.get(id) {
+                Some(Some(n)) => *n,
+                Some(None) => {
+                    data.skipped += 1;
+                    continue;
+                }
+                None => match stored.summaries.get(id) {
+                    Some(n) => *n,
+                    None => continue,
+                },
+            };
+            keep.insert(id.to_string(), count);
+            data.users.push(SuspendedUser {
+                id: id.to_string(),
+                login: u.login().map(str::to_string),
+                app_links: usize::try_from(count).unwrap_or(usize::MAX),
+            });
+        }
+        // Users no longer suspended drop out of the stored counts here.
+        let saved = store::save_app_links(self.state, &stored, &keep)
+            .and_then(|_| store::set_ms(self.state, store::APP_LINKS_CURSOR, self.now))
+            .and_then(|_| match full {
+                true => store::set_ms(self.state, store::APP_LINKS_FULL_REFRESH_AT, self.now),
+                false => Ok(()),
+            });
+        if let Err(e) = saved {
+            // The KRI still lands; the cache is not trusted next time.
+            self.log.log(
+                Level::Warn,
+                &format!("{e}; the next run refetches every suspended user's app links"),
+            );
+            self.state.delete(store::APP_LINKS_FULL_REFRESH_AT);
+        }
+        let fetched = to_fetch.len() as u64;
+        data.refresh = AppLinksRefresh {
+            mode: if full { "full" } else { "incremental" },
+            reason: full_reason,
+            fetched,
+            reused: ids.len() as u64 - fetched,
+            changed_in_log: changed.len() as u64,
+        };
         self.info(&format!(
             "{} SUSPENDED users, {} with app links",
             data.users.len(),
             data.users.iter().filter(|u| u.app_links > 0).count()
         ));
-        Ok(data)
+        Ok(Ok(data))
     }
 
     fn admin_sessions(&mut self) -> Result<Got<AdminData>, ConnectorError> {
@@ -545,6 +748,104 @@ mod tests {
              &limit=1000&sortOrder=ASCENDING&filter=eventType%20eq%20%22user.session.access_admin_app%22\
              %20or%20eventType%20eq%20%22user.session.end%22"
         );
+    }
+
+    #[test]
+    fn app_access_filter_covers_the_lifecycle_events() {
+        for t in FACTOR_CHANGE_EVENTS
+            .iter()
+            .filter(|t| t.starts_with("user.lifecycle."))
+        {
+            assert!(APP_ACCESS_CHANGE_EVENTS.contains(t), "{t}");
+        }
+        assert_eq!(APP_ACCESS_CHANGE_EVENTS.len(), 15);
+        assert!(APP_WIDE_CHANGE_EVENTS
+            .iter()
+            .all(|t| !APP_ACCESS_CHANGE_EVENTS.contains(t)));
+    }
+
+    #[test]
+    fn app_access_events_name_their_users() {
+        use serde_json::json;
+        let ids: BTreeSet<&str> = ["00us1", "00us2", "00us3"].into_iter().collect();
+        let by_login: BTreeMap<String, &str> = [
+            ("one@example.com".to_string(), "00us1"),
+            ("two@example.com".to_string(), "00us2"),
+        ]
+        .into_iter()
+        .collect();
+        let ev = |event_type: &str, targets: Value| {
+            LogEvent::from_value(&json!({"uuid": "x", "eventType": event_type, "target": targets}))
+                .unwrap_or_default()
+        };
+        let names = |e: &LogEvent| -> Vec<String> {
+            app_access_changed_users(e, &ids, &by_login)
+                .into_iter()
+                .collect()
+        };
+        let cases = [
+            (
+                "simulator / real shape: AppUser (0ua id), AppInstance, User",
+                ev(
+                    "application.user_membership.remove",
+                    json!([
+                        {"id": "0uas1", "type": "AppUser", "alternateId": "one@example.com"},
+                        {"id": "0oa1", "type": "AppInstance", "alternateId": "Box"},
+                        {"id": "00us1", "type": "User", "alternateId": "one@example.com"}
+                    ]),
+                ),
+                vec!["00us1"],
+            ),
+            (
+                "AppUser only, matched by login (any case)",
+                ev(
+                    "application.user_membership.add",
+                    json!([
+                        {"id": "0uas2", "type": "AppUser", "alternateId": " Two@Example.com"},
+                        {"id": "0oa1", "type": "AppInstance", "alternateId": "Box"}
+                    ]),
+                ),
+                vec!["00us2"],
+            ),
+            (
+                "AppUser carrying the user id",
+                ev(
+                    "application.user_membership.change_username",
+                    json!([{"id": "00us3", "type": "AppUser", "alternateId": "three-app-name"}]),
+                ),
+                vec!["00us3"],
+            ),
+            (
+                "group membership: the User target, not the group",
+                ev(
+                    "group.user_membership.add",
+                    json!([
+                        {"id": "00us2", "type": "User", "alternateId": "two@example.com"},
+                        {"id": "00g1", "type": "UserGroup", "alternateId": "unknown"}
+                    ]),
+                ),
+                vec!["00us2"],
+            ),
+            (
+                "AppUser of another event type is not read",
+                ev(
+                    "user.authentication.sso",
+                    json!([{"id": "0uas1", "type": "AppUser", "alternateId": "one@example.com"}]),
+                ),
+                vec![],
+            ),
+            (
+                "unknown app username",
+                ev(
+                    "application.user_membership.update",
+                    json!([{"id": "0uax", "type": "AppUser", "alternateId": "sf-user-7"}]),
+                ),
+                vec![],
+            ),
+        ];
+        for (name, e, want) in cases {
+            assert_eq!(names(&e), want, "{name}");
+        }
     }
 
     #[test]

@@ -97,7 +97,9 @@ pub fn compute(kri: Kri, c: &Collected, now: i64) -> KriValue {
         Kri::MfaAdoption => with(kri, &c.mfa, mfa_adoption::mfa_adoption),
         Kri::PhishResistantMfa => with(kri, &c.mfa, phish_resistant_mfa::phish_resistant_mfa),
         Kri::InactiveUsersWithAppAccess => with(kri, &c.suspended, |s| {
-            inactive_users_with_app_access::inactive_users_with_app_access(&s.users, s.skipped)
+            inactive_users_with_app_access::inactive_users_with_app_access(
+                &s.users, s.skipped, &s.refresh,
+            )
         }),
         Kri::ImpossibleTravel24h => with(kri, &c.events_24h, |e| {
             impossible_travel::impossible_travel(e, Window::last_24h(now))
@@ -165,6 +167,12 @@ pub fn run(host: &mut Host<'_>, req: &RunRequest) -> Result<RunSummary, Connecto
         note.push_str(&format!(
             "; factors refresh {} ({} users fetched)",
             pop.refresh.mode, pop.refresh.factors_fetched
+        ));
+    }
+    if let Some(Ok(s)) = &collected.suspended {
+        note.push_str(&format!(
+            "; app links refresh {} ({} users fetched)",
+            s.refresh.mode, s.refresh.fetched
         ));
     }
     Ok(RunSummary {

@@ -1,9 +1,12 @@
 //! The Okta connector of kri: a WebAssembly component (world `kri:connector/connector`)
 //! that computes Okta identity KRIs. The logic (API client, collection, KRI formulas)
 //! lives in plain Rust modules over host traits so it builds and is tested natively; the
-//! component glue below, compiled for wasm32 only, just adapts the generated WIT types.
+//! component glue below, compiled for wasm32 with the default `component` feature only,
+//! just adapts the generated WIT types. Without that feature (`default-features = false`)
+//! the crate is a plain library another component can use without exporting this world.
 
 pub mod api;
+pub mod bench;
 pub mod collect;
 pub mod config;
 pub mod connector;
@@ -13,7 +16,7 @@ pub mod testing;
 pub mod time;
 pub mod types;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "component"))]
 mod component {
     //! Thin adapters between the wit-bindgen types and the crate's plain traits.
 

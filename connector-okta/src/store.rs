@@ -1,12 +1,18 @@
 //! What the connector keeps in the host's state between runs, and how: the per-user
-//! factor summaries (sharded JSON maps), the factor refresh cursors, and the admin-session
-//! book. Unreadable state is treated as absent (and logged), never as a failure.
+//! factor summaries and the per-suspended-user app-link summaries (sharded JSON maps),
+//! their refresh cursors, and the admin-session book. Unreadable state is treated as
+//! absent (and logged), never as a failure.
 //!
 //! Keys:
 //! - `factors/full_refresh_at`: epoch ms of the last full factor refresh;
 //! - `factors/cursor`: epoch ms up to which the System Log was read for factor changes;
 //! - `factors/shard/<0..f>`: JSON map user id -> 0 (no MFA), 1 (MFA), 2 (MFA with a
 //!   phishing-resistant factor), users spread by a hash of their id;
+//! - `app_links/full_refresh_at`: epoch ms of the last full app-link refresh;
+//! - `app_links/cursor`: epoch ms up to which the System Log was read for app-access
+//!   changes;
+//! - `app_links/shard/<0..3>`: JSON map SUSPENDED user id -> number of app links (0 = no
+//!   app access), users spread by a hash of their id; only currently suspended users;
 //! - `admin_sessions/open`: JSON map external session id -> `{"s": start ms, "a": actor}`;
 //! - `admin_sessions/recent_outliers`: JSON list of outlier sessions ended in the last 24 h;
 //! - `admin_sessions/cursor`: epoch ms up to which admin-session events were read.
@@ -21,6 +27,11 @@ pub const FACTORS_FULL_REFRESH_AT: &str = "factors/full_refresh_at";
 pub const FACTORS_CURSOR: &str = "factors/cursor";
 pub const FACTORS_SHARD_PREFIX: &str = "factors/shard/";
 pub const FACTOR_SHARDS: u64 = 16;
+pub const APP_LINKS_FULL_REFRESH_AT: &str = "app_links/full_refresh_at";
+pub const APP_LINKS_CURSOR: &str = "app_links/cursor";
+pub const APP_LINKS_SHARD_PREFIX: &str = "app_links/shard/";
+/// Suspended users are few (a few % of an org): four shards keep each write small.
+pub const APP_LINK_SHARDS: u64 = 4;
 pub const ADMIN_OPEN: &str = "admin_sessions/open";
 pub const ADMIN_RECENT: &str = "admin_sessions/recent_outliers";
 pub const ADMIN_CURSOR: &str = "admin_sessions/cursor";
@@ -39,9 +50,17 @@ fn fnv1a(text: &str) -> u64 {
     h
 }
 
-/// The state key of the shard holding `user_id`.
+/// The state key of the factor shard holding `user_id`.
 pub fn shard_key(user_id: &str) -> String {
     format!("{FACTORS_SHARD_PREFIX}{:x}", fnv1a(user_id) % FACTOR_SHARDS)
+}
+
+/// The state key of the app-link shard holding `user_id`.
+pub fn app_links_shard_key(user_id: &str) -> String {
+    format!(
+        "{APP_LINKS_SHARD_PREFIX}{:x}",
+        fnv1a(user_id) % APP_LINK_SHARDS
+    )
 }
 
 pub fn get_ms(state: &mut dyn StateStore, key: &str) -> Option<i64> {
@@ -55,23 +74,47 @@ pub fn set_ms(state: &mut dyn StateStore, key: &str, ms: i64) -> Result<(), Conn
         .map_err(|e| state_error(key, e))
 }
 
-/// The stored factor summaries, and the raw shards as read (to rewrite only what changed).
-#[derive(Debug, Default)]
-pub struct StoredFactors {
-    pub summaries: BTreeMap<String, FactorSummary>,
+/// Per-user summaries read from sharded state, and the raw shards as read (to rewrite
+/// only what changed).
+#[derive(Debug)]
+pub struct Sharded<T> {
+    pub summaries: BTreeMap<String, T>,
     pub raw_shards: BTreeMap<String, Vec<u8>>,
     pub unreadable_shards: u64,
 }
 
-pub fn load_factors(state: &mut dyn StateStore, log: &mut dyn Logger) -> StoredFactors {
-    let mut out = StoredFactors::default();
-    for key in state.list_keys(FACTORS_SHARD_PREFIX) {
+impl<T> Default for Sharded<T> {
+    fn default() -> Self {
+        Sharded {
+            summaries: BTreeMap::new(),
+            raw_shards: BTreeMap::new(),
+            unreadable_shards: 0,
+        }
+    }
+}
+
+/// The stored factor summaries.
+pub type StoredFactors = Sharded<FactorSummary>;
+
+/// The stored app-link counts of SUSPENDED users.
+pub type StoredAppLinks = Sharded<u64>;
+
+/// Reads every shard under `prefix`; an entry `decode` rejects leaves its user without a
+/// summary (refetched), an unreadable shard is counted and logged.
+fn load_sharded<T>(
+    state: &mut dyn StateStore,
+    log: &mut dyn Logger,
+    prefix: &str,
+    what: &str,
+    decode: impl Fn(&Value) -> Option<T>,
+) -> Sharded<T> {
+    let mut out = Sharded::default();
+    for key in state.list_keys(prefix) {
         let Some(raw) = state.get(&key) else { continue };
         match serde_json::from_slice::<Map<String, Value>>(&raw) {
             Ok(map) => {
                 for (id, code) in map {
-                    // An unknown code leaves the user without a summary: refetched.
-                    if let Some(s) = code.as_u64().and_then(FactorSummary::from_code) {
+                    if let Some(s) = decode(&code) {
                         out.summaries.insert(id, s);
                     }
                 }
@@ -80,7 +123,7 @@ pub fn load_factors(state: &mut dyn StateStore, log: &mut dyn Logger) -> StoredF
                 out.unreadable_shards += 1;
                 log.log(
                     Level::Warn,
-                    &format!("state key {key} is unreadable; its users' factors are refetched"),
+                    &format!("state key {key} is unreadable; its users' {what} are refetched"),
                 );
             }
         }
@@ -89,19 +132,21 @@ pub fn load_factors(state: &mut dyn StateStore, log: &mut dyn Logger) -> StoredF
     out
 }
 
-/// Writes `summaries` as shards, rewriting only shards whose content changed and
-/// deleting shards that became empty.
-pub fn save_factors(
+/// Writes `summaries` as shards (keyed by `shard_of`), rewriting only shards whose
+/// content changed and deleting shards that became empty. Returns the shards written.
+fn save_sharded<T>(
     state: &mut dyn StateStore,
-    previous: &StoredFactors,
-    summaries: &BTreeMap<String, FactorSummary>,
+    previous: &Sharded<T>,
+    summaries: &BTreeMap<String, T>,
+    shard_of: impl Fn(&str) -> String,
+    encode: impl Fn(&T) -> Value,
 ) -> Result<u64, ConnectorError> {
     let mut shards: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     for (id, s) in summaries {
         shards
-            .entry(shard_key(id))
+            .entry(shard_of(id))
             .or_default()
-            .insert(id.clone(), Value::from(s.code()));
+            .insert(id.clone(), encode(s));
     }
     let mut written = 0;
     for (key, map) in &shards {
@@ -117,6 +162,45 @@ pub fn save_factors(
         }
     }
     Ok(written)
+}
+
+pub fn load_factors(state: &mut dyn StateStore, log: &mut dyn Logger) -> StoredFactors {
+    load_sharded(state, log, FACTORS_SHARD_PREFIX, "factors", |v| {
+        // An unknown code leaves the user without a summary: refetched.
+        v.as_u64().and_then(FactorSummary::from_code)
+    })
+}
+
+/// Writes `summaries` as factor shards; see [`save_sharded`].
+pub fn save_factors(
+    state: &mut dyn StateStore,
+    previous: &StoredFactors,
+    summaries: &BTreeMap<String, FactorSummary>,
+) -> Result<u64, ConnectorError> {
+    save_sharded(state, previous, summaries, shard_key, |s| {
+        Value::from(s.code())
+    })
+}
+
+pub fn load_app_links(state: &mut dyn StateStore, log: &mut dyn Logger) -> StoredAppLinks {
+    load_sharded(
+        state,
+        log,
+        APP_LINKS_SHARD_PREFIX,
+        "app links",
+        Value::as_u64,
+    )
+}
+
+/// Writes the app-link counts of SUSPENDED users as shards; see [`save_sharded`].
+pub fn save_app_links(
+    state: &mut dyn StateStore,
+    previous: &StoredAppLinks,
+    counts: &BTreeMap<String, u64>,
+) -> Result<u64, ConnectorError> {
+    save_sharded(state, previous, counts, app_links_shard_key, |n| {
+        Value::from(*n)
+    })
 }
 
 pub fn load_session_book(state: &mut dyn StateStore, log: &mut dyn Logger) -> SessionBook {
@@ -188,6 +272,33 @@ mod tests {
             0
         );
         assert!(state.list_keys(FACTORS_SHARD_PREFIX).is_empty());
+    }
+
+    #[test]
+    fn app_link_shards_round_trip_and_stay_apart_from_factors() {
+        let mut state = MemState::default();
+        let mut log = NullLog;
+        let mut counts = BTreeMap::new();
+        for i in 0..40u64 {
+            counts.insert(format!("00us{i:04}"), i % 3);
+        }
+        let empty = load_app_links(&mut state, &mut log);
+        let written = save_app_links(&mut state, &empty, &counts).unwrap_or(0);
+        assert!(written > 1 && written <= APP_LINK_SHARDS);
+        assert!(state.list_keys(FACTORS_SHARD_PREFIX).is_empty());
+        let loaded = load_app_links(&mut state, &mut log);
+        assert_eq!(loaded.summaries, counts);
+        assert!(load_factors(&mut state, &mut log).summaries.is_empty());
+        // One user dropped rewrites one shard; a bad entry is absent.
+        counts.remove("00us0001");
+        assert_eq!(save_app_links(&mut state, &loaded, &counts).unwrap_or(0), 1);
+        let key = app_links_shard_key("00us0002");
+        let _ = state.set(&key, br#"{"00us0002":"many","00us9999":1}"#);
+        let loaded = load_app_links(&mut state, &mut log);
+        assert!(!loaded.summaries.contains_key("00us0002"));
+        assert_eq!(loaded.summaries.get("00us9999"), Some(&1));
+        let _ = state.set(&key, b"{oops");
+        assert_eq!(load_app_links(&mut state, &mut log).unreadable_shards, 1);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! End-to-end-ish native tests: `check` and `run` (collection + KRIs + state) against a
 //! fake Okta org served through the `Transport` trait, including permission gaps, a
-//! refused token, malformed bodies, upstream failures and incremental factor refreshes.
+//! refused token, malformed bodies, upstream failures and incremental factor and app-link
+//! refreshes.
 
 mod common;
 
@@ -236,10 +237,40 @@ fn full_run_computes_every_kri() {
         store::ADMIN_CURSOR,
         store::ADMIN_OPEN,
         store::ADMIN_RECENT,
+        store::APP_LINKS_CURSOR,
+        store::APP_LINKS_FULL_REFRESH_AT,
     ] {
         assert!(state.map.contains_key(key), "{key}");
     }
     assert!(!state.list_keys_prefix("factors/shard/").is_empty());
+    // Every suspended user's app links read once; their counts kept in state.
+    assert_eq!(okta.count_requests("/appLinks"), 3);
+    let apps = out.details("okta_inactive_users_with_app_access");
+    assert_eq!(apps["refresh"], "full");
+    assert_eq!(apps["app_links_fetched_users"], 3);
+    let shards = shard_text(&state, store::APP_LINKS_SHARD_PREFIX);
+    for id in [
+        "\"00us1aaaaaaaaaaaaaa1\":2",
+        "\"00us2aaaaaaaaaaaaaa2\":0",
+        "\"00us3aaaaaaaaaaaaaa3\":1",
+    ] {
+        assert!(shards.contains(id), "{id} in {shards}");
+    }
+    assert!(
+        summary.note.contains("app links refresh full"),
+        "{}",
+        summary.note
+    );
+}
+
+/// The concatenated contents of every state key under `prefix`.
+fn shard_text(state: &MemState, prefix: &str) -> String {
+    state
+        .map
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(_, v)| String::from_utf8_lossy(v).into_owned())
+        .collect()
 }
 
 trait Keys {
@@ -743,6 +774,14 @@ fn forbidden_change_log_falls_back_to_a_full_refresh() {
     assert_eq!(okta.count_requests("/factors"), 6);
     assert_eq!(out.value("okta_mfa_adoption_pct"), Some(66.7));
     assert_eq!(out.value("okta_impossible_travel_24h"), None);
+    let apps = out.details("okta_inactive_users_with_app_access");
+    assert_eq!(apps["refresh"], "full");
+    assert!(apps["refresh_reason"]
+        .as_str()
+        .unwrap_or("")
+        .contains("okta.logs.read"));
+    assert_eq!(okta.count_requests("/appLinks"), 3);
+    assert_eq!(out.value("okta_inactive_users_with_app_access"), Some(2.0));
 }
 
 #[test]
@@ -870,4 +909,285 @@ fn a_full_state_quota_does_not_stop_the_kris() {
         .any(|(_, l)| l.contains("state quota exceeded")));
     // The untrusted cache marker is gone, so the next run is a full refresh.
     assert!(!state.0.map.contains_key(store::FACTORS_FULL_REFRESH_AT));
+}
+
+const APPS: &str = "okta_inactive_users_with_app_access";
+const SUS1: &str = "00us1aaaaaaaaaaaaaa1";
+const SUS2: &str = "00us2aaaaaaaaaaaaaa2";
+const SUS3: &str = "00us3aaaaaaaaaaaaaa3";
+
+fn app_link(label: &str) -> Value {
+    json!({"id": "00ub0oNGTSWTBKOLGLNR", "label": label, "appName": label.to_lowercase(),
+        "appInstanceId": "0oa3ompioiQCSTOYXVBK", "hidden": false, "sortOrder": 0})
+}
+
+/// A System Log event with the given targets, acted by an admin.
+fn target_event(uuid: &str, published: &str, event_type: &str, targets: Value) -> Value {
+    json!({
+        "uuid": uuid, "published": published, "eventType": event_type, "version": "0",
+        "severity": "INFO",
+        "actor": {"id": "00uadmin000000000001", "type": "User", "alternateId": "admin@example.com"},
+        "outcome": {"result": "SUCCESS", "reason": null},
+        "target": targets
+    })
+}
+
+fn user_target(id: &str, login: &str) -> Value {
+    json!({"id": id, "type": "User", "alternateId": login, "displayName": "Someone", "detailEntry": null})
+}
+
+/// `application.user_membership.*` as Okta (and the simulator) log it: the app user
+/// (`0ua…` id, the app username as `alternateId`), the app instance and the user.
+fn app_membership_event(
+    uuid: &str,
+    published: &str,
+    event_type: &str,
+    user: Option<&str>,
+    app_username: &str,
+) -> Value {
+    let mut targets = vec![
+        json!({"id": "0uas0000000000000001", "type": "AppUser", "alternateId": app_username, "displayName": "Someone", "detailEntry": null}),
+        json!({"id": "0oa3ompioiQCSTOYXVBK", "type": "AppInstance", "alternateId": "Box", "displayName": "Box", "detailEntry": null}),
+    ];
+    if let Some(id) = user {
+        targets.push(user_target(id, app_username));
+    }
+    target_event(uuid, published, event_type, Value::Array(targets))
+}
+
+/// Changes suspended users' app access between two runs, logging each change like Okta.
+fn change_app_access(okta: &mut FakeOkta) {
+    // sus1 loses both apps (two removals; the second event has no User target and is
+    // matched by its AppUser's alternateId).
+    okta.app_links.insert(SUS1.into(), vec![]);
+    okta.events.push(app_membership_event(
+        "a1",
+        "2026-11-23T13:00:00.000Z",
+        "application.user_membership.remove",
+        Some(SUS1),
+        "sus1@example.com",
+    ));
+    okta.events.push(app_membership_event(
+        "a2",
+        "2026-11-23T13:00:01.000Z",
+        "application.user_membership.remove",
+        None,
+        "SUS1@example.com",
+    ));
+    // sus2 gains an app through a group.
+    okta.app_links.insert(SUS2.into(), vec![app_link("Slack")]);
+    okta.events.push(target_event(
+        "a3",
+        "2026-11-23T14:00:00.000Z",
+        "group.user_membership.add",
+        json!([
+            user_target(SUS2, "sus2@example.com"),
+            {"id": "00g1aaaaaaaaaaaaaaa1", "type": "UserGroup", "alternateId": "unknown", "displayName": "Sales", "detailEntry": null}
+        ]),
+    ));
+    // u5 is suspended with its two apps: new to the suspended list.
+    okta.set_status("00u5aaaaaaaaaaaaaaa5", "SUSPENDED");
+    okta.app_links.insert(
+        "00u5aaaaaaaaaaaaaaa5".into(),
+        vec![app_link("Box"), app_link("Zoom")],
+    );
+    okta.events.push(target_event(
+        "a4",
+        "2026-11-23T15:00:00.000Z",
+        "user.lifecycle.suspend",
+        json!([user_target("00u5aaaaaaaaaaaaaaa5", "ed@example.com")]),
+    ));
+    // Events about sus3 that are no app-access change, and an app event about an ACTIVE
+    // user: neither makes sus3 refetched.
+    okta.events.push(target_event(
+        "a5",
+        "2026-11-23T15:30:00.000Z",
+        "user.session.start",
+        json!([user_target(SUS3, "sus3@example.com")]),
+    ));
+    okta.events.push(app_membership_event(
+        "a6",
+        "2026-11-23T16:00:00.000Z",
+        "application.user_membership.add",
+        Some("00u1aaaaaaaaaaaaaaa1"),
+        "ada@example.com",
+    ));
+}
+
+#[test]
+fn incremental_app_links_refetch_only_changed_suspended_users() {
+    let later = now() + 6 * HOUR_MS;
+    let mut okta = load_org();
+    let mut state = MemState::default();
+    let first = run_with(&mut okta, &mut state, now(), &[APPS], "{}");
+    assert_eq!(first.value(APPS), Some(2.0));
+    assert_eq!(first.details(APPS)["refresh"], "full");
+    assert_eq!(okta.count_requests("/appLinks"), 3);
+
+    change_app_access(&mut okta);
+    okta.requests.clear();
+    let second = run_with(&mut okta, &mut state, later, &[APPS], "{}");
+    assert!(second.result.is_ok(), "{:?}", second.result);
+    let d = second.details(APPS);
+    assert_eq!(d["refresh"], "incremental");
+    // sus1 and sus2 changed per the log, u5 is newly suspended (and logged); sus3 is
+    // reused.
+    assert_eq!(d["app_links_fetched_users"], 3);
+    assert_eq!(d["app_links_reused_users"], 1);
+    assert_eq!(d["users_changed_in_log"], 3);
+    let fetched: Vec<&String> = okta
+        .requests
+        .iter()
+        .filter(|r| r.ends_with("/appLinks"))
+        .collect();
+    assert_eq!(fetched.len(), 3, "{fetched:?}");
+    for id in [SUS1, SUS2, "00u5aaaaaaaaaaaaaaa5"] {
+        assert!(fetched.iter().any(|r| r.contains(id)), "{id}: {fetched:?}");
+    }
+    assert!(!fetched.iter().any(|r| r.contains(SUS3)), "{fetched:?}");
+    // The change-log read: since the last run, with the app-access filter.
+    let change_read = okta
+        .requests
+        .iter()
+        .find(|r| r.contains("application.user_membership.remove"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        change_read.contains("since=2026-11-23T12%3A00%3A00.000Z"),
+        "{change_read}"
+    );
+    for t in [
+        "group.user_membership.add",
+        "group.user_membership.remove",
+        "application.user_membership.change_username",
+        "user.lifecycle.suspend",
+    ] {
+        assert!(change_read.contains(t), "{t}: {change_read}");
+    }
+    // sus2 (Slack), sus3 (Salesforce), u5 (Box, Zoom) of four suspended users.
+    assert_eq!(second.value(APPS), Some(3.0));
+    assert_eq!(second.kri(APPS).denominator, Some(4.0));
+
+    // The same org read from scratch gives the same KRI.
+    let mut fresh_okta = okta.clone();
+    let full = run_with(
+        &mut fresh_okta,
+        &mut MemState::default(),
+        later,
+        &[APPS],
+        "{}",
+    );
+    assert_eq!(full.details(APPS)["refresh"], "full");
+    assert_eq!(second.values(), full.values());
+    let listed = |o: &Outcome| o.details(APPS)["users_with_app_access"].clone();
+    assert_eq!(listed(&second), listed(&full));
+
+    // sus2 is unsuspended: its count leaves the state, and nothing is fetched for it.
+    okta.set_status(SUS2, "ACTIVE");
+    okta.events.push(target_event(
+        "a7",
+        "2026-11-23T19:00:00.000Z",
+        "user.lifecycle.unsuspend",
+        json!([user_target(SUS2, "sus2@example.com")]),
+    ));
+    okta.requests.clear();
+    let third = run_with(&mut okta, &mut state, later + 2 * HOUR_MS, &[APPS], "{}");
+    assert_eq!(third.details(APPS)["refresh"], "incremental");
+    assert_eq!(third.details(APPS)["app_links_fetched_users"], 0);
+    assert_eq!(okta.count_requests("/appLinks"), 0);
+    assert_eq!(third.value(APPS), Some(2.0));
+    assert_eq!(third.kri(APPS).denominator, Some(3.0));
+    let shards = shard_text(&state, store::APP_LINKS_SHARD_PREFIX);
+    assert!(!shards.contains(SUS2), "{shards}");
+    assert!(shards.contains(SUS3) && shards.contains("00u5aaaaaaaaaaaaaaa5"));
+}
+
+#[test]
+fn app_wide_changes_and_refresh_settings_refetch_every_suspended_user() {
+    let mut okta = load_org();
+    let mut state = MemState::default();
+    assert!(run_with(&mut okta, &mut state, now(), &[APPS], "{}")
+        .result
+        .is_ok());
+    // Nothing changed: incremental, nothing fetched; the change log is one request.
+    okta.requests.clear();
+    let quiet = run_with(&mut okta, &mut state, now() + HOUR_MS, &[APPS], "{}");
+    assert_eq!(quiet.details(APPS)["refresh"], "incremental");
+    assert_eq!(okta.count_requests("/appLinks"), 0);
+    assert_eq!(
+        okta.requests.len(),
+        okta.count_requests("/api/v1/users?") + 1,
+        "{:?}",
+        okta.requests
+    );
+    assert_eq!(quiet.value(APPS), Some(2.0));
+
+    // An app deactivated: every suspended user's links are refetched.
+    okta.app_links.insert(SUS3.into(), vec![]);
+    okta.events.push(target_event(
+        "w1",
+        "2026-11-23T14:00:00.000Z",
+        "application.lifecycle.deactivate",
+        json!([{"id": "0oa3omz2i9XRNSRIHBZO", "type": "AppInstance", "alternateId": "Salesforce.com", "displayName": "Salesforce.com", "detailEntry": null}]),
+    ));
+    okta.requests.clear();
+    let wide = run_with(&mut okta, &mut state, now() + 3 * HOUR_MS, &[APPS], "{}");
+    let d = wide.details(APPS);
+    assert_eq!(d["refresh"], "full");
+    assert!(
+        d["refresh_reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("application.lifecycle.deactivate"),
+        "{d}"
+    );
+    assert_eq!(okta.count_requests("/appLinks"), 3);
+    assert_eq!(wide.value(APPS), Some(1.0));
+
+    // The factor settings drive app links too.
+    let cases = [
+        (4, r#"{"force_full_refresh": true}"#, "full", 3),
+        (5, "{}", "incremental", 0),
+        (6, r#"{"full_refresh_interval_hours": 1}"#, "full", 3),
+        (6 + 168, "{}", "full", 3),
+    ];
+    for (hours, extra, mode, fetched) in cases {
+        okta.requests.clear();
+        let out = run_with(
+            &mut okta,
+            &mut state,
+            now() + hours * HOUR_MS,
+            &[APPS],
+            extra,
+        );
+        assert_eq!(out.details(APPS)["refresh"], mode, "+{hours} h {extra}");
+        assert_eq!(
+            okta.count_requests("/appLinks"),
+            fetched,
+            "+{hours} h {extra}"
+        );
+        assert_eq!(out.value(APPS), Some(1.0));
+    }
+}
+
+#[test]
+fn unreadable_app_link_state_means_a_full_refresh() {
+    use connector_okta::types::StateStore;
+    let mut okta = load_org();
+    let mut state = MemState::default();
+    assert!(run_with(&mut okta, &mut state, now(), &[APPS], "{}")
+        .result
+        .is_ok());
+    let key = store::app_links_shard_key(SUS1);
+    let _ = state.set(&key, b"{not json");
+    okta.requests.clear();
+    let out = run_with(&mut okta, &mut state, now() + HOUR_MS, &[APPS], "{}");
+    assert_eq!(out.details(APPS)["refresh"], "full");
+    assert_eq!(okta.count_requests("/appLinks"), 3);
+    assert_eq!(out.value(APPS), Some(2.0));
+    // The rewritten state is readable again.
+    okta.requests.clear();
+    let next = run_with(&mut okta, &mut state, now() + 2 * HOUR_MS, &[APPS], "{}");
+    assert_eq!(next.details(APPS)["refresh"], "incremental");
+    assert_eq!(okta.count_requests("/appLinks"), 0);
 }

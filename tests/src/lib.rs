@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use kri_host::{HostConfig, KriHost, NewTenant, Token};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// The workspace root.
 pub fn workspace() -> PathBuf {
@@ -164,17 +164,20 @@ impl EdgeServer {
     }
 }
 
-async fn serve_edge(mut sock: tokio::net::TcpStream) {
+async fn serve_edge(sock: tokio::net::TcpStream) {
+    let (read_half, mut sock) = sock.into_split();
+    let mut reader = tokio::io::BufReader::new(read_half);
     loop {
         let mut buf = Vec::new();
-        let mut byte = [0u8; 1];
-        while !buf.ends_with(b"\r\n\r\n") {
-            match sock.read(&mut byte).await {
-                Ok(1) => buf.push(byte[0]),
-                _ => return,
+        loop {
+            let mut line = Vec::new();
+            match tokio::io::AsyncBufReadExt::read_until(&mut reader, b'\n', &mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
             }
-            if buf.len() > 65536 {
-                return;
+            buf.extend_from_slice(&line);
+            if line == b"\r\n" || buf.len() > 65536 {
+                break;
             }
         }
         let head = String::from_utf8_lossy(&buf).to_string();

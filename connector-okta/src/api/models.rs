@@ -181,10 +181,27 @@ pub struct LogEvent {
     pub outcome_result: Option<String>,
     pub outcome_reason: Option<String>,
     pub external_session_id: Option<String>,
-    /// `debugContext.debugData`, kept raw: its keys vary by event.
+    /// `debugContext.debugData`, raw but only its [`KEPT_DEBUG_KEYS`].
     pub debug_data: Option<Map<String, Value>>,
-    /// `securityContext`, kept raw.
+    /// `securityContext`, raw but only its [`KEPT_SECURITY_KEYS`].
     pub security_context: Option<Map<String, Value>>,
+}
+
+/// The `debugContext.debugData` keys the KRIs read (matched case-insensitively). The rest
+/// (request ids, URLs, hashes, risk text, ...) is dropped when an event is read: a day of
+/// System Log is held in memory, and these maps were most of an event's size. A KRI that
+/// needs another key adds it here.
+pub const KEPT_DEBUG_KEYS: &[&str] = &["behaviors", "logOnlySecurityData", "factor"];
+
+/// The `securityContext` keys the KRIs read (matched case-insensitively).
+pub const KEPT_SECURITY_KEYS: &[&str] = &["userBehaviors"];
+
+/// The members of `obj` whose key is one of `keys`, ignoring case.
+fn kept(obj: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
+    obj.iter()
+        .filter(|(k, _)| keys.iter().any(|want| k.eq_ignore_ascii_case(want)))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// Looks a key up exactly, then case-insensitively.
@@ -235,8 +252,11 @@ impl LogEvent {
             outcome_result: outcome.and_then(|x| str_of(get_ci(x, "result"))),
             outcome_reason: outcome.and_then(|x| str_of(get_ci(x, "reason"))),
             external_session_id: auth.and_then(|a| str_of(get_ci(a, "externalSessionId"))),
-            debug_data: debug.and_then(|d| obj_of(get_ci(d, "debugData")).cloned()),
-            security_context: obj_of(get_ci(o, "securityContext")).cloned(),
+            debug_data: debug
+                .and_then(|d| obj_of(get_ci(d, "debugData")))
+                .map(|d| kept(d, KEPT_DEBUG_KEYS)),
+            security_context: obj_of(get_ci(o, "securityContext"))
+                .map(|sc| kept(sc, KEPT_SECURITY_KEYS)),
         })
     }
 
@@ -400,5 +420,42 @@ mod tests {
         assert!(e.security_context.is_some());
         assert!(e.targets.is_empty());
         assert_eq!(LogEvent::from_value(&json!("x")), None);
+    }
+
+    #[test]
+    fn log_event_keeps_only_the_debug_and_security_keys_the_kris_read() {
+        let v = json!({
+            "uuid": "u1", "eventType": "user.authentication.auth_via_mfa",
+            "debugContext": {"debugData": {
+                "requestId": "abc", "requestUri": "/idp/idx/authenticators/poll",
+                "url": "/idp/idx/authenticators/poll?", "dtHash": "ff00",
+                "Factor": "OKTA_VERIFY_PUSH", "behaviors": "{Velocity=POSITIVE}",
+                "logOnlySecurityData": "{\"behaviors\":{}}"
+            }},
+            "securityContext": {"asNumber": 1, "asOrg": "x", "isp": "y", "domain": ".",
+                "isProxy": false, "userBehaviors": ["Velocity"]}
+        });
+        let e = LogEvent::from_value(&v).unwrap_or_default();
+        let keys = |m: &Option<Map<String, Value>>| -> Vec<String> {
+            m.as_ref()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            keys(&e.debug_data),
+            vec!["Factor", "behaviors", "logOnlySecurityData"]
+        );
+        assert_eq!(keys(&e.security_context), vec!["userBehaviors"]);
+        assert_eq!(
+            e.debug("factor").and_then(Value::as_str),
+            Some("OKTA_VERIFY_PUSH")
+        );
+        // Present but with nothing the KRIs read: an empty map, not absent.
+        let e = LogEvent::from_value(
+            &json!({"debugContext": {"debugData": {"url": "/"}}, "securityContext": {"isp": "z"}}),
+        )
+        .unwrap_or_default();
+        assert_eq!(e.debug_data, Some(Map::new()));
+        assert_eq!(e.security_context, Some(Map::new()));
     }
 }

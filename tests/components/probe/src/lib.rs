@@ -203,6 +203,21 @@ impl Guest for Probe {
                 }
                 normal(&req)
             }
+            "requests" => {
+                // Benchmark mode: `count` sequential requests to `path`.
+                let count: u64 = config_value(&req.extra_config, "count")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(100);
+                let path = config_value(&req.extra_config, "path").unwrap_or_else(|| "/".into());
+                let mut ok = 0u64;
+                for _ in 0..count {
+                    if matches!(http::send(&get(&path, vec![])), Ok(r) if r.status == 200) {
+                        ok += 1;
+                    }
+                }
+                emit("probe_result", Some(ok as f64), "{}".into())?;
+                normal(&req)
+            }
             "huge-response" => {
                 let path =
                     config_value(&req.extra_config, "path").unwrap_or_else(|| "/huge".into());

@@ -1,0 +1,975 @@
+//! The HTTP server: SSWS authentication, per-family fixed-window rate limits and a
+//! concurrency limit with Okta's `X-Rate-Limit-*` headers, fault injection, latency,
+//! routing of the simulated endpoints, Link-header pagination and Okta error bodies.
+//!
+//! It binds to 127.0.0.1 only and runs in a tokio task; many servers can share one
+//! process (benchmarks run hundreds of orgs at once).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use axum::serve::ListenerExt;
+use axum::Router;
+use serde::Serialize;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{Family, FaultConfig, SimConfig};
+use crate::ids::{error_id, hex_request_id, mix64};
+use crate::model::{EventKind, Org, UserStatus};
+use crate::query::{filter_values, parse_limit, BadQuery, Query};
+use crate::render::Renderer;
+use crate::time::{parse_iso, wall_clock_ms, DAY_MS};
+
+/// Request counters of one server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SimStats {
+    /// Every request received, whatever its answer.
+    pub total_requests: u64,
+    /// Requests per endpoint family (paths outside the API are not counted here).
+    pub by_family: BTreeMap<Family, u64>,
+    /// 429s because a family's budget in the window was spent.
+    pub rate_limited: u64,
+    /// 429s because too many requests were in flight.
+    pub concurrency_limited: u64,
+    /// All 429s (`rate_limited + concurrency_limited`).
+    pub too_many_requests: u64,
+    /// 401s (missing or wrong token).
+    pub unauthorized: u64,
+    /// 403s (injected `forbidden` faults).
+    pub forbidden: u64,
+    /// 5xx answers (injected `server_errors` faults).
+    pub server_errors: u64,
+    /// 404s.
+    pub not_found: u64,
+    /// 200s with a deliberately truncated body.
+    pub malformed: u64,
+    /// The most requests in flight at once (requests refused for concurrency excluded).
+    pub max_in_flight: u32,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Window {
+    index: u64,
+    used: u32,
+}
+
+struct Shared {
+    org: Arc<RwLock<Org>>,
+    expected_auth: String,
+    config: SimConfig,
+    faults: Mutex<FaultConfig>,
+    windows: Mutex<[Window; Family::ALL.len()]>,
+    stats: Mutex<SimStats>,
+    in_flight: AtomicU32,
+    counter: AtomicU64,
+    base_url: String,
+    id_salt: u64,
+}
+
+/// A running simulator: one org on one loopback port.
+pub struct SimServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown_tx: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SimServer {
+    /// Binds `127.0.0.1:port` (0 = any free port) and serves `org` in a tokio task.
+    pub async fn start(org: Org, config: SimConfig, port: u16) -> anyhow::Result<SimServer> {
+        let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))
+            .await
+            .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let base_url = format!("http://127.0.0.1:{}", addr.port());
+        let shared = Arc::new(Shared {
+            id_salt: mix64(org.seed ^ u64::from(addr.port())),
+            org: Arc::new(RwLock::new(org)),
+            expected_auth: format!("SSWS {}", config.token),
+            faults: Mutex::new(config.faults.clone()),
+            config,
+            windows: Mutex::new([Window::default(); Family::ALL.len()]),
+            stats: Mutex::new(SimStats::default()),
+            in_flight: AtomicU32::new(0),
+            counter: AtomicU64::new(0),
+            base_url,
+        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let listener = listener.tap_io(|tcp| {
+            // Latency matters more than throughput for small JSON answers.
+            let _ = tcp.set_nodelay(true);
+        });
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = rx.await;
+            });
+            if let Err(e) = server.await {
+                eprintln!("okta-sim: server error: {e}");
+            }
+        });
+        Ok(SimServer {
+            addr,
+            shared,
+            shutdown_tx: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A snapshot of the request counters.
+    pub fn stats(&self) -> SimStats {
+        lock(&self.shared.stats).clone()
+    }
+
+    /// The served org; tests mutate it between runs (e.g. `advance`).
+    pub fn org(&self) -> Arc<RwLock<Org>> {
+        self.shared.org.clone()
+    }
+
+    /// Replaces the injected faults while running.
+    pub fn set_faults(&self, faults: FaultConfig) {
+        *lock(&self.shared.faults) = faults;
+    }
+
+    /// Stops accepting, lets in-flight requests finish (up to 5 s), and stops the task.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown_tx.take() {
+            let _ = tx.send(());
+        }
+        if let Some(mut task) = self.task.take() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown_tx.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Decrements the in-flight counter when a request finishes, however it finishes.
+struct InFlight<'a>(&'a AtomicU32);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The rate-limit headers of one answer.
+#[derive(Debug, Clone, Copy)]
+struct RateHeaders {
+    limit: u32,
+    remaining: u32,
+    reset_secs: i64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorCause {
+    error_summary: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody {
+    error_code: &'static str,
+    error_summary: String,
+    error_link: &'static str,
+    error_id: String,
+    error_causes: Vec<ErrorCause>,
+}
+
+/// An Okta error answer.
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    summary: String,
+    causes: Vec<String>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, summary: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            summary: summary.into(),
+            causes: Vec::new(),
+        }
+    }
+
+    fn not_found(what: &str, kind: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "E0000007",
+            format!("Not found: Resource not found: {what} ({kind})"),
+        )
+    }
+
+    fn bad_query(bad: BadQuery) -> Self {
+        let (code, summary) = if bad.param == "filter" {
+            ("E0000031", "Invalid search criteria.".to_string())
+        } else {
+            ("E0000001", format!("Api validation failed: {}", bad.param))
+        };
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            summary,
+            causes: vec![bad.detail],
+        }
+    }
+
+    fn body(&self, id_seed: u64) -> Vec<u8> {
+        let body = ErrorBody {
+            error_code: self.code,
+            error_summary: self.summary.clone(),
+            error_link: self.code,
+            error_id: error_id(id_seed),
+            error_causes: self
+                .causes
+                .iter()
+                .map(|c| ErrorCause {
+                    error_summary: c.clone(),
+                })
+                .collect(),
+        };
+        serde_json::to_vec(&body).expect("serialising an error body cannot fail")
+    }
+}
+
+/// A successful answer: body and `link` header values.
+struct Page {
+    body: Vec<u8>,
+    links: Vec<String>,
+}
+
+impl Shared {
+    /// Takes one request from `family`'s window; `Err` carries the 429 headers.
+    fn take_budget(&self, family: Family) -> Result<RateHeaders, RateHeaders> {
+        let rl = &self.config.rate_limits;
+        let window_ms = rl.window_ms.max(1);
+        let now = wall_clock_ms().max(0) as u64;
+        let index = now / window_ms;
+        let end_ms = (index + 1) * window_ms;
+        let reset_secs = end_ms.div_ceil(1000) as i64;
+        let limit = rl.limit(family);
+        let mut windows = lock(&self.windows);
+        let w = &mut windows[family as usize];
+        if w.index != index {
+            *w = Window { index, used: 0 };
+        }
+        if rl.enabled && w.used >= limit {
+            return Err(RateHeaders {
+                limit,
+                remaining: 0,
+                reset_secs,
+            });
+        }
+        w.used = w.used.saturating_add(1);
+        Ok(RateHeaders {
+            limit,
+            remaining: limit.saturating_sub(w.used),
+            reset_secs,
+        })
+    }
+
+    fn latency(&self, seq: u64) -> Duration {
+        let base = self.config.latency_ms;
+        let jitter = self.config.latency_jitter_ms;
+        if base == 0 && jitter == 0 {
+            return Duration::ZERO;
+        }
+        let spread = mix64(seq ^ self.id_salt) % (2 * jitter + 1);
+        let ms = (base + spread).saturating_sub(jitter);
+        Duration::from_millis(ms)
+    }
+}
+
+fn respond(
+    shared: &Shared,
+    seq: u64,
+    status: StatusCode,
+    body: Vec<u8>,
+    rate: Option<RateHeaders>,
+    links: &[String],
+) -> Response {
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::DATE, httpdate::fmt_http_date(SystemTime::now()))
+        .header("x-okta-request-id", hex_request_id(seq ^ shared.id_salt));
+    if let Some(r) = rate {
+        builder = builder
+            .header("x-rate-limit-limit", r.limit)
+            .header("x-rate-limit-remaining", r.remaining)
+            .header("x-rate-limit-reset", r.reset_secs);
+    }
+    for link in links {
+        if let Ok(v) = HeaderValue::from_str(link) {
+            builder = builder.header(header::LINK, v);
+        }
+    }
+    builder.body(Body::from(body)).unwrap_or_else(|_| {
+        let mut r = Response::new(Body::empty());
+        *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let seq = shared.counter.fetch_add(1, Ordering::Relaxed);
+    let path = request.uri().path().to_string();
+    let raw_query = request.uri().query().map(str::to_string);
+    let family = Family::of_path(&path);
+    {
+        let mut stats = lock(&shared.stats);
+        stats.total_requests += 1;
+        if let Some(f) = family {
+            *stats.by_family.entry(f).or_default() += 1;
+        }
+    }
+    let error = |err: ApiError, rate: Option<RateHeaders>| {
+        respond(
+            &shared,
+            seq,
+            err.status,
+            err.body(seq ^ shared.id_salt),
+            rate,
+            &[],
+        )
+    };
+
+    // Concurrency: counted from arrival to answer, latency included.
+    let in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _guard = InFlight(&shared.in_flight);
+    let rl = &shared.config.rate_limits;
+    if rl.enabled && in_flight > rl.concurrency {
+        {
+            let mut stats = lock(&shared.stats);
+            stats.concurrency_limited += 1;
+            stats.too_many_requests += 1;
+        }
+        let reset = wall_clock_ms().div_euclid(1000) + 1;
+        let headers = RateHeaders {
+            limit: 0,
+            remaining: 0,
+            reset_secs: reset,
+        };
+        let err = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "E0000047",
+            "API call exceeded rate limit due to too many requests.",
+        );
+        return error(err, Some(headers));
+    }
+    {
+        let mut stats = lock(&shared.stats);
+        stats.max_in_flight = stats.max_in_flight.max(in_flight);
+    }
+
+    let delay = shared.latency(seq);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+
+    let rate = match family.map(|f| shared.take_budget(f)) {
+        None => None,
+        Some(Ok(headers)) => Some(headers),
+        Some(Err(headers)) => {
+            {
+                let mut stats = lock(&shared.stats);
+                stats.rate_limited += 1;
+                stats.too_many_requests += 1;
+            }
+            let err = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "E0000047",
+                "API call exceeded rate limit due to too many requests.",
+            );
+            return error(err, Some(headers));
+        }
+    };
+
+    let authorized = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == shared.expected_auth);
+    if !authorized {
+        lock(&shared.stats).unauthorized += 1;
+        let err = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "E0000011",
+            "Invalid token provided",
+        );
+        return error(err, rate);
+    }
+
+    if request.method() != Method::GET {
+        let err = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "E0000022",
+            "The endpoint does not support the provided HTTP method",
+        );
+        return error(err, rate);
+    }
+
+    let mut malformed = false;
+    if let Some(f) = family {
+        let mut faults = lock(&shared.faults);
+        if faults.forbidden.contains(&f) {
+            drop(faults);
+            lock(&shared.stats).forbidden += 1;
+            let err = ApiError::new(
+                StatusCode::FORBIDDEN,
+                "E0000006",
+                "You do not have permission to perform the requested action",
+            );
+            return error(err, rate);
+        }
+        if let Some(n) = faults.server_errors.get_mut(&f) {
+            if *n > 0 {
+                let remaining = *n;
+                *n -= 1;
+                if *n == 0 {
+                    faults.server_errors.remove(&f);
+                }
+                drop(faults);
+                lock(&shared.stats).server_errors += 1;
+                let err = if remaining % 2 == 1 {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "E0000009",
+                        "Internal Server Error",
+                    )
+                } else {
+                    ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "E0000010",
+                        "Service is in read only mode",
+                    )
+                };
+                return error(err, rate);
+            }
+        }
+        malformed = faults.malformed.contains(&f);
+    }
+
+    let query = Query::parse(raw_query.as_deref());
+    let routed = {
+        let org = shared
+            .org
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let renderer = Renderer::new(&org, &shared.base_url);
+        route(&renderer, &path, raw_query.as_deref(), &query)
+    };
+    match routed {
+        Ok(mut page) => {
+            if malformed {
+                lock(&shared.stats).malformed += 1;
+                let keep = (page.body.len() / 2).max(1);
+                page.body.truncate(keep);
+            }
+            respond(&shared, seq, StatusCode::OK, page.body, rate, &page.links)
+        }
+        Err(err) => {
+            if err.status == StatusCode::NOT_FOUND {
+                lock(&shared.stats).not_found += 1;
+            }
+            error(err, rate)
+        }
+    }
+}
+
+fn self_link(base: &str, path: &str, raw_query: Option<&str>) -> String {
+    match raw_query {
+        Some(q) if !q.is_empty() => format!("<{base}{path}?{q}>; rel=\"self\""),
+        _ => format!("<{base}{path}>; rel=\"self\""),
+    }
+}
+
+fn next_link(base: &str, path: &str, query: &Query, limit: usize, after: &str) -> String {
+    format!(
+        "<{base}{path}?{}>; rel=\"next\"",
+        query.with_cursor(limit, after)
+    )
+}
+
+fn json_array<T>(
+    items: impl Iterator<Item = T>,
+    mut write: impl FnMut(&mut Vec<u8>, T),
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4096);
+    out.push(b'[');
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(&mut out, item);
+    }
+    out.push(b']');
+    out
+}
+
+fn values_array(values: Vec<serde_json::Value>) -> Vec<u8> {
+    serde_json::to_vec(&values).expect("serialising values cannot fail")
+}
+
+fn route(
+    r: &Renderer<'_>,
+    path: &str,
+    raw_query: Option<&str>,
+    q: &Query,
+) -> Result<Page, ApiError> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').skip(1).collect();
+    let base = r.base;
+    let single = |body: Vec<u8>| Page {
+        body,
+        links: Vec::new(),
+    };
+    let self_only = |body: Vec<u8>| Page {
+        body,
+        links: vec![self_link(base, path, raw_query)],
+    };
+    match segments.as_slice() {
+        ["api", "v1", "users"] => list_users(r, path, raw_query, q),
+        ["api", "v1", "users", id, rest @ ..] => {
+            // Okta also accepts the login (or its short form) in place of the id.
+            let index = r
+                .org
+                .user_position(id)
+                .or_else(|| {
+                    let login = id.replace("%40", "@");
+                    r.org.users.iter().position(|u| {
+                        u.login.eq_ignore_ascii_case(&login)
+                            || u.login
+                                .split('@')
+                                .next()
+                                .is_some_and(|s| s.eq_ignore_ascii_case(&login))
+                    })
+                })
+                .ok_or_else(|| ApiError::not_found(id, "User"))?;
+            let user = &r.org.users[index];
+            let mut out = Vec::with_capacity(2048);
+            match rest {
+                [] => r.user(&mut out, user, true),
+                ["factors"] => r.factors(&mut out, user),
+                ["appLinks"] => r.app_links(&mut out, user),
+                ["roles"] => r.roles(&mut out, index),
+                _ => return Err(ApiError::not_found(path, "Path")),
+            }
+            Ok(single(out))
+        }
+        ["api", "v1", "apps"] => {
+            let filter = match q.get("filter") {
+                Some(f) => Some(filter_values(f, "status").map_err(ApiError::bad_query)?),
+                None => None,
+            };
+            let items: Vec<usize> = (0..r.org.apps.len())
+                .filter(|&i| {
+                    let status = if r.org.apps[i].active {
+                        "ACTIVE"
+                    } else {
+                        "INACTIVE"
+                    };
+                    filter
+                        .as_ref()
+                        .is_none_or(|f| f.iter().any(|s| s.eq_ignore_ascii_case(status)))
+                })
+                .collect();
+            paginate_ids(
+                r,
+                path,
+                raw_query,
+                q,
+                &items,
+                200,
+                200,
+                |i| r.org.apps[i].id.as_str(),
+                |i| r.app(&r.org.apps[i]),
+            )
+        }
+        ["api", "v1", "apps", id] => {
+            let app = r
+                .org
+                .apps
+                .iter()
+                .find(|a| a.id == *id)
+                .ok_or_else(|| ApiError::not_found(id, "AppInstance"))?;
+            Ok(single(values_to_vec(r.app(app))))
+        }
+        ["api", "v1", "groups"] => {
+            let items: Vec<usize> = (0..r.org.groups.len()).collect();
+            paginate_ids(
+                r,
+                path,
+                raw_query,
+                q,
+                &items,
+                10_000,
+                10_000,
+                |i| r.org.groups[i].id.as_str(),
+                |i| r.group(&r.org.groups[i]),
+            )
+        }
+        ["api", "v1", "groups", id] => {
+            let group = r
+                .org
+                .groups
+                .iter()
+                .find(|g| g.id == *id)
+                .ok_or_else(|| ApiError::not_found(id, "UserGroup"))?;
+            Ok(single(values_to_vec(r.group(group))))
+        }
+        ["api", "v1", "policies"] => {
+            let kind = q.get("type").ok_or_else(|| {
+                ApiError::bad_query(BadQuery {
+                    param: "type",
+                    detail: "type: The field cannot be left blank".into(),
+                })
+            })?;
+            let values = if kind == "ACCESS_POLICY" {
+                r.org.policies.iter().map(|p| r.policy(p)).collect()
+            } else {
+                Vec::new()
+            };
+            Ok(self_only(values_array(values)))
+        }
+        ["api", "v1", "policies", id] => {
+            let policy = r
+                .org
+                .policies
+                .iter()
+                .find(|p| p.id == *id)
+                .ok_or_else(|| ApiError::not_found(id, "Policy"))?;
+            Ok(single(values_to_vec(r.policy(policy))))
+        }
+        ["api", "v1", "policies", id, "rules"] => {
+            let policy = r
+                .org
+                .policies
+                .iter()
+                .find(|p| p.id == *id)
+                .ok_or_else(|| ApiError::not_found(id, "Policy"))?;
+            let values = policy
+                .rules
+                .iter()
+                .map(|rule| r.rule(policy, rule))
+                .collect();
+            Ok(self_only(values_array(values)))
+        }
+        ["api", "v1", "logs"] => list_logs(r, path, raw_query, q),
+        ["api", "v1", "api-tokens"] => {
+            let values = r.org.api_tokens.iter().map(|t| r.api_token(t)).collect();
+            Ok(self_only(values_array(values)))
+        }
+        ["api", "v1", "iam", "assignees", "users"] => list_assignees(r, path, q),
+        _ => Err(ApiError::not_found(path, "Path")),
+    }
+}
+
+fn values_to_vec(value: serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(&value).expect("serialising a value cannot fail")
+}
+
+#[allow(clippy::too_many_arguments)]
+fn paginate_ids<'o>(
+    r: &Renderer<'o>,
+    path: &str,
+    raw_query: Option<&str>,
+    q: &Query,
+    items: &[usize],
+    default_limit: usize,
+    max_limit: usize,
+    id_of: impl Fn(usize) -> &'o str,
+    render: impl Fn(usize) -> serde_json::Value,
+) -> Result<Page, ApiError> {
+    let limit =
+        parse_limit(q.get("limit"), default_limit, max_limit).map_err(ApiError::bad_query)?;
+    let start = match q.get("after") {
+        Some(after) => match items.iter().position(|&i| id_of(i) == after) {
+            Some(p) => p + 1,
+            None => {
+                return Err(ApiError::bad_query(BadQuery {
+                    param: "after",
+                    detail: format!("after: '{after}' is not a valid cursor"),
+                }))
+            }
+        },
+        None => 0,
+    };
+    let page: Vec<usize> = items.iter().skip(start).take(limit).copied().collect();
+    let mut links = vec![self_link(r.base, path, raw_query)];
+    if start + page.len() < items.len() {
+        if let Some(&last) = page.last() {
+            links.push(next_link(r.base, path, q, limit, id_of(last)));
+        }
+    }
+    let body = values_array(page.into_iter().map(render).collect());
+    Ok(Page { body, links })
+}
+
+fn list_users(
+    r: &Renderer<'_>,
+    path: &str,
+    raw_query: Option<&str>,
+    q: &Query,
+) -> Result<Page, ApiError> {
+    let org = r.org;
+    let limit = parse_limit(q.get("limit"), 200, 200).map_err(ApiError::bad_query)?;
+    // Without a filter Okta lists every user except DEPROVISIONED ones.
+    let mut wanted = [false; UserStatus::ALL.len()];
+    // `search` takes the same `status eq "X"` expressions here.
+    match q.get("filter").or_else(|| q.get("search")) {
+        Some(f) => {
+            for value in filter_values(f, "status").map_err(ApiError::bad_query)? {
+                match UserStatus::parse(&value) {
+                    Some(s) => wanted[s as usize] = true,
+                    None => {
+                        return Err(ApiError::bad_query(BadQuery {
+                            param: "filter",
+                            detail: format!("Invalid search criteria: unknown status {value}"),
+                        }))
+                    }
+                }
+            }
+        }
+        None => {
+            wanted = [true; UserStatus::ALL.len()];
+            wanted[UserStatus::Deprovisioned as usize] = false;
+        }
+    }
+    let start = match q.get("after") {
+        Some(after) => match org.user_position(after) {
+            Some(p) => p + 1,
+            None => {
+                return Err(ApiError::bad_query(BadQuery {
+                    param: "after",
+                    detail: format!("after: '{after}' is not a valid cursor"),
+                }))
+            }
+        },
+        None => 0,
+    };
+    let matches = |i: &usize| wanted[org.users[*i].status as usize];
+    let mut page = Vec::with_capacity(limit.min(org.users.len()));
+    let mut i = start;
+    while i < org.users.len() && page.len() < limit {
+        if matches(&i) {
+            page.push(i);
+        }
+        i += 1;
+    }
+    let more = (i..org.users.len()).any(|j| matches(&j));
+    let mut links = vec![self_link(r.base, path, raw_query)];
+    if more {
+        if let Some(&last) = page.last() {
+            links.push(next_link(r.base, path, q, limit, &org.users[last].id));
+        }
+    }
+    let body = json_array(page.into_iter(), |out, idx| {
+        r.user(out, &org.users[idx], false)
+    });
+    Ok(Page { body, links })
+}
+
+fn bad(param: &'static str, detail: String) -> ApiError {
+    ApiError::bad_query(BadQuery { param, detail })
+}
+
+fn list_logs(
+    r: &Renderer<'_>,
+    path: &str,
+    raw_query: Option<&str>,
+    q: &Query,
+) -> Result<Page, ApiError> {
+    let org = r.org;
+    let events = &org.events;
+    let limit = parse_limit(q.get("limit"), 100, 1000).map_err(ApiError::bad_query)?;
+    let since = match q.get("since") {
+        Some(s) => parse_iso(s).ok_or_else(|| {
+            bad(
+                "since",
+                format!("since: '{s}' is not a valid ISO-8601 date"),
+            )
+        })?,
+        None => org.now_ms - 7 * DAY_MS,
+    };
+    let until = match q.get("until") {
+        Some(s) => Some(parse_iso(s).ok_or_else(|| {
+            bad(
+                "until",
+                format!("until: '{s}' is not a valid ISO-8601 date"),
+            )
+        })?),
+        None => None,
+    };
+    let descending = match q.get("sortOrder") {
+        None => false,
+        Some(s) if s.eq_ignore_ascii_case("ASCENDING") => false,
+        Some(s) if s.eq_ignore_ascii_case("DESCENDING") => true,
+        Some(s) => {
+            return Err(bad(
+                "sortOrder",
+                format!("sortOrder: '{s}' must be ASCENDING or DESCENDING"),
+            ))
+        }
+    };
+    let kinds: Option<Vec<Option<EventKind>>> = match q.get("filter") {
+        Some(f) => Some(
+            filter_values(f, "eventType")
+                .map_err(ApiError::bad_query)?
+                .iter()
+                .map(|v| EventKind::parse(v))
+                .collect(),
+        ),
+        None => None,
+    };
+    let matches = |i: usize| {
+        kinds
+            .as_ref()
+            .is_none_or(|ks| ks.iter().any(|k| *k == Some(events[i].kind)))
+    };
+    let lo = events.partition_point(|e| e.published_ms < since);
+    let hi = match until {
+        Some(u) => events.partition_point(|e| e.published_ms < u),
+        None => events.len(),
+    }
+    .max(lo);
+    let cursor = match q.get("after") {
+        Some(a) => {
+            let index = a
+                .rsplit_once('_')
+                .and_then(|(_, i)| i.parse::<usize>().ok())
+                .filter(|&i| i <= events.len())
+                .ok_or_else(|| bad("after", format!("after: '{a}' is not a valid cursor")))?;
+            Some(index)
+        }
+        None => None,
+    };
+    let cursor_text = |index: usize| -> String {
+        let published = events
+            .get(index.min(events.len().saturating_sub(1)))
+            .map_or(org.now_ms, |e| e.published_ms);
+        format!("{published}_{index}")
+    };
+    let mut page = Vec::with_capacity(limit.min(hi - lo));
+    let next_cursor;
+    let more;
+    if !descending {
+        let mut i = cursor.unwrap_or(lo).max(lo);
+        while i < hi && page.len() < limit {
+            if matches(i) {
+                page.push(i);
+            }
+            i += 1;
+        }
+        next_cursor = i;
+        // Polling (no `until`): the next link is always there, even on an empty page.
+        more = until.is_none() || (i..hi).any(matches);
+    } else {
+        let mut i = cursor.unwrap_or(hi).min(hi);
+        while i > lo && page.len() < limit {
+            i -= 1;
+            if matches(i) {
+                page.push(i);
+            }
+        }
+        next_cursor = i;
+        more = (lo..i).any(matches);
+    }
+    let mut links = vec![self_link(r.base, path, raw_query)];
+    if more {
+        links.push(next_link(r.base, path, q, limit, &cursor_text(next_cursor)));
+    }
+    let body = json_array(page.into_iter(), |out, i| r.event(out, &events[i]));
+    Ok(Page { body, links })
+}
+
+fn list_assignees(r: &Renderer<'_>, path: &str, q: &Query) -> Result<Page, ApiError> {
+    let org = r.org;
+    let limit = parse_limit(q.get("limit"), 100, 100).map_err(ApiError::bad_query)?;
+    let mut users: Vec<u32> = Vec::new();
+    for a in &org.admins {
+        if !users.contains(&a.user) {
+            users.push(a.user);
+        }
+    }
+    let start = match q.get("after") {
+        Some(after) => users
+            .iter()
+            .position(|&u| org.users[u as usize].id == after)
+            .map(|p| p + 1)
+            .ok_or_else(|| bad("after", format!("after: '{after}' is not a valid cursor")))?,
+        None => 0,
+    };
+    let page: Vec<u32> = users.iter().skip(start).take(limit).copied().collect();
+    let values: Vec<serde_json::Value> = page
+        .iter()
+        .map(|&u| r.assignee(&org.users[u as usize]))
+        .collect();
+    let mut links = serde_json::Map::new();
+    let self_query = match q.pairs.is_empty() {
+        true => String::new(),
+        false => format!(
+            "?{}",
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(q.pairs.iter())
+                .finish()
+        ),
+    };
+    links.insert(
+        "self".into(),
+        serde_json::json!({ "href": format!("{}{path}{self_query}", r.base) }),
+    );
+    if start + page.len() < users.len() {
+        if let Some(&last) = page.last() {
+            let next = q.with_cursor(limit, &org.users[last as usize].id);
+            links.insert(
+                "next".into(),
+                serde_json::json!({ "href": format!("{}{path}?{next}", r.base) }),
+            );
+        }
+    }
+    let body = serde_json::json!({ "value": values, "_links": links });
+    Ok(Page {
+        body: values_to_vec(body),
+        links: Vec::new(),
+    })
+}

@@ -1,0 +1,678 @@
+//! `kri-bench`: the figures `make bench` prints. Not a test: it measures and prints.
+//!
+//! 1. A 10,000-user org, full run, against okta-sim with Okta's per-minute limits
+//!    compressed into one-second windows: requests, 429s, wall time, rate-limit floor.
+//! 2. The same org a day later with 1 % of users changed: the incremental run's
+//!    requests against the full run's, and its KRIs against a forced full run's.
+//! 3. The same KRIs from a plain script using Okta's Python SDK, same org and limits.
+//! 4. 200 tenants, each its own simulated org (served by a child process), at once:
+//!    total time, the host's peak memory and memory per run, slowest vs median.
+//! 5. Host overhead: component compile vs cache load, instantiation, one request
+//!    through the host vs a direct reqwest call, and the log KRIs over 1,000,000
+//!    events in wasm vs native.
+//!
+//! Usage: `kri-bench [--only N,...] [--users N] [--quick]`. Figures also go to
+//! `target/bench/results.json`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use kri_e2e::{component, tenant, token, workspace, EdgeServer};
+use kri_host::{HostConfig, KriHost, RunOptions, RunOutcome};
+use okta_sim::{Family, Org, OrgSpec, RateLimitConfig, SimConfig, SimServer};
+use serde_json::{json, Value};
+
+const NOW: i64 = 1_795_400_000_000;
+const DAY: i64 = 86_400_000;
+const TOKEN: &str = "00bench-token-0123456789";
+/// Okta's per-minute limits, halved, per one-second window: 30x faster than real
+/// time, the same shape.
+const WINDOW_MS: u64 = 1_000;
+const LIMIT_FACTOR: f64 = 0.5;
+const LATENCY_MS: u64 = 20;
+const SHARE: f64 = 0.5;
+
+struct Bench {
+    results: BTreeMap<String, Value>,
+    users: usize,
+    quick: bool,
+}
+
+fn limits() -> RateLimitConfig {
+    RateLimitConfig::scaled(WINDOW_MS, LIMIT_FACTOR)
+}
+
+fn sim_config(limits: RateLimitConfig, latency_ms: u64) -> SimConfig {
+    SimConfig {
+        token: TOKEN.into(),
+        rate_limits: limits,
+        latency_ms,
+        latency_jitter_ms: latency_ms / 4,
+        ..SimConfig::default()
+    }
+}
+
+async fn host_with(plugins: &[&str], share: f64) -> Result<(tempfile::TempDir, KriHost)> {
+    let dir = tempfile::tempdir()?;
+    let plugins_dir = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins_dir)?;
+    for p in plugins {
+        let src = component(p);
+        std::fs::copy(
+            &src,
+            plugins_dir.join(src.file_name().context("file name")?),
+        )?;
+    }
+    let mut cfg = HostConfig::new(dir.path().join("data"));
+    cfg.plugins_dir = plugins_dir;
+    cfg.pacing.share = share;
+    let host = KriHost::open(cfg, true).await?;
+    Ok((dir, host))
+}
+
+async fn run_at(host: &KriHost, connector: &str, id: &str, now: i64) -> Result<RunOutcome> {
+    let o = host
+        .run(
+            connector,
+            id,
+            RunOptions {
+                now_ms: Some(now),
+                progress: None,
+            },
+        )
+        .await?;
+    if !o.succeeded {
+        bail!("run {id} failed: {:?}", o.error);
+    }
+    Ok(o)
+}
+
+fn values(o: &RunOutcome) -> BTreeMap<String, Option<f64>> {
+    o.outputs
+        .iter()
+        .map(|x| (x.slug.clone(), x.value))
+        .collect()
+}
+
+fn truth(org: &Org, now: i64) -> BTreeMap<String, Option<f64>> {
+    org.ground_truth(now, None)
+        .by_slug()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+/// The time the rate limits alone force on `requests` per family, under `share`.
+fn floors(
+    by_family: &BTreeMap<Family, u64>,
+    limits: &RateLimitConfig,
+    share: f64,
+) -> (u64, u64, String) {
+    let mut sum = 0;
+    let mut max = 0;
+    let mut dominant = String::new();
+    for (family, requests) in by_family {
+        let limit = u64::from(limits.limit(*family));
+        let f = kri_policy::pacing::floor_ms(*requests, limit, limits.window_ms, share);
+        sum += f;
+        if f > max {
+            max = f;
+            dominant = format!("{family:?}");
+        }
+    }
+    (sum, max, dominant)
+}
+
+fn secs(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+impl Bench {
+    fn record(&mut self, key: &str, v: Value) {
+        self.results.insert(key.to_string(), v);
+    }
+
+    fn spec(&self, seed: u64) -> OrgSpec {
+        OrgSpec {
+            seed,
+            users: self.users,
+            now_ms: NOW,
+        }
+    }
+
+    /// Figures 1 and 2.
+    async fn full_and_incremental(&mut self) -> Result<()> {
+        println!("\n[1] full run, {} users, Okta limits x{LIMIT_FACTOR} per {WINDOW_MS} ms window, share {SHARE}, latency {LATENCY_MS} ms", self.users);
+        let org = Org::generate(&self.spec(4242));
+        let sim = SimServer::start(org, sim_config(limits(), LATENCY_MS), 0).await?;
+        let (_dir, host) = host_with(&["plugins/okta.wasm"], SHARE).await?;
+        host.add_tenant(
+            tenant("big", "okta", &sim.base_url(), json!({})),
+            &token(TOKEN),
+        )?;
+        host.add_tenant(
+            tenant(
+                "big-full",
+                "okta",
+                &sim.base_url(),
+                json!({"force_full_refresh": true}),
+            ),
+            &token(TOKEN),
+        )?;
+        let t = Instant::now();
+        let full = run_at(&host, "okta", "big", NOW).await?;
+        let wall = t.elapsed().as_millis() as u64;
+        let stats = sim.stats();
+        let (floor_sum, floor_max, dominant) = floors(&stats.by_family, &limits(), SHARE);
+        let matches = {
+            let org = sim.org();
+            let org = org.read().map_err(|_| anyhow::anyhow!("org lock"))?;
+            values(&full) == truth(&org, NOW)
+        };
+        println!(
+            "    requests {}  429s {}  wall {}  KRIs match ground truth: {matches}",
+            full.stats.requests,
+            stats.too_many_requests,
+            secs(wall)
+        );
+        println!("    floor: {} (sum of per-bucket floors; the connector's stages run one after another), largest bucket {dominant} {}", secs(floor_sum), secs(floor_max));
+        println!(
+            "    wall / floor = {:.3}  (target <= 1.10, zero 429s)",
+            wall as f64 / floor_sum as f64
+        );
+        for (f, n) in &stats.by_family {
+            println!(
+                "      {f:?}: {n} requests, limit {} per window",
+                limits().limit(*f)
+            );
+        }
+        self.record("full_run", json!({
+            "users": self.users, "requests": full.stats.requests, "responses_429": stats.too_many_requests,
+            "wall_ms": wall, "floor_ms": floor_sum, "largest_bucket_floor_ms": floor_max,
+            "wall_over_floor": wall as f64 / floor_sum as f64, "kris_match_truth": matches,
+            "by_family": stats.by_family,
+        }));
+
+        println!("\n[2] a day later, 1 % of users changed: incremental run");
+        {
+            let org = sim.org();
+            let mut org = org.write().map_err(|_| anyhow::anyhow!("org lock"))?;
+            org.advance(DAY, 0.01, 7);
+        }
+        let later = NOW + DAY;
+        let before = sim.stats().total_requests;
+        let t = Instant::now();
+        let inc = run_at(&host, "okta", "big", later).await?;
+        let inc_wall = t.elapsed().as_millis() as u64;
+        let inc_429 = sim.stats().too_many_requests - stats.too_many_requests;
+        let _ = before;
+        let reference = run_at(&host, "okta", "big-full", later).await?;
+        let same = values(&inc) == values(&reference);
+        let ratio = inc.stats.requests as f64 / full.stats.requests as f64;
+        println!(
+            "    requests {} vs full {} = {:.1} % (target <= 5 %)  wall {}  429s {}",
+            inc.stats.requests,
+            full.stats.requests,
+            ratio * 100.0,
+            secs(inc_wall),
+            inc_429
+        );
+        println!("    KRIs identical to a forced full run on the same org: {same}");
+        self.record("incremental_run", json!({
+            "requests": inc.stats.requests, "full_requests": full.stats.requests, "ratio": ratio,
+            "wall_ms": inc_wall, "identical_to_full": same,
+        }));
+        self.record("kri_full_wall_ms", json!(wall));
+        self.record("kri_full_requests", json!(full.stats.requests));
+        sim.shutdown().await;
+        Ok(())
+    }
+
+    /// Figure 3.
+    async fn python_sdk(&mut self) -> Result<()> {
+        println!("\n[3] the same KRIs with Okta's Python SDK (plain script), same org and limits");
+        let root = workspace();
+        let setup = std::process::Command::new(root.join("scripts/bench-python-setup.sh"))
+            .current_dir(&root)
+            .output()
+            .context("run scripts/bench-python-setup.sh")?;
+        if !setup.status.success() {
+            println!(
+                "    skipped: the Python SDK could not be installed: {}",
+                String::from_utf8_lossy(&setup.stderr).trim()
+            );
+            return Ok(());
+        }
+        let python = String::from_utf8_lossy(&setup.stdout)
+            .lines()
+            .last()
+            .unwrap_or("python3")
+            .trim()
+            .to_string();
+        let org = Org::generate(&self.spec(4242));
+        let want = truth(&org, NOW);
+        let sim = SimServer::start(org, sim_config(limits(), LATENCY_MS), 0).await?;
+        let t = Instant::now();
+        let out = tokio::process::Command::new(&python)
+            .arg(root.join("bench/okta_sdk_kris.py"))
+            .args([
+                "--org-url",
+                &sim.base_url(),
+                "--token",
+                TOKEN,
+                "--now",
+                &kri_host::store::format_ms(NOW),
+            ])
+            .output()
+            .await
+            .context("run the Python script")?;
+        let wall = t.elapsed().as_millis() as u64;
+        let stats = sim.stats();
+        sim.shutdown().await;
+        if !out.status.success() {
+            println!(
+                "    the script failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            return Ok(());
+        }
+        let v: Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap_or(Value::Null);
+        let got: BTreeMap<String, Option<f64>> = v["kris"]
+            .as_object()
+            .map(|m| m.iter().map(|(k, x)| (k.clone(), x.as_f64())).collect())
+            .unwrap_or_default();
+        let matches = got == want;
+        let kri_wall = self
+            .results
+            .get("kri_full_wall_ms")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0);
+        let kri_req = self
+            .results
+            .get("kri_full_requests")
+            .and_then(|x| x.as_u64())
+            .unwrap_or(0);
+        println!(
+            "    python: requests {}  429s {}  wall {}  KRIs match ground truth: {matches}",
+            stats.total_requests,
+            stats.too_many_requests,
+            secs(wall)
+        );
+        if kri_wall > 0 {
+            println!("    kri / python: wall {:.2}  requests {:.2}  (kri uses at most {:.0} % of each bucket, the script all of it)", kri_wall as f64 / wall as f64, kri_req as f64 / stats.total_requests.max(1) as f64, SHARE * 100.0);
+        }
+        self.record("python_sdk", json!({
+            "requests": stats.total_requests, "responses_429": stats.too_many_requests, "wall_ms": wall,
+            "kris_match_truth": matches, "kri_over_python_wall": kri_wall as f64 / wall.max(1) as f64,
+            "kri_over_python_requests": kri_req as f64 / stats.total_requests.max(1) as f64,
+        }));
+        Ok(())
+    }
+
+    /// Figure 4.
+    async fn many_tenants(&mut self) -> Result<()> {
+        let tenants = if self.quick { 40 } else { 200 };
+        let users = 200;
+        println!("\n[4] {tenants} tenants at once, each its own {users}-user org (served by a child process)");
+        let exe = std::env::current_exe()?;
+        let mut child = tokio::process::Command::new(exe)
+            .args(["serve-sims", &tenants.to_string(), &users.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child.stdout.take().context("child stdout")?;
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let mut urls = Vec::new();
+        while let Some(line) = lines.next_line().await? {
+            if line == "ready" {
+                break;
+            }
+            urls.push(line);
+        }
+        if urls.len() != tenants {
+            bail!(
+                "the simulator child started {} orgs, not {tenants}",
+                urls.len()
+            );
+        }
+        let (_dir, host) = host_with(&["plugins/okta.wasm"], SHARE).await?;
+        let mut jobs = Vec::new();
+        for (i, url) in urls.iter().enumerate() {
+            let id = format!("t{i:03}");
+            host.add_tenant(tenant(&id, "okta", url, json!({})), &token(TOKEN))?;
+            jobs.push(("okta".to_string(), id));
+        }
+        let base = rss_kib("VmRSS");
+        reset_peak();
+        let t = Instant::now();
+        let results = host
+            .run_many(
+                &jobs,
+                tenants,
+                RunOptions {
+                    now_ms: Some(NOW),
+                    progress: None,
+                },
+            )
+            .await;
+        let total = t.elapsed().as_millis() as u64;
+        let peak = rss_kib("VmHWM");
+        let mut durations: Vec<u64> = Vec::new();
+        let mut failed = 0;
+        for r in &results {
+            match r {
+                Ok(o) if o.succeeded => durations.push(o.duration_ms),
+                _ => failed += 1,
+            }
+        }
+        durations.sort_unstable();
+        let median = durations.get(durations.len() / 2).copied().unwrap_or(0);
+        let slowest = durations.last().copied().unwrap_or(0);
+        let per_run = peak.saturating_sub(base) as f64 / tenants as f64;
+        println!(
+            "    total {}  failed {failed}  median run {}  slowest {} ({:.2}x median)",
+            secs(total),
+            secs(median),
+            secs(slowest),
+            slowest as f64 / median.max(1) as f64
+        );
+        println!(
+            "    host memory: before {:.0} MiB, peak {:.0} MiB, {:.2} MiB per concurrent run",
+            base as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            per_run / 1024.0
+        );
+        self.record("many_tenants", json!({
+            "tenants": tenants, "users_each": users, "total_ms": total, "failed": failed,
+            "median_ms": median, "slowest_ms": slowest, "slowest_over_median": slowest as f64 / median.max(1) as f64,
+            "rss_before_kib": base, "peak_kib": peak, "kib_per_run": per_run,
+        }));
+        let _ = child.kill().await;
+        Ok(())
+    }
+
+    /// Figure 5.
+    async fn overhead(&mut self) -> Result<()> {
+        println!("\n[5] host overhead");
+        let engine = kri_host::engine::KriEngine::new()?;
+        let bytes = std::fs::read(component("plugins/okta.wasm"))?;
+        let cache = tempfile::tempdir()?;
+        let t = Instant::now();
+        let (_, src) = engine.load_component(&bytes, Some(cache.path()))?;
+        let compile = t.elapsed();
+        let t = Instant::now();
+        let (_, src2) = engine.load_component(&bytes, Some(cache.path()))?;
+        let cached = t.elapsed();
+        let linker = kri_host::runtime::connector_linker(&engine)?;
+        let plugins = tempfile::tempdir()?;
+        std::fs::write(plugins.path().join("okta.wasm"), &bytes)?;
+        let t = Instant::now();
+        let reg = kri_host::plugins::PluginRegistry::load(
+            &engine,
+            &linker,
+            plugins.path(),
+            Some(cache.path()),
+        )
+        .await;
+        let load_all = t.elapsed();
+        let loaded = reg.plugins.contains_key("okta");
+        println!("    okta.wasm ({} KiB): compile {:.1} ms ({src:?}), load from cache {:.2} ms ({src2:?}), cache load + link + instantiate + describe {:.2} ms (ok: {loaded})",
+            bytes.len() / 1024, ms(compile), ms(cached), ms(load_all));
+
+        // One request through the host (guest -> gateway -> upstream -> guest) vs a
+        // direct reqwest call to the same local server.
+        let edge = EdgeServer::start().await;
+        let n: u64 = if self.quick { 500 } else { 3_000 };
+        let (_dir, host) = host_with(&["test-plugins/probe.wasm"], 1.0).await?;
+        host.add_tenant(
+            tenant(
+                "send",
+                "probe",
+                &edge.base_url,
+                json!({"mode": "requests", "count": n, "path": "/api/v1/users?limit=1"}),
+            ),
+            &token(TOKEN),
+        )?;
+        // Warm-up run, then the measured one.
+        let _ = host.run("probe", "send", RunOptions::default()).await?;
+        let o = host.run("probe", "send", RunOptions::default()).await?;
+        if !o.succeeded {
+            bail!("probe run failed: {:?}", o.error);
+        }
+        let through_host = o.duration_ms as f64 * 1000.0 / n as f64;
+        let client = reqwest::Client::new();
+        let url = format!("{}/api/v1/users?limit=1", edge.base_url);
+        for _ in 0..50 {
+            client
+                .get(&url)
+                .header("authorization", "Bearer x")
+                .send()
+                .await?
+                .bytes()
+                .await?;
+        }
+        let t = Instant::now();
+        for _ in 0..n {
+            client
+                .get(&url)
+                .header("authorization", "Bearer x")
+                .send()
+                .await?
+                .bytes()
+                .await?;
+        }
+        let direct = t.elapsed().as_micros() as f64 / n as f64;
+        println!("    one request through the host {through_host:.0} us vs direct reqwest {direct:.0} us: {:.2}x ({n} sequential requests to a local server)", through_host / direct);
+
+        // Instantiation + a trivial run.
+        host.add_tenant(
+            tenant("tiny", "probe", &edge.base_url, json!({})),
+            &token(TOKEN),
+        )?;
+        let runs = 50;
+        let t = Instant::now();
+        for _ in 0..runs {
+            host.run("probe", "tiny", RunOptions::default()).await?;
+        }
+        let per_run = ms(t.elapsed()) / runs as f64;
+        println!(
+            "    a trivial run end to end (fresh instance, state load, commit): {per_run:.2} ms"
+        );
+        self.record("overhead", json!({
+            "compile_ms": ms(compile), "cache_load_ms": ms(cached), "load_link_instantiate_describe_ms": ms(load_all),
+            "send_through_host_us": through_host, "send_direct_us": direct, "send_ratio": through_host / direct,
+            "trivial_run_ms": per_run,
+        }));
+        self.wasm_vs_native().await
+    }
+
+    async fn wasm_vs_native(&mut self) -> Result<()> {
+        let events: usize = if self.quick { 100_000 } else { 1_000_000 };
+        let guest = workspace().join("target/test-plugins/kri-bench-guest.wasm");
+        if !guest.exists() {
+            println!(
+                "    wasm vs native: skipped ({} not built)",
+                guest.display()
+            );
+            return Ok(());
+        }
+        let (_dir, host) = host_with(&["test-plugins/kri-bench-guest.wasm"], 1.0).await?;
+        let mut t = tenant(
+            "compute",
+            "kri-bench",
+            "https://unused.example.com",
+            json!({"events": events}),
+        );
+        t.quotas.insert("memory_bytes".into(), 4 << 30);
+        t.quotas.insert("cpu_ms".into(), 600_000);
+        host.add_tenant(t, &token(TOKEN))?;
+        let o = host
+            .run(
+                "kri-bench",
+                "compute",
+                RunOptions {
+                    now_ms: Some(NOW),
+                    progress: None,
+                },
+            )
+            .await?;
+        if !o.succeeded {
+            bail!("bench guest failed: {:?}", o.error);
+        }
+        let v = values(&o);
+        let wasm_ms = v.get("bench_compute_ms").copied().flatten().unwrap_or(0.0);
+        let lines = connector_okta::bench::synthetic_log_jsonl(events, NOW, 1);
+        let t = Instant::now();
+        let native = connector_okta::bench::compute_log_kris(&lines, NOW);
+        let native_ms = ms(t.elapsed());
+        println!("    log KRIs over {events} events (parse + compute): wasm {wasm_ms:.0} ms vs native {native_ms:.0} ms: {:.2}x  (same results: {})",
+            wasm_ms / native_ms,
+            v.get("bench_travel").copied().flatten() == Some(native.impossible_travel as f64));
+        self.record("wasm_vs_native", json!({"events": events, "wasm_ms": wasm_ms, "native_ms": native_ms, "ratio": wasm_ms / native_ms}));
+        Ok(())
+    }
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn rss_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|x| x.parse().ok()))
+        })
+        .unwrap_or(0)
+}
+
+/// Resets VmHWM to the current RSS (Linux: write 5 to clear_refs).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Child mode: serve `n` small orgs and print their URLs, then "ready".
+async fn serve_sims(n: usize, users: usize) -> Result<()> {
+    let mut servers = Vec::new();
+    let stdout = std::io::stdout();
+    for i in 0..n {
+        let org = Org::generate(&OrgSpec {
+            seed: 1000 + i as u64,
+            users,
+            now_ms: NOW,
+        });
+        let s = SimServer::start(
+            org,
+            sim_config(RateLimitConfig::scaled(WINDOW_MS, 1.0), 5),
+            0,
+        )
+        .await?;
+        writeln!(stdout.lock(), "{}", s.base_url())?;
+        servers.push(s);
+    }
+    writeln!(stdout.lock(), "ready")?;
+    stdout.lock().flush()?;
+    // Serve until the parent closes our stdin or kills us.
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+    })
+    .await;
+    Ok(())
+}
+
+fn write_results(results: &BTreeMap<String, Value>) -> Result<PathBuf> {
+    let dir = workspace().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join("results.json");
+    let doc = json!({
+        "machine": machine(),
+        "results": results,
+    });
+    std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
+    Ok(path)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|x| x.parse::<u64>().ok())
+            })
+        })
+        .unwrap_or(0);
+    format!(
+        "{cores} cores ({cpu}), {:.0} GiB",
+        mem as f64 / 1024.0 / 1024.0
+    )
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve-sims") {
+        let n = args.get(1).and_then(|x| x.parse().ok()).unwrap_or(200);
+        let users = args.get(2).and_then(|x| x.parse().ok()).unwrap_or(200);
+        return serve_sims(n, users).await;
+    }
+    let mut only: Option<Vec<u32>> = None;
+    let mut users = 10_000;
+    let mut quick = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--only" => {
+                only = it
+                    .next()
+                    .map(|s| s.split(',').filter_map(|x| x.parse().ok()).collect());
+            }
+            "--users" => users = it.next().and_then(|x| x.parse().ok()).unwrap_or(users),
+            "--quick" => quick = true,
+            other => bail!(
+                "unknown argument {other}; usage: kri-bench [--only 1,3,5] [--users N] [--quick]"
+            ),
+        }
+    }
+    let want = |n: u32| only.as_ref().map(|o| o.contains(&n)).unwrap_or(true);
+    println!("kri benchmarks on {}", machine());
+    let mut b = Bench {
+        results: BTreeMap::new(),
+        users,
+        quick,
+    };
+    if want(1) || want(2) || want(3) {
+        b.full_and_incremental().await?;
+    }
+    if want(3) {
+        b.python_sdk().await?;
+    }
+    if want(4) {
+        b.many_tenants().await?;
+    }
+    if want(5) {
+        b.overhead().await?;
+    }
+    let path = write_results(&b.results)?;
+    println!("\nfigures written to {}", path.display());
+    let _ = Path::new("");
+    Ok(())
+}
