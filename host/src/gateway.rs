@@ -252,12 +252,13 @@ impl Gateway {
                 rl.as_ref().unwrap_or(&RateLimitHeaders::default()),
             );
             drop(_permit);
-            let (resp, rl) = result?;
+            let (resp, _) = result?;
             if resp.status == 429 {
                 self.bump(|s| s.responses_429 += 1);
                 if idempotent && attempts_429 < self.max_429_retries {
+                    // The bucket now holds until the server's reset; the next
+                    // `acquire` waits for it.
                     attempts_429 += 1;
-                    self.pacer.wait_after_429(&bucket, &rl).await;
                     continue;
                 }
             } else if resp.status >= 500 && idempotent && attempts_5xx < self.max_5xx_retries {

@@ -77,12 +77,4 @@ impl Pacer {
         });
         self.wake.notify_waiters();
     }
-
-    /// Sleeps as long as a 429 asks (until the server's reset, by its clock).
-    pub async fn wait_after_429(&self, _key: &str, headers: &RateLimitHeaders) {
-        let now = local_now_ms();
-        let until = kri_policy::pacing::retry_after_429(headers, now, &self.cfg);
-        let wait = (until - now).clamp(0, self.cfg.max_wait_ms as i64) as u64;
-        tokio::time::sleep(Duration::from_millis(wait)).await;
-    }
 }

@@ -21,7 +21,7 @@ use std::time::UNIX_EPOCH;
 
 /// Added to a converted reset time before the next window is used, to absorb
 /// clock jitter and the one-second resolution of `Date`.
-pub const RESET_MARGIN_MS: i64 = 250;
+pub const RESET_MARGIN_MS: i64 = 100;
 
 /// How soon to re-decide when waiting for an in-flight request to finish. Callers
 /// should also re-decide as soon as a request of the family completes.
@@ -269,6 +269,11 @@ pub struct Bucket {
     max_in_flight: Option<u64>,
     successes_since_cut: u64,
     hold: Option<Hold>,
+    /// The smallest local-minus-server clock offset seen. `Date` has whole seconds
+    /// and truncates, and responses arrive after they were dated, so every
+    /// observation over-estimates the offset; the smallest is the closest and still
+    /// never early.
+    clock_offset_ms: Option<i64>,
 }
 
 impl Bucket {
@@ -371,6 +376,10 @@ impl Bucket {
         let now = now_local_ms;
         self.roll(now);
         self.responses_seen += 1;
+        if h.server_date_ms.is_some() {
+            let observed = h.clock_offset_ms(now);
+            self.clock_offset_ms = Some(self.clock_offset_ms.map_or(observed, |o| o.min(observed)));
+        }
 
         if status == 429 && h.is_concurrency_limit() {
             let basis = self
@@ -392,8 +401,8 @@ impl Bucket {
         if status == 429 {
             self.hold = Some(Hold {
                 since_ms: now,
-                target_ms: h
-                    .reset_local_ms(now)
+                target_ms: self
+                    .reset_local(h, now)
                     .map(|r| r.saturating_add(RESET_MARGIN_MS)),
                 reason: WaitReason::RateLimited,
             });
@@ -407,7 +416,7 @@ impl Bucket {
         }
 
         let (Some(remaining), Some(reset_s), Some(reset_local)) =
-            (h.remaining, h.reset_epoch_s, h.reset_local_ms(now))
+            (h.remaining, h.reset_epoch_s, self.reset_local(h, now))
         else {
             return;
         };
@@ -427,7 +436,8 @@ impl Bucket {
         match &mut self.window {
             Some(w) if reset_s == w.reset_epoch_s => {
                 w.remaining = w.remaining.min(remaining);
-                w.reset_local_ms = w.reset_local_ms.max(reset_local);
+                // The offset estimate only improves (shrinks), so the newest is best.
+                w.reset_local_ms = w.reset_local_ms.min(reset_local);
             }
             Some(w) if reset_s < w.reset_epoch_s => {}
             Some(_) => {
@@ -449,6 +459,16 @@ impl Bucket {
             self.latest_reset_epoch_s
                 .map_or(reset_s, |l| l.max(reset_s)),
         );
+    }
+
+    /// A response's reset on the local clock, converted with the best offset seen.
+    fn reset_local(&self, h: &RateLimitHeaders, now_local_ms: i64) -> Option<i64> {
+        let reset_ms = i64::try_from(h.reset_epoch_s?).ok()?.checked_mul(1000)?;
+        let offset = match self.clock_offset_ms {
+            Some(o) => o,
+            None => h.clock_offset_ms(now_local_ms),
+        };
+        Some(reset_ms.saturating_add(offset))
     }
 
     /// Records that a request of the family finished (response read, or failed).

@@ -60,7 +60,9 @@ async fn resource_attacks_end_the_run_naming_the_quota() {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
     let host = env.host().await;
     let https = "https://acme.example.com";
-    let cases: &[(&str, &str, &[(&str, u64)], &str)] = &[
+    // (tenant, attack mode, quota overrides, expected error)
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, u64)], &'a str);
+    let cases: &[Case] = &[
         (
             "loop",
             "infinite-loop",

@@ -835,3 +835,31 @@ fn simulated_runs_respect_share_and_floor() {
         }
     }
 }
+
+#[test]
+fn whole_second_dates_converge_on_the_smallest_offset() {
+    // The server clock equals the local clock; `Date` truncates to whole seconds, so
+    // each response alone over-estimates the offset by its sub-second part.
+    type Case = (&'static str, &'static [i64], i64);
+    let cases: &[Case] = &[
+        ("one late-in-second answer", &[900], 900),
+        ("the smallest of several wins", &[900, 300, 650], 300),
+        ("an exact answer ends the doubt", &[700, 0, 400], 0),
+    ];
+    for (name, sub_second, want_offset) in cases {
+        let mut b = Bucket::new();
+        let reset_s = S0 + 60;
+        for (i, frac) in sub_second.iter().enumerate() {
+            let local = T0 + i as i64 * 1000 + frac;
+            let date = T0 + i as i64 * 1000; // truncated to the second
+            b.on_send(local - 1);
+            b.on_response(200, &hdr(600, 590, reset_s, date), local);
+            b.on_done();
+        }
+        assert_eq!(
+            b.reset_local_ms(),
+            Some(reset_s as i64 * 1000 + want_offset),
+            "{name}"
+        );
+    }
+}

@@ -28,10 +28,10 @@ use serde_json::{json, Value};
 const NOW: i64 = 1_795_400_000_000;
 const DAY: i64 = 86_400_000;
 const TOKEN: &str = "00bench-token-0123456789";
-/// Okta's per-minute limits, halved, per one-second window: 30x faster than real
-/// time, the same shape.
-const WINDOW_MS: u64 = 1_000;
-const LIMIT_FACTOR: f64 = 0.5;
+/// Okta's per-minute limits x2.5 per five-second window: the same request rates
+/// as half of Okta's budget per second, 30x faster than real time, same shape.
+const WINDOW_MS: u64 = 5_000;
+const LIMIT_FACTOR: f64 = 2.5;
 const LATENCY_MS: u64 = 20;
 const SHARE: f64 = 0.5;
 
