@@ -304,6 +304,18 @@ impl Bench {
         if kri_wall > 0 {
             println!("    kri / python: wall {:.2}  requests {:.2}  (kri uses at most {:.0} % of each bucket, the script all of it)", kri_wall as f64 / wall as f64, kri_req as f64 / stats.total_requests.max(1) as f64, SHARE * 100.0);
         }
+        // The same org once more with kri allowed the whole bucket, like the script.
+        let org = Org::generate(&self.spec(4242));
+        let sim = SimServer::start(org, sim_config(limits(), LATENCY_MS), 0).await?;
+        let (_dir, host) = host_with(&["plugins/okta.wasm"], 1.0).await?;
+        host.add_tenant(tenant("whole", "okta", &sim.base_url(), json!({})), &token(TOKEN))?;
+        let t = Instant::now();
+        let whole = run_at(&host, "okta", "whole", NOW).await?;
+        let whole_wall = t.elapsed().as_millis() as u64;
+        let whole_429 = sim.stats().too_many_requests;
+        sim.shutdown().await;
+        println!("    kri at share 1.0: requests {}  429s {whole_429}  wall {}  kri / python wall {:.2}", whole.stats.requests, secs(whole_wall), whole_wall as f64 / wall.max(1) as f64);
+        self.record("kri_share_1", json!({"requests": whole.stats.requests, "responses_429": whole_429, "wall_ms": whole_wall, "kri_over_python_wall": whole_wall as f64 / wall.max(1) as f64}));
         self.record("python_sdk", json!({
             "requests": stats.total_requests, "responses_429": stats.too_many_requests, "wall_ms": wall,
             "kris_match_truth": matches, "kri_over_python_wall": kri_wall as f64 / wall.max(1) as f64,
@@ -320,9 +332,12 @@ impl Bench {
         let exe = std::env::current_exe()?;
         let mut child = tokio::process::Command::new(exe)
             .args(["serve-sims", &tenants.to_string(), &users.to_string()])
+            .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
+        // The child serves until this pipe closes.
+        let _keep_serving = child.stdin.take();
         let stdout = child.stdout.take().context("child stdout")?;
         let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
         let mut urls = Vec::new();
@@ -362,11 +377,22 @@ impl Bench {
         let peak = rss_kib("VmHWM");
         let mut durations: Vec<u64> = Vec::new();
         let mut failed = 0;
+        let mut first_error = None;
         for r in &results {
             match r {
                 Ok(o) if o.succeeded => durations.push(o.duration_ms),
-                _ => failed += 1,
+                Ok(o) => {
+                    failed += 1;
+                    first_error.get_or_insert_with(|| o.error.clone().unwrap_or_default());
+                }
+                Err(e) => {
+                    failed += 1;
+                    first_error.get_or_insert_with(|| e.to_string());
+                }
             }
+        }
+        if let Some(e) = &first_error {
+            println!("    first failure: {e}");
         }
         durations.sort_unstable();
         let median = durations.get(durations.len() / 2).copied().unwrap_or(0);
