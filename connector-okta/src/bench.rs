@@ -7,7 +7,7 @@
 //! real KRI functions for impossible travel, denied pushes and admin-session outliers.
 
 use crate::api::models::LogEvent;
-use crate::api::{parse_list, LOGS};
+use crate::api::{parse_page, LOGS};
 use crate::config::DEFAULT_ADMIN_SESSION_LOOKBACK_HOURS;
 use crate::kris::admin_session_outliers::{self, SessionBook};
 use crate::kris::{failed_mfa_push, impossible_travel, Window};
@@ -49,7 +49,7 @@ pub fn compute_log_kris(lines: &[String], now_ms: i64) -> LogKriFigures {
         }
         body.push(b']');
         // A page that is not JSON is dropped whole, as the connector would fail on it.
-        if let Ok((items, _skipped)) = parse_list::<LogEvent>(LOGS, "/api/v1/logs", &body) {
+        if let Ok((items, _skipped)) = parse_page::<LogEvent>(LOGS, "/api/v1/logs", &body) {
             events.extend(items);
         }
     }

@@ -317,7 +317,7 @@ impl<'a> Collector<'a> {
     }
 
     /// Per-user lists fetched in batches; 404s (the object vanished) come back as `None`.
-    fn batched<T: serde::de::DeserializeOwned>(
+    fn batched<T: crate::api::ListItem>(
         &mut self,
         ep: Endpoint,
         urls: &[String],

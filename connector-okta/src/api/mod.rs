@@ -3,13 +3,16 @@
 //! `Link: rel="next"` pagination verbatim, batches independent requests through
 //! `send_all`, and maps Okta's answers to [`ApiError`]s.
 
+mod json;
 pub mod link;
+mod log_event;
 pub mod models;
 
 use crate::types::ConnectorError;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer};
 use serde::Deserialize;
 use serde_json::Value;
+use std::marker::PhantomData;
 
 /// HTTP method (mirror of the WIT `http.method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -353,30 +356,83 @@ pub struct ClientStats {
     pub skipped: u64,
 }
 
-/// Parses a list body: a JSON array whose elements become `T`.
+/// An element type of a list endpoint: how one element of a page is read.
+pub trait ListItem: DeserializeOwned {
+    /// Reads one array element, all of it; `Ok(None)` counts it as skipped. Fails only on
+    /// input that is not JSON. The default reads the element into a `Value`, skips it
+    /// unless it is an object, then reads `Self` from it (`serde_json::from_value`) and
+    /// skips it if that fails.
+    fn read_element<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Self>, D::Error> {
+        json::ViaValue::<Self>::new().deserialize(d)
+    }
+}
+
+impl ListItem for models::User {}
+impl ListItem for models::Factor {}
+impl ListItem for models::Policy {}
+impl ListItem for models::PolicyRule {}
+impl ListItem for Value {}
+
+impl ListItem for models::LogEvent {
+    /// Straight from the input, with no `Value` in between (a System Log page is large);
+    /// a non-object is skipped.
+    fn read_element<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Self>, D::Error> {
+        log_event::read_event(d)
+    }
+}
+
+/// [`ListItem::read_element`] as a seed.
+struct ItemSeed<T>(PhantomData<fn() -> T>);
+
+impl<T> Clone for ItemSeed<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for ItemSeed<T> {}
+
+impl<'de, T: ListItem> DeserializeSeed<'de> for ItemSeed<T> {
+    type Value = Option<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<T>, D::Error> {
+        T::read_element(d)
+    }
+}
+
+fn list_result<T>(
+    ep: Endpoint,
+    url: &str,
+    read: Result<Option<(Vec<T>, u64)>, serde_json::Error>,
+) -> Result<(Vec<T>, u64), ApiError> {
+    match read {
+        Ok(Some(list)) => Ok(list),
+        Ok(None) => Err(malformed(ep, url, "expected a JSON array")),
+        Err(e) => Err(malformed(ep, url, &format!("not JSON ({e})"))),
+    }
+}
+
+/// Parses a list body: a JSON array whose elements become `T`, each read into a `Value`
+/// and then into `T`; elements that are not objects, or that `T` does not accept, are
+/// skipped and counted. The elements are read one at a time: the page is never held as
+/// one `Value` tree.
 pub fn parse_list<T: DeserializeOwned>(
     ep: Endpoint,
     url: &str,
     body: &[u8],
 ) -> Result<(Vec<T>, u64), ApiError> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| malformed(ep, url, &format!("not JSON ({e})")))?;
-    let Value::Array(elements) = value else {
-        return Err(malformed(ep, url, "expected a JSON array"));
-    };
-    let mut items = Vec::with_capacity(elements.len());
-    let mut skipped = 0;
-    for element in elements {
-        if !element.is_object() {
-            skipped += 1;
-            continue;
-        }
-        match serde_json::from_value::<T>(element) {
-            Ok(item) => items.push(item),
-            Err(_) => skipped += 1,
-        }
-    }
-    Ok((items, skipped))
+    list_result(ep, url, json::read_array(body, json::ViaValue::<T>::new()))
+}
+
+/// Parses a list body as the client does: like [`parse_list`], each element read by
+/// [`ListItem::read_element`] (for System Log events, straight from the input), with the
+/// same result.
+pub fn parse_page<T: ListItem>(
+    ep: Endpoint,
+    url: &str,
+    body: &[u8],
+) -> Result<(Vec<T>, u64), ApiError> {
+    list_result(ep, url, json::read_array(body, ItemSeed::<T>(PhantomData)))
 }
 
 /// The Okta client.
@@ -396,7 +452,7 @@ impl<'a> OktaClient<'a> {
         }
     }
 
-    fn page_from_response<T: DeserializeOwned>(
+    fn page_from_response<T: ListItem>(
         &mut self,
         ep: Endpoint,
         url: &str,
@@ -404,7 +460,7 @@ impl<'a> OktaClient<'a> {
     ) -> Result<Page<T>, ApiError> {
         let resp = resp.map_err(|e| map_http_error(ep, url, e))?;
         check_status(ep, url, &resp)?;
-        let (items, skipped) = parse_list(ep, url, &resp.body)?;
+        let (items, skipped) = parse_page(ep, url, &resp.body)?;
         self.stats.items += items.len() as u64;
         self.stats.skipped += skipped;
         Ok(Page {
@@ -415,11 +471,7 @@ impl<'a> OktaClient<'a> {
     }
 
     /// One page of a list endpoint.
-    pub fn get_page<T: DeserializeOwned>(
-        &mut self,
-        ep: Endpoint,
-        url: &str,
-    ) -> Result<Page<T>, ApiError> {
+    pub fn get_page<T: ListItem>(&mut self, ep: Endpoint, url: &str) -> Result<Page<T>, ApiError> {
         self.stats.requests += 1;
         let resp = self.transport.send(get_request(url));
         self.page_from_response(ep, url, resp)
@@ -427,7 +479,7 @@ impl<'a> OktaClient<'a> {
 
     /// Every page of a list, following `rel="next"` verbatim until it is absent.
     /// `on_page` gets the running item count.
-    pub fn list_all<T: DeserializeOwned>(
+    pub fn list_all<T: ListItem>(
         &mut self,
         ep: Endpoint,
         first_url: &str,
@@ -438,7 +490,7 @@ impl<'a> OktaClient<'a> {
         self.continue_list(ep, first_url, first, opts, on_page)
     }
 
-    fn continue_list<T: DeserializeOwned>(
+    fn continue_list<T: ListItem>(
         &mut self,
         ep: Endpoint,
         first_url: &str,
@@ -481,7 +533,7 @@ impl<'a> OktaClient<'a> {
     /// Fetches many independent lists (one URL each), `batch_size` requests per
     /// `send_all` so the host can run them concurrently and paced; further pages, if a
     /// list has any, are followed one by one. `on_batch` gets (done, total).
-    pub fn get_lists_batched<T: DeserializeOwned>(
+    pub fn get_lists_batched<T: ListItem>(
         &mut self,
         ep: Endpoint,
         urls: &[String],
@@ -619,6 +671,71 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    /// The page parser before streaming: the whole body as one `Value`, then
+    /// `from_value` per element.
+    fn tree_list<T: DeserializeOwned>(
+        ep: Endpoint,
+        url: &str,
+        body: &[u8],
+    ) -> Result<(Vec<T>, u64), ApiError> {
+        let value: Value = serde_json::from_slice(body)
+            .map_err(|e| malformed(ep, url, &format!("not JSON ({e})")))?;
+        let Value::Array(elements) = value else {
+            return Err(malformed(ep, url, "expected a JSON array"));
+        };
+        let mut items = Vec::with_capacity(elements.len());
+        let mut skipped = 0;
+        for element in elements {
+            if !element.is_object() {
+                skipped += 1;
+                continue;
+            }
+            match serde_json::from_value::<T>(element) {
+                Ok(item) => items.push(item),
+                Err(_) => skipped += 1,
+            }
+        }
+        Ok((items, skipped))
+    }
+
+    fn same_lists<T: ListItem + PartialEq + std::fmt::Debug>(ep: Endpoint, bodies: &[&[u8]]) {
+        let url = "https://x.okta.com/api/v1/x?limit=2";
+        for body in bodies {
+            let want = tree_list::<T>(ep, url, body);
+            let text = String::from_utf8_lossy(body);
+            assert_eq!(parse_list::<T>(ep, url, body), want, "parse_list {text}");
+            assert_eq!(parse_page::<T>(ep, url, body), want, "parse_page {text}");
+        }
+    }
+
+    #[test]
+    fn streamed_lists_equal_the_value_tree() {
+        let common: [&[u8]; 12] = [
+            b"[]",
+            br#"[{"id":"a"},"x",3,null,[],{"id":"b","id":"c"},{}]"#,
+            br#"{"errorCode":"E0000001"}"#,
+            b"<html>",
+            b"",
+            br#"[{"id":"a"},"#,
+            br#"[{"id":"a"}] x"#,
+            b"[{\"id\":\"\xff\"}]",
+            br#"[{"id":"\ud800"}]"#,
+            br#"[{"id":"a","n":1e400}]"#,
+            br#"[{"id":"a","status":7,"profile":"x","name":null,"type":[1]}]"#,
+            br#"[{"id":"a","actions":{"appSignOn":{"access":"ALLOW","verificationMethod":{"factorMode":"2FA"}}}},{"actions":"weird"}]"#,
+        ];
+        same_lists::<models::User>(USERS, &common);
+        same_lists::<models::User>(
+            USERS,
+            &[br#"[{"id":"a","profile":{"login":"x","login":"y"}},{"profile":[1]}]"#],
+        );
+        same_lists::<models::Factor>(FACTORS, &common);
+        same_lists::<models::Policy>(POLICIES, &common);
+        same_lists::<models::PolicyRule>(POLICY_RULES, &common);
+        same_lists::<Value>(APP_LINKS, &common);
+        same_lists::<models::LogEvent>(LOGS, &common);
     }
 
     #[test]

@@ -281,9 +281,10 @@ impl LogEvent {
 }
 
 impl<'de> Deserialize<'de> for LogEvent {
+    /// Reads straight from the input, keeping only what `LogEvent` holds (see
+    /// `api::log_event`): the same event as [`LogEvent::from_value`] of the same JSON.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = Value::deserialize(d)?;
-        LogEvent::from_value(&v)
+        super::log_event::read_event(d)?
             .ok_or_else(|| serde::de::Error::custom("a System Log event must be a JSON object"))
     }
 }

@@ -308,13 +308,21 @@ impl Bench {
         let org = Org::generate(&self.spec(4242));
         let sim = SimServer::start(org, sim_config(limits(), LATENCY_MS), 0).await?;
         let (_dir, host) = host_with(&["plugins/okta.wasm"], 1.0).await?;
-        host.add_tenant(tenant("whole", "okta", &sim.base_url(), json!({})), &token(TOKEN))?;
+        host.add_tenant(
+            tenant("whole", "okta", &sim.base_url(), json!({})),
+            &token(TOKEN),
+        )?;
         let t = Instant::now();
         let whole = run_at(&host, "okta", "whole", NOW).await?;
         let whole_wall = t.elapsed().as_millis() as u64;
         let whole_429 = sim.stats().too_many_requests;
         sim.shutdown().await;
-        println!("    kri at share 1.0: requests {}  429s {whole_429}  wall {}  kri / python wall {:.2}", whole.stats.requests, secs(whole_wall), whole_wall as f64 / wall.max(1) as f64);
+        println!(
+            "    kri at share 1.0: requests {}  429s {whole_429}  wall {}  kri / python wall {:.2}",
+            whole.stats.requests,
+            secs(whole_wall),
+            whole_wall as f64 / wall.max(1) as f64
+        );
         self.record("kri_share_1", json!({"requests": whole.stats.requests, "responses_429": whole_429, "wall_ms": whole_wall, "kri_over_python_wall": whole_wall as f64 / wall.max(1) as f64}));
         self.record("python_sdk", json!({
             "requests": stats.total_requests, "responses_429": stats.too_many_requests, "wall_ms": wall,
