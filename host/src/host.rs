@@ -499,20 +499,36 @@ impl KriHost {
         })
     }
 
-    /// Runs many tenants at once, at most `parallel` at a time; results in input order.
+    /// Runs many tenants at once, at most `parallel` at a time, each run on its own
+    /// task so guests use every core; results in input order.
     pub async fn run_many(
-        &self,
+        self: &Arc<Self>,
         jobs: &[(String, String)],
         parallel: usize,
         opts: RunOptions,
     ) -> Vec<Result<RunOutcome, RunError>> {
-        use futures::StreamExt;
-        futures::stream::iter(jobs.iter().map(|(connector, tenant)| {
+        let permits = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+        let mut tasks = Vec::with_capacity(jobs.len());
+        for (connector, tenant) in jobs {
+            let host = self.clone();
+            let permits = permits.clone();
             let opts = opts.clone();
-            async move { self.run(connector, tenant, opts).await }
-        }))
-        .buffered(parallel.max(1))
-        .collect()
-        .await
+            let (connector, tenant) = (connector.clone(), tenant.clone());
+            tasks.push(tokio::spawn(async move {
+                let _permit = permits
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| RunError::Other("the run queue was closed".into()))?;
+                host.run(&connector, &tenant, opts).await
+            }));
+        }
+        let mut results = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            results.push(match task.await {
+                Ok(r) => r,
+                Err(e) => Err(RunError::Other(format!("the run's task failed: {e}"))),
+            });
+        }
+        results
     }
 }

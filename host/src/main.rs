@@ -525,7 +525,7 @@ async fn cmd_run(
 }
 
 async fn cmd_run_all(cli: &Cli, parallel: usize, json: bool) -> Result<ExitCode> {
-    let host = open(cli, false).await?;
+    let host = Arc::new(open(cli, false).await?);
     let jobs: Vec<(String, String)> = host
         .store()
         .tenants()?

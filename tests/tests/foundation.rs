@@ -467,3 +467,47 @@ fn cli_runs_a_connector_and_prints_kris_as_json() {
     assert_eq!(runs[0]["status"], "failed");
     assert_eq!(runs[1]["status"], "succeeded");
 }
+
+#[test]
+fn cli_run_all_runs_every_tenant_and_fails_when_one_fails() {
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    for (id, extra) in [
+        ("a", "{}"),
+        ("b", r#"{"value": 3}"#),
+        ("c", r#"{"mode":"fail"}"#),
+    ] {
+        let base = format!("https://{id}.example.com");
+        let out = env.kri_with_env(
+            &[
+                "tenant",
+                "add",
+                id,
+                "--connector",
+                "probe",
+                "--base-url",
+                &base,
+                "--token-env",
+                "T",
+                "--extra",
+                extra,
+            ],
+            &[("T", "tok-abcdef")],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = env.kri(&["run-all", "--parallel", "3", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "one tenant failed");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let status = |i: usize| v[i]["outcome"]["succeeded"].as_bool();
+    assert_eq!(
+        (status(0), status(1), status(2)),
+        (Some(true), Some(true), Some(false))
+    );
+    let out = env.kri(&["kris", "--tenant", "b", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let echo = rows
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["slug"] == "probe_echo"))
+        .expect("echo");
+    assert_eq!(echo["value"], 3.0);
+}

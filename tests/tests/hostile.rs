@@ -279,7 +279,7 @@ async fn the_token_reaches_only_the_tenant_origin_and_never_the_store_or_logs() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_attacker_next_door_does_not_disturb_a_good_tenant() {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    let host = env.host().await;
+    let host = std::sync::Arc::new(env.host().await);
     let mut bad = tenant(
         "attacker",
         "probe",

@@ -362,6 +362,7 @@ impl Bench {
             );
         }
         let (_dir, host) = host_with(&["plugins/okta.wasm"], SHARE).await?;
+        let host = std::sync::Arc::new(host);
         let mut jobs = Vec::new();
         for (i, url) in urls.iter().enumerate() {
             let id = format!("t{i:03}");
