@@ -88,6 +88,11 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (tenant_id, connector, key)
     );
     "#,
+    // 2: the start time of the process running a run, so a reused pid is not taken
+    // for the process that left the run unfinished.
+    r#"
+    ALTER TABLE runs ADD COLUMN pid_start INTEGER;
+    "#,
 ];
 
 /// A tenant as stored (its secret is kept apart, sealed).
@@ -222,8 +227,26 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-fn process_alive(pid: i64) -> bool {
-    pid > 0 && Path::new(&format!("/proc/{pid}")).exists()
+/// A process's start time in clock ticks since boot (`/proc/PID/stat`, field 22), or
+/// `None` where /proc cannot tell.
+fn process_start(pid: i64) -> Option<i64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: fields after it
+    // start behind the last `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether the process that started a run still runs: same pid, same start time.
+fn run_owner_alive(pid: i64, pid_start: Option<i64>) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    match (process_start(pid), pid_start) {
+        (None, _) => false,
+        (Some(now), Some(then)) => now == then,
+        (Some(_), None) => true,
+    }
 }
 
 impl Store {
@@ -296,12 +319,20 @@ impl Store {
 
     fn mark_interrupted(&self) -> Result<(), StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT id, pid FROM runs WHERE status = 'running'")?;
+        let mut stmt =
+            conn.prepare("SELECT id, pid, pid_start FROM runs WHERE status = 'running'")?;
+        let own = std::process::id() as i64;
         let stale: Vec<i64> = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, Option<i64>>(2)?,
+                ))
+            })?
             .filter_map(|r| r.ok())
-            .filter(|(_, pid)| *pid != std::process::id() as i64 && !process_alive(*pid))
-            .map(|(id, _)| id)
+            .filter(|(_, pid, start)| *pid != own && !run_owner_alive(*pid, *start))
+            .map(|(id, _, _)| id)
             .collect();
         for id in stale {
             conn.execute(
@@ -502,9 +533,10 @@ impl Store {
         kind: &str,
     ) -> Result<i64, StoreError> {
         let conn = self.conn();
+        let pid = std::process::id() as i64;
         conn.execute(
-            "INSERT INTO runs (tenant_id, connector, kind, status, pid, started_at) VALUES (?1, ?2, ?3, 'running', ?4, ?5)",
-            params![tenant_id, connector, kind, std::process::id() as i64, now_ms()],
+            "INSERT INTO runs (tenant_id, connector, kind, status, pid, pid_start, started_at) VALUES (?1, ?2, ?3, 'running', ?4, ?5, ?6)",
+            params![tenant_id, connector, kind, pid, process_start(pid), now_ms()],
         )?;
         Ok(conn.last_insert_rowid())
     }
@@ -804,16 +836,52 @@ mod tests {
     }
 
     #[test]
+    fn a_run_owner_is_alive_only_with_the_same_pid_and_start_time() {
+        let me = std::process::id() as i64;
+        let start = process_start(me);
+        assert!(start.is_some(), "/proc tells this process's start time");
+        let cases: &[(&str, i64, Option<i64>, bool)] = &[
+            ("this process", me, start, true),
+            (
+                "this pid, recorded before start times were kept",
+                me,
+                None,
+                true,
+            ),
+            (
+                "this pid reused by a later process",
+                me,
+                start.map(|s| s - 1),
+                false,
+            ),
+            ("a pid that does not exist", 999_999_999, start, false),
+            ("no pid", 0, None, false),
+        ];
+        for (name, pid, recorded, want) in cases {
+            assert_eq!(run_owner_alive(*pid, *recorded), *want, "{name}");
+        }
+    }
+
+    #[test]
     fn stale_running_rows_become_interrupted_on_open() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let store = Store::open(dir.path()).expect("open");
             store.add_tenant(&tenant("acme"), &sealed()).expect("add");
             let id = store.start_run("acme", "okta", "run").expect("start");
-            // Pretend another, dead process owned it.
+            // Pretend another process owned it: one that is gone, and one whose pid
+            // was reused.
             store
                 .conn()
                 .execute("UPDATE runs SET pid = 999999999 WHERE id = ?1", params![id])
+                .expect("update");
+            let reused = store.start_run("acme", "okta", "run").expect("start");
+            store
+                .conn()
+                .execute(
+                    "UPDATE runs SET pid = 1, pid_start = -1 WHERE id = ?1",
+                    params![reused],
+                )
                 .expect("update");
         }
         let store = Store::open(dir.path()).expect("reopen");
