@@ -408,6 +408,36 @@ impl<'a> Collector<'a> {
         }
     }
 
+    /// Which users' per-user data (`/api/v1/users/{id}/<resource>`) to read this run,
+    /// and the URLs: everyone on a full refresh, otherwise the users the System Log
+    /// names as changed and those with nothing stored. Logs the plan.
+    fn refetch_plan<'ids, V>(
+        &mut self,
+        ids: &[&'ids str],
+        full: bool,
+        changed: &BTreeSet<String>,
+        stored: &BTreeMap<String, V>,
+        resource: &str,
+        population: &str,
+    ) -> (Vec<&'ids str>, Vec<String>) {
+        let to_fetch: Vec<&str> = ids
+            .iter()
+            .copied()
+            .filter(|id| full || changed.contains(*id) || !stored.contains_key(*id))
+            .collect();
+        self.info(&format!(
+            "{resource} refresh {}: fetching {resource} of {} of {} {population}",
+            if full { "full" } else { "incremental" },
+            to_fetch.len(),
+            ids.len()
+        ));
+        let urls = to_fetch
+            .iter()
+            .map(|id| format!("/api/v1/users/{}/{resource}", encode_path_segment(id)))
+            .collect();
+        (to_fetch, urls)
+    }
+
     fn mfa_population(&mut self) -> Result<Got<MfaPopulation>, ConnectorError> {
         let cap = self.cfg.user_sample_cap;
         let (users, truncated) = match gap(self.list_users("ACTIVE", cap))? {
@@ -448,27 +478,22 @@ impl<'a> Collector<'a> {
             }
         }
         let full = full_reason.is_some();
-        let to_fetch: Vec<&String> = ids
-            .iter()
-            .filter(|id| full || changed.contains(*id) || !stored.summaries.contains_key(*id))
-            .collect();
-        self.info(&format!(
-            "factor refresh {}: fetching factors of {} of {} users",
-            if full { "full" } else { "incremental" },
-            to_fetch.len(),
-            ids.len()
-        ));
-        let urls: Vec<String> = to_fetch
-            .iter()
-            .map(|id| format!("/api/v1/users/{}/factors", encode_path_segment(id)))
-            .collect();
+        let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let (to_fetch, urls) = self.refetch_plan(
+            &id_refs,
+            full,
+            &changed,
+            &stored.summaries,
+            "factors",
+            "users",
+        );
         let fetched = match gap(self.batched::<Factor>(FACTORS, &urls, true, "factors"))? {
             Ok(v) => v,
             Err(d) => return Ok(Err(d)),
         };
         let mut fresh: BTreeMap<&str, Option<FactorSummary>> = BTreeMap::new();
         for (id, factors) in to_fetch.iter().zip(fetched) {
-            fresh.insert(id.as_str(), factors.map(|f| summarize_factors(&f)));
+            fresh.insert(id, factors.map(|f| summarize_factors(&f)));
         }
         let mut summaries = Vec::with_capacity(ids.len());
         let mut keep: BTreeMap<String, FactorSummary> = BTreeMap::new();
@@ -569,21 +594,14 @@ impl<'a> Collector<'a> {
             }
         }
         let full = full_reason.is_some();
-        let to_fetch: Vec<&str> = ids
-            .iter()
-            .copied()
-            .filter(|id| full || changed.contains(*id) || !stored.summaries.contains_key(*id))
-            .collect();
-        self.info(&format!(
-            "app links refresh {}: fetching app links of {} of {} SUSPENDED users",
-            if full { "full" } else { "incremental" },
-            to_fetch.len(),
-            ids.len()
-        ));
-        let urls: Vec<String> = to_fetch
-            .iter()
-            .map(|id| format!("/api/v1/users/{}/appLinks", encode_path_segment(id)))
-            .collect();
+        let (to_fetch, urls) = self.refetch_plan(
+            &ids,
+            full,
+            &changed,
+            &stored.summaries,
+            "appLinks",
+            "SUSPENDED users",
+        );
         let links = match gap(self.batched::<Value>(APP_LINKS, &urls, false, "app_links"))? {
             Ok(v) => v,
             Err(d) => return Ok(Err(d)),
