@@ -14,7 +14,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::{types, Connector, ConnectorPre};
 use crate::engine::{KriEngine, EPOCH_TICK};
-use crate::sandbox::SandboxState;
+use crate::sandbox::{quota_trap, SandboxState};
 
 /// Builds the linker every connector is instantiated with: WASI (with an empty,
 /// capability-free context) plus the kri imports.
@@ -67,11 +67,7 @@ pub fn new_store(
         data.cpu_ticks += 1;
         if data.cpu_ticks > budget_ticks {
             let e = QuotaExceeded::new(QuotaKind::CpuMs, cpu_ms, data.cpu_ticks * tick_ms);
-            let mut v = data.violation.lock().unwrap_or_else(|p| p.into_inner());
-            if v.is_none() {
-                *v = Some(e);
-            }
-            return Err(wasmtime::Error::msg(e.to_string()));
+            return Err(quota_trap(&data.violation, e));
         }
         Ok(UpdateDeadline::Yield(1))
     });

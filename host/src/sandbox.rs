@@ -91,8 +91,7 @@ impl ResourceLimiter for MemoryLimiter {
     ) -> wasmtime::Result<bool> {
         if desired as u64 > self.limit {
             let e = QuotaExceeded::new(QuotaKind::MemoryBytes, self.limit, desired as u64);
-            record(&self.violation, &e);
-            return Err(wasmtime::Error::msg(e.to_string()));
+            return Err(quota_trap(&self.violation, e));
         }
         Ok(true)
     }
@@ -107,18 +106,20 @@ impl ResourceLimiter for MemoryLimiter {
         let bytes = desired as u64 * 8;
         if bytes > self.limit {
             let e = QuotaExceeded::new(QuotaKind::MemoryBytes, self.limit, bytes);
-            record(&self.violation, &e);
-            return Err(wasmtime::Error::msg(e.to_string()));
+            return Err(quota_trap(&self.violation, e));
         }
         Ok(true)
     }
 }
 
-fn record(slot: &Arc<Mutex<Option<QuotaExceeded>>>, e: &QuotaExceeded) {
+/// Records `e` as the run's violation (the first one wins) and returns the trap that
+/// ends the instance.
+pub(crate) fn quota_trap(slot: &Mutex<Option<QuotaExceeded>>, e: QuotaExceeded) -> wasmtime::Error {
     let mut v = slot.lock().unwrap_or_else(|p| p.into_inner());
     if v.is_none() {
-        *v = Some(*e);
+        *v = Some(e);
     }
+    wasmtime::Error::msg(e.to_string())
 }
 
 impl SandboxState {
@@ -172,18 +173,11 @@ impl SandboxState {
 
     /// Charges a quota; a spent quota becomes a trap that names it.
     fn charge(&mut self, kind: QuotaKind, amount: u64) -> wasmtime::Result<()> {
-        let r =
-            self.usage
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .charge(kind, amount, &self.quotas);
-        match r {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                record(&self.violation, &e);
-                Err(wasmtime::Error::msg(e.to_string()))
-            }
-        }
+        self.usage
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .charge(kind, amount, &self.quotas)
+            .map_err(|e| quota_trap(&self.violation, e))
     }
 
     fn current_state(&self, key: &str) -> Option<&Vec<u8>> {
@@ -215,10 +209,7 @@ impl SandboxState {
                     .collect(),
                 body: resp.body,
             })),
-            Err(GatewayError::Quota(e)) => {
-                record(&self.violation, &e);
-                Err(wasmtime::Error::msg(e.to_string()))
-            }
+            Err(GatewayError::Quota(e)) => Err(quota_trap(&self.violation, e)),
             Err(GatewayError::Denied(m)) => {
                 self.push_log("warn", format!("host denied a request: {m}"));
                 Ok(Err(http::HttpError::Denied(m)))
@@ -310,8 +301,7 @@ impl state::Host for SandboxState {
                 if keys + 1 > self.quotas.state_keys {
                     let e =
                         QuotaExceeded::new(QuotaKind::StateKeys, self.quotas.state_keys, keys + 1);
-                    record(&self.violation, &e);
-                    return Err(wasmtime::Error::msg(e.to_string()));
+                    return Err(quota_trap(&self.violation, e));
                 }
                 self.state_bytes += new_bytes;
             }
@@ -325,8 +315,7 @@ impl state::Host for SandboxState {
                 self.quotas.state_bytes,
                 self.state_bytes,
             );
-            record(&self.violation, &e);
-            return Err(wasmtime::Error::msg(e.to_string()));
+            return Err(quota_trap(&self.violation, e));
         }
         self.buffers.state_changes.insert(key, Some(value));
         Ok(Ok(()))
@@ -398,8 +387,7 @@ impl log::Host for SandboxState {
         self.log_bytes += message.len() as u64;
         if self.log_bytes > self.quotas.log_bytes {
             let e = QuotaExceeded::new(QuotaKind::LogBytes, self.quotas.log_bytes, self.log_bytes);
-            record(&self.violation, &e);
-            return Err(wasmtime::Error::msg(e.to_string()));
+            return Err(quota_trap(&self.violation, e));
         }
         let level = match level {
             log::Level::Trace => "trace",
