@@ -438,6 +438,31 @@ impl<'a> Collector<'a> {
         (to_fetch, urls)
     }
 
+    /// Ends a refresh whose cache was saved (`saved`): records the log cursor and,
+    /// after a full refresh, its time. When any of it cannot be stored the KRIs still
+    /// land, but the cache is not trusted next time: the full-refresh time is
+    /// forgotten, so the next run refetches `redo`.
+    fn finish_refresh(
+        &mut self,
+        saved: Result<u64, ConnectorError>,
+        cursor_key: &str,
+        full_at_key: &str,
+        full: bool,
+        redo: &str,
+    ) {
+        let recorded = saved
+            .and_then(|_| store::set_ms(self.state, cursor_key, self.now))
+            .and_then(|_| match full {
+                true => store::set_ms(self.state, full_at_key, self.now),
+                false => Ok(()),
+            });
+        if let Err(e) = recorded {
+            self.log
+                .log(Level::Warn, &format!("{e}; the next run refetches {redo}"));
+            self.state.delete(full_at_key);
+        }
+    }
+
     fn mfa_population(&mut self) -> Result<Got<MfaPopulation>, ConnectorError> {
         let cap = self.cfg.user_sample_cap;
         let (users, truncated) = match gap(self.list_users("ACTIVE", cap))? {
@@ -513,20 +538,14 @@ impl<'a> Collector<'a> {
             summaries.push(s);
             keep.insert(id.clone(), s);
         }
-        let saved = store::save_factors(self.state, &stored, &keep)
-            .and_then(|_| store::set_ms(self.state, store::FACTORS_CURSOR, self.now))
-            .and_then(|_| match full {
-                true => store::set_ms(self.state, store::FACTORS_FULL_REFRESH_AT, self.now),
-                false => Ok(()),
-            });
-        if let Err(e) = saved {
-            // The KRIs still land; the cache is not trusted next time.
-            self.log.log(
-                Level::Warn,
-                &format!("{e}; the next run refetches every user's factors"),
-            );
-            self.state.delete(store::FACTORS_FULL_REFRESH_AT);
-        }
+        let saved = store::save_factors(self.state, &stored, &keep);
+        self.finish_refresh(
+            saved,
+            store::FACTORS_CURSOR,
+            store::FACTORS_FULL_REFRESH_AT,
+            full,
+            "every user's factors",
+        );
         let fetched_count = to_fetch.len() as u64;
         Ok(Ok(MfaPopulation {
             summaries,
@@ -634,20 +653,14 @@ impl<'a> Collector<'a> {
             });
         }
         // Users no longer suspended drop out of the stored counts here.
-        let saved = store::save_app_links(self.state, &stored, &keep)
-            .and_then(|_| store::set_ms(self.state, store::APP_LINKS_CURSOR, self.now))
-            .and_then(|_| match full {
-                true => store::set_ms(self.state, store::APP_LINKS_FULL_REFRESH_AT, self.now),
-                false => Ok(()),
-            });
-        if let Err(e) = saved {
-            // The KRI still lands; the cache is not trusted next time.
-            self.log.log(
-                Level::Warn,
-                &format!("{e}; the next run refetches every suspended user's app links"),
-            );
-            self.state.delete(store::APP_LINKS_FULL_REFRESH_AT);
-        }
+        let saved = store::save_app_links(self.state, &stored, &keep);
+        self.finish_refresh(
+            saved,
+            store::APP_LINKS_CURSOR,
+            store::APP_LINKS_FULL_REFRESH_AT,
+            full,
+            "every suspended user's app links",
+        );
         let fetched = to_fetch.len() as u64;
         data.refresh = AppLinksRefresh {
             mode: if full { "full" } else { "incremental" },
