@@ -7,6 +7,7 @@
 //! - [`gateway`] is the only door out: every guest request passes the egress policy,
 //!   gets the tenant's credential added, and is paced by [`pacer`].
 //! - [`store`] is the SQLite store; [`secrets`] seals tokens at rest.
+//! - [`model`] holds the host's own types for outputs and runs.
 //!
 //! The policy rules themselves (allowlists, IP checks, quotas, pacing, thresholds)
 //! live in the pure `kri_policy` crate.
@@ -16,6 +17,7 @@ pub mod engine;
 pub mod error;
 pub mod gateway;
 pub mod host;
+pub mod model;
 pub mod pacer;
 pub mod plugins;
 pub mod runtime;
