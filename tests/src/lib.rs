@@ -130,6 +130,7 @@ pub fn stderr(o: &Output) -> String {
 /// - `/redirect`: 302 to the cloud metadata address
 /// - `/huge`: 200, chunked, 1 GiB of zeros (no Content-Length)
 /// - `/huge-declared`: 200 with `Content-Length: 1073741824`
+/// - `/slow`: 200 `[]` after 30 ms
 ///
 /// Anything else: 404.
 pub struct EdgeServer {
@@ -200,6 +201,9 @@ async fn serve_edge(sock: tokio::net::TcpStream) {
             )
         };
         let reply = if path == "/check" || path.starts_with("/api/v1/users") {
+            ok("[]")
+        } else if path == "/slow" {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
             ok("[]")
         } else if path == "/echo-auth" {
             ok(&format!("{{\"you sent\": \"{auth}\"}}"))

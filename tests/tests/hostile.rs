@@ -419,3 +419,44 @@ fn a_run_killed_mid_way_is_interrupted_and_loses_nothing() {
         .map(|o| o["value"].clone());
     assert_eq!(count, Some(json!(2.0)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_flood_ends_on_state_keys_promptly() {
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let host = env.host().await;
+    // The default 100,000 keys. Recounting the pending keys on every `state.set`
+    // spent the CPU quota long before the key quota was reached.
+    let outcome = attack(
+        &host,
+        "flood",
+        "https://acme.example.com",
+        json!({"mode": "state-flood"}),
+        &[("cpu_ms", 10_000)],
+    )
+    .await;
+    assert_failed_with(&outcome, "quota exceeded: state_keys (limit 100000)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_waiting_for_http_answers_is_not_charged_as_cpu() {
+    let edge = EdgeServer::start().await;
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let host = env.host().await;
+    // 100 sequential requests that each wait 30 ms for their answer: 3 s of
+    // waiting, a few ms of CPU. Waiting used to be charged a tick per request.
+    let outcome = attack(
+        &host,
+        "slow",
+        &edge.base_url,
+        json!({"mode": "requests", "count": 100, "path": "/slow"}),
+        &[("cpu_ms", 300)],
+    )
+    .await;
+    assert!(outcome.succeeded, "{:?}", outcome.error);
+    let answered = outcome
+        .outputs
+        .iter()
+        .find(|o| o.slug == "probe_result")
+        .and_then(|o| o.value);
+    assert_eq!(answered, Some(100.0));
+}
