@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kri_policy::pacing::PacingConfig;
 use kri_policy::quota::{QuotaUsage, Quotas};
@@ -181,6 +181,8 @@ impl KriHost {
             )));
         }
         let plugin = self.plugin(&t.connector)?;
+        kri_policy::redact::check_token_length(token.expose())
+            .map_err(|e| RunError::Other(e.to_string()))?;
         kri_policy::egress::Origin::from_base_url(&t.base_url)
             .map_err(|e| RunError::Other(format!("--base-url {}: {e}", t.base_url)))?;
         if t.base_url.starts_with("http://") && !t.allow_insecure_local {
@@ -189,6 +191,16 @@ impl KriHost {
                 t.base_url
             )));
         }
+        kri_policy::egress::check_base_url(&t.base_url, t.allow_insecure_local).map_err(|e| {
+            let advice = match e {
+                kri_policy::egress::EgressError::DeniedAddress { .. } => {
+                    "; runs would refuse every request to it (use the service's public \
+                     name, or --allow-insecure-local for a local simulator)"
+                }
+                _ => "",
+            };
+            RunError::Other(format!("--base-url {}: {e}{advice}", t.base_url))
+        })?;
         if !t.extra.is_object() {
             return Err(RunError::Other("--extra must be a JSON object".into()));
         }
@@ -231,6 +243,8 @@ impl KriHost {
     /// Replaces a tenant's token (sealed like at `add_tenant`).
     pub fn update_token(&self, tenant_id: &str, token: &Token) -> Result<(), RunError> {
         self.store.tenant(tenant_id)?;
+        kri_policy::redact::check_token_length(token.expose())
+            .map_err(|e| RunError::Other(e.to_string()))?;
         let sealed = self.key.seal(tenant_id, token)?;
         self.store.set_secret(tenant_id, &sealed)?;
         Ok(())
@@ -291,6 +305,7 @@ impl KriHost {
         token: Token,
         quotas: &Quotas,
         usage: Arc<Mutex<QuotaUsage>>,
+        deadline: Instant,
     ) -> Result<Arc<Gateway>, RunError> {
         let settings = GatewaySettings {
             base_url: tenant.base_url.clone(),
@@ -301,6 +316,7 @@ impl KriHost {
             request_timeout: Duration::from_secs(60),
             max_429_retries: 20,
             max_5xx_retries: 4,
+            deadline: Some(deadline),
         };
         Gateway::new(settings, self.pacer(&tenant.id), usage)
             .map(Arc::new)
@@ -320,7 +336,12 @@ impl KriHost {
         let (tenant, plugin, token, quotas) = self.prepare(connector, tenant_id)?;
         let secret = token.expose().to_string();
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
-        let gateway = self.gateway(&tenant, &plugin, token, &quotas, usage.clone())?;
+        let limits = CallLimits {
+            cpu_ms: quotas.cpu_ms,
+            wall_ms: quotas.wall_ms.min(120_000),
+        };
+        let deadline = Instant::now() + Duration::from_millis(limits.wall_ms);
+        let gateway = self.gateway(&tenant, &plugin, token, &quotas, usage.clone(), deadline)?;
         let state = SandboxState::new(
             quotas,
             Some(gateway.clone()),
@@ -329,10 +350,6 @@ impl KriHost {
             BTreeMap::new(),
             None,
         );
-        let limits = CallLimits {
-            cpu_ms: quotas.cpu_ms,
-            wall_ms: quotas.wall_ms.min(120_000),
-        };
         let mut store = new_store(&self.engine, state, limits);
         let result = call_check(
             &plugin.pre,
@@ -367,9 +384,11 @@ impl KriHost {
         self.seed_definitions(tenant_id, &plugin)?;
         let secret = token.expose().to_string();
         let run_id = self.store.start_run(tenant_id, connector, "run")?;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(quotas.wall_ms);
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
-        let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage.clone()) {
+        let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage.clone(), deadline)
+        {
             Ok(g) => g,
             Err(e) => {
                 let msg = e.to_string();

@@ -389,7 +389,9 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
                 None => None,
             };
             let token = if token_env.is_some() || *token_stdin {
-                Some(read_token(token_env.as_deref())?)
+                let token = read_token(token_env.as_deref())?;
+                kri_policy::redact::check_token_length(token.expose())?;
+                Some(token)
             } else {
                 None
             };

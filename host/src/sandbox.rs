@@ -257,6 +257,10 @@ impl SandboxState {
                 self.push_log("warn", format!("host denied a request: {m}"));
                 Ok(Err(http::HttpError::Denied(m)))
             }
+            Err(GatewayError::RateLimited(m)) => {
+                self.push_log("warn", m.clone());
+                Ok(Err(http::HttpError::QuotaExceeded(m)))
+            }
             Err(GatewayError::Timeout(m)) => Ok(Err(http::HttpError::Timeout(m))),
             Err(GatewayError::Transport(m)) => Ok(Err(http::HttpError::Transport(m))),
         }

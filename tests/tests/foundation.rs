@@ -511,3 +511,84 @@ fn cli_run_all_runs_every_tenant_and_fails_when_one_fails() {
         .expect("echo");
     assert_eq!(echo["value"], 3.0);
 }
+
+#[test]
+fn tenant_add_refuses_base_urls_and_tokens_that_runs_could_not_use() {
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let add = |id: &str, url: &str, token: &str, more: &[&str]| {
+        let mut args = vec![
+            "tenant",
+            "add",
+            id,
+            "--connector",
+            "probe",
+            "--base-url",
+            url,
+            "--token-env",
+            "T",
+        ];
+        args.extend_from_slice(more);
+        env.kri_with_env(&args, &[("T", token)])
+    };
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "https://x.okta.com/proxy?k=1#f",
+            "tok-123456",
+            "--base-url https://x.okta.com/proxy?k=1#f: the base URL has a path (`/proxy`); \
+             give only scheme://host[:port]",
+        ),
+        (
+            "https://x.okta.com?k=1",
+            "tok-123456",
+            "the base URL has a query (`?k=1`)",
+        ),
+        (
+            "https://x.okta.com#frag",
+            "tok-123456",
+            "the base URL has a fragment (`#frag`)",
+        ),
+        (
+            "https://169.254.169.254",
+            "tok-123456",
+            "--base-url https://169.254.169.254: 169.254.169.254: cloud metadata address; \
+             runs would refuse every request to it",
+        ),
+        (
+            "https://127.0.0.1:8443",
+            "tok-123456",
+            "127.0.0.1: loopback address",
+        ),
+        ("https://10.0.0.7", "tok-123456", "10.0.0.7: private address"),
+        ("https://[fd00::1]", "tok-123456", "fd00::1: private address"),
+        (
+            "https://acme.example.com",
+            "abc",
+            "the token has 3 characters; kri needs at least 8",
+        ),
+    ];
+    for (url, token, want) in cases {
+        let out = add("acme", url, token, &[]);
+        assert!(!out.status.success(), "{url} should be refused");
+        assert!(stderr(&out).contains(want), "{url}: {}", stderr(&out));
+    }
+    let list = env.kri(&["tenant", "list", "--json"]);
+    assert_eq!(stdout(&list).trim(), "[]", "nothing was added");
+
+    // A local simulator is allowed when asked for; a trailing slash is no path.
+    let out = add("local", "http://127.0.0.1:9/", "tok-123456", &["--allow-insecure-local"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = add("acme", "https://acme.example.com/", "tok-123456", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // A short token is refused at update too, and the old one kept.
+    let out = env.kri_with_env(
+        &["tenant", "update", "acme", "--token-env", "T"],
+        &[("T", "1234567")],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("the token has 7 characters; kri needs at least 8"),
+        "{}",
+        stderr(&out)
+    );
+}

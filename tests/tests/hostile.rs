@@ -460,3 +460,41 @@ async fn time_waiting_for_http_answers_is_not_charged_as_cpu() {
         .and_then(|o| o.value);
     assert_eq!(answered, Some(100.0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_that_resets_after_the_wall_budget_fails_at_once_naming_the_429() {
+    let edge = EdgeServer::start().await;
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let host = env.host().await;
+    // The reset is an hour away and the run may take 20 s: waiting cannot help.
+    let outcome = attack(
+        &host,
+        "limited",
+        &edge.base_url,
+        json!({"mode": "normal", "fetch": "/rate-limited"}),
+        &[("wall_ms", 20_000)],
+    )
+    .await;
+    assert!(
+        outcome.succeeded,
+        "the request fails, not the whole run by wall_ms: {:?}",
+        outcome.error
+    );
+    let result = host
+        .store()
+        .latest_kris("limited")
+        .expect("kris")
+        .into_iter()
+        .find(|k| k.slug == "probe_result")
+        .expect("probe_result");
+    let error = result.details["error"].as_str().unwrap_or("").to_string();
+    for want in [
+        "quota: rate limited: HTTP 429 on `GET /rate-limited`",
+        "window resets at ",
+        "(in 360",
+        "kri tenant update TENANT --quota wall_ms=",
+    ] {
+        assert!(error.contains(want), "expected `{want}` in `{error}`");
+    }
+    assert_eq!(outcome.stats.responses_429, 1, "no retry of a hopeless wait");
+}
