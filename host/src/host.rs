@@ -24,7 +24,7 @@ use crate::engine::KriEngine;
 use crate::error::{RunError, StoreError};
 use crate::gateway::{Gateway, GatewaySettings, GatewayStats};
 use crate::pacer::{local_now_ms, Pacer};
-use crate::plugins::{Plugin, PluginRegistry};
+use crate::plugins::{Plugin, PluginRegistry, DEFAULT_MAX_PLUGIN_BYTES};
 use crate::runtime::{call_check, call_run, connector_error_text, new_store, CallLimits};
 use crate::sandbox::{LogLine, ProgressSink, SandboxState};
 use crate::secrets::{SecretKey, Token};
@@ -37,6 +37,8 @@ pub struct HostConfig {
     pub plugins_dir: PathBuf,
     /// Pacing of every tenant's requests (share of each rate-limit bucket, ...).
     pub pacing: PacingConfig,
+    /// The largest plugin file that is read; larger files are rejected.
+    pub max_plugin_bytes: u64,
 }
 
 impl HostConfig {
@@ -46,6 +48,7 @@ impl HostConfig {
             plugins_dir: data_dir.join("plugins"),
             data_dir,
             pacing: PacingConfig::default(),
+            max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
         }
     }
 }
@@ -126,8 +129,14 @@ impl KriHost {
         let engine = KriEngine::new()?;
         let linker = crate::runtime::connector_linker(&engine)?;
         let cache = config.data_dir.join("cache").join("components");
-        let registry =
-            PluginRegistry::load(&engine, &linker, &config.plugins_dir, Some(&cache)).await;
+        let registry = PluginRegistry::load(
+            &engine,
+            &linker,
+            &config.plugins_dir,
+            Some(&cache),
+            config.max_plugin_bytes,
+        )
+        .await;
         Ok(KriHost {
             engine,
             linker,
@@ -159,6 +168,7 @@ impl KriHost {
             &self.linker,
             &self.config.plugins_dir,
             Some(&cache),
+            self.config.max_plugin_bytes,
         )
         .await;
     }

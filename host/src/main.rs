@@ -41,6 +41,14 @@ struct Cli {
         default_value_t = 0.5
     )]
     rate_limit_share: f64,
+    /// The largest plugin file kri reads, in bytes; larger files are rejected.
+    #[arg(
+        long,
+        global = true,
+        env = "KRI_MAX_PLUGIN_BYTES",
+        default_value_t = kri_host::plugins::DEFAULT_MAX_PLUGIN_BYTES
+    )]
+    max_plugin_bytes: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -166,17 +174,30 @@ fn config(cli: &Cli) -> Result<HostConfig> {
         cfg.plugins_dir = p.clone();
     }
     cfg.pacing.share = cli.rate_limit_share;
+    cfg.max_plugin_bytes = cli.max_plugin_bytes;
     Ok(cfg)
 }
 
 async fn open(cli: &Cli, create: bool) -> Result<KriHost> {
     let cfg = config(cli)?;
-    KriHost::open(cfg, create).await.with_context(|| {
+    let host = KriHost::open(cfg, create).await.with_context(|| {
         format!(
             "cannot open kri data directory {} (pass --data-dir or set KRI_DATA_DIR)",
             cli.data_dir.display()
         )
-    })
+    })?;
+    warn_uncached(host.registry());
+    Ok(host)
+}
+
+/// Says on stderr which connectors were compiled in memory because the component
+/// cache could not be written.
+fn warn_uncached(reg: &PluginRegistry) {
+    for p in reg.plugins.values() {
+        if let Some(w) = &p.cache_warning {
+            eprintln!("warning: {}: {w}", p.path.display());
+        }
+    }
 }
 
 fn parse_now(s: &str) -> Result<i64> {
@@ -290,12 +311,20 @@ async fn cmd_connectors(cli: &Cli, json: bool) -> Result<()> {
             cfg.plugins_dir.display()
         );
     }
-    let reg = PluginRegistry::load(&engine, &linker, &cfg.plugins_dir, cache).await;
+    let reg = PluginRegistry::load(
+        &engine,
+        &linker,
+        &cfg.plugins_dir,
+        cache,
+        cfg.max_plugin_bytes,
+    )
+    .await;
+    warn_uncached(&reg);
     if json {
         let connectors: Vec<_> = reg
             .plugins
             .values()
-            .map(|p| serde_json::json!({"path": p.path, "loaded_from": p.source, "manifest": p.manifest}))
+            .map(|p| serde_json::json!({"path": p.path, "loaded_from": p.source, "cache_warning": p.cache_warning, "manifest": p.manifest}))
             .collect();
         return print_json(
             &serde_json::json!({"connectors": connectors, "rejected": reg.rejected}),
