@@ -260,6 +260,24 @@ impl KriHost {
         Ok(())
     }
 
+    /// Sets some of a tenant's quota overrides (`name -> value`), keeping the others.
+    /// Unknown names are refused (the error lists the known ones) and nothing is
+    /// written. Returns the tenant's overrides after the change.
+    pub fn update_quotas(
+        &self,
+        tenant_id: &str,
+        changes: &BTreeMap<String, u64>,
+    ) -> Result<BTreeMap<String, u64>, RunError> {
+        let mut overrides = self.store.tenant(tenant_id)?.quotas;
+        overrides.extend(changes.iter().map(|(k, v)| (k.clone(), *v)));
+        let pairs: Vec<(String, u64)> = overrides.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        Quotas::default()
+            .apply_overrides(&pairs)
+            .map_err(|e| RunError::Other(e.to_string()))?;
+        self.store.set_tenant_quotas(tenant_id, &overrides)?;
+        Ok(overrides)
+    }
+
     fn seed_definitions(&self, tenant: &str, plugin: &Plugin) -> Result<(), StoreError> {
         let defs: Vec<KriDefinitionRow> = plugin
             .manifest

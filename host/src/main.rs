@@ -118,11 +118,11 @@ enum TenantCommand {
     },
     /// Remove a tenant with its token, values, state and history.
     Remove { id: String },
-    /// Change a tenant's extra connector config or its token.
+    /// Change a tenant's extra connector config, its token or its quotas.
     Update {
         id: String,
         /// The new extra config, a JSON object (replaces the old one).
-        #[arg(long, required_unless_present_any = ["token_env", "token_stdin"])]
+        #[arg(long, required_unless_present_any = ["token_env", "token_stdin", "quotas"])]
         extra: Option<String>,
         /// Read a new token from this environment variable.
         #[arg(long, conflicts_with = "token_stdin")]
@@ -130,6 +130,10 @@ enum TenantCommand {
         /// Read a new token from standard input.
         #[arg(long)]
         token_stdin: bool,
+        /// Set a quota, NAME=VALUE (repeatable), e.g. --quota wall_ms=1800000; the
+        /// tenant's other quotas are kept.
+        #[arg(long = "quota")]
+        quotas: Vec<String>,
     },
 }
 
@@ -405,7 +409,9 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             extra,
             token_env,
             token_stdin,
+            quotas,
         } => {
+            let quotas = parse_quotas(quotas)?;
             let extra = match extra {
                 Some(text) => {
                     let v: serde_json::Value = serde_json::from_str(text)
@@ -428,6 +434,11 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             host.store()
                 .tenant(id)
                 .with_context(|| format!("cannot update tenant `{id}`"))?;
+            // Quotas first: an unknown name is refused before anything is written.
+            if !quotas.is_empty() {
+                host.update_quotas(id, &quotas)
+                    .with_context(|| format!("cannot update the quotas of tenant `{id}`"))?;
+            }
             if let Some(token) = token {
                 host.update_token(id, &token)
                     .with_context(|| format!("cannot update the token of tenant `{id}`"))?;

@@ -797,3 +797,83 @@ fn tenant_add_refuses_base_urls_and_tokens_that_runs_could_not_use() {
         stderr(&out)
     );
 }
+
+#[test]
+fn tenant_update_sets_quotas_that_the_next_run_uses() {
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let out = env.kri_with_env(
+        &[
+            "tenant",
+            "add",
+            "acme",
+            "--connector",
+            "probe",
+            "--base-url",
+            "https://acme.example.com",
+            "--token-env",
+            "T",
+            "--quota",
+            "http_requests=50",
+        ],
+        &[("T", "tok-123456")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let quotas = || -> serde_json::Value {
+        let list = env.kri(&["tenant", "list", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");
+        v[0]["quotas"].clone()
+    };
+
+    // An unknown name is refused, naming the known ones, and nothing changes.
+    let out = env.kri(&[
+        "tenant",
+        "update",
+        "acme",
+        "--quota",
+        "cpu_ms=300",
+        "--quota",
+        "bogus=1",
+        "--extra",
+        r#"{"mode": "infinite-loop"}"#,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(
+            "unknown quota 'bogus' (known: memory_bytes, cpu_ms, wall_ms, http_requests, \
+             response_bytes, total_bytes, concurrent_requests, outputs, state_keys, \
+             state_bytes, log_bytes)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(quotas(), json!({"http_requests": 50}));
+
+    // Repeatable, merged with the tenant's other overrides.
+    let out = env.kri(&[
+        "tenant",
+        "update",
+        "acme",
+        "--quota",
+        "cpu_ms=300",
+        "--quota",
+        "wall_ms=1800000",
+        "--extra",
+        r#"{"mode": "infinite-loop"}"#,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        quotas(),
+        json!({"cpu_ms": 300, "http_requests": 50, "wall_ms": 1_800_000})
+    );
+    let out = env.kri(&["tenant", "update", "acme", "--quota", "wall_ms=600000"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(quotas()["wall_ms"], 600_000);
+
+    let out = env.kri(&["run-connector", "probe", "--tenant", "acme"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("quota exceeded: cpu_ms (limit 300)"),
+        "{}",
+        stderr(&out)
+    );
+}
