@@ -234,7 +234,10 @@ mod tests {
         let first = engine
             .load_component(EMPTY_COMPONENT, Some(&cache))
             .expect("compile");
-        assert_eq!((first.source, first.cache_warning), (LoadSource::Compiled, None));
+        assert_eq!(
+            (first.source, first.cache_warning),
+            (LoadSource::Compiled, None)
+        );
         let second = engine
             .load_component(EMPTY_COMPONENT, Some(&cache))
             .expect("cache");

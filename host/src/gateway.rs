@@ -326,7 +326,9 @@ impl Gateway {
             return Ok(());
         };
         let wait_ms = reset_ms.saturating_sub(now_ms);
-        let left_ms = deadline.saturating_duration_since(Instant::now()).as_millis() as i64;
+        let left_ms = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis() as i64;
         if wait_ms <= left_ms {
             return Ok(());
         }

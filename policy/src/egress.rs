@@ -327,13 +327,29 @@ mod tests {
             ("https://acme.okta.com", false, Ok(())),
             ("https://acme.okta.com/", false, Ok(())),
             ("https://acme.okta.com:8443", false, Ok(())),
-            ("https://acme.okta.com/proxy", false, not_origin("path", "/proxy")),
-            ("https://x.okta.com/proxy?k=1#f", false, not_origin("path", "/proxy")),
+            (
+                "https://acme.okta.com/proxy",
+                false,
+                not_origin("path", "/proxy"),
+            ),
+            (
+                "https://x.okta.com/proxy?k=1#f",
+                false,
+                not_origin("path", "/proxy"),
+            ),
             ("https://x.okta.com?k=1", false, not_origin("query", "?k=1")),
             ("https://x.okta.com/?", false, not_origin("query", "?")),
             ("https://x.okta.com#f", false, not_origin("fragment", "#f")),
-            ("https://127.0.0.1", false, denied("127.0.0.1", "loopback address")),
-            ("https://10.1.2.3:8443", false, denied("10.1.2.3", "private address")),
+            (
+                "https://127.0.0.1",
+                false,
+                denied("127.0.0.1", "loopback address"),
+            ),
+            (
+                "https://10.1.2.3:8443",
+                false,
+                denied("10.1.2.3", "private address"),
+            ),
             (
                 "https://169.254.169.254",
                 false,
@@ -359,8 +375,7 @@ mod tests {
             );
         }
         assert_eq!(
-            check_base_url("https://169.254.169.254", false)
-                .map_err(|e| e.to_string()),
+            check_base_url("https://169.254.169.254", false).map_err(|e| e.to_string()),
             Err("169.254.169.254: cloud metadata address".to_string())
         );
     }

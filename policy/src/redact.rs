@@ -318,9 +318,11 @@ mod tests {
         }
         assert_eq!(
             check_token_length("abc").map_err(|e| e.to_string()),
-            Err("the token has 3 characters; kri needs at least 8, so that it can redact \
+            Err(
+                "the token has 3 characters; kri needs at least 8, so that it can redact \
                  the token wherever an upstream echoes it: pass the whole token"
-                .to_string())
+                    .to_string()
+            )
         );
     }
 

@@ -514,7 +514,12 @@ fn cli_run_all_runs_every_tenant_and_fails_when_one_fails() {
 
 /// Runs the `kri` binary, killing it if it has not finished after `secs` seconds
 /// (then the test fails: a command that never ends is the bug).
-fn kri_or_hang(env: &TestEnv, args: &[&str], envs: &[(&str, &str)], secs: u64) -> std::process::Output {
+fn kri_or_hang(
+    env: &TestEnv,
+    args: &[&str],
+    envs: &[(&str, &str)],
+    secs: u64,
+) -> std::process::Output {
     let mut cmd = std::process::Command::new(kri_bin());
     cmd.env("KRI_DATA_DIR", env.data_dir())
         .env("KRI_PLUGINS", env.plugins_dir())
@@ -583,7 +588,9 @@ fn plugin_files_that_never_end_are_rejected_without_reading_them() {
     };
     assert!(reason("f.wasm").starts_with("cannot read file: a FIFO, not a regular file"));
     assert!(reason("to-fifo.wasm").starts_with("cannot read file: a FIFO, not a regular file"));
-    assert!(reason("z.wasm").starts_with("cannot read file: a character device, not a regular file"));
+    assert!(
+        reason("z.wasm").starts_with("cannot read file: a character device, not a regular file")
+    );
     assert_eq!(rejected.len(), 3, "{rejected:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["connectors"][0]["manifest"]["name"], "probe");
@@ -609,8 +616,14 @@ async fn plugin_files_over_the_size_limit_are_rejected() {
 
     let limit = (size - 1).to_string();
     for (args, envs) in [
-        (vec!["connectors", "--json", "--max-plugin-bytes", limit.as_str()], vec![]),
-        (vec!["connectors", "--json"], vec![("KRI_MAX_PLUGIN_BYTES", limit.as_str())]),
+        (
+            vec!["connectors", "--json", "--max-plugin-bytes", limit.as_str()],
+            vec![],
+        ),
+        (
+            vec!["connectors", "--json"],
+            vec![("KRI_MAX_PLUGIN_BYTES", limit.as_str())],
+        ),
     ] {
         let out = env.kri_with_env(&args, &envs);
         let rejected = rejected_by_cli(&out);
@@ -625,7 +638,12 @@ async fn plugin_files_over_the_size_limit_are_rejected() {
     }
     // At the limit exactly, the file is served.
     let at_limit = size.to_string();
-    let out = env.kri(&["connectors", "--json", "--max-plugin-bytes", at_limit.as_str()]);
+    let out = env.kri(&[
+        "connectors",
+        "--json",
+        "--max-plugin-bytes",
+        at_limit.as_str(),
+    ]);
     assert!(rejected_by_cli(&out).is_empty());
 }
 
@@ -763,8 +781,16 @@ fn tenant_add_refuses_base_urls_and_tokens_that_runs_could_not_use() {
             "tok-123456",
             "127.0.0.1: loopback address",
         ),
-        ("https://10.0.0.7", "tok-123456", "10.0.0.7: private address"),
-        ("https://[fd00::1]", "tok-123456", "fd00::1: private address"),
+        (
+            "https://10.0.0.7",
+            "tok-123456",
+            "10.0.0.7: private address",
+        ),
+        (
+            "https://[fd00::1]",
+            "tok-123456",
+            "fd00::1: private address",
+        ),
         (
             "https://acme.example.com",
             "abc",
@@ -780,7 +806,12 @@ fn tenant_add_refuses_base_urls_and_tokens_that_runs_could_not_use() {
     assert_eq!(stdout(&list).trim(), "[]", "nothing was added");
 
     // A local simulator is allowed when asked for; a trailing slash is no path.
-    let out = add("local", "http://127.0.0.1:9/", "tok-123456", &["--allow-insecure-local"]);
+    let out = add(
+        "local",
+        "http://127.0.0.1:9/",
+        "tok-123456",
+        &["--allow-insecure-local"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let out = add("acme", "https://acme.example.com/", "tok-123456", &[]);
     assert!(out.status.success(), "{}", stderr(&out));

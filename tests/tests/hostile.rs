@@ -496,5 +496,8 @@ async fn a_429_that_resets_after_the_wall_budget_fails_at_once_naming_the_429() 
     ] {
         assert!(error.contains(want), "expected `{want}` in `{error}`");
     }
-    assert_eq!(outcome.stats.responses_429, 1, "no retry of a hopeless wait");
+    assert_eq!(
+        outcome.stats.responses_429, 1,
+        "no retry of a hopeless wait"
+    );
 }
