@@ -23,8 +23,8 @@ pub enum StoreError {
     UnknownTenant(String),
     #[error("tenant `{0}` already exists; remove it first with `kri tenant remove {0}`")]
     TenantExists(String),
-    #[error("corrupt stored value: {0}")]
-    Corrupt(String),
+    #[error("the store's worker thread failed: {0}")]
+    Worker(String),
 }
 
 /// Errors from encrypting or decrypting tenant secrets.

@@ -119,9 +119,7 @@ pub struct Event {
 }
 
 /// How bad an alert is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
@@ -188,6 +186,12 @@ macro_rules! words {
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+        /// Compares with a stored word, so `status == "failed"` reads as printed.
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, word: &&str) -> bool {
+                self.as_str() == *word
             }
         }
         impl FromStr for $ty {
