@@ -23,7 +23,7 @@ use wasmtime::component::Linker;
 
 use crate::bindings::types;
 use crate::engine::KriEngine;
-use crate::error::{RunError, StoreError};
+use crate::error::{RunError, SecretError, StoreError};
 use crate::gateway::{Gateway, GatewaySettings, GatewayStats};
 use crate::model::RunKind;
 use crate::pacer::{local_now_ms, Pacer};
@@ -148,7 +148,14 @@ impl KriHost {
         } else {
             SqliteStore::open_existing(&config.data_dir)?
         };
-        let key = SecretKey::load(&config.data_dir, create)?;
+        // A key file is created only for a store with no sealed secrets.
+        let sealed_tenants: Vec<String> = store
+            .sealed_secrets()
+            .await?
+            .into_iter()
+            .map(|(tenant, _)| tenant)
+            .collect();
+        let key = SecretKey::load(&config.data_dir, create, &sealed_tenants)?;
         let engine = KriEngine::new()?;
         let linker = crate::runtime::connector_linker(&engine)?;
         let registry = if load_plugins {
@@ -244,6 +251,7 @@ impl KriHost {
         quotas
             .apply_overrides(&overrides)
             .map_err(|e| RunError::Other(e.to_string()))?;
+        self.check_key_seals_the_store().await?;
         let sealed = self.key.seal(&t.id, token)?;
         let tenant = Tenant {
             id: t.id.clone(),
@@ -258,6 +266,24 @@ impl KriHost {
         self.store.add_tenant(&tenant, &sealed).await?;
         self.seed_definitions(&t.id, &plugin).await?;
         Ok(())
+    }
+
+    /// Refuses to seal with a key other than the one that sealed the store's
+    /// secrets: one store, one key, or some tenants could never be opened.
+    async fn check_key_seals_the_store(&self) -> Result<(), RunError> {
+        let sealed = self.store.sealed_secrets().await?;
+        let other = sealed
+            .into_iter()
+            .find_map(|(tenant, id)| id.filter(|id| id != self.key.id()).map(|id| (tenant, id)));
+        match other {
+            Some((tenant, sealed_with)) => Err(RunError::Secret(SecretError::WrongKey {
+                tenant,
+                sealed_with,
+                key_id: self.key.id().to_string(),
+                key_source: self.key.source.clone(),
+            })),
+            None => Ok(()),
+        }
     }
 
     /// Replaces a tenant's token (sealed like at `add_tenant`).

@@ -19,6 +19,7 @@ use crate::secrets::SealedSecret;
 pub async fn run_all(store: &dyn Store) {
     tenants_are_added_listed_and_removed(store).await;
     secrets_round_trip_and_are_replaced(store).await;
+    a_job_runs_once_at_a_time_per_tenant(store).await;
     definitions_keep_tuned_thresholds(store).await;
     runs_record_job_kind_status_and_stats(store).await;
     kri_history_shows_latest_and_change(store).await;
@@ -47,6 +48,7 @@ fn sealed(n: u8) -> SealedSecret {
     SealedSecret {
         nonce: vec![n; 24],
         ciphertext: vec![n; 40],
+        key_id: Some(format!("key{n}")),
     }
 }
 
@@ -183,8 +185,31 @@ async fn secrets_round_trip_and_are_replaced(store: &dyn Store) {
         vec![1; 24]
     );
     store.set_secret("s-a", &sealed(2)).await.expect("replace");
-    let got = store.secret("s-a").await.expect("secret");
-    assert_eq!((got.nonce, got.ciphertext), (vec![2; 24], vec![2; 40]));
+    assert_eq!(store.secret("s-a").await.expect("secret"), sealed(2));
+    let legacy = SealedSecret {
+        key_id: None,
+        ..sealed(3)
+    };
+    store
+        .add_tenant(&tenant("s-b"), &legacy)
+        .await
+        .expect("add");
+    assert_eq!(store.secret("s-b").await.expect("secret"), legacy);
+    let key_ids: Vec<(String, Option<String>)> = store
+        .sealed_secrets()
+        .await
+        .expect("sealed")
+        .into_iter()
+        .filter(|(t, _)| t.starts_with("s-"))
+        .collect();
+    assert_eq!(
+        key_ids,
+        [
+            ("s-a".to_string(), Some("key2".to_string())),
+            ("s-b".to_string(), None)
+        ],
+        "each secret names the key that sealed it"
+    );
     assert!(matches!(
         store.set_secret("s-none", &sealed(2)).await,
         Err(StoreError::UnknownTenant(_))
@@ -193,6 +218,48 @@ async fn secrets_round_trip_and_are_replaced(store: &dyn Store) {
         store.secret("s-none").await,
         Err(StoreError::UnknownTenant(_))
     ));
+}
+
+async fn a_job_runs_once_at_a_time_per_tenant(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("l-a"), &sealed(1))
+        .await
+        .expect("add");
+    store
+        .add_tenant(&tenant("l-b"), &sealed(1))
+        .await
+        .expect("add");
+    let first = store.start_run(&start("l-a", "kris")).await.expect("start");
+    match store.start_run(&start("l-a", "kris")).await {
+        Err(StoreError::RunInProgress { run_id, job, .. }) => {
+            assert_eq!((run_id, job.as_str()), (first, "kris"))
+        }
+        other => panic!("a second run of the same job must be refused: {other:?}"),
+    }
+    let other_job = store
+        .start_run(&start("l-a", "inventory"))
+        .await
+        .expect("another job of the tenant runs at the same time");
+    store
+        .start_run(&start("l-b", "kris"))
+        .await
+        .expect("another tenant runs the same job at the same time");
+    store
+        .start_run(&RunStart {
+            kind: RunKind::Check,
+            ..start("l-a", "kris")
+        })
+        .await
+        .expect("checks take no lease");
+    store
+        .fail_run(first, "boom", &RunStats::default())
+        .await
+        .expect("fail");
+    let next = commit(store, "l-a", "kris", RunCommit::default()).await;
+    assert!(next > other_job, "the finished run's lease is free again");
+    let runs = store.runs("l-a", 10).await.expect("runs");
+    let status_of = |id: i64| runs.iter().find(|r| r.id == id).map(|r| r.status);
+    assert_eq!(status_of(other_job), Some(RunStatus::Running));
 }
 
 async fn definitions_keep_tuned_thresholds(store: &dyn Store) {

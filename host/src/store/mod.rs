@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::StoreError;
 use crate::model::{
@@ -106,7 +106,7 @@ pub struct KriRow {
 }
 
 /// Counters a run reports, success or failure.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunStats {
     pub requests: u64,
     pub responses_429: u64,
@@ -262,6 +262,9 @@ pub trait Store: Send + Sync {
     /// Replaces a tenant's sealed token.
     async fn set_secret(&self, tenant_id: &str, secret: &SealedSecret) -> Result<(), StoreError>;
     async fn secret(&self, tenant_id: &str) -> Result<SealedSecret, StoreError>;
+    /// Every sealed secret's tenant and the id of the key that sealed it (`None` for
+    /// secrets sealed before key ids were recorded), by tenant.
+    async fn sealed_secrets(&self) -> Result<Vec<(String, Option<String>)>, StoreError>;
 
     // ---- KRI definitions -----------------------------------------------------
 
@@ -279,11 +282,19 @@ pub trait Store: Send + Sync {
 
     /// Records the start of a run, owned by this process; the row stays `running`
     /// until finished. Returns the run's id.
+    ///
+    /// A run of kind [`RunKind::Run`] takes the lease on its (tenant, job): while
+    /// another live process (or this one) runs the same job for the tenant, this is
+    /// [`StoreError::RunInProgress`]. A run left `running` by a process that is gone
+    /// (killed, say) is marked `interrupted` and its lease taken over. Other jobs of
+    /// the tenant run freely. Finishing the run (either way) ends the lease.
     async fn start_run(&self, start: &RunStart) -> Result<i64, StoreError>;
     /// Commits a successful run: its outputs, its state changes and its `runs` row,
     /// in one transaction. Either all of it lands or none.
     async fn commit_run(&self, commit: RunCommit) -> Result<(), StoreError>;
-    /// Records a failed run. Touches nothing but the run's own row.
+    /// Records a failed run. Touches nothing but the run's own row. A backend whose
+    /// database is locked by another process records the failure where it can and
+    /// shows it at once; it never leaves the run `running`.
     async fn fail_run(&self, run_id: i64, error: &str, stats: &RunStats) -> Result<(), StoreError>;
     /// A tenant's runs, newest first.
     async fn runs(&self, tenant_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError>;

@@ -4,13 +4,28 @@
 //! tokio's blocking pool so it never stalls the async workers. Schema changes are the
 //! numbered SQL files in `migrations/`, applied in order and counted by SQLite's
 //! `user_version`, so an existing database migrates forward on open.
+//!
+//! - The data directory is created 0700 and the database 0600 (SQLite gives its
+//!   `-wal` and `-shm` files the database's mode); looser existing files are
+//!   tightened.
+//! - A database is kri's when its `application_id` says so (or, from before the id
+//!   was set, when it has kri's schema): an empty file or another program's database
+//!   is refused, never re-created.
+//! - A failure that cannot be recorded because another process holds the write lock
+//!   goes to `kri.db-failed-runs` (JSON lines): reads show it at once, and the next
+//!   write applies it.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction, TransactionBehavior};
+use rusqlite::{
+    params, Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior,
+};
+use serde::{Deserialize, Serialize};
 
 use super::liveness::{owner_alive, this_process};
 use super::{
@@ -26,11 +41,112 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_run_owner_start.sql"),
     include_str!("migrations/0003_jobs_and_outputs.sql"),
+    include_str!("migrations/0004_secret_key_ids.sql"),
 ];
+
+/// SQLite's `application_id` of a kri database: "kri1".
+const APPLICATION_ID: i32 = 0x6b72_6931;
+
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The SQLite store.
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// The database file, for messages.
+    path: PathBuf,
+    /// Failures recorded while the database was locked (see the module docs).
+    pending: Arc<PendingFailures>,
+}
+
+/// A run failure that could not be written to the locked database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingFailure {
+    run_id: i64,
+    error: String,
+    finished_at: i64,
+    stats: RunStats,
+}
+
+/// The file of [`PendingFailure`]s, one JSON object a line.
+struct PendingFailures {
+    path: PathBuf,
+}
+
+impl PendingFailures {
+    fn read(&self) -> HashMap<i64, PendingFailure> {
+        // A missing file is the usual case; a torn last line is skipped.
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<PendingFailure>(l).ok())
+            .map(|f| (f.run_id, f))
+            .collect()
+    }
+
+    fn append(&self, failure: &PendingFailure) -> Result<(), StoreError> {
+        let io = |source| StoreError::DataDir {
+            path: self.path.clone(),
+            source,
+        };
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&self.path).map_err(io)?;
+        let line = serde_json::to_string(failure).unwrap_or_default();
+        f.write_all(format!("{line}\n").as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(io)
+    }
+
+    /// Writes the pending failures into the database (the caller holds the write
+    /// lock) and removes the file.
+    fn apply(&self, conn: &Connection) -> Result<(), StoreError> {
+        let pending = self.read();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for f in pending.values() {
+            record_failure(conn, f)?;
+        }
+        std::fs::remove_file(&self.path).map_err(|source| StoreError::DataDir {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+fn record_failure(conn: &Connection, f: &PendingFailure) -> Result<(), StoreError> {
+    let s = &f.stats;
+    conn.execute(
+        "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3, duration_ms = ?3 - started_at,
+             requests = ?4, responses_429 = ?5, bytes = ?6, rows_written = 0, rows_skipped = ?7, note = ?8
+         WHERE id = ?1 AND status = 'running'",
+        params![
+            f.run_id,
+            f.error,
+            f.finished_at,
+            s.requests as i64,
+            s.responses_429 as i64,
+            s.bytes as i64,
+            s.rows_skipped as i64,
+            s.note
+        ],
+    )?;
+    Ok(())
+}
+
+/// Whether an error means another connection holds the lock.
+fn is_locked(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
 }
 
 fn now_ms() -> i64 {
@@ -66,21 +182,50 @@ impl SqliteStore {
     /// Opens (creating if needed) `<data_dir>/kri.db`, applies migrations, and marks
     /// runs left `running` by a process that no longer exists as `interrupted`.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-            path: data_dir.to_path_buf(),
-            source,
-        })?;
+        create_private_dir(data_dir)?;
         let path = data_dir.join("kri.db");
-        let conn = Connection::open(&path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut conn = conn;
+        let created = create_private_file(&path)?;
+        let not_kri = |reason: &str| StoreError::NotKriDatabase {
+            path: path.clone(),
+            reason: reason.to_string(),
+        };
+        if !created && std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) == 0 {
+            return Err(not_kri(
+                "the file is empty, so kri did not write it (a kri database is never empty); restore it from a backup, or remove it to start an empty store",
+            ));
+        }
+        let mut conn = Connection::open(&path)?;
+        let settings = |conn: &Connection| -> Result<(), StoreError> {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            Ok(())
+        };
+        settings(&conn).map_err(|e| match e {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == ErrorCode::NotADatabase =>
+            {
+                not_kri("it is not an SQLite database; pass the right --data-dir")
+            }
+            other => other,
+        })?;
+        check_written_by_kri(&conn, created).map_err(|reason| not_kri(&reason))?;
         migrate(&mut conn, &path)?;
+        tighten_permissions(&path)?;
+        let pending = PendingFailures {
+            path: data_dir.join("kri.db-failed-runs"),
+        };
+        match pending.apply(&conn) {
+            // Another process holds the lock: the failures stay pending for now.
+            Err(e) if is_locked(&e) => {}
+            other => other?,
+        }
         mark_interrupted(&conn)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            path,
+            pending: Arc::new(pending),
         })
     }
 
@@ -114,6 +259,111 @@ impl SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Worker(e.to_string()))?
+        .map_err(|e| {
+            if is_locked(&e) {
+                StoreError::Locked {
+                    path: self.path.clone(),
+                }
+            } else {
+                e
+            }
+        })
+    }
+
+    /// How long statements wait for another process's lock (tests shorten it).
+    #[cfg(test)]
+    fn set_busy_timeout(&self, timeout: Duration) {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.busy_timeout(timeout).expect("busy timeout");
+    }
+}
+
+/// Creates the data directory (and missing parents) readable by its owner only.
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|source| StoreError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Creates the database file 0600 unless it exists; true when it was created.
+fn create_private_file(path: &Path) -> Result<bool, StoreError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(source) => Err(StoreError::DataDir {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Takes group and other permissions off the database and its `-wal`/`-shm` files
+/// (a database from before kri created it 0600 may be 0644).
+fn tighten_permissions(db: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let name = db.as_os_str().to_os_string();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = name.clone();
+            p.push(suffix);
+            let p = PathBuf::from(p);
+            let Ok(meta) = std::fs::metadata(&p) else {
+                continue;
+            };
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode & 0o700))
+                    .map_err(|source| StoreError::DataDir { path: p, source })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the open database is kri's: its application id, or (from before the id
+/// was set) kri's schema; a database kri has just created is empty. The error is
+/// the reason it is not.
+fn check_written_by_kri(conn: &Connection, created: bool) -> Result<(), String> {
+    let read = |sql: &str| -> Result<i64, String> {
+        conn.query_row(sql, [], |r| r.get(0))
+            .map_err(|e| format!("cannot read it: {e}"))
+    };
+    let app = read("PRAGMA application_id")?;
+    if app == i64::from(APPLICATION_ID) {
+        return Ok(());
+    }
+    if app != 0 {
+        return Err(format!(
+            "another program wrote it (application id {app:#x}); pass the right --data-dir"
+        ));
+    }
+    let version = read("PRAGMA user_version")?;
+    let kri_tables =
+        read("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('tenants', 'runs', 'kri_values')")?;
+    let tables = read("SELECT count(*) FROM sqlite_schema")?;
+    match (version, kri_tables, tables) {
+        (0, _, 0) if created => Ok(()),
+        (v, 3, _) if v >= 1 => Ok(()),
+        _ => Err(
+            "it has no kri schema, so another program wrote it; pass the right --data-dir, or move it away to start an empty store"
+                .into(),
+        ),
     }
 }
 
@@ -132,6 +382,10 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
+    }
+    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    if app != APPLICATION_ID {
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
     }
     Ok(())
 }
@@ -322,6 +576,48 @@ fn upsert_alerts(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// Takes the lease on (tenant, job) for a new run: refused while a live process
+/// runs the job; a run whose process is gone is marked interrupted.
+fn take_lease(tx: &Transaction<'_>, start: &RunStart) -> Result<(), StoreError> {
+    let mut holders = tx.prepare(
+        "SELECT id, pid, pid_start FROM runs
+         WHERE tenant_id = ?1 AND job = ?2 AND kind = 'run' AND status = 'running'",
+    )?;
+    let holders: Vec<(i64, i64, Option<i64>)> = holders
+        .query_map(params![start.tenant_id, start.job], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (run_id, pid, pid_start) in holders {
+        if owner_alive(pid, pid_start) {
+            return Err(StoreError::RunInProgress {
+                tenant: start.tenant_id.clone(),
+                job: start.job.clone(),
+                run_id,
+                pid,
+            });
+        }
+        tx.execute(
+            "UPDATE runs SET status = 'interrupted', error = 'the process running it stopped before it finished', finished_at = ?2 WHERE id = ?1",
+            params![run_id, now_ms()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Shows a failure still pending (see [`PendingFailures`]) on its run's row.
+fn overlay_failure(run: &mut RunRecord, f: &PendingFailure) {
+    run.status = RunStatus::Failed;
+    run.error = Some(f.error.clone());
+    run.finished_at = Some(format_ms(f.finished_at));
+    run.requests = f.stats.requests;
+    run.responses_429 = f.stats.responses_429;
+    run.bytes = f.stats.bytes;
+    run.rows_written = 0;
+    run.rows_skipped = f.stats.rows_skipped;
+    run.note = f.stats.note.clone();
+}
+
 fn apply_state(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
     let mut set = tx.prepare_cached(
         "INSERT INTO state (tenant_id, connector, key, value) VALUES (?1, ?2, ?3, ?4)
@@ -370,8 +666,8 @@ impl Store for SqliteStore {
                 ],
             )?;
             tx.execute(
-                "INSERT INTO secrets (tenant_id, nonce, ciphertext) VALUES (?1, ?2, ?3)",
-                params![tenant.id, secret.nonce, secret.ciphertext],
+                "INSERT INTO secrets (tenant_id, nonce, ciphertext, key_id) VALUES (?1, ?2, ?3, ?4)",
+                params![tenant.id, secret.nonce, secret.ciphertext, secret.key_id],
             )?;
             tx.commit()?;
             Ok(())
@@ -454,8 +750,8 @@ impl Store for SqliteStore {
         let (id, secret) = (tenant_id.to_string(), secret.clone());
         self.call(move |conn| {
             let n = conn.execute(
-                "UPDATE secrets SET nonce = ?2, ciphertext = ?3 WHERE tenant_id = ?1",
-                params![id, secret.nonce, secret.ciphertext],
+                "UPDATE secrets SET nonce = ?2, ciphertext = ?3, key_id = ?4 WHERE tenant_id = ?1",
+                params![id, secret.nonce, secret.ciphertext, secret.key_id],
             )?;
             if n == 0 {
                 return Err(StoreError::UnknownTenant(id));
@@ -469,17 +765,28 @@ impl Store for SqliteStore {
         let id = tenant_id.to_string();
         self.call(move |conn| {
             conn.query_row(
-                "SELECT nonce, ciphertext FROM secrets WHERE tenant_id = ?1",
+                "SELECT nonce, ciphertext, key_id FROM secrets WHERE tenant_id = ?1",
                 params![id],
                 |r| {
                     Ok(SealedSecret {
                         nonce: r.get(0)?,
                         ciphertext: r.get(1)?,
+                        key_id: r.get(2)?,
                     })
                 },
             )
             .optional()?
             .ok_or_else(|| StoreError::UnknownTenant(id.clone()))
+        })
+        .await
+    }
+
+    async fn sealed_secrets(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        self.call(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT tenant_id, key_id FROM secrets ORDER BY tenant_id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }
@@ -537,9 +844,16 @@ impl Store for SqliteStore {
 
     async fn start_run(&self, start: &RunStart) -> Result<i64, StoreError> {
         let start = start.clone();
+        let pending = self.pending.clone();
         self.call(move |conn| {
             let (pid, pid_start) = this_process();
-            conn.execute(
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            // Failures recorded while the database was locked end their runs first.
+            pending.apply(&tx)?;
+            if start.kind == RunKind::Run {
+                take_lease(&tx, &start)?;
+            }
+            tx.execute(
                 "INSERT INTO runs (tenant_id, connector, job, kind, status, pid, pid_start, started_at)
                  VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7)",
                 params![
@@ -552,7 +866,9 @@ impl Store for SqliteStore {
                     now_ms()
                 ],
             )?;
-            Ok(conn.last_insert_rowid())
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(id)
         })
         .await
     }
@@ -588,30 +904,27 @@ impl Store for SqliteStore {
     }
 
     async fn fail_run(&self, run_id: i64, error: &str, stats: &RunStats) -> Result<(), StoreError> {
-        let (error, s) = (error.to_string(), stats.clone());
-        self.call(move |conn| {
-            conn.execute(
-                "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3, duration_ms = ?3 - started_at,
-                     requests = ?4, responses_429 = ?5, bytes = ?6, rows_written = 0, rows_skipped = ?7, note = ?8 WHERE id = ?1",
-                params![
-                    run_id,
-                    error,
-                    now_ms(),
-                    s.requests as i64,
-                    s.responses_429 as i64,
-                    s.bytes as i64,
-                    s.rows_skipped as i64,
-                    s.note
-                ],
-            )?;
-            Ok(())
+        let failure = PendingFailure {
+            run_id,
+            error: error.to_string(),
+            finished_at: now_ms(),
+            stats: stats.clone(),
+        };
+        let pending = self.pending.clone();
+        self.call(move |conn| match record_failure(conn, &failure) {
+            // Another process holds the lock: record the failure beside the
+            // database, where reads see it at once and the next write applies it.
+            Err(e) if is_locked(&e) => pending.append(&failure),
+            other => other,
         })
         .await
     }
 
     async fn runs(&self, tenant_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let id = tenant_id.to_string();
+        let pending = self.pending.clone();
         self.call(move |conn| {
+            let failed = pending.read();
             let mut stmt = conn.prepare(
                 "SELECT id, tenant_id, connector, job, kind, status, error, started_at, finished_at, duration_ms,
                         requests, responses_429, bytes, rows_written, rows_skipped, note
@@ -637,7 +950,15 @@ impl Store for SqliteStore {
                     note: r.get(15)?,
                 })
             })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let mut runs: Vec<RunRecord> = rows.collect::<Result<_, _>>()?;
+            for run in &mut runs {
+                if let Some(f) = failed.get(&run.id) {
+                    if run.status == RunStatus::Running {
+                        overlay_failure(run, f);
+                    }
+                }
+            }
+            Ok(runs)
         })
         .await
     }
@@ -850,7 +1171,14 @@ mod tests {
         SealedSecret {
             nonce: vec![1; 24],
             ciphertext: vec![2; 40],
+            key_id: Some("k1".into()),
         }
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).expect("meta").permissions().mode() & 0o777
     }
 
     fn start(tenant: &str) -> RunStart {
@@ -879,7 +1207,13 @@ mod tests {
                 .await
                 .expect("add");
             let id = store.start_run(&start("acme")).await.expect("start");
-            let reused = store.start_run(&start("acme")).await.expect("start");
+            let reused = store
+                .start_run(&RunStart {
+                    job: "inventory".into(),
+                    ..start("acme")
+                })
+                .await
+                .expect("start");
             // Pretend other processes owned them: one that is gone, and one whose pid
             // was reused.
             let conn = store.conn.lock().expect("lock");
@@ -894,6 +1228,147 @@ mod tests {
         let store = SqliteStore::open(dir.path()).expect("reopen");
         let runs = store.runs("acme", 10).await.expect("runs");
         assert!(runs.iter().all(|r| r.status == RunStatus::Interrupted));
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_process_is_gone_loses_its_lease() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let killed = store.start_run(&start("acme")).await.expect("start");
+        store
+            .conn
+            .lock()
+            .expect("lock")
+            .execute(
+                "UPDATE runs SET pid = 999999999 WHERE id = ?1",
+                params![killed],
+            )
+            .expect("a process that is gone");
+        let next = store
+            .start_run(&start("acme"))
+            .await
+            .expect("the lease of a dead process is taken over");
+        let runs = store.runs("acme", 10).await.expect("runs");
+        assert_eq!((runs[0].id, runs[0].status), (next, RunStatus::Running));
+        assert_eq!(
+            (runs[1].id, runs[1].status),
+            (killed, RunStatus::Interrupted)
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_directory_and_database_are_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("a").join("data");
+        let store = SqliteStore::open(&data).expect("open");
+        store
+            .add_tenant(&tenant("acme"), &sealed())
+            .await
+            .expect("add");
+        assert_eq!(mode(&data), 0o700);
+        for name in ["kri.db", "kri.db-wal", "kri.db-shm"] {
+            assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+        }
+        drop(store);
+        // A database from before kri created it private is tightened.
+        use std::os::unix::fs::PermissionsExt;
+        let db = data.join("kri.db");
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let _store = SqliteStore::open(&data).expect("reopen");
+        assert_eq!(mode(&db), 0o600);
+    }
+
+    #[tokio::test]
+    async fn an_empty_or_foreign_database_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("kri.db");
+        std::fs::write(&db, b"").expect("empty");
+        let err = SqliteStore::open(dir.path())
+            .err()
+            .expect("empty is refused");
+        assert!(matches!(err, StoreError::NotKriDatabase { .. }), "{err}");
+        assert!(err.to_string().contains("empty"), "{err}");
+        assert_eq!(std::fs::metadata(&db).expect("meta").len(), 0, "left alone");
+
+        std::fs::write(&db, b"hello, not a database at all, just some text").expect("text");
+        let err = SqliteStore::open(dir.path())
+            .err()
+            .expect("text is refused");
+        assert!(err.to_string().contains("not an SQLite database"), "{err}");
+
+        std::fs::remove_file(&db).expect("rm");
+        let other = Connection::open(&db).expect("other program");
+        other
+            .execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY);")
+            .expect("schema");
+        drop(other);
+        let err = SqliteStore::open(dir.path())
+            .err()
+            .expect("foreign is refused");
+        assert!(err.to_string().contains("another program"), "{err}");
+        let other = Connection::open(&db).expect("reopen");
+        let tables: i64 = other
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(tables, 1, "nothing was added to it");
+        other
+            .pragma_update(None, "application_id", 0x1234)
+            .expect("app id");
+        drop(other);
+        let err = SqliteStore::open(dir.path())
+            .err()
+            .expect("foreign id is refused");
+        assert!(err.to_string().contains("0x1234"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_commit_under_another_process_lock_fails_the_run_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        store
+            .add_tenant(&tenant("acme"), &sealed())
+            .await
+            .expect("add");
+        let run = store.start_run(&start("acme")).await.expect("start");
+        store.set_busy_timeout(Duration::from_millis(100));
+        let other = Connection::open(dir.path().join("kri.db")).expect("second connection");
+        other.execute_batch("BEGIN EXCLUSIVE;").expect("lock");
+        let commit = RunCommit {
+            run_id: run,
+            tenant_id: "acme".into(),
+            connector: "okta".into(),
+            ..Default::default()
+        };
+        let err = store.commit_run(commit).await.expect_err("locked");
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        let msg = format!("could not commit the run: {err}");
+        assert!(msg.contains("the database"), "{msg}");
+        assert!(msg.contains("is locked by another process"), "{msg}");
+        store
+            .fail_run(run, &msg, &RunStats::default())
+            .await
+            .expect("the failure is recorded despite the lock");
+        let runs = store.runs("acme", 1).await.expect("runs while locked");
+        assert_eq!(runs[0].status, RunStatus::Failed, "failed at once");
+        assert_eq!(runs[0].error.as_deref(), Some(msg.as_str()));
+
+        other.execute_batch("ROLLBACK;").expect("unlock");
+        drop(other);
+        let next = store
+            .start_run(&start("acme"))
+            .await
+            .expect("no lease is left");
+        assert!(next > run);
+        drop(store);
+        let store = SqliteStore::open(dir.path()).expect("reopen");
+        let runs = store.runs("acme", 2).await.expect("runs");
+        assert_eq!(
+            runs[1].status,
+            RunStatus::Failed,
+            "written into the database"
+        );
+        assert!(!dir.path().join("kri.db-failed-runs").exists());
     }
 
     #[tokio::test]
@@ -914,7 +1389,14 @@ mod tests {
             .expect("old run");
             tx.commit().expect("commit");
         }
-        let store = SqliteStore::open(dir.path()).expect("migrate");
+        let store = SqliteStore::open(dir.path()).expect("an old kri database opens");
+        let app: i32 = store
+            .conn
+            .lock()
+            .expect("lock")
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .expect("app id");
+        assert_eq!(app, APPLICATION_ID, "marked as kri's from now on");
         let runs = store.runs("acme", 10).await.expect("runs");
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0].job, "kris", "old runs were KRI runs");
