@@ -21,7 +21,7 @@ pub enum StoreError {
     },
     #[error("{path} is not a kri database: {reason}")]
     NotKriDatabase { path: PathBuf, reason: String },
-    #[error("the database {path} is locked by another process")]
+    #[error("the database is locked by another process ({path})")]
     Locked { path: PathBuf },
     #[error("tenant `{tenant}` is already running job `{job}` (run {run_id}, process {pid}); wait for it to finish, see `kri runs --tenant {tenant}`")]
     RunInProgress {

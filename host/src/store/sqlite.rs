@@ -1343,8 +1343,10 @@ mod tests {
         let err = store.commit_run(commit).await.expect_err("locked");
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");
         let msg = format!("could not commit the run: {err}");
-        assert!(msg.contains("the database"), "{msg}");
-        assert!(msg.contains("is locked by another process"), "{msg}");
+        assert!(
+            msg.contains("the database is locked by another process"),
+            "{msg}"
+        );
         store
             .fail_run(run, &msg, &RunStats::default())
             .await
