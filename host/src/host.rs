@@ -125,8 +125,9 @@ fn tenant_id_ok(id: &str) -> bool {
 
 impl KriHost {
     /// Opens the store in `config.data_dir` and loads the plugins. With `create` the
-    /// data directory, database and key file are made when missing; without it a
-    /// missing database is an error and nothing is written.
+    /// data directory and database are made when missing, and the key file too while
+    /// the store holds no sealed secrets; without it a missing database is an error
+    /// and nothing is written.
     pub async fn open(config: HostConfig, create: bool) -> anyhow::Result<KriHost> {
         Self::open_with(config, create, true).await
     }
