@@ -103,8 +103,8 @@ impl PendingFailures {
             .map_err(io)
     }
 
-    /// Writes the pending failures into the database (the caller holds the write
-    /// lock) and removes the file.
+    /// Writes the pending failures into the database and removes the file. Writing
+    /// one twice changes nothing (only a `running` row takes it).
     fn apply(&self, conn: &Connection) -> Result<(), StoreError> {
         let pending = self.read();
         if pending.is_empty() {
@@ -847,9 +847,10 @@ impl Store for SqliteStore {
         let pending = self.pending.clone();
         self.call(move |conn| {
             let (pid, pid_start) = this_process();
+            // Failures recorded while the database was locked end their runs first
+            // (committed on their own, so a refused lease below keeps them).
+            pending.apply(conn)?;
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            // Failures recorded while the database was locked end their runs first.
-            pending.apply(&tx)?;
             if start.kind == RunKind::Run {
                 take_lease(&tx, &start)?;
             }
