@@ -17,6 +17,7 @@ use kri_policy::pacing::PacingConfig;
 use kri_policy::quota::{QuotaUsage, Quotas};
 use kri_policy::threshold::{status, Direction};
 use serde::Serialize;
+use tracing::Instrument;
 use wasmtime::component::Linker;
 
 use crate::bindings::types;
@@ -363,10 +364,50 @@ impl KriHost {
         tenant_id: &str,
         opts: RunOptions,
     ) -> Result<RunOutcome, RunError> {
+        // `job` stays empty until runs have jobs (one per connector today).
+        let span = tracing::info_span!(
+            "run",
+            tenant = tenant_id,
+            connector,
+            job = tracing::field::Empty,
+            run_id = tracing::field::Empty
+        );
+        let outcome = self
+            .run_in_span(connector, tenant_id, opts)
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        match &outcome {
+            Ok(o) if o.succeeded => tracing::info!(
+                duration_ms = o.duration_ms,
+                requests = o.stats.requests,
+                responses_429 = o.stats.responses_429,
+                rows_written = o.stats.rows_written,
+                "run succeeded"
+            ),
+            Ok(o) => tracing::warn!(
+                duration_ms = o.duration_ms,
+                requests = o.stats.requests,
+                error = o.error.as_deref().unwrap_or(""),
+                "run failed"
+            ),
+            Err(e) => tracing::warn!(error = %e, "run could not start"),
+        }
+        outcome
+    }
+
+    async fn run_in_span(
+        &self,
+        connector: &str,
+        tenant_id: &str,
+        opts: RunOptions,
+    ) -> Result<RunOutcome, RunError> {
         let (tenant, plugin, token, quotas) = self.prepare(connector, tenant_id)?;
         self.seed_definitions(tenant_id, &plugin)?;
         let secret = token.expose().to_string();
         let run_id = self.store.start_run(tenant_id, connector, "run")?;
+        tracing::Span::current().record("run_id", run_id);
+        tracing::info!("run started");
         let started = std::time::Instant::now();
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
         let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage.clone()) {
@@ -433,7 +474,14 @@ impl KriHost {
                 .into_iter()
                 .map(|d| (d.slug.clone(), d))
                 .collect();
+            // A KRI switched off for the tenant is neither stored nor shown, even if
+            // the connector computed it.
+            let selected =
+                |slug: &str| tenant.kris.is_empty() || tenant.kris.iter().any(|k| k == slug);
             for o in data.buffers.outputs {
+                if !selected(&o.slug) {
+                    continue;
+                }
                 let def = defs.get(&o.slug);
                 let value = if o.not_evaluated_reason.is_some() {
                     None

@@ -7,6 +7,7 @@
 //! - [`gateway`] is the only door out: every guest request passes the egress policy,
 //!   gets the tenant's credential added, and is paced by [`pacer`].
 //! - [`store`] is the SQLite store; [`secrets`] seals tokens at rest.
+//! - [`kri_settings`]: a tenant's thresholds and KRI selection after setup.
 //! - [`model`] holds the host's own types for outputs and runs.
 //!
 //! The policy rules themselves (allowlists, IP checks, quotas, pacing, thresholds)
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod error;
 pub mod gateway;
 pub mod host;
+pub mod kri_settings;
 pub mod model;
 pub mod pacer;
 pub mod plugins;

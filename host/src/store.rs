@@ -14,6 +14,8 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
+use kri_policy::threshold::{status as threshold_status, Direction, KriStatus};
+
 use crate::error::StoreError;
 use crate::secrets::SealedSecret;
 
@@ -198,33 +200,15 @@ fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-23T02:10:23.000Z`).
+/// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-23T02:10:23.000Z`); instants
+/// beyond the years -9999..=9999 are clamped to them.
 pub fn format_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let t = jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    });
+    format!("{t:.3}")
 }
 
 /// A process's start time in clock ticks since boot (`/proc/PID/stat`, field 22), or
@@ -343,6 +327,17 @@ impl Store {
         Ok(())
     }
 
+    /// Marks the runs this process left `running` as `interrupted`, with `reason`
+    /// (a signal ended the process before they finished). Returns how many.
+    pub fn interrupt_own_runs(&self, reason: &str) -> Result<usize, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE runs SET status = 'interrupted', error = ?2, finished_at = ?3, duration_ms = ?3 - started_at
+             WHERE status = 'running' AND pid = ?1",
+            params![std::process::id() as i64, reason, now_ms()],
+        )?;
+        Ok(n)
+    }
+
     // ---- tenants -------------------------------------------------------------
 
     pub fn add_tenant(&self, tenant: &Tenant, secret: &SealedSecret) -> Result<(), StoreError> {
@@ -445,6 +440,30 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces which KRIs a tenant computes (`[]` = all; validated by the caller).
+    pub fn set_tenant_kris(&self, id: &str, kris: &[String]) -> Result<(), StoreError> {
+        let text = serde_json::to_string(kris).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let n = self.conn().execute(
+            "UPDATE tenants SET kris = ?2 WHERE id = ?1",
+            params![id, text],
+        )?;
+        if n == 0 {
+            return Err(StoreError::UnknownTenant(id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Deletes the stored values of a tenant's KRIs that are not in `keep`. Returns
+    /// how many values were deleted.
+    pub fn purge_kri_values(&self, id: &str, keep: &[String]) -> Result<usize, StoreError> {
+        let keep = serde_json::to_string(keep).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let n = self.conn().execute(
+            "DELETE FROM kri_values WHERE tenant_id = ?1 AND slug NOT IN (SELECT value FROM json_each(?2))",
+            params![id, keep],
+        )?;
+        Ok(n)
+    }
+
     /// Replaces a tenant's sealed token.
     pub fn set_secret(&self, tenant_id: &str, secret: &SealedSecret) -> Result<(), StoreError> {
         let n = self.conn().execute(
@@ -521,6 +540,22 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Sets a tenant's thresholds of one KRI. Returns false when the tenant has no
+    /// such KRI.
+    pub fn set_thresholds(
+        &self,
+        tenant_id: &str,
+        slug: &str,
+        warn: Option<f64>,
+        breach: Option<f64>,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE kri_definitions SET warn = ?3, breach = ?4 WHERE tenant_id = ?1 AND slug = ?2",
+            params![tenant_id, slug, warn, breach],
+        )?;
+        Ok(n > 0)
     }
 
     // ---- runs ----------------------------------------------------------------
@@ -670,36 +705,57 @@ impl Store {
 
     // ---- KRI values ----------------------------------------------------------
 
-    /// The latest value of each KRI of a tenant, with the previous value.
+    /// The latest value of each KRI the tenant computes (its KRI selection), with the
+    /// previous value. The status is evaluated now, against the current thresholds,
+    /// so a threshold change shows at once; a value that was not evaluated stays so.
     pub fn latest_kris(&self, tenant_id: &str) -> Result<Vec<KriRow>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT v.slug, COALESCE(d.name, v.slug), COALESCE(d.unit, ''), v.value, v.status, v.numerator, v.denominator,
                     v.details, v.reason, d.warn, d.breach, v.run_id, v.computed_at,
                     (SELECT p.value FROM kri_values p WHERE p.tenant_id = v.tenant_id AND p.slug = v.slug AND p.run_id < v.run_id
-                       ORDER BY p.run_id DESC LIMIT 1)
+                       ORDER BY p.run_id DESC LIMIT 1),
+                    d.direction
              FROM kri_values v
              LEFT JOIN kri_definitions d ON d.tenant_id = v.tenant_id AND d.slug = v.slug
+             LEFT JOIN tenants t ON t.id = v.tenant_id
              WHERE v.tenant_id = ?1
                AND v.id = (SELECT MAX(l.id) FROM kri_values l WHERE l.tenant_id = v.tenant_id AND l.slug = v.slug)
+               AND (t.kris IS NULL OR t.kris = '[]' OR v.slug IN (SELECT value FROM json_each(t.kris)))
              ORDER BY v.slug",
         )?;
         let rows = stmt.query_map(params![tenant_id], |r| {
             let details: String = r.get(7)?;
             let value: Option<f64> = r.get(3)?;
             let previous: Option<f64> = r.get(13)?;
+            let stored_status: String = r.get(4)?;
+            let warn: Option<f64> = r.get(9)?;
+            let breach: Option<f64> = r.get(10)?;
+            let direction = match r.get::<_, Option<String>>(14)?.as_deref() {
+                Some("higher_is_better") => Some(Direction::HigherIsBetter),
+                Some("lower_is_better") => Some(Direction::LowerIsBetter),
+                _ => None,
+            };
+            let status = match direction {
+                Some(d) if stored_status != KriStatus::NotEvaluated.as_str() => {
+                    threshold_status(value, d, warn, breach)
+                        .as_str()
+                        .to_string()
+                }
+                _ => stored_status,
+            };
             Ok(KriRow {
                 slug: r.get(0)?,
                 name: r.get(1)?,
                 unit: r.get(2)?,
                 value,
-                status: r.get(4)?,
+                status,
                 numerator: r.get(5)?,
                 denominator: r.get(6)?,
                 details: serde_json::from_str(&details).unwrap_or(serde_json::Value::Null),
                 reason: r.get(8)?,
-                warn: r.get(9)?,
-                breach: r.get(10)?,
+                warn,
+                breach,
                 run_id: r.get(11)?,
                 computed_at: format_ms(r.get(12)?),
                 previous_value: previous,
