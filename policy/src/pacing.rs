@@ -9,7 +9,8 @@
 //! `limit * (1 - share)` of the server's remaining budget untouched.
 //!
 //! Okta also limits how many requests of an org may be in flight, and answers one
-//! too many with a 429 whose limit and remaining are both 0. A bucket then halves
+//! too many with a 429 whose limit and remaining are both 0. A bucket starts with
+//! [`INITIAL_MAX_IN_FLIGHT`] and climbs slowly from there; a concurrency 429 halves
 //! its in-flight cap once per congestion episode, learns the ceiling the server
 //! accepts, climbs back to it one slot per `cap` answers, and tries one more than
 //! the ceiling only every [`CONCURRENCY_PROBE_MS`] (doubling after each refusal):
@@ -36,6 +37,11 @@ pub const RECHECK_MS: i64 = 50;
 
 /// The smallest usable share; smaller (or non-positive) shares are raised to it.
 pub const MIN_SHARE: f64 = 0.01;
+
+/// A family starts with at most this many requests in flight and climbs one slot
+/// per that many answers towards `max_concurrency` (slow start), so that an unknown
+/// concurrency limit below `max_concurrency` costs one 429 rather than a burst.
+pub const INITIAL_MAX_IN_FLIGHT: u64 = 8;
 
 /// How long a family runs at its learned concurrency ceiling before it tries one
 /// request more in flight. Doubled each time that try is refused (up to
@@ -394,7 +400,8 @@ impl Bucket {
         let configured = cfg.max_concurrency.max(1) as u64;
         let cap = self
             .max_in_flight
-            .map_or(configured, |c| c.clamp(1, configured));
+            .unwrap_or(INITIAL_MAX_IN_FLIGHT)
+            .clamp(1, configured);
         if self.in_flight >= cap {
             return wait(now.saturating_add(RECHECK_MS), WaitReason::ConcurrencyCap);
         }
@@ -535,14 +542,16 @@ impl Bucket {
         self.raised_at_ms = now;
     }
 
-    /// An answer that was not a 429 (additive increase after a cut): one more slot
-    /// per `cap` answers up to the ceiling; past it, one more only after the probe
-    /// interval at the ceiling, and a try that holds for `cap` answers raises the
-    /// ceiling.
+    /// An answer that was not a 429 (additive increase): while the family uses its
+    /// whole cap, one more slot per `cap` answers up to the ceiling; past it, one
+    /// more only after the probe interval at the ceiling, and a try that holds for
+    /// `cap` answers raises the ceiling.
     fn on_concurrency_success(&mut self, now: i64) {
-        let Some(cap) = self.max_in_flight else {
+        let cap = self.max_in_flight.unwrap_or(INITIAL_MAX_IN_FLIGHT);
+        if self.in_flight < cap {
+            // The cap did not limit anything: no evidence that more would pass.
             return;
-        };
+        }
         self.successes_since_cut += 1;
         if self.successes_since_cut < cap {
             return;
