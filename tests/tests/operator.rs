@@ -14,23 +14,29 @@ const TOKEN: &str = "tok-operator-123456";
 
 /// An environment with the probe connector and tenant `acme` (probe_echo = `value`).
 fn env_with_tenant(extra: &str) -> TestEnv {
+    env_with_tenant_at("https://acme.example.com", extra)
+}
+
+/// The same with the tenant's API at `base_url` (`http://` ones allowed).
+fn env_with_tenant_at(base_url: &str, extra: &str) -> TestEnv {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    let out = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            "acme",
-            "--connector",
-            "probe",
-            "--base-url",
-            "https://acme.example.com",
-            "--token-env",
-            "T",
-            "--extra",
-            extra,
-        ],
-        &[("T", TOKEN)],
-    );
+    let mut args = vec![
+        "tenant",
+        "add",
+        "acme",
+        "--connector",
+        "probe",
+        "--base-url",
+        base_url,
+        "--token-env",
+        "T",
+        "--extra",
+        extra,
+    ];
+    if base_url.starts_with("http://") {
+        args.push("--allow-insecure-local");
+    }
+    let out = env.kri_with_env(&args, &[("T", TOKEN)]);
     assert!(out.status.success(), "{}", stderr(&out));
     env
 }
@@ -242,25 +248,7 @@ fn an_impossible_now_is_refused_before_anything_is_sent_or_stored() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.set_nonblocking(true).expect("nonblocking");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    let out = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            "acme",
-            "--connector",
-            "probe",
-            "--base-url",
-            &base,
-            "--token-env",
-            "T",
-            "--allow-insecure-local",
-            "--extra",
-            r#"{"mode":"requests","count":"3","path":"/check"}"#,
-        ],
-        &[("T", TOKEN)],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    let env = env_with_tenant_at(&base, r#"{"mode":"requests","count":"3","path":"/check"}"#);
     let db = env.data_dir().join("kri.db");
     let before = std::fs::read(&db).expect("db");
     for bad in [
@@ -283,6 +271,14 @@ fn an_impossible_now_is_refused_before_anything_is_sent_or_stored() {
     assert_eq!(runs.as_array().map(Vec::len), Some(0), "{runs}");
 }
 
+fn warn_breach_default(row: &Value) -> (Value, Value, Value) {
+    (
+        row["warn"].clone(),
+        row["breach"].clone(),
+        row["is_default"].clone(),
+    )
+}
+
 #[test]
 fn thresholds_are_listed_set_reset_and_refused_and_statuses_follow_at_once() {
     let env = env_with_tenant(r#"{"value": 7}"#);
@@ -297,15 +293,9 @@ fn thresholds_are_listed_set_reset_and_refused_and_statuses_follow_at_once() {
             .and_then(|a| a.iter().find(|r| r["slug"] == slug).cloned())
             .expect("row")
     };
+    let defaults: (Value, Value, Value) = (10.0.into(), 100.0.into(), true.into());
     let echo = row("probe_echo");
-    assert_eq!(
-        (
-            echo["warn"].clone(),
-            echo["breach"].clone(),
-            echo["is_default"].clone()
-        ),
-        (10.0.into(), 100.0.into(), true.into())
-    );
+    assert_eq!(warn_breach_default(&echo), defaults);
     assert_eq!(echo["direction"], "lower_is_better");
 
     // Set: the status of the stored value follows without a new run.
@@ -389,15 +379,7 @@ fn thresholds_are_listed_set_reset_and_refused_and_statuses_follow_at_once() {
         "--reset",
     ]);
     assert!(reset.status.success(), "{}", stderr(&reset));
-    let echo = row("probe_echo");
-    assert_eq!(
-        (
-            echo["warn"].clone(),
-            echo["breach"].clone(),
-            echo["is_default"].clone()
-        ),
-        (10.0.into(), 100.0.into(), true.into())
-    );
+    assert_eq!(warn_breach_default(&row("probe_echo")), defaults);
     assert_eq!(kri_field(&env, "probe_echo", "status"), "ok");
     // The next run keeps operator thresholds (here the defaults again) and statuses agree.
     let out = env.kri(&["run-connector", "probe", "--tenant", "acme"]);
