@@ -385,13 +385,14 @@ impl KriHost {
                 rows_written = o.stats.rows_written,
                 "run succeeded"
             ),
-            Ok(o) => tracing::warn!(
+            // Info, not warn: callers report failures themselves (the CLI on stderr).
+            Ok(o) => tracing::info!(
                 duration_ms = o.duration_ms,
                 requests = o.stats.requests,
                 error = o.error.as_deref().unwrap_or(""),
                 "run failed"
             ),
-            Err(e) => tracing::warn!(error = %e, "run could not start"),
+            Err(e) => tracing::info!(error = %e, "run could not start"),
         }
         outcome
     }

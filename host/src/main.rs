@@ -372,8 +372,9 @@ async fn open(cli: &Cli, create: bool) -> Result<KriHost> {
             cli.data_dir.display()
         )
     })?;
+    // `kri connectors` lists these; other commands only log them.
     for r in &host.registry().rejected {
-        tracing::warn!(path = %r.path.display(), reason = %r.error, "plugin rejected");
+        tracing::info!(path = %r.path.display(), reason = %r.error, "plugin rejected");
     }
     Ok(host)
 }
