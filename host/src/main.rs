@@ -61,6 +61,14 @@ struct Cli {
         default_value_t = 0.5
     )]
     rate_limit_share: f64,
+    /// The largest plugin file kri reads, in bytes; larger files are rejected.
+    #[arg(
+        long,
+        global = true,
+        env = "KRI_MAX_PLUGIN_BYTES",
+        default_value_t = kri_host::plugins::DEFAULT_MAX_PLUGIN_BYTES
+    )]
+    max_plugin_bytes: u64,
     /// Output format on stdout: table for people, json or csv for machines
     /// (a command's --json is the same as -o json).
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Table)]
@@ -249,12 +257,13 @@ enum TenantCommand {
         /// The tenant to remove.
         id: String,
     },
-    /// Change a tenant's extra connector config, its token, or which KRIs it computes.
+    /// Change a tenant's extra connector config, its token, its quotas, or which KRIs
+    /// it computes.
     Update {
         /// The tenant to change.
         id: String,
         /// The new extra config, a JSON object (replaces the old one).
-        #[arg(long, required_unless_present_any = ["token_env", "token_stdin", "kris"])]
+        #[arg(long, required_unless_present_any = ["token_env", "token_stdin", "quotas", "kris"])]
         extra: Option<String>,
         /// Read a new token from this environment variable.
         #[arg(long, conflicts_with = "token_stdin")]
@@ -262,6 +271,10 @@ enum TenantCommand {
         /// Read a new token from standard input.
         #[arg(long)]
         token_stdin: bool,
+        /// Set a quota, NAME=VALUE (repeatable), e.g. --quota wall_ms=1800000; the
+        /// tenant's other quotas are kept.
+        #[arg(long = "quota")]
+        quotas: Vec<String>,
         /// Compute only these KRIs (comma-separated slugs), or `all`. A KRI switched
         /// off is no longer computed or shown; its history is kept unless --purge.
         #[arg(long, value_delimiter = ',')]
@@ -361,6 +374,7 @@ fn config(cli: &Cli) -> Result<HostConfig> {
         cfg.plugins_dir = p.clone();
     }
     cfg.pacing.share = cli.rate_limit_share;
+    cfg.max_plugin_bytes = cli.max_plugin_bytes;
     Ok(cfg)
 }
 
@@ -376,7 +390,18 @@ async fn open(cli: &Cli, create: bool) -> Result<KriHost> {
     for r in &host.registry().rejected {
         tracing::info!(path = %r.path.display(), reason = %r.error, "plugin rejected");
     }
+    warn_uncached(host.registry());
     Ok(host)
+}
+
+/// Says on stderr which connectors were compiled in memory because the component
+/// cache could not be written.
+fn warn_uncached(reg: &PluginRegistry) {
+    for p in reg.plugins.values() {
+        if let Some(w) = &p.cache_warning {
+            eprintln!("warning: {}: {w}", p.path.display());
+        }
+    }
 }
 
 /// `--now`: RFC 3339 (`2026-11-23T02:00:00Z`) or epoch milliseconds, as epoch ms.
@@ -471,12 +496,20 @@ async fn cmd_connectors(cli: &Cli, format: Format) -> Result<()> {
             cfg.plugins_dir.display()
         );
     }
-    let reg = PluginRegistry::load(&engine, &linker, &cfg.plugins_dir, cache).await;
+    let reg = PluginRegistry::load(
+        &engine,
+        &linker,
+        &cfg.plugins_dir,
+        cache,
+        cfg.max_plugin_bytes,
+    )
+    .await;
+    warn_uncached(&reg);
     if format == Format::Json {
         let connectors: Vec<_> = reg
             .plugins
             .values()
-            .map(|p| serde_json::json!({"path": p.path, "loaded_from": p.source, "manifest": p.manifest}))
+            .map(|p| serde_json::json!({"path": p.path, "loaded_from": p.source, "cache_warning": p.cache_warning, "manifest": p.manifest}))
             .collect();
         return output::json(
             &serde_json::json!({"connectors": connectors, "rejected": reg.rejected}),
@@ -556,9 +589,11 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             extra,
             token_env,
             token_stdin,
+            quotas,
             kris,
             purge,
         } => {
+            let quotas = parse_quotas(quotas)?;
             let extra = match extra {
                 Some(text) => {
                     let v: serde_json::Value = serde_json::from_str(text)
@@ -571,7 +606,9 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
                 None => None,
             };
             let token = if token_env.is_some() || *token_stdin {
-                Some(read_token(token_env.as_deref())?)
+                let token = read_token(token_env.as_deref())?;
+                kri_policy::redact::check_token_length(token.expose())?;
+                Some(token)
             } else {
                 None
             };
@@ -579,6 +616,11 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             host.store()
                 .tenant(id)
                 .with_context(|| format!("cannot update tenant `{id}`"))?;
+            // Quotas first: an unknown name is refused before anything is written.
+            if !quotas.is_empty() {
+                host.update_quotas(id, &quotas)
+                    .with_context(|| format!("cannot update the quotas of tenant `{id}`"))?;
+            }
             if let Some(token) = token {
                 host.update_token(id, &token)
                     .with_context(|| format!("cannot update the token of tenant `{id}`"))?;
