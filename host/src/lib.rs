@@ -8,6 +8,7 @@
 //!   gets the tenant's credential added, and is paced by [`pacer`].
 //! - [`store`] is the `Store` trait and its SQLite backend; [`secrets`] seals
 //!   tokens at rest.
+//! - [`kri_settings`]: a tenant's thresholds and KRI selection after setup.
 //! - [`model`] holds the host's own types for outputs and runs.
 //!
 //! The policy rules themselves (allowlists, IP checks, quotas, pacing, thresholds)
@@ -18,6 +19,7 @@ pub mod engine;
 pub mod error;
 pub mod gateway;
 pub mod host;
+pub mod kri_settings;
 pub mod model;
 pub mod pacer;
 pub mod plugins;
