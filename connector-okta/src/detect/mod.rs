@@ -65,7 +65,8 @@ pub const ALLOWED_LATENESS_MS: i64 = 30 * MINUTE_MS;
 pub const FUTURE_SKEW_MS: i64 = 5 * MINUTE_MS;
 
 /// How long a raised dedupe key is remembered, so a replayed event does not raise it
-/// again.
+/// again. An event older than this behind the newest one seen is not evaluated at all:
+/// it is a replay (or far later than Okta persists late events).
 pub const RAISED_MEMORY_MS: i64 = 24 * HOUR_MS;
 
 /// How bad an alert is (the host's `Severity`, in the same words).
@@ -217,6 +218,9 @@ pub fn detect(state: &mut DetectionState, events: &[SystemLogEvent], now_ms: i64
         let published = ev.published_ms.min(now_ms.saturating_add(FUTURE_SKEW_MS));
         state.watermark_ms = state.watermark_ms.max(published);
         let horizon = state.watermark_ms;
+        if ev.published_ms < horizon - RAISED_MEMORY_MS {
+            continue;
+        }
         found.extend(single::detect(ev));
         found.extend(state.push_fatigue.observe(ev, horizon));
         found.extend(state.travel.observe(ev, horizon));
@@ -287,6 +291,28 @@ mod tests {
         let text = serde_json::to_string(&state).unwrap_or_default();
         let back: DetectionState = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(back, state);
+    }
+
+    #[test]
+    fn events_a_day_older_than_the_newest_are_not_evaluated() {
+        let mut state = DetectionState::default();
+        detect(
+            &mut state,
+            &[token_created("new", T0 + 30 * HOUR_MS, "ZONE")],
+            T0 + 30 * HOUR_MS,
+        );
+        let old = detect(
+            &mut state,
+            &[token_created("old", T0, "ANYWHERE")],
+            T0 + 30 * HOUR_MS,
+        );
+        assert!(old.is_empty());
+        let recent = detect(
+            &mut state,
+            &[token_created("recent", T0 + 7 * HOUR_MS, "ANYWHERE")],
+            T0 + 30 * HOUR_MS,
+        );
+        assert_eq!(ids(&recent), vec![API_TOKEN_CREATED]);
     }
 
     #[test]
