@@ -268,6 +268,7 @@ pub(crate) mod testing;
 mod tests {
     use super::testing::*;
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn a_replayed_poll_raises_nothing_new_and_a_restored_state_the_same_alerts() {
@@ -365,5 +366,148 @@ mod tests {
         let late = sizes[24..].iter().max().copied().unwrap_or(0);
         let early = sizes[12];
         assert!(late <= early * 2, "state grows: {sizes:?}");
+    }
+
+    /// A day of events with planted attacks among ordinary sign-ins.
+    fn planted_stream() -> Vec<SystemLogEvent> {
+        let mut evs = Vec::new();
+        for i in 0..400 {
+            let t = T0 + i * 90_000;
+            evs.push(sign_in(
+                &format!("bg{i}"),
+                t,
+                &format!("00ubg{}", i % 40),
+                (47.6, -122.3),
+                7922,
+            ));
+            evs.push(session_event(
+                &format!("sso{i}"),
+                t + 1_000,
+                &format!("sess{}", i % 40),
+                7922,
+                "dev",
+            ));
+        }
+        // Push bombing then success; a spray; a brute force; a roaming session; travel;
+        // a token; a factor reset nobody answers.
+        for i in 0..6 {
+            evs.push(push_denial(
+                &format!("pd{i}"),
+                T0 + HOUR_MS + i * 40_000,
+                "00uvictim",
+            ));
+        }
+        evs.push(sign_in(
+            "pd-ok",
+            T0 + HOUR_MS + 5 * MINUTE_MS,
+            "00uvictim",
+            (47.6, -122.3),
+            7922,
+        ));
+        for i in 0..12 {
+            evs.push(failed_sign_in(
+                &format!("sp{i}"),
+                T0 + 2 * HOUR_MS + i * 10_000,
+                &format!("u{i}@x"),
+                "45.1.1.1",
+            ));
+        }
+        for i in 0..22 {
+            evs.push(failed_sign_in(
+                &format!("bf{i}"),
+                T0 + 3 * HOUR_MS + i * 60_000,
+                "target@x",
+                &format!("9.9.9.{}", i % 4),
+            ));
+        }
+        evs.push(session_event(
+            "roam",
+            T0 + 4 * HOUR_MS,
+            "sess3",
+            29465,
+            "dev",
+        ));
+        evs.push(sign_in(
+            "tr1",
+            T0 + 5 * HOUR_MS,
+            "00utravel",
+            (47.6, -122.3),
+            7922,
+        ));
+        evs.push(sign_in(
+            "tr2",
+            T0 + 5 * HOUR_MS + 30 * MINUTE_MS,
+            "00utravel",
+            (52.5, 13.4),
+            3320,
+        ));
+        evs.push(token_created("tok", T0 + 6 * HOUR_MS, "ANYWHERE"));
+        evs.push(action(
+            "reset",
+            T0 + 7 * HOUR_MS,
+            "user.mfa.factor.reset_all",
+            "00uadmin",
+            serde_json::json!({"target": [user("00ubg7")]}),
+        ));
+        evs.push(action(
+            "tick",
+            T0 + 20 * HOUR_MS,
+            "user.session.start",
+            "00utick",
+            serde_json::json!({}),
+        ));
+        evs.sort_by_key(|e| e.published_ms);
+        evs
+    }
+
+    /// The incidents raised: (detection, entity, final severity), by dedupe key.
+    fn incidents(polls: &[Vec<SystemLogEvent>]) -> Vec<(String, String, Severity)> {
+        let mut state = DetectionState::default();
+        let mut by_key: BTreeMap<String, (String, String, Severity)> = BTreeMap::new();
+        for poll in polls {
+            let now = poll.iter().map(|e| e.published_ms).max().unwrap_or(T0) + MINUTE_MS;
+            for a in detect(&mut state, poll, now) {
+                by_key.insert(a.dedupe_key.clone(), (a.detection, a.entity.id, a.severity));
+            }
+        }
+        let mut v: Vec<_> = by_key.into_values().collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn late_events_across_polls_raise_the_same_incidents_once() {
+        let stream = planted_stream();
+        // Polls of about three minutes of this stream.
+        let in_order: Vec<Vec<SystemLogEvent>> = stream.chunks(4).map(<[_]>::to_vec).collect();
+        let want = incidents(&in_order);
+        let detections: BTreeSet<&str> = want.iter().map(|(d, _, _)| d.as_str()).collect();
+        assert_eq!(detections.len(), 7, "{want:?}");
+        assert!(want.contains(&(
+            MFA_PUSH_FATIGUE.into(),
+            "00uvictim".into(),
+            Severity::Critical
+        )));
+        // About 7% of the events persisted late: they arrive one to three polls (up to
+        // about ten minutes) later.
+        for seed in 1..=20u64 {
+            let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let mut polls: Vec<Vec<SystemLogEvent>> = vec![Vec::new(); in_order.len() + 3];
+            for (i, poll) in in_order.iter().enumerate() {
+                for ev in poll {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let late = x % 100 < 7;
+                    let at = if late {
+                        i + 1 + (x / 100 % 3) as usize
+                    } else {
+                        i
+                    };
+                    polls[at].push(ev.clone());
+                }
+            }
+            assert_eq!(incidents(&polls), want, "seed {seed}");
+        }
     }
 }
