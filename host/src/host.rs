@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kri_policy::pacing::PacingConfig;
 use kri_policy::quota::{QuotaUsage, Quotas};
@@ -24,7 +24,7 @@ use crate::engine::KriEngine;
 use crate::error::{RunError, StoreError};
 use crate::gateway::{Gateway, GatewaySettings, GatewayStats};
 use crate::pacer::{local_now_ms, Pacer};
-use crate::plugins::{Plugin, PluginRegistry};
+use crate::plugins::{Plugin, PluginRegistry, DEFAULT_MAX_PLUGIN_BYTES};
 use crate::runtime::{call_check, call_run, connector_error_text, new_store, CallLimits};
 use crate::sandbox::{LogLine, ProgressSink, SandboxState};
 use crate::secrets::{SecretKey, Token};
@@ -37,6 +37,8 @@ pub struct HostConfig {
     pub plugins_dir: PathBuf,
     /// Pacing of every tenant's requests (share of each rate-limit bucket, ...).
     pub pacing: PacingConfig,
+    /// The largest plugin file that is read; larger files are rejected.
+    pub max_plugin_bytes: u64,
 }
 
 impl HostConfig {
@@ -46,6 +48,7 @@ impl HostConfig {
             plugins_dir: data_dir.join("plugins"),
             data_dir,
             pacing: PacingConfig::default(),
+            max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
         }
     }
 }
@@ -126,8 +129,14 @@ impl KriHost {
         let engine = KriEngine::new()?;
         let linker = crate::runtime::connector_linker(&engine)?;
         let cache = config.data_dir.join("cache").join("components");
-        let registry =
-            PluginRegistry::load(&engine, &linker, &config.plugins_dir, Some(&cache)).await;
+        let registry = PluginRegistry::load(
+            &engine,
+            &linker,
+            &config.plugins_dir,
+            Some(&cache),
+            config.max_plugin_bytes,
+        )
+        .await;
         Ok(KriHost {
             engine,
             linker,
@@ -159,6 +168,7 @@ impl KriHost {
             &self.linker,
             &self.config.plugins_dir,
             Some(&cache),
+            self.config.max_plugin_bytes,
         )
         .await;
     }
@@ -181,6 +191,8 @@ impl KriHost {
             )));
         }
         let plugin = self.plugin(&t.connector)?;
+        kri_policy::redact::check_token_length(token.expose())
+            .map_err(|e| RunError::Other(e.to_string()))?;
         kri_policy::egress::Origin::from_base_url(&t.base_url)
             .map_err(|e| RunError::Other(format!("--base-url {}: {e}", t.base_url)))?;
         if t.base_url.starts_with("http://") && !t.allow_insecure_local {
@@ -189,6 +201,16 @@ impl KriHost {
                 t.base_url
             )));
         }
+        kri_policy::egress::check_base_url(&t.base_url, t.allow_insecure_local).map_err(|e| {
+            let advice = match e {
+                kri_policy::egress::EgressError::DeniedAddress { .. } => {
+                    "; runs would refuse every request to it (use the service's public \
+                     name, or --allow-insecure-local for a local simulator)"
+                }
+                _ => "",
+            };
+            RunError::Other(format!("--base-url {}: {e}{advice}", t.base_url))
+        })?;
         if !t.extra.is_object() {
             return Err(RunError::Other("--extra must be a JSON object".into()));
         }
@@ -231,9 +253,29 @@ impl KriHost {
     /// Replaces a tenant's token (sealed like at `add_tenant`).
     pub fn update_token(&self, tenant_id: &str, token: &Token) -> Result<(), RunError> {
         self.store.tenant(tenant_id)?;
+        kri_policy::redact::check_token_length(token.expose())
+            .map_err(|e| RunError::Other(e.to_string()))?;
         let sealed = self.key.seal(tenant_id, token)?;
         self.store.set_secret(tenant_id, &sealed)?;
         Ok(())
+    }
+
+    /// Sets some of a tenant's quota overrides (`name -> value`), keeping the others.
+    /// Unknown names are refused (the error lists the known ones) and nothing is
+    /// written. Returns the tenant's overrides after the change.
+    pub fn update_quotas(
+        &self,
+        tenant_id: &str,
+        changes: &BTreeMap<String, u64>,
+    ) -> Result<BTreeMap<String, u64>, RunError> {
+        let mut overrides = self.store.tenant(tenant_id)?.quotas;
+        overrides.extend(changes.iter().map(|(k, v)| (k.clone(), *v)));
+        let pairs: Vec<(String, u64)> = overrides.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        Quotas::default()
+            .apply_overrides(&pairs)
+            .map_err(|e| RunError::Other(e.to_string()))?;
+        self.store.set_tenant_quotas(tenant_id, &overrides)?;
+        Ok(overrides)
     }
 
     fn seed_definitions(&self, tenant: &str, plugin: &Plugin) -> Result<(), StoreError> {
@@ -291,6 +333,7 @@ impl KriHost {
         token: Token,
         quotas: &Quotas,
         usage: Arc<Mutex<QuotaUsage>>,
+        deadline: Instant,
     ) -> Result<Arc<Gateway>, RunError> {
         let settings = GatewaySettings {
             base_url: tenant.base_url.clone(),
@@ -301,6 +344,7 @@ impl KriHost {
             request_timeout: Duration::from_secs(60),
             max_429_retries: 20,
             max_5xx_retries: 4,
+            deadline: Some(deadline),
         };
         Gateway::new(settings, self.pacer(&tenant.id), usage)
             .map(Arc::new)
@@ -320,7 +364,12 @@ impl KriHost {
         let (tenant, plugin, token, quotas) = self.prepare(connector, tenant_id)?;
         let secret = token.expose().to_string();
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
-        let gateway = self.gateway(&tenant, &plugin, token, &quotas, usage.clone())?;
+        let limits = CallLimits {
+            cpu_ms: quotas.cpu_ms,
+            wall_ms: quotas.wall_ms.min(120_000),
+        };
+        let deadline = Instant::now() + Duration::from_millis(limits.wall_ms);
+        let gateway = self.gateway(&tenant, &plugin, token, &quotas, usage.clone(), deadline)?;
         let state = SandboxState::new(
             quotas,
             Some(gateway.clone()),
@@ -329,10 +378,6 @@ impl KriHost {
             BTreeMap::new(),
             None,
         );
-        let limits = CallLimits {
-            cpu_ms: quotas.cpu_ms,
-            wall_ms: quotas.wall_ms.min(120_000),
-        };
         let mut store = new_store(&self.engine, state, limits);
         let result = call_check(
             &plugin.pre,
@@ -367,9 +412,11 @@ impl KriHost {
         self.seed_definitions(tenant_id, &plugin)?;
         let secret = token.expose().to_string();
         let run_id = self.store.start_run(tenant_id, connector, "run")?;
-        let started = std::time::Instant::now();
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(quotas.wall_ms);
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
-        let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage.clone()) {
+        let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage.clone(), deadline)
+        {
             Ok(g) => g,
             Err(e) => {
                 let msg = e.to_string();
