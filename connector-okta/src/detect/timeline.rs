@@ -51,6 +51,7 @@ impl Timeline {
         true
     }
 
+    #[cfg(test)]
     pub fn marks(&self) -> &[Mark] {
         &self.marks
     }
