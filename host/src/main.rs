@@ -184,12 +184,9 @@ fn config(cli: &Cli) -> Result<HostConfig> {
 
 async fn open(cli: &Cli, create: bool) -> Result<KriHost> {
     let cfg = config(cli)?;
-    let host = KriHost::open(cfg, create).await.with_context(|| {
-        format!(
-            "cannot open kri data directory {} (pass --data-dir or set KRI_DATA_DIR)",
-            cli.data_dir.display()
-        )
-    })?;
+    let host = KriHost::open(cfg, create)
+        .await
+        .with_context(|| open_context(cli))?;
     warn_uncached(host.registry());
     Ok(host)
 }
@@ -202,6 +199,22 @@ fn warn_uncached(reg: &PluginRegistry) {
             eprintln!("warning: {}: {w}", p.path.display());
         }
     }
+}
+
+/// Opens the host for commands that only read or manage records: the plugin
+/// directory is not read, so no plugin is compiled or instantiated.
+async fn open_records(cli: &Cli) -> Result<KriHost> {
+    let cfg = config(cli)?;
+    KriHost::open_without_plugins(cfg)
+        .await
+        .with_context(|| open_context(cli))
+}
+
+fn open_context(cli: &Cli) -> String {
+    format!(
+        "cannot open kri data directory {} (pass --data-dir or set KRI_DATA_DIR)",
+        cli.data_dir.display()
+    )
 }
 
 fn parse_now(s: &str) -> Result<i64> {
@@ -374,6 +387,7 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
                 },
                 &token,
             )
+            .await
             .with_context(|| format!("cannot add tenant `{}`", add.id))?;
             println!(
                 "added tenant {} ({}, {})",
@@ -382,8 +396,8 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             Ok(())
         }
         TenantCommand::List { json } => {
-            let host = open(cli, false).await?;
-            let tenants = host.store().tenants()?;
+            let host = open_records(cli).await?;
+            let tenants = host.tenants().await?;
             if *json {
                 return print_json(&tenants);
             }
@@ -430,31 +444,33 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             } else {
                 None
             };
-            let host = open(cli, false).await?;
-            host.store()
-                .tenant(id)
+            let host = open_records(cli).await?;
+            host.tenant(id)
+                .await
                 .with_context(|| format!("cannot update tenant `{id}`"))?;
             // Quotas first: an unknown name is refused before anything is written.
             if !quotas.is_empty() {
                 host.update_quotas(id, &quotas)
+                    .await
                     .with_context(|| format!("cannot update the quotas of tenant `{id}`"))?;
             }
             if let Some(token) = token {
                 host.update_token(id, &token)
+                    .await
                     .with_context(|| format!("cannot update the token of tenant `{id}`"))?;
             }
             if let Some(extra) = extra {
-                host.store()
-                    .set_tenant_extra(id, &extra)
+                host.set_tenant_extra(id, &extra)
+                    .await
                     .with_context(|| format!("cannot update tenant `{id}`"))?;
             }
             println!("updated tenant {id}");
             Ok(())
         }
         TenantCommand::Remove { id } => {
-            let host = open(cli, false).await?;
-            host.store()
-                .remove_tenant(id)
+            let host = open_records(cli).await?;
+            host.remove_tenant(id)
+                .await
                 .with_context(|| format!("cannot remove tenant `{id}`"))?;
             println!("removed tenant {id}");
             Ok(())
@@ -462,8 +478,8 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
     }
 }
 
-fn print_kris(host: &KriHost, tenant: &str, json: bool) -> Result<()> {
-    let rows = host.store().latest_kris(tenant)?;
+async fn print_kris(host: &KriHost, tenant: &str, json: bool) -> Result<()> {
+    let rows = host.latest_kris(tenant).await?;
     if json {
         return print_json(&rows);
     }
@@ -506,7 +522,7 @@ fn print_kris(host: &KriHost, tenant: &str, json: bool) -> Result<()> {
         t.row(vec![
             r.slug,
             value,
-            r.status,
+            r.status.as_str().to_string(),
             change,
             of,
             format!("{}/{}", fmt_num(r.warn), fmt_num(r.breach)),
@@ -551,7 +567,7 @@ async fn cmd_run(
             outcome.stats.responses_429,
             outcome.stats.bytes
         );
-        print_kris(&host, tenant, false)?;
+        print_kris(&host, tenant, false).await?;
     }
     if outcome.succeeded {
         Ok(ExitCode::SUCCESS)
@@ -569,8 +585,8 @@ async fn cmd_run(
 async fn cmd_run_all(cli: &Cli, parallel: usize, json: bool) -> Result<ExitCode> {
     let host = Arc::new(open(cli, false).await?);
     let jobs: Vec<(String, String)> = host
-        .store()
-        .tenants()?
+        .tenants()
+        .await?
         .into_iter()
         .map(|t| (t.connector, t.id))
         .collect();
@@ -653,18 +669,16 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
         } => return cmd_run(&cli, connector, tenant, *json, now.as_deref()).await,
         Command::RunAll { parallel, json } => return cmd_run_all(&cli, *parallel, *json).await,
         Command::Kris { tenant, json } => {
-            let host = open(&cli, false).await?;
-            host.store().tenant(tenant)?;
-            print_kris(&host, tenant, *json)?;
+            let host = open_records(&cli).await?;
+            print_kris(&host, tenant, *json).await?;
         }
         Command::Runs {
             tenant,
             json,
             limit,
         } => {
-            let host = open(&cli, false).await?;
-            host.store().tenant(tenant)?;
-            let runs = host.store().runs(tenant, *limit)?;
+            let host = open_records(&cli).await?;
+            let runs = host.runs(tenant, *limit).await?;
             if *json {
                 print_json(&runs)?;
             } else {
@@ -675,7 +689,7 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                 for r in runs {
                     t.row(vec![
                         r.id.to_string(),
-                        r.status,
+                        r.status.to_string(),
                         r.started_at,
                         r.duration_ms
                             .map(|d| format!("{:.1}", d as f64 / 1000.0))

@@ -8,9 +8,9 @@ use kri_host::engine::LoadSource;
 use kri_host::{KriHost, PluginError, RunOptions};
 use serde_json::json;
 
-fn latest(host: &KriHost, tenant: &str, slug: &str) -> Option<(f64, i64)> {
-    host.store()
-        .latest_kris(tenant)
+async fn latest(host: &KriHost, tenant: &str, slug: &str) -> Option<(f64, i64)> {
+    host.latest_kris(tenant)
+        .await
         .expect("kris")
         .into_iter()
         .find(|k| k.slug == slug)
@@ -36,6 +36,7 @@ async fn outputs_persist_and_state_survives_into_the_next_run() {
         ),
         &token("tok-123456"),
     )
+    .await
     .expect("add tenant");
     let now = 1_795_400_000_000;
     let first = host
@@ -50,8 +51,11 @@ async fn outputs_persist_and_state_survives_into_the_next_run() {
         .await
         .expect("run");
     assert!(first.succeeded, "{:?}", first.error);
-    assert_eq!(latest(&host, "acme", "probe_runs").map(|v| v.0), Some(1.0));
-    let kris = host.store().latest_kris("acme").expect("kris");
+    assert_eq!(
+        latest(&host, "acme", "probe_runs").await.map(|v| v.0),
+        Some(1.0)
+    );
+    let kris = host.latest_kris("acme").await.expect("kris");
     let echo = kris.iter().find(|k| k.slug == "probe_echo").expect("echo");
     assert_eq!(echo.value, Some(7.0));
     assert_eq!(
@@ -66,8 +70,11 @@ async fn outputs_persist_and_state_survives_into_the_next_run() {
     let host = env.host().await;
     let second = run(&host, "acme").await;
     assert!(second.succeeded);
-    assert_eq!(latest(&host, "acme", "probe_runs").map(|v| v.0), Some(2.0));
-    let runs = host.store().runs("acme", 10).expect("runs");
+    assert_eq!(
+        latest(&host, "acme", "probe_runs").await.map(|v| v.0),
+        Some(2.0)
+    );
+    let runs = host.runs("acme", 10).await.expect("runs");
     assert_eq!(runs.len(), 2);
     assert!(runs
         .iter()
@@ -82,29 +89,30 @@ async fn failing_or_trapping_runs_leave_values_and_state_untouched() {
         tenant("acme", "probe", "https://acme.example.com", json!({})),
         &token("tok-123456"),
     )
+    .await
     .expect("add tenant");
     let good = run(&host, "acme").await;
     assert!(good.succeeded);
-    let before = latest(&host, "acme", "probe_runs").expect("value");
+    let before = latest(&host, "acme", "probe_runs").await.expect("value");
     assert_eq!(before.0, 1.0);
 
     for (mode, expected_error) in [
         ("fail", "upstream error: planned failure"),
         ("trap", "planned trap in the middle of a run"),
     ] {
-        host.store()
-            .set_tenant_extra("acme", &json!({ "mode": mode }))
+        host.set_tenant_extra("acme", &json!({ "mode": mode }))
+            .await
             .expect("update");
         let bad = run(&host, "acme").await;
         assert!(!bad.succeeded, "{mode} must fail");
         let err = bad.error.clone().unwrap_or_default();
         assert!(err.contains(expected_error), "{mode}: {err}");
         assert_eq!(
-            latest(&host, "acme", "probe_runs"),
+            latest(&host, "acme", "probe_runs").await,
             Some(before),
             "{mode}: the value and its run are unchanged"
         );
-        let runs = host.store().runs("acme", 1).expect("runs");
+        let runs = host.runs("acme", 1).await.expect("runs");
         assert_eq!(runs[0].status, "failed");
         assert_eq!(runs[0].rows_written, 0);
         assert!(runs[0]
@@ -115,11 +123,14 @@ async fn failing_or_trapping_runs_leave_values_and_state_untouched() {
     }
 
     // The state the failed runs wrote was never committed: the counter goes 1 -> 2.
-    host.store()
-        .set_tenant_extra("acme", &json!({}))
+    host.set_tenant_extra("acme", &json!({}))
+        .await
         .expect("update");
     assert!(run(&host, "acme").await.succeeded);
-    assert_eq!(latest(&host, "acme", "probe_runs").map(|v| v.0), Some(2.0));
+    assert_eq!(
+        latest(&host, "acme", "probe_runs").await.map(|v| v.0),
+        Some(2.0)
+    );
 }
 
 /// Appends a custom section, which changes the file but not what it does.
@@ -163,6 +174,7 @@ async fn unchanged_components_load_from_the_cache_and_changed_ones_recompile() {
         tenant("acme", "probe", "https://acme.example.com", json!({})),
         &token("tok-123456"),
     )
+    .await
     .expect("add");
     assert!(
         run(&host, "acme").await.succeeded,
