@@ -229,12 +229,18 @@ mod tests {
             Family::of_path("/api/v1/users/00u1/roles/ra1/targets/groups"),
             Some(Family::Iam)
         );
-        assert_eq!(Family::of_path("/api/v1/groups/00g1/roles"), Some(Family::Iam));
+        assert_eq!(
+            Family::of_path("/api/v1/groups/00g1/roles"),
+            Some(Family::Iam)
+        );
         assert_eq!(
             Family::of_path("/api/v1/groups/00g1/users"),
             Some(Family::Groups)
         );
-        assert_eq!(Family::of_path("/api/v1/apps/0oa1/users"), Some(Family::Apps));
+        assert_eq!(
+            Family::of_path("/api/v1/apps/0oa1/users"),
+            Some(Family::Apps)
+        );
         assert_eq!(Family::of_path("/api/v1/brands"), None);
         assert_eq!(Family::of_path("/"), None);
     }

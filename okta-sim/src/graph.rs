@@ -145,7 +145,11 @@ const CUSTOM_ROLES: [(&str, &str, &[&str]); 4] = [
     (
         "App owner",
         "Manage the apps of one team",
-        &["okta.apps.read", "okta.apps.manage", "okta.apps.assignment.manage"],
+        &[
+            "okta.apps.read",
+            "okta.apps.manage",
+            "okta.apps.assignment.manage",
+        ],
     ),
     (
         "Group membership manager",
@@ -155,7 +159,11 @@ const CUSTOM_ROLES: [(&str, &str, &[&str]); 4] = [
     (
         "User creator",
         "Create and activate users",
-        &["okta.users.create", "okta.users.read", "okta.users.lifecycle.activate"],
+        &[
+            "okta.users.create",
+            "okta.users.read",
+            "okta.users.lifecycle.activate",
+        ],
     ),
 ];
 
@@ -196,7 +204,9 @@ impl Org {
                 continue;
             }
             let app = apps[rng.gen_range(0..apps.len())];
-            let created = self.groups[g].created_ms.max(self.apps[app as usize].created_ms);
+            let created = self.groups[g]
+                .created_ms
+                .max(self.apps[app as usize].created_ms);
             self.group_apps.push(GroupApp {
                 group: g as u16,
                 app,
@@ -537,7 +547,11 @@ impl Org {
     /// Links `user` to `app` (all of the app's dashboard links) unless already linked.
     /// Returns whether links were added.
     pub(crate) fn link_app(&mut self, rng: &mut StdRng, user: u32, app: u16) -> bool {
-        if self.users[user as usize].app_links.iter().any(|l| l.app == app) {
+        if self.users[user as usize]
+            .app_links
+            .iter()
+            .any(|l| l.app == app)
+        {
             return false;
         }
         let template = &APP_TEMPLATES[self.apps[app as usize].template as usize];

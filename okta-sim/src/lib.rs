@@ -25,10 +25,12 @@
 //!   objects (apps, groups, policies, rules, tokens, assignees) come with sorted keys.
 
 mod advance;
+mod advance_graph;
 pub mod catalog;
 pub mod config;
 mod generate;
 pub mod graph;
+mod graph_truth;
 pub mod ids;
 pub mod model;
 mod query;
@@ -39,6 +41,7 @@ pub mod time;
 mod truth;
 
 pub use config::{Family, FaultConfig, RateLimitConfig, SimConfig};
+pub use graph_truth::{AdminTruth, GraphTruth, ScopeTruth, TokenTruth, UserAccess};
 pub use model::{Org, OrgSpec, UserStatus};
 pub use server::{SimServer, SimStats};
 pub use truth::{percent_1dp, GroundTruth};

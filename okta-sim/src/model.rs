@@ -504,10 +504,9 @@ impl AdminRole {
             AdminRole::HelpDeskAdmin => ("HELP_DESK_ADMIN", "Help Desk Administrator"),
             AdminRole::ReadOnlyAdmin => ("READ_ONLY_ADMIN", "Read-only Administrator"),
             AdminRole::UserAdmin => ("USER_ADMIN", "Group Administrator"),
-            AdminRole::GroupMembershipAdmin => (
-                "GROUP_MEMBERSHIP_ADMIN",
-                "Group Membership Administrator",
-            ),
+            AdminRole::GroupMembershipAdmin => {
+                ("GROUP_MEMBERSHIP_ADMIN", "Group Membership Administrator")
+            }
             AdminRole::ApiAccessManagementAdmin => (
                 "API_ACCESS_MANAGEMENT_ADMIN",
                 "API Access Management Administrator",

@@ -499,7 +499,11 @@ impl<'a> Renderer<'a> {
                     held.role,
                     &held.scope,
                     held.assigned_ms,
-                    if held.via_group.is_some() { "GROUP" } else { "USER" },
+                    if held.via_group.is_some() {
+                        "GROUP"
+                    } else {
+                        "USER"
+                    },
                     &assignee,
                 )
             })
@@ -994,16 +998,14 @@ impl<'a> Renderer<'a> {
                     }),
                 _ => "/api/internal/tokens".to_string(),
             },
-            EventKind::GroupMembershipRemove => {
-                match event.target {
-                    Target::GroupMember { user, group } => format!(
-                        "/api/v1/groups/{}/users/{}",
-                        org.groups[group as usize % org.groups.len()].id,
-                        org.users[user as usize].id
-                    ),
-                    _ => "/api/v1/groups".to_string(),
-                }
-            }
+            EventKind::GroupMembershipRemove => match event.target {
+                Target::GroupMember { user, group } => format!(
+                    "/api/v1/groups/{}/users/{}",
+                    org.groups[group as usize % org.groups.len()].id,
+                    org.users[user as usize].id
+                ),
+                _ => "/api/v1/groups".to_string(),
+            },
             EventKind::AppMembershipAdd => match event.target {
                 Target::AppMember { user, app } => format!(
                     "/api/v1/apps/{}/users/{}",

@@ -40,7 +40,8 @@ impl Renderer<'_> {
         if let RoleRef::Custom(c) = role {
             let role_id = &self.org.custom_roles[c as usize].id;
             value["role"] = json!(role_id);
-            value["_links"]["role"] = json!({ "href": format!("{base}/api/v1/iam/roles/{role_id}") });
+            value["_links"]["role"] =
+                json!({ "href": format!("{base}/api/v1/iam/roles/{role_id}") });
             value["_links"]["permissions"] = json!({
                 "href": format!("{base}/api/v1/iam/permission-sets/{role_id}/permissions")
             });

@@ -898,12 +898,8 @@ fn group_filter(q: &Query) -> Result<Box<dyn Fn(&crate::model::Group) -> bool>, 
         return Ok(Box::new(|_| true));
     };
     if let Some(rest) = expr.trim().strip_prefix("lastMembershipUpdated gt ") {
-        let since = parse_iso(rest.trim().trim_matches('"')).ok_or_else(|| {
-            bad(
-                "filter",
-                format!("Invalid search criteria: {expr}"),
-            )
-        })?;
+        let since = parse_iso(rest.trim().trim_matches('"'))
+            .ok_or_else(|| bad("filter", format!("Invalid search criteria: {expr}")))?;
         return Ok(Box::new(move |g| g.last_membership_updated_ms > since));
     }
     let kinds = filter_values(expr, "type").map_err(ApiError::bad_query)?;
