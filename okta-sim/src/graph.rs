@@ -170,7 +170,7 @@ const CUSTOM_ROLES: [(&str, &str, &[&str]); 4] = [
 impl Org {
     /// The random stream the graph is drawn from (separate from the org's main stream).
     fn graph_rng(&self) -> StdRng {
-        StdRng::seed_from_u64(mix64(self.seed ^ 0x6772_6170_6873_696d) ^ 0x5eed_0f_6a7a)
+        StdRng::seed_from_u64(mix64(self.seed ^ 0x6772_6170_6873_696d) ^ 0x005e_ed0f_6a7a)
     }
 
     /// Draws the identity graph over an org whose users, apps and groups already exist.
@@ -559,17 +559,16 @@ impl Org {
         let credentials_setup = template.sign_on_mode == "BROWSER_PLUGIN";
         let links = template.links.len();
         let u = &mut self.users[user as usize];
-        let mut order = u.app_links.len() as u16;
+        let first = u.app_links.len() as u16;
         for link in 0..links {
             u.app_links.push(AppLink {
                 app,
                 link: link as u8,
                 assignment_id: assignment_id.clone(),
-                sort_order: order,
+                sort_order: first + link as u16,
                 hidden: false,
                 credentials_setup,
             });
-            order += 1;
         }
         links > 0
     }

@@ -893,7 +893,10 @@ fn app_position(r: &Renderer<'_>, id: &str) -> Result<u16, ApiError> {
 
 /// Which groups `GET /api/v1/groups` keeps: `filter` or `search` with `type eq "X"`
 /// (joined with `or`), or `search=lastMembershipUpdated gt "<ISO time>"`.
-fn group_filter(q: &Query) -> Result<Box<dyn Fn(&crate::model::Group) -> bool>, ApiError> {
+/// Whether a group passes a `GET /api/v1/groups` filter.
+type GroupTest = Box<dyn Fn(&crate::model::Group) -> bool>;
+
+fn group_filter(q: &Query) -> Result<GroupTest, ApiError> {
     let Some(expr) = q.get("filter").or_else(|| q.get("search")) else {
         return Ok(Box::new(|_| true));
     };
