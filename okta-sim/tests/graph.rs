@@ -790,3 +790,42 @@ fn advance_is_deterministic() {
     assert_eq!(a.graph_truth(NOW_MS + DAY), b.graph_truth(NOW_MS + DAY));
     assert_eq!(a.snapshot_json("http://x"), b.snapshot_json("http://x"));
 }
+
+/// FNV-1a over everything the graph must not change: users (detailed) with their factors
+/// and app links, apps, policies with rules, and the System Log.
+fn fingerprint_of_the_rest(org: &Org) -> u64 {
+    let r = okta_sim::render::Renderer::new(org, "http://127.0.0.1:1");
+    let mut out: Vec<u8> = Vec::new();
+    for user in &org.users {
+        r.user(&mut out, user, true);
+        r.factors(&mut out, user);
+        r.app_links(&mut out, user);
+    }
+    for app in &org.apps {
+        out.extend_from_slice(r.app(app).to_string().as_bytes());
+    }
+    for policy in &org.policies {
+        out.extend_from_slice(r.policy(policy).to_string().as_bytes());
+        for rule in &policy.rules {
+            out.extend_from_slice(r.rule(policy, rule).to_string().as_bytes());
+        }
+    }
+    for event in &org.events {
+        r.event(&mut out, event);
+    }
+    out.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[test]
+fn the_graph_leaves_the_rest_of_the_org_as_it_was() {
+    // Computed with the generator as it was before the identity graph existed.
+    for (seed, users, expected) in [
+        (11, 300, 1_061_726_030_508_049_132_u64),
+        (42, 2000, 14_643_782_530_592_795_413_u64),
+    ] {
+        let got = fingerprint_of_the_rest(&org(seed, users));
+        assert_eq!(got, expected, "seed {seed}, {users} users");
+    }
+}
