@@ -339,14 +339,13 @@ impl Org {
 
     fn grant_group_role(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
         let groups: Vec<u16> = self
-            .groups_of_kind(GroupKind::OktaGroup)
+            .admin_group_candidates()
             .into_iter()
             .filter(|&g| {
-                !self.groups[g as usize].members.is_empty()
-                    && !self
-                        .role_grants
-                        .iter()
-                        .any(|r| r.principal == Principal::Group(g))
+                !self
+                    .role_grants
+                    .iter()
+                    .any(|r| r.principal == Principal::Group(g))
             })
             .collect();
         let Some(&group) = groups.choose(rng) else {

@@ -18,7 +18,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::catalog::APP_TEMPLATES;
 use crate::ids::mix64;
-use crate::model::{AdminRole, AppLink, GroupKind, Org, User, UserStatus};
+use crate::model::{AdminRole, AppLink, Group, GroupKind, Org, User, UserStatus};
 use crate::time::DAY_MS;
 
 /// Who holds a role.
@@ -131,6 +131,16 @@ pub struct HeldRole {
     pub assigned_ms: i64,
 }
 
+/// Groups that hold admin roles: (name, description).
+const ADMIN_GROUPS: [(&str, &str); 3] = [
+    ("Okta Administrators", "People who administer Okta"),
+    ("IT Help Desk", "First-line support"),
+    ("Security Auditors", "Read-only review of the org"),
+];
+
+/// The most members a group may have to be given an admin role.
+const MAX_ADMIN_GROUP: usize = 20;
+
 /// Custom roles an org may define: (label, description, permissions).
 const CUSTOM_ROLES: [(&str, &str, &[&str]); 4] = [
     (
@@ -178,6 +188,7 @@ impl Org {
         let mut rng = self.graph_rng();
         self.gen_group_apps(&mut rng);
         self.gen_memberships(&mut rng);
+        self.gen_admin_groups(&mut rng);
         self.gen_admin_scopes(&mut rng);
         self.gen_custom_roles(&mut rng);
         self.gen_role_grants(&mut rng);
@@ -251,6 +262,41 @@ impl Org {
             };
             self.groups[g].members = members;
         }
+    }
+
+    /// Small groups that hold admin roles, as orgs keep them (appended after the others,
+    /// so the indexes of the generated groups do not move).
+    fn gen_admin_groups(&mut self, rng: &mut StdRng) {
+        let active: Vec<u32> = (0..self.users.len() as u32)
+            .filter(|&u| self.users[u as usize].status == UserStatus::Active)
+            .collect();
+        let founded = self.groups.first().map_or(self.now_ms, |g| g.created_ms);
+        for (name, description) in ADMIN_GROUPS {
+            let created = founded + rng.gen_range(0..(self.now_ms - founded).max(1) / 2);
+            let group = Group {
+                id: self.new_id(rng, "00g"),
+                name: name.to_string(),
+                description: description.to_string(),
+                kind: GroupKind::OktaGroup,
+                created_ms: created,
+                last_updated_ms: created,
+                last_membership_updated_ms: self.now_ms - rng.gen_range(1..90) * DAY_MS,
+                source_app_id: None,
+                members: pick_some(rng, &active, 8),
+            };
+            self.groups.push(group);
+        }
+    }
+
+    /// Groups small enough to hold an admin role (the admin groups, or small teams).
+    pub(crate) fn admin_group_candidates(&self) -> Vec<u16> {
+        self.groups_of_kind(GroupKind::OktaGroup)
+            .into_iter()
+            .filter(|&g| {
+                let n = self.groups[g as usize].members.len();
+                n > 0 && n <= MAX_ADMIN_GROUP
+            })
+            .collect()
     }
 
     fn gen_admin_scopes(&mut self, rng: &mut StdRng) {
@@ -332,13 +378,12 @@ impl Org {
     }
 
     fn gen_role_grants(&mut self, rng: &mut StdRng) {
-        // Groups with members get standard roles: admins through a group.
-        let mut candidates: Vec<u16> = self
-            .groups_of_kind(GroupKind::OktaGroup)
-            .into_iter()
+        // The admin groups get standard roles: admins through a group.
+        let first_admin_group = self.groups.len() - ADMIN_GROUPS.len();
+        let candidates: Vec<u16> = (first_admin_group..self.groups.len())
+            .map(|g| g as u16)
             .filter(|&g| !self.groups[g as usize].members.is_empty())
             .collect();
-        candidates.shuffle(rng);
         let roles = [
             if rng.gen_bool(0.4) {
                 AdminRole::SuperAdmin
@@ -368,7 +413,7 @@ impl Org {
             return;
         }
         // Custom roles over resource sets, to a group and to a few users.
-        if let Some(&group) = candidates.get(3).or(candidates.first()) {
+        if let Some(&group) = candidates.get(1).or(candidates.first()) {
             let grant = self.custom_grant(rng, Principal::Group(group));
             self.role_grants.push(grant);
         }

@@ -1,5 +1,6 @@
 //! The simulated org's data: users with their factors and app links, apps, groups,
 //! ACCESS_POLICY policies and rules, API tokens, admin assignees and System Log events.
+//! The identity graph's own types (roles, resource sets, group apps) are in `graph.rs`.
 //!
 //! These structs are the single source of truth: the HTTP layer renders them into Okta's
 //! JSON shapes (`render.rs`) and the ground truth (`truth.rs`) is computed from them

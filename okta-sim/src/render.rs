@@ -1,6 +1,7 @@
 //! Renders the org's structs into the JSON shapes real Okta returns (checked against
 //! /work/shared/okta-fixtures): users, factors, app links, apps, groups, policies and
-//! rules, API tokens, admin assignees, roles and System Log events.
+//! rules, API tokens, admin assignees, roles and System Log events. The identity graph's
+//! other shapes (role targets, IAM lists, app users and groups) are in `render_graph.rs`.
 //!
 //! Users and events, the bulk of the traffic, go through borrowed `Serialize` structs
 //! written straight into the output buffer; the small, irregular objects use `json!`.

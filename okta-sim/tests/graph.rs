@@ -105,6 +105,13 @@ fn generation_covers_every_kind_and_is_deterministic() {
             .any(|x| x.role_type == "CUSTOM" && x.scope.kind == "RESOURCE_SET"));
         assert!(truth.tokens.iter().any(|t| t.owner_status != "ACTIVE"));
         assert!(truth.super_admin_count >= 1);
+        // Roles go to small groups, not to whole teams.
+        for grant in &a.role_grants {
+            if let okta_sim::graph::Principal::Group(g) = grant.principal {
+                let n = a.groups[g as usize].members.len();
+                assert!((1..=20).contains(&n), "seed {seed}: {n} members");
+            }
+        }
         // The invariant: a member of a group assigned an app has a link to it.
         for ga in &a.group_apps {
             for &u in &a.groups[ga.group as usize].members {
