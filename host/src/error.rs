@@ -19,12 +19,23 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    #[error("{path} is not a kri database: {reason}")]
+    NotKriDatabase { path: PathBuf, reason: String },
+    #[error("the database is locked by another process ({path})")]
+    Locked { path: PathBuf },
+    #[error("tenant `{tenant}` is already running job `{job}` (run {run_id}, process {pid}); wait for it to finish, see `kri runs --tenant {tenant}`")]
+    RunInProgress {
+        tenant: String,
+        job: String,
+        run_id: i64,
+        pid: i64,
+    },
     #[error("unknown tenant `{0}`; see `kri tenant list`")]
     UnknownTenant(String),
     #[error("tenant `{0}` already exists; remove it first with `kri tenant remove {0}`")]
     TenantExists(String),
-    #[error("corrupt stored value: {0}")]
-    Corrupt(String),
+    #[error("the store's worker thread failed: {0}")]
+    Worker(String),
 }
 
 /// Errors from encrypting or decrypting tenant secrets.
@@ -34,6 +45,15 @@ pub enum SecretError {
     BadEnvKey,
     #[error("key file {path}: {reason}")]
     KeyFile { path: PathBuf, reason: String },
+    #[error("key file {path} is missing, and the store holds secrets sealed with it (tenants {tenants}); restore that key file, or set {env} to the key that sealed them. kri creates a new key only for a store with no sealed secrets", env = crate::secrets::KEY_ENV)]
+    KeyLost { path: PathBuf, tenants: String },
+    #[error("the secret of tenant `{tenant}` was sealed with key {sealed_with}, but the key from {key_source} is {key_id}; restore the key file that sealed it, or set KRI_ENCRYPTION_KEY to that key")]
+    WrongKey {
+        tenant: String,
+        sealed_with: String,
+        key_id: String,
+        key_source: String,
+    },
     #[error("cannot decrypt the secret of tenant `{0}`: wrong encryption key or tampered data")]
     Decrypt(String),
     #[error("token is empty or contains control characters")]
@@ -45,6 +65,8 @@ pub enum SecretError {
 pub enum PluginError {
     #[error("cannot read file: {0}")]
     Unreadable(String),
+    #[error("file is {size} bytes, over the {max}-byte limit for a plugin; raise it with --max-plugin-bytes or KRI_MAX_PLUGIN_BYTES")]
+    TooLarge { size: u64, max: u64 },
     #[error("not a WebAssembly file")]
     NotWasm,
     #[error("a core WebAssembly module, not a component: build it for wasm32-wasip2 (or wrap it with `wasm-tools component new`)")]
@@ -57,8 +79,12 @@ pub enum PluginError {
     DescribeFailed(String),
     #[error("invalid manifest: {0}")]
     BadManifest(String),
-    #[error("duplicate connector name `{name}`, already provided by {first}")]
-    Duplicate { name: String, first: String },
+    #[error("duplicate connector name `{name}`: {second} and {first} both provide it; {first} (first by file name) is used, rename or remove one of them")]
+    Duplicate {
+        name: String,
+        first: String,
+        second: String,
+    },
 }
 
 /// Why a run (or a check) failed.

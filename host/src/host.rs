@@ -1,5 +1,7 @@
-//! `KriHost`: the library's front door. It opens the store, loads the plugin
-//! directory, adds tenants, and runs or checks a tenant's connector.
+//! `KriHost`: the library's front door, and the CLI's only one. It opens the store,
+//! loads the plugin directory (unless opened for reading records only), adds,
+//! lists, updates and removes tenants, runs or checks a tenant's connector, and reads
+//! back KRIs and run history.
 //!
 //! A run: load the tenant and open its sealed token; build the tenant's gateway
 //! (origin, auth, quotas, pacing shared by the tenant's runs); give the connector a
@@ -11,24 +13,31 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kri_policy::pacing::PacingConfig;
 use kri_policy::quota::{QuotaUsage, Quotas};
-use kri_policy::threshold::{status, Direction};
+use kri_policy::threshold::{status, Direction, KriStatus};
 use serde::Serialize;
 use wasmtime::component::Linker;
 
 use crate::bindings::types;
 use crate::engine::KriEngine;
-use crate::error::{RunError, StoreError};
+use crate::error::{RunError, SecretError, StoreError};
 use crate::gateway::{Gateway, GatewaySettings, GatewayStats};
+use crate::model::RunKind;
 use crate::pacer::{local_now_ms, Pacer};
-use crate::plugins::{Plugin, PluginRegistry};
+use crate::plugins::{Plugin, PluginRegistry, DEFAULT_MAX_PLUGIN_BYTES};
 use crate::runtime::{call_check, call_run, connector_error_text, new_store, CallLimits};
 use crate::sandbox::{LogLine, ProgressSink, SandboxState};
 use crate::secrets::{SecretKey, Token};
-use crate::store::{KriDefinitionRow, KriOutput, RunStats, Store, Tenant};
+use crate::store::{
+    KriDefinitionRow, KriOutput, KriRow, RunCommit, RunRecord, RunStart, RunStats, SqliteStore,
+    Store, Tenant,
+};
+
+/// The job a run runs until connectors declare jobs: the KRIs.
+const KRIS_JOB: &str = "kris";
 
 /// Where a host keeps its things.
 #[derive(Debug, Clone)]
@@ -37,6 +46,8 @@ pub struct HostConfig {
     pub plugins_dir: PathBuf,
     /// Pacing of every tenant's requests (share of each rate-limit bucket, ...).
     pub pacing: PacingConfig,
+    /// The largest plugin file that is read; larger files are rejected.
+    pub max_plugin_bytes: u64,
 }
 
 impl HostConfig {
@@ -46,6 +57,7 @@ impl HostConfig {
             plugins_dir: data_dir.join("plugins"),
             data_dir,
             pacing: PacingConfig::default(),
+            max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
         }
     }
 }
@@ -97,9 +109,11 @@ pub struct CheckOutcome {
 pub struct KriHost {
     engine: KriEngine,
     linker: Linker<SandboxState>,
-    store: Arc<Store>,
+    store: Arc<dyn Store>,
     key: SecretKey,
     registry: PluginRegistry,
+    /// False when opened with [`KriHost::open_without_plugins`]: `registry` is empty.
+    plugins_loaded: bool,
     pacers: Mutex<HashMap<String, Arc<Pacer>>>,
     config: HostConfig,
 }
@@ -114,26 +128,60 @@ fn tenant_id_ok(id: &str) -> bool {
 
 impl KriHost {
     /// Opens the store in `config.data_dir` and loads the plugins. With `create` the
-    /// data directory, database and key file are made when missing; without it a
-    /// missing database is an error and nothing is written.
+    /// data directory and database are made when missing, and the key file too while
+    /// the store holds no sealed secrets; without it a missing database is an error
+    /// and nothing is written.
     pub async fn open(config: HostConfig, create: bool) -> anyhow::Result<KriHost> {
+        Self::open_with(config, create, true).await
+    }
+
+    /// Opens an existing store to read and manage records (tenants, KRIs, runs)
+    /// without reading the plugin directory: nothing is compiled or instantiated.
+    /// Adding a tenant, running and checking need [`KriHost::open`].
+    pub async fn open_without_plugins(config: HostConfig) -> anyhow::Result<KriHost> {
+        Self::open_with(config, false, false).await
+    }
+
+    async fn open_with(
+        config: HostConfig,
+        create: bool,
+        load_plugins: bool,
+    ) -> anyhow::Result<KriHost> {
         let store = if create {
-            Store::open(&config.data_dir)?
+            SqliteStore::open(&config.data_dir)?
         } else {
-            Store::open_existing(&config.data_dir)?
+            SqliteStore::open_existing(&config.data_dir)?
         };
-        let key = SecretKey::load(&config.data_dir, create)?;
+        // A key file is created only for a store with no sealed secrets.
+        let sealed_tenants: Vec<String> = store
+            .sealed_secrets()
+            .await?
+            .into_iter()
+            .map(|(tenant, _)| tenant)
+            .collect();
+        let key = SecretKey::load(&config.data_dir, create, &sealed_tenants)?;
         let engine = KriEngine::new()?;
         let linker = crate::runtime::connector_linker(&engine)?;
-        let cache = config.data_dir.join("cache").join("components");
-        let registry =
-            PluginRegistry::load(&engine, &linker, &config.plugins_dir, Some(&cache)).await;
+        let registry = if load_plugins {
+            let cache = config.data_dir.join("cache").join("components");
+            PluginRegistry::load(
+                &engine,
+                &linker,
+                &config.plugins_dir,
+                Some(&cache),
+                config.max_plugin_bytes,
+            )
+            .await
+        } else {
+            PluginRegistry::default()
+        };
         Ok(KriHost {
             engine,
             linker,
             store: Arc::new(store),
             key,
             registry,
+            plugins_loaded: load_plugins,
             pacers: Mutex::new(HashMap::new()),
             config,
         })
@@ -141,10 +189,6 @@ impl KriHost {
 
     pub fn registry(&self) -> &PluginRegistry {
         &self.registry
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     pub fn config(&self) -> &HostConfig {
@@ -159,11 +203,18 @@ impl KriHost {
             &self.linker,
             &self.config.plugins_dir,
             Some(&cache),
+            self.config.max_plugin_bytes,
         )
         .await;
+        self.plugins_loaded = true;
     }
 
     fn plugin(&self, name: &str) -> Result<Arc<Plugin>, RunError> {
+        if !self.plugins_loaded {
+            return Err(RunError::Other(format!(
+                "connector `{name}` is needed, but this host was opened without its plugins"
+            )));
+        }
         self.registry
             .get(name)
             .ok_or_else(|| RunError::UnknownConnector {
@@ -173,7 +224,7 @@ impl KriHost {
     }
 
     /// Validates and adds a tenant; nothing is written when anything is wrong.
-    pub fn add_tenant(&self, t: NewTenant, token: &Token) -> Result<(), RunError> {
+    pub async fn add_tenant(&self, t: NewTenant, token: &Token) -> Result<(), RunError> {
         if !tenant_id_ok(&t.id) {
             return Err(RunError::Other(format!(
                 "tenant id `{}` must be 1-64 of letters, digits, `-`, `_`, `.`",
@@ -181,6 +232,8 @@ impl KriHost {
             )));
         }
         let plugin = self.plugin(&t.connector)?;
+        kri_policy::redact::check_token_length(token.expose())
+            .map_err(|e| RunError::Other(e.to_string()))?;
         kri_policy::egress::Origin::from_base_url(&t.base_url)
             .map_err(|e| RunError::Other(format!("--base-url {}: {e}", t.base_url)))?;
         if t.base_url.starts_with("http://") && !t.allow_insecure_local {
@@ -189,6 +242,16 @@ impl KriHost {
                 t.base_url
             )));
         }
+        kri_policy::egress::check_base_url(&t.base_url, t.allow_insecure_local).map_err(|e| {
+            let advice = match e {
+                kri_policy::egress::EgressError::DeniedAddress { .. } => {
+                    "; runs would refuse every request to it (use the service's public \
+                     name, or --allow-insecure-local for a local simulator)"
+                }
+                _ => "",
+            };
+            RunError::Other(format!("--base-url {}: {e}{advice}", t.base_url))
+        })?;
         if !t.extra.is_object() {
             return Err(RunError::Other("--extra must be a JSON object".into()));
         }
@@ -212,6 +275,7 @@ impl KriHost {
         quotas
             .apply_overrides(&overrides)
             .map_err(|e| RunError::Other(e.to_string()))?;
+        self.check_key_seals_the_store().await?;
         let sealed = self.key.seal(&t.id, token)?;
         let tenant = Tenant {
             id: t.id.clone(),
@@ -223,20 +287,106 @@ impl KriHost {
             quotas: t.quotas,
             created_at_ms: 0,
         };
-        self.store.add_tenant(&tenant, &sealed)?;
-        self.seed_definitions(&t.id, &plugin)?;
+        self.store.add_tenant(&tenant, &sealed).await?;
+        self.seed_definitions(&t.id, &plugin).await?;
         Ok(())
+    }
+
+    /// Refuses to seal with a key other than the one that sealed the store's
+    /// secrets: one store, one key, or some tenants could never be opened.
+    async fn check_key_seals_the_store(&self) -> Result<(), RunError> {
+        let sealed = self.store.sealed_secrets().await?;
+        let other = sealed
+            .into_iter()
+            .find_map(|(tenant, id)| id.filter(|id| id != self.key.id()).map(|id| (tenant, id)));
+        match other {
+            Some((tenant, sealed_with)) => Err(RunError::Secret(SecretError::WrongKey {
+                tenant,
+                sealed_with,
+                key_id: self.key.id().to_string(),
+                key_source: self.key.source.clone(),
+            })),
+            None => Ok(()),
+        }
     }
 
     /// Replaces a tenant's token (sealed like at `add_tenant`).
-    pub fn update_token(&self, tenant_id: &str, token: &Token) -> Result<(), RunError> {
-        self.store.tenant(tenant_id)?;
+    pub async fn update_token(&self, tenant_id: &str, token: &Token) -> Result<(), RunError> {
+        self.store.tenant(tenant_id).await?;
+        kri_policy::redact::check_token_length(token.expose())
+            .map_err(|e| RunError::Other(e.to_string()))?;
         let sealed = self.key.seal(tenant_id, token)?;
-        self.store.set_secret(tenant_id, &sealed)?;
+        self.store.set_secret(tenant_id, &sealed).await?;
         Ok(())
     }
 
-    fn seed_definitions(&self, tenant: &str, plugin: &Plugin) -> Result<(), StoreError> {
+    /// Sets some of a tenant's quota overrides (`name -> value`), keeping the others.
+    /// Unknown names are refused (the error lists the known ones) and nothing is
+    /// written. Returns the tenant's overrides after the change.
+    pub async fn update_quotas(
+        &self,
+        tenant_id: &str,
+        changes: &BTreeMap<String, u64>,
+    ) -> Result<BTreeMap<String, u64>, RunError> {
+        let mut overrides = self.store.tenant(tenant_id).await?.quotas;
+        overrides.extend(changes.iter().map(|(k, v)| (k.clone(), *v)));
+        let pairs: Vec<(String, u64)> = overrides.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        Quotas::default()
+            .apply_overrides(&pairs)
+            .map_err(|e| RunError::Other(e.to_string()))?;
+        self.store.set_tenant_quotas(tenant_id, &overrides).await?;
+        Ok(overrides)
+    }
+
+    /// Every tenant, by id.
+    pub async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.store.tenants().await
+    }
+
+    pub async fn tenant(&self, id: &str) -> Result<Tenant, StoreError> {
+        self.store.tenant(id).await
+    }
+
+    /// Removes a tenant with its token, values, state and history.
+    pub async fn remove_tenant(&self, id: &str) -> Result<(), StoreError> {
+        self.store.remove_tenant(id).await
+    }
+
+    /// Replaces a tenant's extra connector config, a JSON object.
+    pub async fn set_tenant_extra(
+        &self,
+        id: &str,
+        extra: &serde_json::Value,
+    ) -> Result<(), RunError> {
+        if !extra.is_object() {
+            return Err(RunError::Other("--extra must be a JSON object".into()));
+        }
+        Ok(self.store.set_tenant_extra(id, extra).await?)
+    }
+
+    /// The latest value of each KRI of a tenant, with the previous value; an
+    /// unknown tenant is an error.
+    pub async fn latest_kris(&self, tenant_id: &str) -> Result<Vec<KriRow>, StoreError> {
+        self.store.tenant(tenant_id).await?;
+        self.store.latest_kris(tenant_id).await
+    }
+
+    /// A tenant's runs, newest first; an unknown tenant is an error.
+    pub async fn runs(&self, tenant_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        self.store.tenant(tenant_id).await?;
+        self.store.runs(tenant_id, limit).await
+    }
+
+    /// The committed state of a tenant's connector.
+    pub async fn connector_state(
+        &self,
+        tenant_id: &str,
+        connector: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, StoreError> {
+        self.store.load_state(tenant_id, connector).await
+    }
+
+    async fn seed_definitions(&self, tenant: &str, plugin: &Plugin) -> Result<(), StoreError> {
         let defs: Vec<KriDefinitionRow> = plugin
             .manifest
             .kris
@@ -245,12 +395,16 @@ impl KriHost {
                 slug: k.slug.clone(),
                 name: k.name.clone(),
                 unit: k.unit.clone(),
-                higher_is_better: k.higher_is_better,
+                direction: if k.higher_is_better {
+                    Direction::HigherIsBetter
+                } else {
+                    Direction::LowerIsBetter
+                },
                 warn: k.warn,
                 breach: k.breach,
             })
             .collect();
-        self.store.seed_definitions(tenant, &defs)
+        self.store.seed_definitions(tenant, &defs).await
     }
 
     fn pacer(&self, tenant: &str) -> Arc<Pacer> {
@@ -260,12 +414,12 @@ impl KriHost {
             .clone()
     }
 
-    fn prepare(
+    async fn prepare(
         &self,
         connector: &str,
         tenant_id: &str,
     ) -> Result<(Tenant, Arc<Plugin>, Token, Quotas), RunError> {
-        let tenant = self.store.tenant(tenant_id)?;
+        let tenant = self.store.tenant(tenant_id).await?;
         if tenant.connector != connector {
             return Err(RunError::WrongConnector {
                 tenant: tenant_id.to_string(),
@@ -274,7 +428,9 @@ impl KriHost {
             });
         }
         let plugin = self.plugin(connector)?;
-        let token = self.key.open(tenant_id, &self.store.secret(tenant_id)?)?;
+        let token = self
+            .key
+            .open(tenant_id, &self.store.secret(tenant_id).await?)?;
         let mut quotas = Quotas::default();
         let overrides: Vec<(String, u64)> =
             tenant.quotas.iter().map(|(k, v)| (k.clone(), *v)).collect();
@@ -291,6 +447,7 @@ impl KriHost {
         token: Token,
         quotas: &Quotas,
         usage: Arc<Mutex<QuotaUsage>>,
+        deadline: Instant,
     ) -> Result<Arc<Gateway>, RunError> {
         let settings = GatewaySettings {
             base_url: tenant.base_url.clone(),
@@ -301,6 +458,7 @@ impl KriHost {
             request_timeout: Duration::from_secs(60),
             max_429_retries: 20,
             max_5xx_retries: 4,
+            deadline: Some(deadline),
         };
         Gateway::new(settings, self.pacer(&tenant.id), usage)
             .map(Arc::new)
@@ -317,10 +475,15 @@ impl KriHost {
 
     /// Runs the connector's `check`: one cheap authenticated call. Nothing is stored.
     pub async fn check(&self, connector: &str, tenant_id: &str) -> Result<CheckOutcome, RunError> {
-        let (tenant, plugin, token, quotas) = self.prepare(connector, tenant_id)?;
+        let (tenant, plugin, token, quotas) = self.prepare(connector, tenant_id).await?;
         let secret = token.expose().to_string();
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
-        let gateway = self.gateway(&tenant, &plugin, token, &quotas, usage.clone())?;
+        let limits = CallLimits {
+            cpu_ms: quotas.cpu_ms,
+            wall_ms: quotas.wall_ms.min(120_000),
+        };
+        let deadline = Instant::now() + Duration::from_millis(limits.wall_ms);
+        let gateway = self.gateway(&tenant, &plugin, token, &quotas, usage.clone(), deadline)?;
         let state = SandboxState::new(
             quotas,
             Some(gateway.clone()),
@@ -329,10 +492,6 @@ impl KriHost {
             BTreeMap::new(),
             None,
         );
-        let limits = CallLimits {
-            cpu_ms: quotas.cpu_ms,
-            wall_ms: quotas.wall_ms.min(120_000),
-        };
         let mut store = new_store(&self.engine, state, limits);
         let result = call_check(
             &plugin.pre,
@@ -363,22 +522,33 @@ impl KriHost {
         tenant_id: &str,
         opts: RunOptions,
     ) -> Result<RunOutcome, RunError> {
-        let (tenant, plugin, token, quotas) = self.prepare(connector, tenant_id)?;
-        self.seed_definitions(tenant_id, &plugin)?;
+        let (tenant, plugin, token, quotas) = self.prepare(connector, tenant_id).await?;
+        self.seed_definitions(tenant_id, &plugin).await?;
         let secret = token.expose().to_string();
-        let run_id = self.store.start_run(tenant_id, connector, "run")?;
-        let started = std::time::Instant::now();
+        let run_id = self
+            .store
+            .start_run(&RunStart {
+                tenant_id: tenant_id.to_string(),
+                connector: connector.to_string(),
+                job: KRIS_JOB.to_string(),
+                kind: RunKind::Run,
+            })
+            .await?;
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(quotas.wall_ms);
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
-        let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage.clone()) {
+        let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage.clone(), deadline)
+        {
             Ok(g) => g,
             Err(e) => {
                 let msg = e.to_string();
                 self.store
-                    .finish_run_failed(run_id, &msg, &RunStats::default())?;
+                    .fail_run(run_id, &msg, &RunStats::default())
+                    .await?;
                 return Err(e);
             }
         };
-        let state_base = self.store.load_state(tenant_id, connector)?;
+        let state_base = self.store.load_state(tenant_id, connector).await?;
         let allowed: BTreeSet<String> = plugin
             .manifest
             .kris
@@ -429,7 +599,8 @@ impl KriHost {
         if error.is_none() {
             let defs: HashMap<String, KriDefinitionRow> = self
                 .store
-                .definitions(tenant_id)?
+                .definitions(tenant_id)
+                .await?
                 .into_iter()
                 .map(|d| (d.slug.clone(), d))
                 .collect();
@@ -440,17 +611,8 @@ impl KriHost {
                 } else {
                     o.value
                 };
-                let st = match def {
-                    Some(d) => status(
-                        value,
-                        if d.higher_is_better {
-                            Direction::HigherIsBetter
-                        } else {
-                            Direction::LowerIsBetter
-                        },
-                        d.warn,
-                        d.breach,
-                    ),
+                let st: KriStatus = match def {
+                    Some(d) => status(value, d.direction, d.warn, d.breach),
                     None => status(value, Direction::LowerIsBetter, None, None),
                 };
                 outputs.push(KriOutput {
@@ -458,7 +620,7 @@ impl KriHost {
                     value,
                     numerator: o.numerator,
                     denominator: o.denominator,
-                    status: st.as_str().to_string(),
+                    status: st,
                     details: serde_json::from_str(&redact(&o.details))
                         .unwrap_or(serde_json::Value::Object(Default::default())),
                     reason: o.not_evaluated_reason.map(|r| redact(&r)),
@@ -469,20 +631,22 @@ impl KriHost {
         let duration_ms = started.elapsed().as_millis() as u64;
         match &error {
             None => {
-                if let Err(e) = self.store.finish_run_succeeded(
+                let commit = RunCommit {
                     run_id,
-                    tenant_id,
-                    connector,
-                    &outputs,
-                    &data.buffers.state_changes,
-                    &stats,
-                ) {
+                    tenant_id: tenant_id.to_string(),
+                    connector: connector.to_string(),
+                    kris: outputs.clone(),
+                    state: data.buffers.state_changes,
+                    stats: stats.clone(),
+                    ..RunCommit::default()
+                };
+                if let Err(e) = self.store.commit_run(commit).await {
                     let msg = format!("could not commit the run: {e}");
-                    self.store.finish_run_failed(run_id, &msg, &stats)?;
+                    self.store.fail_run(run_id, &msg, &stats).await?;
                     return Err(RunError::Store(e));
                 }
             }
-            Some(msg) => self.store.finish_run_failed(run_id, msg, &stats)?,
+            Some(msg) => self.store.fail_run(run_id, msg, &stats).await?,
         }
         Ok(RunOutcome {
             run_id,

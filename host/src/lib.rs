@@ -6,7 +6,8 @@
 //!   components; [`runtime`] and [`sandbox`] call into a connector under quotas.
 //! - [`gateway`] is the only door out: every guest request passes the egress policy,
 //!   gets the tenant's credential added, and is paced by [`pacer`].
-//! - [`store`] is the SQLite store; [`secrets`] seals tokens at rest.
+//! - [`store`] is the `Store` trait and its SQLite backend; [`secrets`] seals
+//!   tokens at rest.
 //! - [`model`] holds the host's own types for outputs and runs.
 //!
 //! The policy rules themselves (allowlists, IP checks, quotas, pacing, thresholds)

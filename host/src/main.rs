@@ -41,6 +41,14 @@ struct Cli {
         default_value_t = 0.5
     )]
     rate_limit_share: f64,
+    /// The largest plugin file kri reads, in bytes; larger files are rejected.
+    #[arg(
+        long,
+        global = true,
+        env = "KRI_MAX_PLUGIN_BYTES",
+        default_value_t = kri_host::plugins::DEFAULT_MAX_PLUGIN_BYTES
+    )]
+    max_plugin_bytes: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -110,11 +118,11 @@ enum TenantCommand {
     },
     /// Remove a tenant with its token, values, state and history.
     Remove { id: String },
-    /// Change a tenant's extra connector config or its token.
+    /// Change a tenant's extra connector config, its token or its quotas.
     Update {
         id: String,
         /// The new extra config, a JSON object (replaces the old one).
-        #[arg(long, required_unless_present_any = ["token_env", "token_stdin"])]
+        #[arg(long, required_unless_present_any = ["token_env", "token_stdin", "quotas"])]
         extra: Option<String>,
         /// Read a new token from this environment variable.
         #[arg(long, conflicts_with = "token_stdin")]
@@ -122,6 +130,10 @@ enum TenantCommand {
         /// Read a new token from standard input.
         #[arg(long)]
         token_stdin: bool,
+        /// Set a quota, NAME=VALUE (repeatable), e.g. --quota wall_ms=1800000; the
+        /// tenant's other quotas are kept.
+        #[arg(long = "quota")]
+        quotas: Vec<String>,
     },
 }
 
@@ -166,17 +178,43 @@ fn config(cli: &Cli) -> Result<HostConfig> {
         cfg.plugins_dir = p.clone();
     }
     cfg.pacing.share = cli.rate_limit_share;
+    cfg.max_plugin_bytes = cli.max_plugin_bytes;
     Ok(cfg)
 }
 
 async fn open(cli: &Cli, create: bool) -> Result<KriHost> {
     let cfg = config(cli)?;
-    KriHost::open(cfg, create).await.with_context(|| {
-        format!(
-            "cannot open kri data directory {} (pass --data-dir or set KRI_DATA_DIR)",
-            cli.data_dir.display()
-        )
-    })
+    let host = KriHost::open(cfg, create)
+        .await
+        .with_context(|| open_context(cli))?;
+    warn_uncached(host.registry());
+    Ok(host)
+}
+
+/// Says on stderr which connectors were compiled in memory because the component
+/// cache could not be written.
+fn warn_uncached(reg: &PluginRegistry) {
+    for p in reg.plugins.values() {
+        if let Some(w) = &p.cache_warning {
+            eprintln!("warning: {}: {w}", p.path.display());
+        }
+    }
+}
+
+/// Opens the host for commands that only read or manage records: the plugin
+/// directory is not read, so no plugin is compiled or instantiated.
+async fn open_records(cli: &Cli) -> Result<KriHost> {
+    let cfg = config(cli)?;
+    KriHost::open_without_plugins(cfg)
+        .await
+        .with_context(|| open_context(cli))
+}
+
+fn open_context(cli: &Cli) -> String {
+    format!(
+        "cannot open kri data directory {} (pass --data-dir or set KRI_DATA_DIR)",
+        cli.data_dir.display()
+    )
 }
 
 fn parse_now(s: &str) -> Result<i64> {
@@ -290,12 +328,20 @@ async fn cmd_connectors(cli: &Cli, json: bool) -> Result<()> {
             cfg.plugins_dir.display()
         );
     }
-    let reg = PluginRegistry::load(&engine, &linker, &cfg.plugins_dir, cache).await;
+    let reg = PluginRegistry::load(
+        &engine,
+        &linker,
+        &cfg.plugins_dir,
+        cache,
+        cfg.max_plugin_bytes,
+    )
+    .await;
+    warn_uncached(&reg);
     if json {
         let connectors: Vec<_> = reg
             .plugins
             .values()
-            .map(|p| serde_json::json!({"path": p.path, "loaded_from": p.source, "manifest": p.manifest}))
+            .map(|p| serde_json::json!({"path": p.path, "loaded_from": p.source, "cache_warning": p.cache_warning, "manifest": p.manifest}))
             .collect();
         return print_json(
             &serde_json::json!({"connectors": connectors, "rejected": reg.rejected}),
@@ -341,6 +387,7 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
                 },
                 &token,
             )
+            .await
             .with_context(|| format!("cannot add tenant `{}`", add.id))?;
             println!(
                 "added tenant {} ({}, {})",
@@ -349,8 +396,8 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             Ok(())
         }
         TenantCommand::List { json } => {
-            let host = open(cli, false).await?;
-            let tenants = host.store().tenants()?;
+            let host = open_records(cli).await?;
+            let tenants = host.tenants().await?;
             if *json {
                 return print_json(&tenants);
             }
@@ -376,7 +423,9 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             extra,
             token_env,
             token_stdin,
+            quotas,
         } => {
+            let quotas = parse_quotas(quotas)?;
             let extra = match extra {
                 Some(text) => {
                     let v: serde_json::Value = serde_json::from_str(text)
@@ -389,30 +438,39 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
                 None => None,
             };
             let token = if token_env.is_some() || *token_stdin {
-                Some(read_token(token_env.as_deref())?)
+                let token = read_token(token_env.as_deref())?;
+                kri_policy::redact::check_token_length(token.expose())?;
+                Some(token)
             } else {
                 None
             };
-            let host = open(cli, false).await?;
-            host.store()
-                .tenant(id)
+            let host = open_records(cli).await?;
+            host.tenant(id)
+                .await
                 .with_context(|| format!("cannot update tenant `{id}`"))?;
+            // Quotas first: an unknown name is refused before anything is written.
+            if !quotas.is_empty() {
+                host.update_quotas(id, &quotas)
+                    .await
+                    .with_context(|| format!("cannot update the quotas of tenant `{id}`"))?;
+            }
             if let Some(token) = token {
                 host.update_token(id, &token)
+                    .await
                     .with_context(|| format!("cannot update the token of tenant `{id}`"))?;
             }
             if let Some(extra) = extra {
-                host.store()
-                    .set_tenant_extra(id, &extra)
+                host.set_tenant_extra(id, &extra)
+                    .await
                     .with_context(|| format!("cannot update tenant `{id}`"))?;
             }
             println!("updated tenant {id}");
             Ok(())
         }
         TenantCommand::Remove { id } => {
-            let host = open(cli, false).await?;
-            host.store()
-                .remove_tenant(id)
+            let host = open_records(cli).await?;
+            host.remove_tenant(id)
+                .await
                 .with_context(|| format!("cannot remove tenant `{id}`"))?;
             println!("removed tenant {id}");
             Ok(())
@@ -420,8 +478,8 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
     }
 }
 
-fn print_kris(host: &KriHost, tenant: &str, json: bool) -> Result<()> {
-    let rows = host.store().latest_kris(tenant)?;
+async fn print_kris(host: &KriHost, tenant: &str, json: bool) -> Result<()> {
+    let rows = host.latest_kris(tenant).await?;
     if json {
         return print_json(&rows);
     }
@@ -464,7 +522,7 @@ fn print_kris(host: &KriHost, tenant: &str, json: bool) -> Result<()> {
         t.row(vec![
             r.slug,
             value,
-            r.status,
+            r.status.as_str().to_string(),
             change,
             of,
             format!("{}/{}", fmt_num(r.warn), fmt_num(r.breach)),
@@ -509,7 +567,7 @@ async fn cmd_run(
             outcome.stats.responses_429,
             outcome.stats.bytes
         );
-        print_kris(&host, tenant, false)?;
+        print_kris(&host, tenant, false).await?;
     }
     if outcome.succeeded {
         Ok(ExitCode::SUCCESS)
@@ -527,8 +585,8 @@ async fn cmd_run(
 async fn cmd_run_all(cli: &Cli, parallel: usize, json: bool) -> Result<ExitCode> {
     let host = Arc::new(open(cli, false).await?);
     let jobs: Vec<(String, String)> = host
-        .store()
-        .tenants()?
+        .tenants()
+        .await?
         .into_iter()
         .map(|t| (t.connector, t.id))
         .collect();
@@ -611,18 +669,16 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
         } => return cmd_run(&cli, connector, tenant, *json, now.as_deref()).await,
         Command::RunAll { parallel, json } => return cmd_run_all(&cli, *parallel, *json).await,
         Command::Kris { tenant, json } => {
-            let host = open(&cli, false).await?;
-            host.store().tenant(tenant)?;
-            print_kris(&host, tenant, *json)?;
+            let host = open_records(&cli).await?;
+            print_kris(&host, tenant, *json).await?;
         }
         Command::Runs {
             tenant,
             json,
             limit,
         } => {
-            let host = open(&cli, false).await?;
-            host.store().tenant(tenant)?;
-            let runs = host.store().runs(tenant, *limit)?;
+            let host = open_records(&cli).await?;
+            let runs = host.runs(tenant, *limit).await?;
             if *json {
                 print_json(&runs)?;
             } else {
@@ -633,7 +689,7 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                 for r in runs {
                     t.row(vec![
                         r.id.to_string(),
-                        r.status,
+                        r.status.to_string(),
                         r.started_at,
                         r.duration_ms
                             .map(|d| format!("{:.1}", d as f64 / 1000.0))

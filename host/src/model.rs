@@ -188,6 +188,12 @@ macro_rules! words {
                 f.write_str(self.as_str())
             }
         }
+        /// Compares with a stored word, so `status == "failed"` reads as printed.
+        impl PartialEq<&str> for $ty {
+            fn eq(&self, word: &&str) -> bool {
+                self.as_str() == *word
+            }
+        }
         impl FromStr for $ty {
             type Err = UnknownWord;
             fn from_str(s: &str) -> Result<Self, UnknownWord> {

@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use kri_policy::quota::{QuotaExceeded, QuotaKind, QuotaUsage, Quotas};
 use wasmtime::component::ResourceTable;
@@ -60,11 +61,51 @@ pub struct SandboxState {
     pub gateway: Option<Arc<Gateway>>,
     pub allowed_slugs: BTreeSet<String>,
     pub buffers: RunBuffers,
+    /// Keys and bytes held in state (committed plus pending), kept as running totals
+    /// so that a `state.set` costs the same however many keys are pending.
+    state_keys: u64,
     state_bytes: u64,
     log_bytes: u64,
     pub progress: Option<ProgressSink>,
-    /// Epoch ticks spent running wasm (CPU accounting).
-    pub cpu_ticks: u64,
+    /// CPU accounting: what the guest has run so far (see `runtime::new_store`).
+    pub cpu: CpuMeter,
+}
+
+/// The guest's CPU time, measured at each epoch check. Time the guest spends blocked
+/// in a host call (an HTTP request waiting for its answer) is subtracted: it is
+/// wall time, which `wall_ms` covers, not CPU the guest used.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMeter {
+    /// When the guest last passed an epoch check (or the store was created).
+    pub last_check: Instant,
+    /// Time blocked in host calls since `last_check`.
+    pub blocked: Duration,
+    /// CPU time charged so far.
+    pub used: Duration,
+}
+
+impl CpuMeter {
+    fn new() -> CpuMeter {
+        CpuMeter {
+            last_check: Instant::now(),
+            blocked: Duration::ZERO,
+            used: Duration::ZERO,
+        }
+    }
+
+    /// Charges the time since the last check, less the time blocked in host calls,
+    /// and at most `max` (one epoch tick: a guest that was descheduled or yielded
+    /// is not charged for the time others ran). Returns the total charged.
+    pub fn check(&mut self, now: Instant, max: Duration) -> Duration {
+        let running = now
+            .saturating_duration_since(self.last_check)
+            .saturating_sub(self.blocked)
+            .min(max);
+        self.used += running;
+        self.last_check = now;
+        self.blocked = Duration::ZERO;
+        self.used
+    }
 }
 
 impl WasiView for SandboxState {
@@ -141,6 +182,7 @@ impl SandboxState {
             .allow_udp(false)
             .allow_ip_name_lookup(false);
         let violation = Arc::new(Mutex::new(None));
+        let state_keys = state_base.len() as u64;
         let state_bytes = state_base
             .iter()
             .map(|(k, v)| (k.len() + v.len()) as u64)
@@ -164,10 +206,11 @@ impl SandboxState {
                 state_changes: StateChanges::new(),
                 logs: Vec::new(),
             },
+            state_keys,
             state_bytes,
             log_bytes: 0,
             progress,
-            cpu_ticks: 0,
+            cpu: CpuMeter::new(),
         }
     }
 
@@ -214,6 +257,10 @@ impl SandboxState {
                 self.push_log("warn", format!("host denied a request: {m}"));
                 Ok(Err(http::HttpError::Denied(m)))
             }
+            Err(GatewayError::RateLimited(m)) => {
+                self.push_log("warn", m.clone());
+                Ok(Err(http::HttpError::QuotaExceeded(m)))
+            }
             Err(GatewayError::Timeout(m)) => Ok(Err(http::HttpError::Timeout(m))),
             Err(GatewayError::Transport(m)) => Ok(Err(http::HttpError::Transport(m))),
         }
@@ -255,7 +302,9 @@ impl http::Host for SandboxState {
             Ok(gw) => gw,
             Err(e) => return Ok(Err(e)),
         };
+        let started = Instant::now();
         let r = gw.send(to_outbound(req)).await;
+        self.cpu.blocked += started.elapsed();
         self.gateway_result(r)
     }
 
@@ -267,9 +316,11 @@ impl http::Host for SandboxState {
             Ok(gw) => gw,
             Err(e) => return Ok(reqs.iter().map(|_| Err(e.clone())).collect()),
         };
+        let started = Instant::now();
         let results = gw
             .send_all(reqs.into_iter().map(to_outbound).collect())
             .await;
+        self.cpu.blocked += started.elapsed();
         let mut out = Vec::with_capacity(results.len());
         for r in results {
             out.push(self.gateway_result(r)?);
@@ -291,18 +342,12 @@ impl state::Host for SandboxState {
         let new_bytes = (key.len() + value.len()) as u64;
         match old {
             None => {
-                let keys = self.buffers.state_base.len() as u64
-                    + self
-                        .buffers
-                        .state_changes
-                        .iter()
-                        .filter(|(k, v)| v.is_some() && !self.buffers.state_base.contains_key(*k))
-                        .count() as u64;
-                if keys + 1 > self.quotas.state_keys {
-                    let e =
-                        QuotaExceeded::new(QuotaKind::StateKeys, self.quotas.state_keys, keys + 1);
+                let keys = self.state_keys + 1;
+                if keys > self.quotas.state_keys {
+                    let e = QuotaExceeded::new(QuotaKind::StateKeys, self.quotas.state_keys, keys);
                     return Err(quota_trap(&self.violation, e));
                 }
+                self.state_keys = keys;
                 self.state_bytes += new_bytes;
             }
             Some(old_len) => {
@@ -323,6 +368,7 @@ impl state::Host for SandboxState {
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
         if let Some(old) = self.current_state(&key).map(|v| v.len() as u64) {
+            self.state_keys = self.state_keys.saturating_sub(1);
             self.state_bytes = self.state_bytes.saturating_sub(key.len() as u64 + old);
         }
         self.buffers.state_changes.insert(key, None);

@@ -1,9 +1,12 @@
 //! Tenant secrets at rest: XChaCha20-Poly1305 with a 32-byte key.
 //!
 //! The key comes from `KRI_ENCRYPTION_KEY` (64 hex characters) or, when that is not
-//! set, from `<data-dir>/secret.key`, created on first use with mode 0600. The tenant
-//! id is the AEAD's associated data, so a sealed secret cannot be moved to another
-//! tenant's row. Plaintext tokens live only in [`Token`], which never prints itself.
+//! set, from `<data-dir>/secret.key`, created with mode 0600 only while the store
+//! holds no sealed secrets (a lost key file is never silently replaced). Each sealed
+//! secret records the id of the key that sealed it (a short hash of the key), so a
+//! wrong key is named as such. The tenant id is the AEAD's associated data, so a
+//! sealed secret cannot be moved to another tenant's row. Plaintext tokens live only
+//! in [`Token`], which never prints itself.
 
 use std::fmt;
 use std::io::Write;
@@ -12,6 +15,7 @@ use std::path::{Path, PathBuf};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
+use sha2::{Digest, Sha256};
 
 use crate::error::SecretError;
 
@@ -46,29 +50,50 @@ impl fmt::Debug for Token {
 }
 
 /// A sealed secret as stored.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SealedSecret {
     pub nonce: Vec<u8>,
     pub ciphertext: Vec<u8>,
+    /// The id of the key that sealed it; `None` for secrets sealed before key ids
+    /// were recorded.
+    pub key_id: Option<String>,
 }
 
 /// The key that seals and opens tenant secrets.
 pub struct SecretKey {
     cipher: XChaCha20Poly1305,
+    /// A short hash of the key that names it in messages and sealed secrets.
+    id: String,
     /// Where the key came from, for messages (never the key itself).
     pub source: String,
 }
 
 impl fmt::Debug for SecretKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SecretKey(from {})", self.source)
+        write!(f, "SecretKey({} from {})", self.id, self.source)
     }
 }
 
+/// The id of a key: the first 6 bytes of a domain-separated SHA-256, as hex. It
+/// names the key without revealing it.
+fn key_id(key: &[u8; 32]) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"kri secret key id\0")
+        .chain_update(key)
+        .finalize();
+    hex::encode(&digest[..6])
+}
+
 impl SecretKey {
-    /// Loads the key from the environment or the data directory's key file,
-    /// creating the file (0600) when neither exists and `create` is set.
-    pub fn load(data_dir: &Path, create: bool) -> Result<SecretKey, SecretError> {
+    /// Loads the key from the environment or the data directory's key file. A
+    /// missing key file is created (0600) only when `create` is set and
+    /// `sealed_tenants` (the tenants whose secrets the store holds sealed) is empty:
+    /// otherwise a new key would silently orphan those secrets.
+    pub fn load(
+        data_dir: &Path,
+        create: bool,
+        sealed_tenants: &[String],
+    ) -> Result<SecretKey, SecretError> {
         if let Ok(hexkey) = std::env::var(KEY_ENV) {
             let bytes = hex::decode(hexkey.trim()).map_err(|_| SecretError::BadEnvKey)?;
             let key: [u8; 32] = bytes.try_into().map_err(|_| SecretError::BadEnvKey)?;
@@ -77,6 +102,11 @@ impl SecretKey {
         let path = data_dir.join(KEY_FILE);
         let key = if path.exists() {
             read_key_file(&path)?
+        } else if !sealed_tenants.is_empty() {
+            return Err(SecretError::KeyLost {
+                path,
+                tenants: sealed_tenants.join(", "),
+            });
         } else if create {
             create_key_file(&path)?
         } else {
@@ -91,8 +121,14 @@ impl SecretKey {
     pub fn from_bytes(key: &[u8; 32], source: String) -> SecretKey {
         SecretKey {
             cipher: XChaCha20Poly1305::new(key.into()),
+            id: key_id(key),
             source,
         }
+    }
+
+    /// The key's id, recorded with every secret it seals.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     pub fn seal(&self, tenant_id: &str, token: &Token) -> Result<SealedSecret, SecretError> {
@@ -111,10 +147,19 @@ impl SecretKey {
         Ok(SealedSecret {
             nonce: nonce.to_vec(),
             ciphertext,
+            key_id: Some(self.id.clone()),
         })
     }
 
     pub fn open(&self, tenant_id: &str, sealed: &SealedSecret) -> Result<Token, SecretError> {
+        if let Some(sealed_with) = sealed.key_id.as_ref().filter(|id| **id != self.id) {
+            return Err(SecretError::WrongKey {
+                tenant: tenant_id.to_string(),
+                sealed_with: sealed_with.clone(),
+                key_id: self.id.clone(),
+                key_source: self.source.clone(),
+            });
+        }
         if sealed.nonce.len() != 24 {
             return Err(SecretError::Decrypt(tenant_id.to_string()));
         }
@@ -203,8 +248,62 @@ mod tests {
         let wrong = SecretKey::from_bytes(&[8u8; 32], "test".into());
         assert!(matches!(
             wrong.open("acme", &sealed),
+            Err(SecretError::WrongKey { .. })
+        ));
+        // Without a recorded key id, a wrong key fails to decrypt.
+        let unnamed = SealedSecret {
+            key_id: None,
+            ..sealed
+        };
+        assert!(matches!(
+            wrong.open("acme", &unnamed),
             Err(SecretError::Decrypt(_))
         ));
+    }
+
+    #[test]
+    fn a_wrong_key_is_named_as_such() {
+        let key = SecretKey::from_bytes(&[7u8; 32], "the old key file".into());
+        let sealed = key
+            .seal("acme", &Token::new("tok").expect("token"))
+            .expect("seal");
+        assert_eq!(sealed.key_id.as_deref(), Some(key.id()));
+        assert_eq!(key.id().len(), 12);
+        let wrong = SecretKey::from_bytes(&[8u8; 32], "KRI_ENCRYPTION_KEY".into());
+        assert_ne!(wrong.id(), key.id());
+        let err = wrong.open("acme", &sealed).expect_err("wrong key");
+        assert!(matches!(err, SecretError::WrongKey { .. }));
+        let text = err.to_string();
+        assert!(
+            text.contains(key.id()) && text.contains(wrong.id()),
+            "{text}"
+        );
+        assert!(text.contains("KRI_ENCRYPTION_KEY"), "{text}");
+        // Secrets sealed before key ids were kept still open with the right key.
+        let legacy = SealedSecret {
+            key_id: None,
+            ..sealed
+        };
+        assert_eq!(key.open("acme", &legacy).expect("open").expose(), "tok");
+    }
+
+    #[test]
+    fn a_lost_key_file_is_not_replaced_while_secrets_are_sealed() {
+        if std::env::var_os(KEY_ENV).is_some() {
+            return; // the environment's key would be used instead of any file
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = SecretKey::load(dir.path(), true, &["a".to_string()]).expect_err("refused");
+        let text = err.to_string();
+        assert!(text.contains(KEY_FILE) && text.contains(KEY_ENV), "{text}");
+        assert!(text.contains("tenants a"), "{text}");
+        assert!(
+            !dir.path().join(KEY_FILE).exists(),
+            "no new key was written"
+        );
+        let created = SecretKey::load(dir.path(), true, &[]).expect("create");
+        let again = SecretKey::load(dir.path(), true, &["a".to_string()]).expect("reuse");
+        assert_eq!(created.id(), again.id());
     }
 
     #[test]

@@ -43,6 +43,19 @@ impl KriStatus {
     }
 }
 
+impl std::fmt::Display for KriStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with a stored word, so `status == "ok"` reads as it is printed.
+impl PartialEq<&str> for KriStatus {
+    fn eq(&self, word: &&str) -> bool {
+        self.as_str() == *word
+    }
+}
+
 /// Evaluates `value` against the `warn` and `breach` thresholds.
 ///
 /// HigherIsBetter: `value < breach` → Breach, else `value < warn` → Warn, else Ok.

@@ -130,6 +130,8 @@ pub fn stderr(o: &Output) -> String {
 /// - `/redirect`: 302 to the cloud metadata address
 /// - `/huge`: 200, chunked, 1 GiB of zeros (no Content-Length)
 /// - `/huge-declared`: 200 with `Content-Length: 1073741824`
+/// - `/slow`: 200 `[]` after 30 ms
+/// - `/rate-limited`: 429 whose rate-limit window resets in an hour
 ///
 /// Anything else: 404.
 pub struct EdgeServer {
@@ -201,6 +203,20 @@ async fn serve_edge(sock: tokio::net::TcpStream) {
         };
         let reply = if path == "/check" || path.starts_with("/api/v1/users") {
             ok("[]")
+        } else if path == "/slow" {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            ok("[]")
+        } else if path == "/rate-limited" {
+            let reset = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+                + 3600;
+            format!(
+                "HTTP/1.1 429 Too Many Requests\r\nx-rate-limit-limit: 600\r\n\
+                 x-rate-limit-remaining: 0\r\nx-rate-limit-reset: {reset}\r\n\
+                 content-length: 0\r\n\r\n"
+            )
         } else if path == "/echo-auth" {
             ok(&format!("{{\"you sent\": \"{auth}\"}}"))
         } else if path == "/redirect" {

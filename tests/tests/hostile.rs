@@ -24,7 +24,9 @@ async fn attack(
         .iter()
         .map(|(k, v)| (k.to_string(), *v))
         .collect::<BTreeMap<_, _>>();
-    host.add_tenant(t, &token(SECRET)).expect("add tenant");
+    host.add_tenant(t, &token(SECRET))
+        .await
+        .expect("add tenant");
     host.run("probe", id, RunOptions::default())
         .await
         .expect("run starts")
@@ -44,9 +46,9 @@ fn assert_failed_with(outcome: &RunOutcome, want: &str) {
 }
 
 /// The outcome string a probe attack reported in `probe_result`.
-fn reported(host: &KriHost, id: &str) -> String {
-    host.store()
-        .latest_kris(id)
+async fn reported(host: &KriHost, id: &str) -> String {
+    host.latest_kris(id)
+        .await
         .expect("kris")
         .into_iter()
         .find(|k| k.slug == "probe_result")
@@ -115,10 +117,10 @@ async fn resource_attacks_end_the_run_naming_the_quota() {
     for (id, mode, quotas, want) in cases {
         let outcome = attack(&host, id, https, json!({ "mode": mode }), quotas).await;
         assert_failed_with(&outcome, want);
-        assert!(host.store().latest_kris(id).expect("kris").is_empty());
+        assert!(host.latest_kris(id).await.expect("kris").is_empty());
         assert!(host
-            .store()
-            .load_state(id, "probe")
+            .connector_state(id, "probe")
+            .await
             .expect("state")
             .is_empty());
     }
@@ -205,7 +207,7 @@ async fn forbidden_requests_are_refused_with_the_rule_that_refused_them() {
     for (id, base, extra, want) in cases {
         let outcome = attack(&host, id, base, extra.clone(), &[]).await;
         assert!(outcome.succeeded, "{id}: {:?}", outcome.error);
-        let seen = reported(&host, id);
+        let seen = reported(&host, id).await;
         assert!(seen.contains(want), "{id}: expected `{want}` in `{seen}`");
         if seen.starts_with("denied") {
             assert_eq!(outcome.stats.requests, 0, "{id}: nothing was sent");
@@ -214,11 +216,15 @@ async fn forbidden_requests_are_refused_with_the_rule_that_refused_them() {
     }
     // The reasons are specific.
     assert!(reported(&host, "guest-auth")
+        .await
         .to_lowercase()
         .contains("authorization"));
-    assert!(reported(&host, "downgrade").to_lowercase().contains("http"));
+    assert!(reported(&host, "downgrade")
+        .await
+        .to_lowercase()
+        .contains("http"));
     // The redirect target was never contacted: only the first request was sent.
-    let runs = host.store().runs("redirect", 1).expect("runs");
+    let runs = host.runs("redirect", 1).await.expect("runs");
     assert_eq!(runs[0].requests, 1);
 }
 
@@ -236,7 +242,7 @@ async fn the_token_reaches_only_the_tenant_origin_and_never_the_store_or_logs() 
     )
     .await;
     assert!(outcome.succeeded, "{:?}", outcome.error);
-    let kris = host.store().latest_kris("echo").expect("kris");
+    let kris = host.latest_kris("echo").await.expect("kris");
     let result = kris
         .iter()
         .find(|k| k.slug == "probe_result")
@@ -287,7 +293,7 @@ async fn an_attacker_next_door_does_not_disturb_a_good_tenant() {
         json!({"mode": "infinite-loop"}),
     );
     bad.quotas.insert("cpu_ms".into(), 3_000);
-    host.add_tenant(bad, &token(SECRET)).expect("add");
+    host.add_tenant(bad, &token(SECRET)).await.expect("add");
     host.add_tenant(
         tenant(
             "good",
@@ -297,6 +303,7 @@ async fn an_attacker_next_door_does_not_disturb_a_good_tenant() {
         ),
         &token("tok-good-123"),
     )
+    .await
     .expect("add");
     let jobs = vec![
         ("probe".to_string(), "attacker".to_string()),
@@ -313,18 +320,14 @@ async fn an_attacker_next_door_does_not_disturb_a_good_tenant() {
         attacker.duration_ms
     );
     assert_failed_with(attacker, "quota exceeded: cpu_ms (limit 3000)");
-    let kris = host.store().latest_kris("good").expect("kris");
+    let kris = host.latest_kris("good").await.expect("kris");
     let echo = kris.iter().find(|k| k.slug == "probe_echo").expect("echo");
     assert_eq!(echo.value, Some(3.0));
-    assert!(host
-        .store()
-        .latest_kris("attacker")
-        .expect("kris")
-        .is_empty());
+    assert!(host.latest_kris("attacker").await.expect("kris").is_empty());
     // State is per tenant: the good tenant's counter is its own.
     assert_eq!(
-        host.store()
-            .load_state("good", "probe")
+        host.connector_state("good", "probe")
+            .await
             .expect("state")
             .get("runs"),
         Some(&b"1".to_vec())
@@ -418,4 +421,86 @@ fn a_run_killed_mid_way_is_interrupted_and_loses_nothing() {
         .and_then(|a| a.iter().find(|o| o["slug"] == "probe_runs"))
         .map(|o| o["value"].clone());
     assert_eq!(count, Some(json!(2.0)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_flood_ends_on_state_keys_promptly() {
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let host = env.host().await;
+    // The default 100,000 keys. Recounting the pending keys on every `state.set`
+    // spent the CPU quota long before the key quota was reached.
+    let outcome = attack(
+        &host,
+        "flood",
+        "https://acme.example.com",
+        json!({"mode": "state-flood"}),
+        &[("cpu_ms", 10_000)],
+    )
+    .await;
+    assert_failed_with(&outcome, "quota exceeded: state_keys (limit 100000)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_waiting_for_http_answers_is_not_charged_as_cpu() {
+    let edge = EdgeServer::start().await;
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let host = env.host().await;
+    // 100 sequential requests that each wait 30 ms for their answer: 3 s of
+    // waiting, a few ms of CPU. Waiting used to be charged a tick per request.
+    let outcome = attack(
+        &host,
+        "slow",
+        &edge.base_url,
+        json!({"mode": "requests", "count": 100, "path": "/slow"}),
+        &[("cpu_ms", 300)],
+    )
+    .await;
+    assert!(outcome.succeeded, "{:?}", outcome.error);
+    let answered = outcome
+        .outputs
+        .iter()
+        .find(|o| o.slug == "probe_result")
+        .and_then(|o| o.value);
+    assert_eq!(answered, Some(100.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_that_resets_after_the_wall_budget_fails_at_once_naming_the_429() {
+    let edge = EdgeServer::start().await;
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let host = env.host().await;
+    // The reset is an hour away and the run may take 20 s: waiting cannot help.
+    let outcome = attack(
+        &host,
+        "limited",
+        &edge.base_url,
+        json!({"mode": "normal", "fetch": "/rate-limited"}),
+        &[("wall_ms", 20_000)],
+    )
+    .await;
+    assert!(
+        outcome.succeeded,
+        "the request fails, not the whole run by wall_ms: {:?}",
+        outcome.error
+    );
+    let result = host
+        .latest_kris("limited")
+        .await
+        .expect("kris")
+        .into_iter()
+        .find(|k| k.slug == "probe_result")
+        .expect("probe_result");
+    let error = result.details["error"].as_str().unwrap_or("").to_string();
+    for want in [
+        "quota: rate limited: HTTP 429 on `GET /rate-limited`",
+        "window resets at ",
+        "(in 360",
+        "kri tenant update TENANT --quota wall_ms=",
+    ] {
+        assert!(error.contains(want), "expected `{want}` in `{error}`");
+    }
+    assert_eq!(
+        outcome.stats.responses_429, 1,
+        "no retry of a hopeless wait"
+    );
 }

@@ -38,11 +38,18 @@ async fn start_sim(seed: u64, users: usize, limits: RateLimitConfig) -> SimServe
         .expect("start okta-sim")
 }
 
-fn add_okta_tenant(host: &KriHost, id: &str, sim: &SimServer, extra: Value, token_text: &str) {
+async fn add_okta_tenant(
+    host: &KriHost,
+    id: &str,
+    sim: &SimServer,
+    extra: Value,
+    token_text: &str,
+) {
     host.add_tenant(
         tenant(id, "okta", &sim.base_url(), extra),
         &token(token_text),
     )
+    .await
     .expect("add tenant");
 }
 
@@ -84,13 +91,13 @@ async fn kris_match_ground_truth_for_several_seeds_and_sizes() {
     for (seed, users) in [(1u64, 60usize), (7, 450), (42, 1_300)] {
         let sim = start_sim(seed, users, fast_limits()).await;
         let id = format!("org-{seed}-{users}");
-        add_okta_tenant(&host, &id, &sim, json!({}), TOKEN);
+        add_okta_tenant(&host, &id, &sim, json!({}), TOKEN).await;
         let outcome = run_at(&host, &id, NOW).await;
         assert!(outcome.succeeded, "{id}: {:?}", outcome.error);
         assert_eq!(values(&outcome), truth(&sim, NOW, None), "{id}");
         assert_eq!(outcome.outputs.len(), 7, "{id}: every KRI landed");
         // Stored the same way, with a status for each.
-        let stored = host.store().latest_kris(&id).expect("kris");
+        let stored = host.latest_kris(&id).await.expect("kris");
         assert_eq!(stored.len(), 7);
         for k in &stored {
             assert!(
@@ -126,7 +133,8 @@ async fn a_user_sample_cap_is_honoured_and_said() {
         &sim,
         json!({"user_sample_cap": 100}),
         TOKEN,
-    );
+    )
+    .await;
     let outcome = run_at(&host, "capped", NOW).await;
     assert!(outcome.succeeded, "{:?}", outcome.error);
     let got = values(&outcome);
@@ -153,7 +161,7 @@ async fn tight_rate_limits_are_waited_out_not_failed() {
     // bucket allows 24 requests a second (12 for kri at its 50 % share), so 150
     // users need about ten windows.
     let sim = start_sim(11, 150, RateLimitConfig::scaled(1_000, 0.04)).await;
-    add_okta_tenant(&host, "slow", &sim, json!({}), TOKEN);
+    add_okta_tenant(&host, "slow", &sim, json!({}), TOKEN).await;
     let outcome = run_at(&host, "slow", NOW).await;
     assert!(outcome.succeeded, "{:?}", outcome.error);
     assert_eq!(values(&outcome), truth(&sim, NOW, None));
@@ -176,7 +184,7 @@ async fn a_429_storm_from_another_tool_is_retried_until_reset() {
     let mut limits = RateLimitConfig::scaled(1_000, 0.05);
     limits.concurrency = 2;
     let sim = start_sim(12, 120, limits).await;
-    add_okta_tenant(&host, "storm", &sim, json!({}), TOKEN);
+    add_okta_tenant(&host, "storm", &sim, json!({}), TOKEN).await;
     let outcome = run_at(&host, "storm", NOW).await;
     assert!(outcome.succeeded, "{:?}", outcome.error);
     assert_eq!(values(&outcome), truth(&sim, NOW, None));
@@ -187,7 +195,7 @@ async fn a_wrong_token_fails_the_run_and_says_what_to_do() {
     let env = TestEnv::new(&["plugins/okta.wasm"]);
     let host = env.host().await;
     let sim = start_sim(3, 50, fast_limits()).await;
-    add_okta_tenant(&host, "bad", &sim, json!({}), "00wrong-token-value");
+    add_okta_tenant(&host, "bad", &sim, json!({}), "00wrong-token-value").await;
     let outcome = run_at(&host, "bad", NOW).await;
     assert!(!outcome.succeeded);
     let err = outcome.error.unwrap_or_default();
@@ -202,6 +210,7 @@ async fn a_wrong_token_fails_the_run_and_says_what_to_do() {
 
     // Following the advice: a new token, and the next run works.
     host.update_token("bad", &token(TOKEN))
+        .await
         .expect("update token");
     assert!(host.check("okta", "bad").await.expect("check").ok);
     assert!(run_at(&host, "bad", NOW).await.succeeded);
@@ -216,7 +225,7 @@ async fn a_forbidden_endpoint_leaves_its_kris_not_evaluated_and_the_rest_land() 
         forbidden: [Family::Logs].into_iter().collect(),
         ..FaultConfig::default()
     });
-    add_okta_tenant(&host, "nologs", &sim, json!({}), TOKEN);
+    add_okta_tenant(&host, "nologs", &sim, json!({}), TOKEN).await;
     let outcome = run_at(&host, "nologs", NOW).await;
     assert!(outcome.succeeded, "{:?}", outcome.error);
     let want = truth(&sim, NOW, None);
@@ -250,7 +259,7 @@ async fn server_errors_are_retried_and_malformed_bodies_fail_without_storing() {
             .collect(),
         ..FaultConfig::default()
     });
-    add_okta_tenant(&host, "flaky", &sim, json!({}), TOKEN);
+    add_okta_tenant(&host, "flaky", &sim, json!({}), TOKEN).await;
     let good = run_at(&host, "flaky", NOW).await;
     assert!(good.succeeded, "{:?}", good.error);
     assert_eq!(values(&good), truth(&sim, NOW, None));
@@ -267,7 +276,7 @@ async fn server_errors_are_retried_and_malformed_bodies_fail_without_storing() {
         err.contains("/api/v1/policies"),
         "names the endpoint: {err}"
     );
-    let stored = host.store().latest_kris("flaky").expect("kris");
+    let stored = host.latest_kris("flaky").await.expect("kris");
     assert!(
         stored.iter().all(|k| k.run_id == good.run_id),
         "nothing of the failed run"
@@ -282,14 +291,15 @@ async fn incremental_runs_equal_full_runs_after_a_day_of_changes() {
         let sim = start_sim(seed, 400, fast_limits()).await;
         let inc = format!("inc-{seed}");
         let full = format!("full-{seed}");
-        add_okta_tenant(&host, &inc, &sim, json!({}), TOKEN);
+        add_okta_tenant(&host, &inc, &sim, json!({}), TOKEN).await;
         add_okta_tenant(
             &host,
             &full,
             &sim,
             json!({"force_full_refresh": true}),
             TOKEN,
-        );
+        )
+        .await;
         let first = run_at(&host, &inc, NOW).await;
         assert!(first.succeeded, "{:?}", first.error);
         let full_requests = first.stats.requests;
@@ -328,7 +338,7 @@ async fn admin_sessions_open_across_runs_are_counted_when_they_end() {
     let env = TestEnv::new(&["plugins/okta.wasm"]);
     let host = env.host().await;
     let sim = start_sim(31, 300, fast_limits()).await;
-    add_okta_tenant(&host, "admins", &sim, json!({}), TOKEN);
+    add_okta_tenant(&host, "admins", &sim, json!({}), TOKEN).await;
     let mut now = NOW;
     for day in 0..3 {
         let outcome = run_at(&host, "admins", now).await;

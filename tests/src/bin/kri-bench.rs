@@ -152,7 +152,8 @@ impl Bench {
         host.add_tenant(
             tenant("big", "okta", &sim.base_url(), json!({})),
             &token(TOKEN),
-        )?;
+        )
+        .await?;
         host.add_tenant(
             tenant(
                 "big-full",
@@ -161,7 +162,8 @@ impl Bench {
                 json!({"force_full_refresh": true}),
             ),
             &token(TOKEN),
-        )?;
+        )
+        .await?;
         let t = Instant::now();
         let full = run_at(&host, "okta", "big", NOW).await?;
         let wall = t.elapsed().as_millis() as u64;
@@ -311,7 +313,8 @@ impl Bench {
         host.add_tenant(
             tenant("whole", "okta", &sim.base_url(), json!({})),
             &token(TOKEN),
-        )?;
+        )
+        .await?;
         let t = Instant::now();
         let whole = run_at(&host, "okta", "whole", NOW).await?;
         let whole_wall = t.elapsed().as_millis() as u64;
@@ -366,7 +369,8 @@ impl Bench {
         let mut jobs = Vec::new();
         for (i, url) in urls.iter().enumerate() {
             let id = format!("t{i:03}");
-            host.add_tenant(tenant(&id, "okta", url, json!({})), &token(TOKEN))?;
+            host.add_tenant(tenant(&id, "okta", url, json!({})), &token(TOKEN))
+                .await?;
             jobs.push(("okta".to_string(), id));
         }
         let base = rss_kib("VmRSS");
@@ -436,10 +440,10 @@ impl Bench {
         let bytes = std::fs::read(component("plugins/okta.wasm"))?;
         let cache = tempfile::tempdir()?;
         let t = Instant::now();
-        let (_, src) = engine.load_component(&bytes, Some(cache.path()))?;
+        let src = engine.load_component(&bytes, Some(cache.path()))?.source;
         let compile = t.elapsed();
         let t = Instant::now();
-        let (_, src2) = engine.load_component(&bytes, Some(cache.path()))?;
+        let src2 = engine.load_component(&bytes, Some(cache.path()))?.source;
         let cached = t.elapsed();
         let linker = kri_host::runtime::connector_linker(&engine)?;
         let plugins = tempfile::tempdir()?;
@@ -450,6 +454,7 @@ impl Bench {
             &linker,
             plugins.path(),
             Some(cache.path()),
+            kri_host::plugins::DEFAULT_MAX_PLUGIN_BYTES,
         )
         .await;
         let load_all = t.elapsed();
@@ -470,7 +475,8 @@ impl Bench {
                 json!({"mode": "requests", "count": n, "path": "/api/v1/users?limit=1"}),
             ),
             &token(TOKEN),
-        )?;
+        )
+        .await?;
         // Warm-up run, then the measured one.
         let _ = host.run("probe", "send", RunOptions::default()).await?;
         let o = host.run("probe", "send", RunOptions::default()).await?;
@@ -506,7 +512,8 @@ impl Bench {
         host.add_tenant(
             tenant("tiny", "probe", &edge.base_url, json!({})),
             &token(TOKEN),
-        )?;
+        )
+        .await?;
         let runs = 50;
         let t = Instant::now();
         for _ in 0..runs {
@@ -543,7 +550,7 @@ impl Bench {
         );
         t.quotas.insert("memory_bytes".into(), 4 << 30);
         t.quotas.insert("cpu_ms".into(), 600_000);
-        host.add_tenant(t, &token(TOKEN))?;
+        host.add_tenant(t, &token(TOKEN)).await?;
         let o = host
             .run(
                 "kri-bench",

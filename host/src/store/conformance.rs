@@ -1,0 +1,702 @@
+//! The conformance suite every [`Store`] backend must pass. Each backend's tests call
+//! [`run_all`] with a fresh, empty store; every check uses its own tenant ids, so the
+//! checks share one store without seeing each other.
+
+use std::collections::BTreeMap;
+
+use super::{
+    AlertStatus, KriDefinitionRow, KriOutput, RunCommit, RunStart, RunStats, StateChanges, Store,
+    Tenant,
+};
+use crate::error::StoreError;
+use crate::model::{
+    Alert, Direction, Edge, EntityRef, Event, EventOutcome, KriStatus, Node, RunKind, RunStatus,
+    Severity,
+};
+use crate::secrets::SealedSecret;
+
+/// Runs every check against `store`, which must start empty.
+pub async fn run_all(store: &dyn Store) {
+    tenants_are_added_listed_and_removed(store).await;
+    secrets_round_trip_and_are_replaced(store).await;
+    a_job_runs_once_at_a_time_per_tenant(store).await;
+    definitions_keep_tuned_thresholds(store).await;
+    runs_record_job_kind_status_and_stats(store).await;
+    kri_history_shows_latest_and_change(store).await;
+    state_is_set_and_deleted_per_connector(store).await;
+    graph_nodes_and_edges_are_upserted(store).await;
+    events_are_deduplicated_by_id(store).await;
+    alerts_are_deduplicated_by_key(store).await;
+    a_failed_run_changes_nothing_but_its_own_row(store).await;
+    removing_a_tenant_removes_everything_kept_for_it(store).await;
+}
+
+fn tenant(id: &str) -> Tenant {
+    Tenant {
+        id: id.into(),
+        connector: "okta".into(),
+        base_url: format!("https://{id}.okta.com"),
+        kris: vec!["mfa".into()],
+        extra: serde_json::json!({"cap": 10}),
+        allow_insecure_local: false,
+        quotas: BTreeMap::from([("http_requests".to_string(), 5)]),
+        created_at_ms: 0,
+    }
+}
+
+fn sealed(n: u8) -> SealedSecret {
+    SealedSecret {
+        nonce: vec![n; 24],
+        ciphertext: vec![n; 40],
+        key_id: Some(format!("key{n}")),
+    }
+}
+
+fn start(tenant: &str, job: &str) -> RunStart {
+    RunStart {
+        tenant_id: tenant.into(),
+        connector: "okta".into(),
+        job: job.into(),
+        kind: RunKind::Run,
+    }
+}
+
+fn kri(slug: &str, value: f64, status: KriStatus) -> KriOutput {
+    KriOutput {
+        slug: slug.into(),
+        value: Some(value),
+        numerator: Some(value),
+        denominator: Some(100.0),
+        status,
+        details: serde_json::json!({"sampled": false}),
+        reason: None,
+    }
+}
+
+fn entity(id: &str) -> EntityRef {
+    EntityRef {
+        id: id.into(),
+        kind: "user".into(),
+        name: format!("{id}@example.com"),
+    }
+}
+
+fn event(id: &str, time_ms: i64) -> Event {
+    Event {
+        id: id.into(),
+        time_ms,
+        event_type: "user.session.start".into(),
+        actor: entity("u1"),
+        targets: vec![entity("app1")],
+        outcome: Some(EventOutcome {
+            result: "SUCCESS".into(),
+            reason: None,
+        }),
+        raw: serde_json::json!({"uuid": id}),
+    }
+}
+
+fn alert(key: &str, evidence: &[&str], seen_ms: i64) -> Alert {
+    Alert {
+        detection: "okta.mfa_push_fatigue".into(),
+        severity: Severity::High,
+        title: "Push fatigue".into(),
+        dedupe_key: key.into(),
+        entity: entity("u1"),
+        evidence: evidence.iter().map(|e| e.to_string()).collect(),
+        seen_ms,
+        details: serde_json::json!({"pushes": 12}),
+    }
+}
+
+/// Starts a run of `job` and commits `commit` (its ids filled in).
+async fn commit(store: &dyn Store, tenant: &str, job: &str, mut commit: RunCommit) -> i64 {
+    let run_id = store.start_run(&start(tenant, job)).await.expect("start");
+    commit.run_id = run_id;
+    commit.tenant_id = tenant.into();
+    commit.connector = "okta".into();
+    store.commit_run(commit).await.expect("commit");
+    run_id
+}
+
+async fn tenants_are_added_listed_and_removed(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("t-b"), &sealed(1))
+        .await
+        .expect("add b");
+    store
+        .add_tenant(&tenant("t-a"), &sealed(1))
+        .await
+        .expect("add a");
+    assert!(matches!(
+        store.add_tenant(&tenant("t-a"), &sealed(1)).await,
+        Err(StoreError::TenantExists(id)) if id == "t-a"
+    ));
+    let got = store.tenant("t-a").await.expect("tenant");
+    assert_eq!(
+        Tenant {
+            created_at_ms: 0,
+            ..got.clone()
+        },
+        tenant("t-a"),
+        "every field reads back"
+    );
+    assert!(got.created_at_ms > 0, "the store stamps the creation time");
+    let ids: Vec<String> = store
+        .tenants()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.id)
+        .filter(|id| id.starts_with("t-"))
+        .collect();
+    assert_eq!(ids, ["t-a", "t-b"], "listed by id");
+    store
+        .set_tenant_extra("t-a", &serde_json::json!({"cap": 20}))
+        .await
+        .expect("extra");
+    assert_eq!(
+        store.tenant("t-a").await.expect("tenant").extra,
+        serde_json::json!({"cap": 20})
+    );
+    for result in [
+        store.tenant("t-none").await.map(|_| ()),
+        store.remove_tenant("t-none").await,
+        store
+            .set_tenant_extra("t-none", &serde_json::json!({}))
+            .await,
+    ] {
+        assert!(matches!(result, Err(StoreError::UnknownTenant(_))));
+    }
+    store.remove_tenant("t-b").await.expect("remove");
+    assert!(matches!(
+        store.tenant("t-b").await,
+        Err(StoreError::UnknownTenant(_))
+    ));
+}
+
+async fn secrets_round_trip_and_are_replaced(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("s-a"), &sealed(1))
+        .await
+        .expect("add");
+    assert_eq!(
+        store.secret("s-a").await.expect("secret").nonce,
+        vec![1; 24]
+    );
+    store.set_secret("s-a", &sealed(2)).await.expect("replace");
+    assert_eq!(store.secret("s-a").await.expect("secret"), sealed(2));
+    let legacy = SealedSecret {
+        key_id: None,
+        ..sealed(3)
+    };
+    store
+        .add_tenant(&tenant("s-b"), &legacy)
+        .await
+        .expect("add");
+    assert_eq!(store.secret("s-b").await.expect("secret"), legacy);
+    let key_ids: Vec<(String, Option<String>)> = store
+        .sealed_secrets()
+        .await
+        .expect("sealed")
+        .into_iter()
+        .filter(|(t, _)| t.starts_with("s-"))
+        .collect();
+    assert_eq!(
+        key_ids,
+        [
+            ("s-a".to_string(), Some("key2".to_string())),
+            ("s-b".to_string(), None)
+        ],
+        "each secret names the key that sealed it"
+    );
+    assert!(matches!(
+        store.set_secret("s-none", &sealed(2)).await,
+        Err(StoreError::UnknownTenant(_))
+    ));
+    assert!(matches!(
+        store.secret("s-none").await,
+        Err(StoreError::UnknownTenant(_))
+    ));
+}
+
+async fn a_job_runs_once_at_a_time_per_tenant(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("l-a"), &sealed(1))
+        .await
+        .expect("add");
+    store
+        .add_tenant(&tenant("l-b"), &sealed(1))
+        .await
+        .expect("add");
+    let first = store.start_run(&start("l-a", "kris")).await.expect("start");
+    match store.start_run(&start("l-a", "kris")).await {
+        Err(StoreError::RunInProgress { run_id, job, .. }) => {
+            assert_eq!((run_id, job.as_str()), (first, "kris"))
+        }
+        other => panic!("a second run of the same job must be refused: {other:?}"),
+    }
+    let other_job = store
+        .start_run(&start("l-a", "inventory"))
+        .await
+        .expect("another job of the tenant runs at the same time");
+    store
+        .start_run(&start("l-b", "kris"))
+        .await
+        .expect("another tenant runs the same job at the same time");
+    store
+        .start_run(&RunStart {
+            kind: RunKind::Check,
+            ..start("l-a", "kris")
+        })
+        .await
+        .expect("checks take no lease");
+    store
+        .fail_run(first, "boom", &RunStats::default())
+        .await
+        .expect("fail");
+    let next = commit(store, "l-a", "kris", RunCommit::default()).await;
+    assert!(next > other_job, "the finished run's lease is free again");
+    let runs = store.runs("l-a", 10).await.expect("runs");
+    let status_of = |id: i64| runs.iter().find(|r| r.id == id).map(|r| r.status);
+    assert_eq!(status_of(other_job), Some(RunStatus::Running));
+}
+
+async fn definitions_keep_tuned_thresholds(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("d-a"), &sealed(1))
+        .await
+        .expect("add");
+    let def = KriDefinitionRow {
+        slug: "mfa".into(),
+        name: "MFA coverage".into(),
+        unit: "percent".into(),
+        direction: Direction::HigherIsBetter,
+        warn: Some(90.0),
+        breach: Some(80.0),
+    };
+    store
+        .seed_definitions("d-a", std::slice::from_ref(&def))
+        .await
+        .expect("seed");
+    let renamed = KriDefinitionRow {
+        name: "MFA enrolment".into(),
+        warn: Some(1.0),
+        breach: Some(0.0),
+        ..def.clone()
+    };
+    store
+        .seed_definitions("d-a", &[renamed])
+        .await
+        .expect("reseed");
+    let got = store.definitions("d-a").await.expect("defs");
+    assert_eq!(
+        got,
+        vec![KriDefinitionRow {
+            name: "MFA enrolment".into(),
+            ..def
+        }],
+        "names follow the manifest; stored thresholds are kept"
+    );
+}
+
+async fn runs_record_job_kind_status_and_stats(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("r-a"), &sealed(1))
+        .await
+        .expect("add");
+    let stats = RunStats {
+        requests: 7,
+        responses_429: 1,
+        bytes: 900,
+        rows_written: 2,
+        rows_skipped: 3,
+        note: Some("sampled".into()),
+    };
+    let first = commit(
+        store,
+        "r-a",
+        "inventory",
+        RunCommit {
+            stats: stats.clone(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let check = store
+        .start_run(&RunStart {
+            kind: RunKind::Check,
+            ..start("r-a", "kris")
+        })
+        .await
+        .expect("start");
+    let runs = store.runs("r-a", 10).await.expect("runs");
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].id, check, "newest first");
+    assert_eq!(
+        (runs[0].kind, runs[0].status, runs[0].job.as_str()),
+        (RunKind::Check, RunStatus::Running, "kris")
+    );
+    let r = &runs[1];
+    assert_eq!(r.id, first);
+    assert_eq!(
+        (r.kind, r.status, r.job.as_str(), r.connector.as_str()),
+        (RunKind::Run, RunStatus::Succeeded, "inventory", "okta")
+    );
+    assert_eq!(
+        (
+            r.requests,
+            r.responses_429,
+            r.bytes,
+            r.rows_written,
+            r.rows_skipped
+        ),
+        (7, 1, 900, 2, 3)
+    );
+    assert_eq!(r.note.as_deref(), Some("sampled"));
+    assert!(r.finished_at.is_some() && r.duration_ms.is_some());
+    assert_eq!(store.runs("r-a", 1).await.expect("runs").len(), 1, "limit");
+}
+
+async fn kri_history_shows_latest_and_change(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("k-a"), &sealed(1))
+        .await
+        .expect("add");
+    store
+        .seed_definitions(
+            "k-a",
+            &[KriDefinitionRow {
+                slug: "mfa".into(),
+                name: "MFA coverage".into(),
+                unit: "percent".into(),
+                direction: Direction::HigherIsBetter,
+                warn: Some(90.0),
+                breach: Some(80.0),
+            }],
+        )
+        .await
+        .expect("seed");
+    commit(
+        store,
+        "k-a",
+        "kris",
+        RunCommit {
+            kris: vec![kri("mfa", 95.0, KriStatus::Ok)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let second = commit(
+        store,
+        "k-a",
+        "kris",
+        RunCommit {
+            kris: vec![
+                kri("mfa", 85.5, KriStatus::Warn),
+                KriOutput {
+                    value: None,
+                    numerator: None,
+                    denominator: None,
+                    status: KriStatus::NotEvaluated,
+                    reason: Some("missing okta.users.read".into()),
+                    ..kri("admins", 0.0, KriStatus::NotEvaluated)
+                },
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let rows = store.latest_kris("k-a").await.expect("kris");
+    assert_eq!(rows.len(), 2);
+    let (admins, mfa) = (&rows[0], &rows[1]);
+    assert_eq!(admins.slug, "admins", "by slug");
+    assert_eq!(admins.status, KriStatus::NotEvaluated);
+    assert_eq!(admins.reason.as_deref(), Some("missing okta.users.read"));
+    assert_eq!(admins.name, "admins", "no definition: the slug names it");
+    assert_eq!(mfa.run_id, second);
+    assert_eq!((mfa.value, mfa.previous_value), (Some(85.5), Some(95.0)));
+    assert_eq!(mfa.change, Some(-9.5));
+    assert_eq!(mfa.status, KriStatus::Warn);
+    assert_eq!((mfa.warn, mfa.breach), (Some(90.0), Some(80.0)));
+    assert_eq!(
+        (mfa.name.as_str(), mfa.unit.as_str()),
+        ("MFA coverage", "percent")
+    );
+    assert_eq!(mfa.details, serde_json::json!({"sampled": false}));
+    assert_eq!((mfa.numerator, mfa.denominator), (Some(85.5), Some(100.0)));
+}
+
+async fn state_is_set_and_deleted_per_connector(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("st-a"), &sealed(1))
+        .await
+        .expect("add");
+    let changes: StateChanges = BTreeMap::from([
+        ("cursor".to_string(), Some(b"1".to_vec())),
+        ("old".to_string(), Some(b"x".to_vec())),
+    ]);
+    commit(
+        store,
+        "st-a",
+        "kris",
+        RunCommit {
+            state: changes,
+            ..Default::default()
+        },
+    )
+    .await;
+    let changes: StateChanges = BTreeMap::from([
+        ("cursor".to_string(), Some(b"2".to_vec())),
+        ("old".to_string(), None),
+    ]);
+    commit(
+        store,
+        "st-a",
+        "kris",
+        RunCommit {
+            state: changes,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        store.load_state("st-a", "okta").await.expect("state"),
+        BTreeMap::from([("cursor".to_string(), b"2".to_vec())])
+    );
+    assert!(store
+        .load_state("st-a", "github")
+        .await
+        .expect("state")
+        .is_empty());
+}
+
+async fn graph_nodes_and_edges_are_upserted(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("g-a"), &sealed(1))
+        .await
+        .expect("add");
+    let node = |name: &str| Node {
+        id: "u1".into(),
+        kind: "user".into(),
+        sub_kind: "okta_user".into(),
+        name: name.into(),
+        labels: BTreeMap::from([("status".to_string(), "ACTIVE".to_string())]),
+        properties: serde_json::json!({"mfa": true}),
+    };
+    let edge = |admin: bool| Edge {
+        from: "u1".into(),
+        to: "g1".into(),
+        kind: "member_of".into(),
+        properties: serde_json::json!({ "admin": admin }),
+    };
+    commit(
+        store,
+        "g-a",
+        "inventory",
+        RunCommit {
+            nodes: vec![node("Ann")],
+            edges: vec![edge(false)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let first = store.nodes("g-a").await.expect("nodes");
+    commit(
+        store,
+        "g-a",
+        "inventory",
+        RunCommit {
+            nodes: vec![node("Ann B.")],
+            edges: vec![edge(true)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let nodes = store.nodes("g-a").await.expect("nodes");
+    assert_eq!(nodes.len(), 1, "one node per id");
+    assert_eq!(nodes[0].node, node("Ann B."));
+    assert_eq!(nodes[0].first_seen_ms, first[0].first_seen_ms);
+    assert!(nodes[0].last_seen_ms >= first[0].last_seen_ms);
+    let edges = store.edges("g-a").await.expect("edges");
+    assert_eq!(edges.len(), 1, "one edge per (from, to, kind)");
+    assert_eq!(edges[0].edge, edge(true));
+}
+
+async fn events_are_deduplicated_by_id(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("e-a"), &sealed(1))
+        .await
+        .expect("add");
+    store
+        .add_tenant(&tenant("e-b"), &sealed(1))
+        .await
+        .expect("add");
+    let first = commit(
+        store,
+        "e-a",
+        "logs",
+        RunCommit {
+            events: vec![event("ev1", 1_000), event("ev2", 2_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    // The same uuid again (an overlapping poll window) is skipped, not an error;
+    // and another tenant may hold the same uuid.
+    let mut changed = event("ev2", 2_000);
+    changed.event_type = "changed".into();
+    commit(
+        store,
+        "e-a",
+        "logs",
+        RunCommit {
+            events: vec![changed, event("ev3", 3_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    commit(
+        store,
+        "e-b",
+        "logs",
+        RunCommit {
+            events: vec![event("ev1", 1_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let events = store.events("e-a", 10).await.expect("events");
+    let ids: Vec<&str> = events.iter().map(|e| e.event.id.as_str()).collect();
+    assert_eq!(ids, ["ev3", "ev2", "ev1"], "newest first, each once");
+    assert_eq!(
+        events[1].event,
+        event("ev2", 2_000),
+        "the first copy is kept"
+    );
+    assert_eq!(events[1].run_id, first);
+    assert_eq!(store.events("e-a", 1).await.expect("events").len(), 1);
+    assert_eq!(store.events("e-b", 10).await.expect("events").len(), 1);
+}
+
+async fn alerts_are_deduplicated_by_key(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("a-a"), &sealed(1))
+        .await
+        .expect("add");
+    commit(
+        store,
+        "a-a",
+        "logs",
+        RunCommit {
+            alerts: vec![alert("push:u1", &["ev1", "ev2"], 2_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    commit(
+        store,
+        "a-a",
+        "logs",
+        RunCommit {
+            alerts: vec![
+                alert("push:u1", &["ev2", "ev3"], 3_000),
+                alert("push:u2", &["ev9"], 9_000),
+            ],
+            ..Default::default()
+        },
+    )
+    .await;
+    let alerts = store.alerts("a-a").await.expect("alerts");
+    assert_eq!(
+        alerts.len(),
+        2,
+        "a later emission never opens a second alert"
+    );
+    let a = &alerts[0];
+    assert_eq!(a.dedupe_key, "push:u1");
+    assert_eq!(a.evidence, ["ev1", "ev2", "ev3"], "evidence is merged");
+    assert_eq!((a.first_seen_ms, a.last_seen_ms), (2_000, 3_000));
+    assert_eq!(a.status, AlertStatus::Open);
+    assert_eq!(a.severity, Severity::High);
+    assert_eq!(a.entity, entity("u1"));
+    assert_eq!(a.details, serde_json::json!({"pushes": 12}));
+    assert_eq!(alerts[1].dedupe_key, "push:u2");
+}
+
+async fn a_failed_run_changes_nothing_but_its_own_row(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("f-a"), &sealed(1))
+        .await
+        .expect("add");
+    let good = commit(
+        store,
+        "f-a",
+        "kris",
+        RunCommit {
+            kris: vec![kri("mfa", 1.0, KriStatus::Ok)],
+            state: BTreeMap::from([("cursor".to_string(), Some(b"1".to_vec()))]),
+            events: vec![event("ev1", 1)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let bad = store.start_run(&start("f-a", "kris")).await.expect("start");
+    let stats = RunStats {
+        requests: 3,
+        rows_written: 9,
+        ..Default::default()
+    };
+    store.fail_run(bad, "boom", &stats).await.expect("fail");
+    let kris = store.latest_kris("f-a").await.expect("kris");
+    assert_eq!((kris.len(), kris[0].run_id), (1, good));
+    assert_eq!(
+        store.load_state("f-a", "okta").await.expect("state"),
+        BTreeMap::from([("cursor".to_string(), b"1".to_vec())])
+    );
+    assert_eq!(store.events("f-a", 10).await.expect("events").len(), 1);
+    let runs = store.runs("f-a", 10).await.expect("runs");
+    assert_eq!(runs[0].status, RunStatus::Failed);
+    assert_eq!(runs[0].error.as_deref(), Some("boom"));
+    assert_eq!((runs[0].requests, runs[0].rows_written), (3, 0));
+    assert_eq!(runs[1].status, RunStatus::Succeeded);
+}
+
+async fn removing_a_tenant_removes_everything_kept_for_it(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("x-a"), &sealed(1))
+        .await
+        .expect("add");
+    commit(
+        store,
+        "x-a",
+        "kris",
+        RunCommit {
+            kris: vec![kri("mfa", 1.0, KriStatus::Ok)],
+            nodes: vec![Node {
+                id: "n".into(),
+                kind: "user".into(),
+                sub_kind: String::new(),
+                name: String::new(),
+                labels: BTreeMap::new(),
+                properties: serde_json::json!({}),
+            }],
+            events: vec![event("ev1", 1)],
+            alerts: vec![alert("k", &["ev1"], 1)],
+            state: BTreeMap::from([("cursor".to_string(), Some(b"1".to_vec()))]),
+            ..Default::default()
+        },
+    )
+    .await;
+    store.remove_tenant("x-a").await.expect("remove");
+    assert!(store.latest_kris("x-a").await.expect("kris").is_empty());
+    assert!(store.runs("x-a", 10).await.expect("runs").is_empty());
+    assert!(store.nodes("x-a").await.expect("nodes").is_empty());
+    assert!(store.events("x-a", 10).await.expect("events").is_empty());
+    assert!(store.alerts("x-a").await.expect("alerts").is_empty());
+    assert!(store
+        .load_state("x-a", "okta")
+        .await
+        .expect("state")
+        .is_empty());
+}

@@ -1,0 +1,404 @@
+//! The store: what kri keeps between runs, behind the [`Store`] trait.
+//!
+//! It holds tenants, their sealed secrets, run history, KRI values (every run's, so
+//! the latest and its change can be shown), KRI definitions and thresholds, connector
+//! state, the identity graph (nodes, edges), the audit stream (events) and alerts. A
+//! run's outputs and state changes land in ONE transaction ([`Store::commit_run`]); a
+//! failed run only updates its own `runs` row, so earlier values and state stay
+//! untouched.
+//!
+//! - [`sqlite`] is the embedded backend (`<data-dir>/kri.db`), with its numbered SQL
+//!   migrations in `migrations/`.
+//! - [`liveness`] tells whether a run's owning process still runs.
+//! - `conformance` is the test suite every backend passes.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::error::StoreError;
+use crate::model::{
+    Alert, Direction, Edge, EntityRef, Event, KriStatus, Node, RunKind, RunStatus, Severity,
+};
+use crate::secrets::SealedSecret;
+
+#[cfg(test)]
+mod conformance;
+pub mod liveness;
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// A tenant as stored (its secret is kept apart, sealed).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Tenant {
+    pub id: String,
+    pub connector: String,
+    pub base_url: String,
+    pub kris: Vec<String>,
+    pub extra: serde_json::Value,
+    pub allow_insecure_local: bool,
+    pub quotas: BTreeMap<String, u64>,
+    pub created_at_ms: i64,
+}
+
+/// A KRI definition with this tenant's thresholds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KriDefinitionRow {
+    pub slug: String,
+    pub name: String,
+    pub unit: String,
+    pub direction: Direction,
+    pub warn: Option<f64>,
+    pub breach: Option<f64>,
+}
+
+/// Serialises a [`KriStatus`] as its stored word (`ok`, `not_evaluated`, ...).
+fn kri_status_word<S: Serializer>(status: &KriStatus, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(status.as_str())
+}
+
+/// Reads a stored KRI status word back.
+pub fn parse_kri_status(word: &str) -> Option<KriStatus> {
+    [
+        KriStatus::Ok,
+        KriStatus::Warn,
+        KriStatus::Breach,
+        KriStatus::NotEvaluated,
+    ]
+    .into_iter()
+    .find(|s| s.as_str() == word)
+}
+
+/// One KRI output of a run with its status against the thresholds, ready to store.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KriOutput {
+    pub slug: String,
+    pub value: Option<f64>,
+    pub numerator: Option<f64>,
+    pub denominator: Option<f64>,
+    #[serde(serialize_with = "kri_status_word")]
+    pub status: KriStatus,
+    pub details: serde_json::Value,
+    pub reason: Option<String>,
+}
+
+/// The latest value of a KRI, with the one before it.
+#[derive(Debug, Clone, Serialize)]
+pub struct KriRow {
+    pub slug: String,
+    pub name: String,
+    pub unit: String,
+    pub value: Option<f64>,
+    #[serde(serialize_with = "kri_status_word")]
+    pub status: KriStatus,
+    pub numerator: Option<f64>,
+    pub denominator: Option<f64>,
+    pub details: serde_json::Value,
+    pub reason: Option<String>,
+    pub warn: Option<f64>,
+    pub breach: Option<f64>,
+    pub previous_value: Option<f64>,
+    pub change: Option<f64>,
+    pub run_id: i64,
+    pub computed_at: String,
+}
+
+/// Counters a run reports, success or failure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunStats {
+    pub requests: u64,
+    pub responses_429: u64,
+    pub bytes: u64,
+    pub rows_written: u64,
+    pub rows_skipped: u64,
+    pub note: Option<String>,
+}
+
+/// A row of run history.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub tenant_id: String,
+    pub connector: String,
+    /// The connector's job this run ran (`kris` for runs from before jobs).
+    pub job: String,
+    pub kind: RunKind,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub requests: u64,
+    pub responses_429: u64,
+    pub bytes: u64,
+    pub rows_written: u64,
+    pub rows_skipped: u64,
+    pub note: Option<String>,
+}
+
+/// What a run is, recorded when it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunStart {
+    pub tenant_id: String,
+    pub connector: String,
+    pub job: String,
+    pub kind: RunKind,
+}
+
+/// State changes of one run: `Some` sets a key, `None` deletes it.
+pub type StateChanges = BTreeMap<String, Option<Vec<u8>>>;
+
+/// Everything a successful run commits, in one transaction.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunCommit {
+    pub run_id: i64,
+    pub tenant_id: String,
+    pub connector: String,
+    pub kris: Vec<KriOutput>,
+    pub nodes: Vec<Node>,
+    pub edges: Vec<Edge>,
+    /// Events whose id the tenant already has are skipped, not errors.
+    pub events: Vec<Event>,
+    /// An alert whose dedupe key the tenant already has updates that alert.
+    pub alerts: Vec<Alert>,
+    pub state: StateChanges,
+    pub stats: RunStats,
+}
+
+/// A node of the identity graph with when the store first and last saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredNode {
+    #[serde(flatten)]
+    pub node: Node,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+}
+
+/// An edge of the identity graph with when the store first and last saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEdge {
+    #[serde(flatten)]
+    pub edge: Edge,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+}
+
+/// Where an operator has taken an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    Open,
+    Acknowledged,
+    Resolved,
+}
+
+impl AlertStatus {
+    /// The word stored and printed for this status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Open => "open",
+            AlertStatus::Acknowledged => "acknowledged",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+
+    /// Reads a stored word back.
+    pub fn parse(word: &str) -> Option<AlertStatus> {
+        [
+            AlertStatus::Open,
+            AlertStatus::Acknowledged,
+            AlertStatus::Resolved,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == word)
+    }
+}
+
+/// An alert as stored: one per (tenant, dedupe key).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredAlert {
+    pub id: i64,
+    pub detection: String,
+    pub severity: Severity,
+    pub title: String,
+    pub dedupe_key: String,
+    pub entity: EntityRef,
+    /// Ids of the evidence events, from every emission, oldest first.
+    pub evidence: Vec<String>,
+    pub first_seen_ms: i64,
+    pub last_seen_ms: i64,
+    pub details: serde_json::Value,
+    pub status: AlertStatus,
+}
+
+/// An event as stored, newest first when listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredEvent {
+    #[serde(flatten)]
+    pub event: Event,
+    /// The run that stored it first.
+    pub run_id: i64,
+}
+
+/// What kri keeps, whatever the backend. Every method is one short transaction.
+#[async_trait]
+pub trait Store: Send + Sync {
+    // ---- tenants and secrets -------------------------------------------------
+
+    /// Adds a tenant with its sealed secret; [`StoreError::TenantExists`] if the id is
+    /// taken.
+    async fn add_tenant(&self, tenant: &Tenant, secret: &SealedSecret) -> Result<(), StoreError>;
+    async fn tenant(&self, id: &str) -> Result<Tenant, StoreError>;
+    /// Every tenant, by id.
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError>;
+    /// Removes a tenant with everything kept for it: secret, values, state, runs,
+    /// graph, events and alerts.
+    async fn remove_tenant(&self, id: &str) -> Result<(), StoreError>;
+    /// Replaces a tenant's extra config (validated by the caller).
+    async fn set_tenant_extra(&self, id: &str, extra: &serde_json::Value)
+        -> Result<(), StoreError>;
+    /// Replaces a tenant's quota overrides.
+    async fn set_tenant_quotas(
+        &self,
+        id: &str,
+        quotas: &BTreeMap<String, u64>,
+    ) -> Result<(), StoreError>;
+    /// Replaces a tenant's sealed token.
+    async fn set_secret(&self, tenant_id: &str, secret: &SealedSecret) -> Result<(), StoreError>;
+    async fn secret(&self, tenant_id: &str) -> Result<SealedSecret, StoreError>;
+    /// Every sealed secret's tenant and the id of the key that sealed it (`None` for
+    /// secrets sealed before key ids were recorded), by tenant.
+    async fn sealed_secrets(&self) -> Result<Vec<(String, Option<String>)>, StoreError>;
+
+    // ---- KRI definitions -----------------------------------------------------
+
+    /// Records the manifest's KRI definitions for a tenant. Thresholds already stored
+    /// for a slug are kept (an operator may have tuned them); new slugs get the
+    /// manifest's defaults.
+    async fn seed_definitions(
+        &self,
+        tenant_id: &str,
+        defs: &[KriDefinitionRow],
+    ) -> Result<(), StoreError>;
+    async fn definitions(&self, tenant_id: &str) -> Result<Vec<KriDefinitionRow>, StoreError>;
+
+    // ---- runs ----------------------------------------------------------------
+
+    /// Records the start of a run, owned by this process; the row stays `running`
+    /// until finished. Returns the run's id.
+    ///
+    /// A run of kind [`RunKind::Run`] takes the lease on its (tenant, job): while
+    /// another live process (or this one) runs the same job for the tenant, this is
+    /// [`StoreError::RunInProgress`]. A run left `running` by a process that is gone
+    /// (killed, say) is marked `interrupted` and its lease taken over. Other jobs of
+    /// the tenant run freely. Finishing the run (either way) ends the lease.
+    async fn start_run(&self, start: &RunStart) -> Result<i64, StoreError>;
+    /// Commits a successful run: its outputs, its state changes and its `runs` row,
+    /// in one transaction. Either all of it lands or none.
+    async fn commit_run(&self, commit: RunCommit) -> Result<(), StoreError>;
+    /// Records a failed run. Touches nothing but the run's own row. A backend whose
+    /// database is locked by another process records the failure where it can and
+    /// shows it at once; it never leaves the run `running`.
+    async fn fail_run(&self, run_id: i64, error: &str, stats: &RunStats) -> Result<(), StoreError>;
+    /// A tenant's runs, newest first.
+    async fn runs(&self, tenant_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
+
+    // ---- what runs produced --------------------------------------------------
+
+    /// The latest value of each KRI of a tenant, with the previous value.
+    async fn latest_kris(&self, tenant_id: &str) -> Result<Vec<KriRow>, StoreError>;
+    /// All committed state of a tenant's connector.
+    async fn load_state(
+        &self,
+        tenant_id: &str,
+        connector: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, StoreError>;
+    /// A tenant's graph nodes, by id.
+    async fn nodes(&self, tenant_id: &str) -> Result<Vec<StoredNode>, StoreError>;
+    /// A tenant's graph edges, by (from, to, kind).
+    async fn edges(&self, tenant_id: &str) -> Result<Vec<StoredEdge>, StoreError>;
+    /// A tenant's newest events, newest first.
+    async fn events(&self, tenant_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// A tenant's alerts, oldest first.
+    async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError>;
+}
+
+/// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-23T02:10:23.000Z`).
+pub fn format_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_epoch_ms_as_rfc3339() {
+        let cases: &[(i64, &str)] = &[
+            (0, "1970-01-01T00:00:00.000Z"),
+            (951_782_400_123, "2000-02-29T00:00:00.123Z"),
+            (1_795_400_000_000, "2026-11-23T02:13:20.000Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(format_ms(*ms), *want, "case {ms}");
+        }
+    }
+
+    #[test]
+    fn typed_statuses_serialise_to_the_stored_words() {
+        let out = KriOutput {
+            slug: "x".into(),
+            value: None,
+            numerator: None,
+            denominator: None,
+            status: KriStatus::NotEvaluated,
+            details: serde_json::json!({}),
+            reason: None,
+        };
+        let json = serde_json::to_value(&out).expect("json");
+        assert_eq!(json["status"], "not_evaluated");
+        for s in [
+            KriStatus::Ok,
+            KriStatus::Warn,
+            KriStatus::Breach,
+            KriStatus::NotEvaluated,
+        ] {
+            assert_eq!(parse_kri_status(s.as_str()), Some(s));
+        }
+        assert_eq!(
+            AlertStatus::parse("acknowledged"),
+            Some(AlertStatus::Acknowledged)
+        );
+        assert_eq!(
+            serde_json::to_value(AlertStatus::Resolved).expect("json"),
+            "resolved"
+        );
+    }
+}

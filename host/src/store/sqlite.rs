@@ -1,0 +1,1446 @@
+//! The embedded [`Store`]: SQLite (WAL) at `<data-dir>/kri.db`.
+//!
+//! One connection behind a mutex; every operation is one short transaction, run on
+//! tokio's blocking pool so it never stalls the async workers. Schema changes are the
+//! numbered SQL files in `migrations/`, applied in order and counted by SQLite's
+//! `user_version`, so an existing database migrates forward on open.
+//!
+//! - The data directory is created 0700 and the database 0600 (SQLite gives its
+//!   `-wal` and `-shm` files the database's mode); looser existing files are
+//!   tightened.
+//! - A database is kri's when its `application_id` says so (or, from before the id
+//!   was set, when it has kri's schema): an empty file or another program's database
+//!   is refused, never re-created.
+//! - A failure that cannot be recorded because another process holds the write lock
+//!   goes to `kri.db-failed-runs` (JSON lines): reads show it at once, and the next
+//!   write applies it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{
+    params, Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior,
+};
+use serde::{Deserialize, Serialize};
+
+use super::liveness::{owner_alive, this_process};
+use super::{
+    format_ms, parse_kri_status, AlertStatus, KriDefinitionRow, KriRow, RunCommit, RunRecord,
+    RunStart, RunStats, Store, StoredAlert, StoredEdge, StoredEvent, StoredNode, Tenant,
+};
+use crate::error::StoreError;
+use crate::model::{Direction, Edge, EntityRef, Event, Node, RunKind, RunStatus};
+use crate::secrets::SealedSecret;
+
+/// Ordered migrations; index + 1 is the schema version they bring the database to.
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_run_owner_start.sql"),
+    include_str!("migrations/0003_jobs_and_outputs.sql"),
+    include_str!("migrations/0004_secret_key_ids.sql"),
+];
+
+/// SQLite's `application_id` of a kri database: "kri1".
+const APPLICATION_ID: i32 = 0x6b72_6931;
+
+/// How long a statement waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The SQLite store.
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    /// The database file, for messages.
+    path: PathBuf,
+    /// Failures recorded while the database was locked (see the module docs).
+    pending: Arc<PendingFailures>,
+}
+
+/// A run failure that could not be written to the locked database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingFailure {
+    run_id: i64,
+    error: String,
+    finished_at: i64,
+    stats: RunStats,
+}
+
+/// The file of [`PendingFailure`]s, one JSON object a line.
+struct PendingFailures {
+    path: PathBuf,
+}
+
+impl PendingFailures {
+    fn read(&self) -> HashMap<i64, PendingFailure> {
+        // A missing file is the usual case; a torn last line is skipped.
+        std::fs::read_to_string(&self.path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<PendingFailure>(l).ok())
+            .map(|f| (f.run_id, f))
+            .collect()
+    }
+
+    fn append(&self, failure: &PendingFailure) -> Result<(), StoreError> {
+        let io = |source| StoreError::DataDir {
+            path: self.path.clone(),
+            source,
+        };
+        let mut opts = std::fs::OpenOptions::new();
+        opts.create(true).append(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&self.path).map_err(io)?;
+        let line = serde_json::to_string(failure).unwrap_or_default();
+        f.write_all(format!("{line}\n").as_bytes())
+            .and_then(|_| f.sync_all())
+            .map_err(io)
+    }
+
+    /// Writes the pending failures into the database and removes the file. Writing
+    /// one twice changes nothing (only a `running` row takes it).
+    fn apply(&self, conn: &Connection) -> Result<(), StoreError> {
+        let pending = self.read();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        for f in pending.values() {
+            record_failure(conn, f)?;
+        }
+        std::fs::remove_file(&self.path).map_err(|source| StoreError::DataDir {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+fn record_failure(conn: &Connection, f: &PendingFailure) -> Result<(), StoreError> {
+    let s = &f.stats;
+    conn.execute(
+        "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3, duration_ms = ?3 - started_at,
+             requests = ?4, responses_429 = ?5, bytes = ?6, rows_written = 0, rows_skipped = ?7, note = ?8
+         WHERE id = ?1 AND status = 'running'",
+        params![
+            f.run_id,
+            f.error,
+            f.finished_at,
+            s.requests as i64,
+            s.responses_429 as i64,
+            s.bytes as i64,
+            s.rows_skipped as i64,
+            s.note
+        ],
+    )?;
+    Ok(())
+}
+
+/// Whether an error means another connection holds the lock.
+fn is_locked(e: &StoreError) -> bool {
+    matches!(
+        e,
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+            if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A column holding a word of one of the typed enums; an unknown word is a
+/// conversion error naming it.
+fn word<T>(r: &Row<'_>, idx: usize, parse: impl Fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let text: String = r.get(idx)?;
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            idx,
+            rusqlite::types::Type::Text,
+            format!("unknown stored word `{text}`").into(),
+        )
+    })
+}
+
+/// A JSON column; unreadable JSON reads as `fallback` (the row is still shown).
+fn json_or<T: serde::de::DeserializeOwned>(text: &str, fallback: T) -> T {
+    serde_json::from_str(text).unwrap_or(fallback)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `<data_dir>/kri.db`, applies migrations, and marks
+    /// runs left `running` by a process that no longer exists as `interrupted`.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        create_private_dir(data_dir)?;
+        let path = data_dir.join("kri.db");
+        let created = create_private_file(&path)?;
+        let not_kri = |reason: &str| StoreError::NotKriDatabase {
+            path: path.clone(),
+            reason: reason.to_string(),
+        };
+        if !created && std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) == 0 {
+            return Err(not_kri(
+                "the file is empty, so kri did not write it (a kri database is never empty); restore it from a backup, or remove it to start an empty store",
+            ));
+        }
+        let mut conn = Connection::open(&path)?;
+        let settings = |conn: &Connection| -> Result<(), StoreError> {
+            conn.busy_timeout(BUSY_TIMEOUT)?;
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            Ok(())
+        };
+        settings(&conn).map_err(|e| match e {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == ErrorCode::NotADatabase =>
+            {
+                not_kri("it is not an SQLite database; pass the right --data-dir")
+            }
+            other => other,
+        })?;
+        check_written_by_kri(&conn, created).map_err(|reason| not_kri(&reason))?;
+        migrate(&mut conn, &path)?;
+        tighten_permissions(&path)?;
+        let pending = PendingFailures {
+            path: data_dir.join("kri.db-failed-runs"),
+        };
+        match pending.apply(&conn) {
+            // Another process holds the lock: the failures stay pending for now.
+            Err(e) if is_locked(&e) => {}
+            other => other?,
+        }
+        mark_interrupted(&conn)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+            pending: Arc::new(pending),
+        })
+    }
+
+    /// Opens an existing store; an error if `<data_dir>/kri.db` does not exist.
+    pub fn open_existing(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        let path = data_dir.join("kri.db");
+        if !path.exists() {
+            return Err(StoreError::DataDir {
+                path: data_dir.to_path_buf(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no kri.db here; add a tenant first (`kri tenant add`) or pass the right --data-dir",
+                ),
+            });
+        }
+        Self::open(data_dir)
+    }
+
+    /// Runs `f` on the connection on tokio's blocking pool.
+    async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave SQLite inconsistent
+            // (transactions roll back on drop), so a poisoned lock is safe to reuse.
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Worker(e.to_string()))?
+        .map_err(|e| {
+            if is_locked(&e) {
+                StoreError::Locked {
+                    path: self.path.clone(),
+                }
+            } else {
+                e
+            }
+        })
+    }
+
+    /// How long statements wait for another process's lock (tests shorten it).
+    #[cfg(test)]
+    fn set_busy_timeout(&self, timeout: Duration) {
+        let conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        conn.busy_timeout(timeout).expect("busy timeout");
+    }
+}
+
+/// Creates the data directory (and missing parents) readable by its owner only.
+fn create_private_dir(dir: &Path) -> Result<(), StoreError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|source| StoreError::DataDir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Creates the database file 0600 unless it exists; true when it was created.
+fn create_private_file(path: &Path) -> Result<bool, StoreError> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    match opts.open(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(source) => Err(StoreError::DataDir {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Takes group and other permissions off the database and its `-wal`/`-shm` files
+/// (a database from before kri created it 0600 may be 0644).
+fn tighten_permissions(db: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let name = db.as_os_str().to_os_string();
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = name.clone();
+            p.push(suffix);
+            let p = PathBuf::from(p);
+            let Ok(meta) = std::fs::metadata(&p) else {
+                continue;
+            };
+            let mode = meta.permissions().mode();
+            if mode & 0o077 != 0 {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode & 0o700))
+                    .map_err(|source| StoreError::DataDir { path: p, source })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether the open database is kri's: its application id, or (from before the id
+/// was set) kri's schema; a database kri has just created is empty. The error is
+/// the reason it is not.
+fn check_written_by_kri(conn: &Connection, created: bool) -> Result<(), String> {
+    let read = |sql: &str| -> Result<i64, String> {
+        conn.query_row(sql, [], |r| r.get(0))
+            .map_err(|e| format!("cannot read it: {e}"))
+    };
+    let app = read("PRAGMA application_id")?;
+    if app == i64::from(APPLICATION_ID) {
+        return Ok(());
+    }
+    if app != 0 {
+        return Err(format!(
+            "another program wrote it (application id {app:#x}); pass the right --data-dir"
+        ));
+    }
+    let version = read("PRAGMA user_version")?;
+    let kri_tables =
+        read("SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN ('tenants', 'runs', 'kri_values')")?;
+    let tables = read("SELECT count(*) FROM sqlite_schema")?;
+    match (version, kri_tables, tables) {
+        (0, _, 0) if created => Ok(()),
+        (v, 3, _) if v >= 1 => Ok(()),
+        _ => Err(
+            "it has no kri schema, so another program wrote it; pass the right --data-dir, or move it away to start an empty store"
+                .into(),
+        ),
+    }
+}
+
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found: version,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Exclusive)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    let app: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    if app != APPLICATION_ID {
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    }
+    Ok(())
+}
+
+fn mark_interrupted(conn: &Connection) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare("SELECT id, pid, pid_start FROM runs WHERE status = 'running'")?;
+    let (own, _) = this_process();
+    let stale: Vec<i64> = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+            ))
+        })?
+        .filter_map(|r| r.ok())
+        .filter(|(_, pid, start)| *pid != own && !owner_alive(*pid, *start))
+        .map(|(id, _, _)| id)
+        .collect();
+    for id in stale {
+        conn.execute(
+            "UPDATE runs SET status = 'interrupted', error = 'the process running it stopped before it finished', finished_at = ?2 WHERE id = ?1 AND status = 'running'",
+            params![id, now_ms()],
+        )?;
+    }
+    Ok(())
+}
+
+const TENANT_COLUMNS: &str =
+    "id, connector, base_url, kris, extra, allow_insecure_local, quotas, created_at";
+
+fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
+    let kris: String = r.get(3)?;
+    let extra: String = r.get(4)?;
+    let quotas: String = r.get(6)?;
+    Ok(Tenant {
+        id: r.get(0)?,
+        connector: r.get(1)?,
+        base_url: r.get(2)?,
+        kris: json_or(&kris, Vec::new()),
+        extra: json_or(&extra, serde_json::Value::Object(Default::default())),
+        allow_insecure_local: r.get(5)?,
+        quotas: json_or(&quotas, BTreeMap::new()),
+        created_at_ms: r.get(7)?,
+    })
+}
+
+fn direction_word(d: Direction) -> &'static str {
+    d.as_str()
+}
+
+fn parse_direction(word: &str) -> Option<Direction> {
+    [Direction::HigherIsBetter, Direction::LowerIsBetter]
+        .into_iter()
+        .find(|d| d.as_str() == word)
+}
+
+fn insert_kris(tx: &Transaction<'_>, c: &RunCommit, now: i64) -> Result<(), StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO kri_values (tenant_id, connector, slug, value, numerator, denominator, status, details, reason, run_id, computed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )?;
+    for o in &c.kris {
+        insert.execute(params![
+            c.tenant_id,
+            c.connector,
+            o.slug,
+            o.value,
+            o.numerator,
+            o.denominator,
+            o.status.as_str(),
+            o.details.to_string(),
+            o.reason,
+            c.run_id,
+            now
+        ])?;
+    }
+    Ok(())
+}
+
+fn upsert_graph(tx: &Transaction<'_>, c: &RunCommit, now: i64) -> Result<(), StoreError> {
+    let mut node = tx.prepare_cached(
+        "INSERT INTO nodes (tenant_id, id, kind, sub_kind, name, labels, properties, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
+         ON CONFLICT (tenant_id, id) DO UPDATE SET kind = excluded.kind, sub_kind = excluded.sub_kind,
+             name = excluded.name, labels = excluded.labels, properties = excluded.properties,
+             last_seen = excluded.last_seen",
+    )?;
+    for n in &c.nodes {
+        node.execute(params![
+            c.tenant_id,
+            n.id,
+            n.kind,
+            n.sub_kind,
+            n.name,
+            to_json(&n.labels),
+            n.properties.to_string(),
+            now
+        ])?;
+    }
+    let mut edge = tx.prepare_cached(
+        "INSERT INTO edges (tenant_id, from_id, to_id, kind, properties, first_seen, last_seen)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT (tenant_id, from_id, to_id, kind) DO UPDATE SET properties = excluded.properties,
+             last_seen = excluded.last_seen",
+    )?;
+    for e in &c.edges {
+        edge.execute(params![
+            c.tenant_id,
+            e.from,
+            e.to,
+            e.kind,
+            e.properties.to_string(),
+            now
+        ])?;
+    }
+    Ok(())
+}
+
+fn insert_events(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
+    // A uuid the tenant already has is the same event seen again: skipped.
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO events (tenant_id, uuid, published, event_type, actor, targets, outcome, raw, run_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (tenant_id, uuid) DO NOTHING",
+    )?;
+    for e in &c.events {
+        insert.execute(params![
+            c.tenant_id,
+            e.id,
+            e.time_ms,
+            e.event_type,
+            to_json(&e.actor),
+            to_json(&e.targets),
+            e.outcome.as_ref().map(to_json),
+            e.raw.to_string(),
+            c.run_id
+        ])?;
+    }
+    Ok(())
+}
+
+fn upsert_alerts(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
+    let mut existing = tx.prepare_cached(
+        "SELECT id, evidence, last_seen FROM alerts WHERE tenant_id = ?1 AND dedupe_key = ?2",
+    )?;
+    let mut update =
+        tx.prepare_cached("UPDATE alerts SET evidence = ?2, last_seen = ?3 WHERE id = ?1")?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO alerts (tenant_id, detection, severity, title, entity, dedupe_key, first_seen, last_seen, evidence, details, status)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, 'open')",
+    )?;
+    for a in &c.alerts {
+        let found = existing
+            .query_row(params![c.tenant_id, a.dedupe_key], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .optional()?;
+        match found {
+            Some((id, evidence, last_seen)) => {
+                let mut merged: Vec<String> = json_or(&evidence, Vec::new());
+                for e in &a.evidence {
+                    if !merged.contains(e) {
+                        merged.push(e.clone());
+                    }
+                }
+                update.execute(params![id, to_json(&merged), last_seen.max(a.seen_ms)])?;
+            }
+            None => {
+                insert.execute(params![
+                    c.tenant_id,
+                    a.detection,
+                    a.severity.as_str(),
+                    a.title,
+                    to_json(&a.entity),
+                    a.dedupe_key,
+                    a.seen_ms,
+                    to_json(&a.evidence),
+                    a.details.to_string()
+                ])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Takes the lease on (tenant, job) for a new run: refused while a live process
+/// runs the job; a run whose process is gone is marked interrupted.
+fn take_lease(tx: &Transaction<'_>, start: &RunStart) -> Result<(), StoreError> {
+    let mut holders = tx.prepare(
+        "SELECT id, pid, pid_start FROM runs
+         WHERE tenant_id = ?1 AND job = ?2 AND kind = 'run' AND status = 'running'",
+    )?;
+    let holders: Vec<(i64, i64, Option<i64>)> = holders
+        .query_map(params![start.tenant_id, start.job], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (run_id, pid, pid_start) in holders {
+        if owner_alive(pid, pid_start) {
+            return Err(StoreError::RunInProgress {
+                tenant: start.tenant_id.clone(),
+                job: start.job.clone(),
+                run_id,
+                pid,
+            });
+        }
+        tx.execute(
+            "UPDATE runs SET status = 'interrupted', error = 'the process running it stopped before it finished', finished_at = ?2 WHERE id = ?1",
+            params![run_id, now_ms()],
+        )?;
+    }
+    Ok(())
+}
+
+/// Shows a failure still pending (see [`PendingFailures`]) on its run's row.
+fn overlay_failure(run: &mut RunRecord, f: &PendingFailure) {
+    run.status = RunStatus::Failed;
+    run.error = Some(f.error.clone());
+    run.finished_at = Some(format_ms(f.finished_at));
+    run.requests = f.stats.requests;
+    run.responses_429 = f.stats.responses_429;
+    run.bytes = f.stats.bytes;
+    run.rows_written = 0;
+    run.rows_skipped = f.stats.rows_skipped;
+    run.note = f.stats.note.clone();
+}
+
+fn apply_state(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
+    let mut set = tx.prepare_cached(
+        "INSERT INTO state (tenant_id, connector, key, value) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (tenant_id, connector, key) DO UPDATE SET value = excluded.value",
+    )?;
+    let mut del = tx
+        .prepare_cached("DELETE FROM state WHERE tenant_id = ?1 AND connector = ?2 AND key = ?3")?;
+    for (key, value) in &c.state {
+        match value {
+            Some(v) => set.execute(params![c.tenant_id, c.connector, key, v])?,
+            None => del.execute(params![c.tenant_id, c.connector, key])?,
+        };
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn add_tenant(&self, tenant: &Tenant, secret: &SealedSecret) -> Result<(), StoreError> {
+        let (tenant, secret) = (tenant.clone(), secret.clone());
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let exists = tx
+                .query_row(
+                    "SELECT 1 FROM tenants WHERE id = ?1",
+                    params![tenant.id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if exists {
+                return Err(StoreError::TenantExists(tenant.id.clone()));
+            }
+            tx.execute(
+                "INSERT INTO tenants (id, connector, base_url, kris, extra, allow_insecure_local, quotas, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    tenant.id,
+                    tenant.connector,
+                    tenant.base_url,
+                    to_json(&tenant.kris),
+                    tenant.extra.to_string(),
+                    tenant.allow_insecure_local,
+                    to_json(&tenant.quotas),
+                    now_ms(),
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO secrets (tenant_id, nonce, ciphertext, key_id) VALUES (?1, ?2, ?3, ?4)",
+                params![tenant.id, secret.nonce, secret.ciphertext, secret.key_id],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn tenant(&self, id: &str) -> Result<Tenant, StoreError> {
+        let id = id.to_string();
+        self.call(move |conn| {
+            conn.query_row(
+                &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"),
+                params![id],
+                tenant_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownTenant(id.clone()))
+        })
+        .await
+    }
+
+    async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.call(|conn| {
+            let mut stmt =
+                conn.prepare(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id"))?;
+            let rows = stmt.query_map([], tenant_from_row)?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn remove_tenant(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let n = tx.execute("DELETE FROM tenants WHERE id = ?1", params![id])?;
+            if n == 0 {
+                return Err(StoreError::UnknownTenant(id));
+            }
+            for table in [
+                "kri_values",
+                "state",
+                "runs",
+                "nodes",
+                "edges",
+                "events",
+                "alerts",
+            ] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE tenant_id = ?1"),
+                    params![id],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_tenant_extra(
+        &self,
+        id: &str,
+        extra: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let (id, extra) = (id.to_string(), extra.to_string());
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE tenants SET extra = ?2 WHERE id = ?1",
+                params![id, extra],
+            )?;
+            if n == 0 {
+                return Err(StoreError::UnknownTenant(id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_tenant_quotas(
+        &self,
+        id: &str,
+        quotas: &BTreeMap<String, u64>,
+    ) -> Result<(), StoreError> {
+        let (id, quotas) = (id.to_string(), to_json(quotas));
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE tenants SET quotas = ?2 WHERE id = ?1",
+                params![id, quotas],
+            )?;
+            if n == 0 {
+                return Err(StoreError::UnknownTenant(id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_secret(&self, tenant_id: &str, secret: &SealedSecret) -> Result<(), StoreError> {
+        let (id, secret) = (tenant_id.to_string(), secret.clone());
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE secrets SET nonce = ?2, ciphertext = ?3, key_id = ?4 WHERE tenant_id = ?1",
+                params![id, secret.nonce, secret.ciphertext, secret.key_id],
+            )?;
+            if n == 0 {
+                return Err(StoreError::UnknownTenant(id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn secret(&self, tenant_id: &str) -> Result<SealedSecret, StoreError> {
+        let id = tenant_id.to_string();
+        self.call(move |conn| {
+            conn.query_row(
+                "SELECT nonce, ciphertext, key_id FROM secrets WHERE tenant_id = ?1",
+                params![id],
+                |r| {
+                    Ok(SealedSecret {
+                        nonce: r.get(0)?,
+                        ciphertext: r.get(1)?,
+                        key_id: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| StoreError::UnknownTenant(id.clone()))
+        })
+        .await
+    }
+
+    async fn sealed_secrets(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        self.call(|conn| {
+            let mut stmt =
+                conn.prepare("SELECT tenant_id, key_id FROM secrets ORDER BY tenant_id")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn seed_definitions(
+        &self,
+        tenant_id: &str,
+        defs: &[KriDefinitionRow],
+    ) -> Result<(), StoreError> {
+        let (id, defs) = (tenant_id.to_string(), defs.to_vec());
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            for d in &defs {
+                tx.execute(
+                    "INSERT INTO kri_definitions (tenant_id, slug, name, unit, direction, warn, breach)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (tenant_id, slug) DO UPDATE SET name = excluded.name, unit = excluded.unit, direction = excluded.direction",
+                    params![
+                        id,
+                        d.slug,
+                        d.name,
+                        d.unit,
+                        direction_word(d.direction),
+                        d.warn,
+                        d.breach
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn definitions(&self, tenant_id: &str) -> Result<Vec<KriDefinitionRow>, StoreError> {
+        let id = tenant_id.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT slug, name, unit, direction, warn, breach FROM kri_definitions WHERE tenant_id = ?1 ORDER BY slug",
+            )?;
+            let rows = stmt.query_map(params![id], |r| {
+                Ok(KriDefinitionRow {
+                    slug: r.get(0)?,
+                    name: r.get(1)?,
+                    unit: r.get(2)?,
+                    direction: word(r, 3, parse_direction)?,
+                    warn: r.get(4)?,
+                    breach: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn start_run(&self, start: &RunStart) -> Result<i64, StoreError> {
+        let start = start.clone();
+        let pending = self.pending.clone();
+        self.call(move |conn| {
+            let (pid, pid_start) = this_process();
+            // Failures recorded while the database was locked end their runs first
+            // (committed on their own, so a refused lease below keeps them).
+            pending.apply(conn)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if start.kind == RunKind::Run {
+                take_lease(&tx, &start)?;
+            }
+            tx.execute(
+                "INSERT INTO runs (tenant_id, connector, job, kind, status, pid, pid_start, started_at)
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7)",
+                params![
+                    start.tenant_id,
+                    start.connector,
+                    start.job,
+                    start.kind.as_str(),
+                    pid,
+                    pid_start,
+                    now_ms()
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(id)
+        })
+        .await
+    }
+
+    async fn commit_run(&self, commit: RunCommit) -> Result<(), StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let now = now_ms();
+            insert_kris(&tx, &commit, now)?;
+            upsert_graph(&tx, &commit, now)?;
+            insert_events(&tx, &commit)?;
+            upsert_alerts(&tx, &commit)?;
+            apply_state(&tx, &commit)?;
+            let s = &commit.stats;
+            tx.execute(
+                "UPDATE runs SET status = 'succeeded', finished_at = ?2, duration_ms = ?2 - started_at, requests = ?3,
+                     responses_429 = ?4, bytes = ?5, rows_written = ?6, rows_skipped = ?7, note = ?8 WHERE id = ?1",
+                params![
+                    commit.run_id,
+                    now,
+                    s.requests as i64,
+                    s.responses_429 as i64,
+                    s.bytes as i64,
+                    s.rows_written as i64,
+                    s.rows_skipped as i64,
+                    s.note
+                ],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn fail_run(&self, run_id: i64, error: &str, stats: &RunStats) -> Result<(), StoreError> {
+        let failure = PendingFailure {
+            run_id,
+            error: error.to_string(),
+            finished_at: now_ms(),
+            stats: stats.clone(),
+        };
+        let pending = self.pending.clone();
+        self.call(move |conn| match record_failure(conn, &failure) {
+            // Another process holds the lock: record the failure beside the
+            // database, where reads see it at once and the next write applies it.
+            Err(e) if is_locked(&e) => pending.append(&failure),
+            other => other,
+        })
+        .await
+    }
+
+    async fn runs(&self, tenant_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        let id = tenant_id.to_string();
+        let pending = self.pending.clone();
+        self.call(move |conn| {
+            let failed = pending.read();
+            let mut stmt = conn.prepare(
+                "SELECT id, tenant_id, connector, job, kind, status, error, started_at, finished_at, duration_ms,
+                        requests, responses_429, bytes, rows_written, rows_skipped, note
+                 FROM runs WHERE tenant_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![id, limit as i64], |r| {
+                Ok(RunRecord {
+                    id: r.get(0)?,
+                    tenant_id: r.get(1)?,
+                    connector: r.get(2)?,
+                    job: r.get(3)?,
+                    kind: word(r, 4, |w| w.parse::<RunKind>().ok())?,
+                    status: word(r, 5, |w| w.parse::<RunStatus>().ok())?,
+                    error: r.get(6)?,
+                    started_at: format_ms(r.get(7)?),
+                    finished_at: r.get::<_, Option<i64>>(8)?.map(format_ms),
+                    duration_ms: r.get(9)?,
+                    requests: r.get::<_, i64>(10)? as u64,
+                    responses_429: r.get::<_, i64>(11)? as u64,
+                    bytes: r.get::<_, i64>(12)? as u64,
+                    rows_written: r.get::<_, i64>(13)? as u64,
+                    rows_skipped: r.get::<_, i64>(14)? as u64,
+                    note: r.get(15)?,
+                })
+            })?;
+            let mut runs: Vec<RunRecord> = rows.collect::<Result<_, _>>()?;
+            for run in &mut runs {
+                if let Some(f) = failed.get(&run.id) {
+                    if run.status == RunStatus::Running {
+                        overlay_failure(run, f);
+                    }
+                }
+            }
+            Ok(runs)
+        })
+        .await
+    }
+
+    async fn latest_kris(&self, tenant_id: &str) -> Result<Vec<KriRow>, StoreError> {
+        let id = tenant_id.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT v.slug, COALESCE(d.name, v.slug), COALESCE(d.unit, ''), v.value, v.status, v.numerator, v.denominator,
+                        v.details, v.reason, d.warn, d.breach, v.run_id, v.computed_at,
+                        (SELECT p.value FROM kri_values p WHERE p.tenant_id = v.tenant_id AND p.slug = v.slug AND p.run_id < v.run_id
+                           ORDER BY p.run_id DESC LIMIT 1)
+                 FROM kri_values v
+                 LEFT JOIN kri_definitions d ON d.tenant_id = v.tenant_id AND d.slug = v.slug
+                 WHERE v.tenant_id = ?1
+                   AND v.id = (SELECT MAX(l.id) FROM kri_values l WHERE l.tenant_id = v.tenant_id AND l.slug = v.slug)
+                 ORDER BY v.slug",
+            )?;
+            let rows = stmt.query_map(params![id], |r| {
+                let details: String = r.get(7)?;
+                let value: Option<f64> = r.get(3)?;
+                let previous: Option<f64> = r.get(13)?;
+                Ok(KriRow {
+                    slug: r.get(0)?,
+                    name: r.get(1)?,
+                    unit: r.get(2)?,
+                    value,
+                    status: word(r, 4, parse_kri_status)?,
+                    numerator: r.get(5)?,
+                    denominator: r.get(6)?,
+                    details: json_or(&details, serde_json::Value::Null),
+                    reason: r.get(8)?,
+                    warn: r.get(9)?,
+                    breach: r.get(10)?,
+                    run_id: r.get(11)?,
+                    computed_at: format_ms(r.get(12)?),
+                    previous_value: previous,
+                    change: match (value, previous) {
+                        (Some(v), Some(p)) => Some(((v - p) * 10.0).round() / 10.0),
+                        _ => None,
+                    },
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn load_state(
+        &self,
+        tenant_id: &str,
+        connector: &str,
+    ) -> Result<BTreeMap<String, Vec<u8>>, StoreError> {
+        let (id, connector) = (tenant_id.to_string(), connector.to_string());
+        self.call(move |conn| {
+            let mut stmt = conn
+                .prepare("SELECT key, value FROM state WHERE tenant_id = ?1 AND connector = ?2")?;
+            let rows = stmt.query_map(params![id, connector], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn nodes(&self, tenant_id: &str) -> Result<Vec<StoredNode>, StoreError> {
+        let id = tenant_id.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, kind, sub_kind, name, labels, properties, first_seen, last_seen
+                 FROM nodes WHERE tenant_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![id], |r| {
+                let labels: String = r.get(4)?;
+                let properties: String = r.get(5)?;
+                Ok(StoredNode {
+                    node: Node {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        sub_kind: r.get(2)?,
+                        name: r.get(3)?,
+                        labels: json_or(&labels, BTreeMap::new()),
+                        properties: json_or(&properties, serde_json::Value::Null),
+                    },
+                    first_seen_ms: r.get(6)?,
+                    last_seen_ms: r.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn edges(&self, tenant_id: &str) -> Result<Vec<StoredEdge>, StoreError> {
+        let id = tenant_id.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT from_id, to_id, kind, properties, first_seen, last_seen
+                 FROM edges WHERE tenant_id = ?1 ORDER BY from_id, to_id, kind",
+            )?;
+            let rows = stmt.query_map(params![id], |r| {
+                let properties: String = r.get(3)?;
+                Ok(StoredEdge {
+                    edge: Edge {
+                        from: r.get(0)?,
+                        to: r.get(1)?,
+                        kind: r.get(2)?,
+                        properties: json_or(&properties, serde_json::Value::Null),
+                    },
+                    first_seen_ms: r.get(4)?,
+                    last_seen_ms: r.get(5)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn events(&self, tenant_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let id = tenant_id.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT uuid, published, event_type, actor, targets, outcome, raw, run_id
+                 FROM events WHERE tenant_id = ?1 ORDER BY published DESC, uuid LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![id, limit as i64], |r| {
+                let actor: String = r.get(3)?;
+                let targets: String = r.get(4)?;
+                let outcome: Option<String> = r.get(5)?;
+                let raw: String = r.get(6)?;
+                let unknown = || EntityRef {
+                    id: String::new(),
+                    kind: String::new(),
+                    name: String::new(),
+                };
+                Ok(StoredEvent {
+                    event: Event {
+                        id: r.get(0)?,
+                        time_ms: r.get(1)?,
+                        event_type: r.get(2)?,
+                        actor: json_or(&actor, unknown()),
+                        targets: json_or(&targets, Vec::new()),
+                        outcome: outcome.and_then(|o| serde_json::from_str(&o).ok()),
+                        raw: json_or(&raw, serde_json::Value::Null),
+                    },
+                    run_id: r.get(7)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError> {
+        let id = tenant_id.to_string();
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, detection, severity, title, dedupe_key, entity, evidence, first_seen, last_seen, details, status
+                 FROM alerts WHERE tenant_id = ?1 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![id], |r| {
+                let entity: String = r.get(5)?;
+                let evidence: String = r.get(6)?;
+                let details: String = r.get(9)?;
+                Ok(StoredAlert {
+                    id: r.get(0)?,
+                    detection: r.get(1)?,
+                    severity: word(r, 2, |w| w.parse().ok())?,
+                    title: r.get(3)?,
+                    dedupe_key: r.get(4)?,
+                    entity: json_or(
+                        &entity,
+                        EntityRef {
+                            id: String::new(),
+                            kind: String::new(),
+                            name: String::new(),
+                        },
+                    ),
+                    evidence: json_or(&evidence, Vec::new()),
+                    first_seen_ms: r.get(7)?,
+                    last_seen_ms: r.get(8)?,
+                    details: json_or(&details, serde_json::Value::Null),
+                    status: word(r, 10, AlertStatus::parse)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: &str) -> Tenant {
+        Tenant {
+            id: id.into(),
+            connector: "okta".into(),
+            base_url: "https://acme.okta.com".into(),
+            kris: vec![],
+            extra: serde_json::json!({}),
+            allow_insecure_local: false,
+            quotas: BTreeMap::new(),
+            created_at_ms: 0,
+        }
+    }
+
+    fn sealed() -> SealedSecret {
+        SealedSecret {
+            nonce: vec![1; 24],
+            ciphertext: vec![2; 40],
+            key_id: Some("k1".into()),
+        }
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).expect("meta").permissions().mode() & 0o777
+    }
+
+    fn start(tenant: &str) -> RunStart {
+        RunStart {
+            tenant_id: tenant.into(),
+            connector: "okta".into(),
+            job: "kris".into(),
+            kind: RunKind::Run,
+        }
+    }
+
+    #[tokio::test]
+    async fn conformance_suite_passes_on_sqlite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        super::super::conformance::run_all(&store).await;
+    }
+
+    #[tokio::test]
+    async fn stale_running_rows_become_interrupted_on_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = SqliteStore::open(dir.path()).expect("open");
+            store
+                .add_tenant(&tenant("acme"), &sealed())
+                .await
+                .expect("add");
+            let id = store.start_run(&start("acme")).await.expect("start");
+            let reused = store
+                .start_run(&RunStart {
+                    job: "inventory".into(),
+                    ..start("acme")
+                })
+                .await
+                .expect("start");
+            // Pretend other processes owned them: one that is gone, and one whose pid
+            // was reused.
+            let conn = store.conn.lock().expect("lock");
+            conn.execute("UPDATE runs SET pid = 999999999 WHERE id = ?1", params![id])
+                .expect("update");
+            conn.execute(
+                "UPDATE runs SET pid = 1, pid_start = -1 WHERE id = ?1",
+                params![reused],
+            )
+            .expect("update");
+        }
+        let store = SqliteStore::open(dir.path()).expect("reopen");
+        let runs = store.runs("acme", 10).await.expect("runs");
+        assert!(runs.iter().all(|r| r.status == RunStatus::Interrupted));
+    }
+
+    #[tokio::test]
+    async fn a_run_whose_process_is_gone_loses_its_lease() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let killed = store.start_run(&start("acme")).await.expect("start");
+        store
+            .conn
+            .lock()
+            .expect("lock")
+            .execute(
+                "UPDATE runs SET pid = 999999999 WHERE id = ?1",
+                params![killed],
+            )
+            .expect("a process that is gone");
+        let next = store
+            .start_run(&start("acme"))
+            .await
+            .expect("the lease of a dead process is taken over");
+        let runs = store.runs("acme", 10).await.expect("runs");
+        assert_eq!((runs[0].id, runs[0].status), (next, RunStatus::Running));
+        assert_eq!(
+            (runs[1].id, runs[1].status),
+            (killed, RunStatus::Interrupted)
+        );
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn the_data_directory_and_database_are_private() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("a").join("data");
+        let store = SqliteStore::open(&data).expect("open");
+        store
+            .add_tenant(&tenant("acme"), &sealed())
+            .await
+            .expect("add");
+        assert_eq!(mode(&data), 0o700);
+        for name in ["kri.db", "kri.db-wal", "kri.db-shm"] {
+            assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+        }
+        drop(store);
+        // A database from before kri created it private is tightened.
+        use std::os::unix::fs::PermissionsExt;
+        let db = data.join("kri.db");
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let _store = SqliteStore::open(&data).expect("reopen");
+        assert_eq!(mode(&db), 0o600);
+    }
+
+    #[tokio::test]
+    async fn an_empty_or_foreign_database_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = dir.path().join("kri.db");
+        std::fs::write(&db, b"").expect("empty");
+        let err = SqliteStore::open(dir.path())
+            .err()
+            .expect("empty is refused");
+        assert!(matches!(err, StoreError::NotKriDatabase { .. }), "{err}");
+        assert!(err.to_string().contains("empty"), "{err}");
+        assert_eq!(std::fs::metadata(&db).expect("meta").len(), 0, "left alone");
+
+        std::fs::write(&db, b"hello, not a database at all, just some text").expect("text");
+        let err = SqliteStore::open(dir.path())
+            .err()
+            .expect("text is refused");
+        assert!(err.to_string().contains("not an SQLite database"), "{err}");
+
+        std::fs::remove_file(&db).expect("rm");
+        let other = Connection::open(&db).expect("other program");
+        other
+            .execute_batch("CREATE TABLE photos (id INTEGER PRIMARY KEY);")
+            .expect("schema");
+        drop(other);
+        let err = SqliteStore::open(dir.path())
+            .err()
+            .expect("foreign is refused");
+        assert!(err.to_string().contains("another program"), "{err}");
+        let other = Connection::open(&db).expect("reopen");
+        let tables: i64 = other
+            .query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(tables, 1, "nothing was added to it");
+        other
+            .pragma_update(None, "application_id", 0x1234)
+            .expect("app id");
+        drop(other);
+        let err = SqliteStore::open(dir.path())
+            .err()
+            .expect("foreign id is refused");
+        assert!(err.to_string().contains("0x1234"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_commit_under_another_process_lock_fails_the_run_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        store
+            .add_tenant(&tenant("acme"), &sealed())
+            .await
+            .expect("add");
+        let run = store.start_run(&start("acme")).await.expect("start");
+        store.set_busy_timeout(Duration::from_millis(100));
+        let other = Connection::open(dir.path().join("kri.db")).expect("second connection");
+        other.execute_batch("BEGIN EXCLUSIVE;").expect("lock");
+        let commit = RunCommit {
+            run_id: run,
+            tenant_id: "acme".into(),
+            connector: "okta".into(),
+            ..Default::default()
+        };
+        let err = store.commit_run(commit).await.expect_err("locked");
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        let msg = format!("could not commit the run: {err}");
+        assert!(
+            msg.contains("the database is locked by another process"),
+            "{msg}"
+        );
+        store
+            .fail_run(run, &msg, &RunStats::default())
+            .await
+            .expect("the failure is recorded despite the lock");
+        let runs = store.runs("acme", 1).await.expect("runs while locked");
+        assert_eq!(runs[0].status, RunStatus::Failed, "failed at once");
+        assert_eq!(runs[0].error.as_deref(), Some(msg.as_str()));
+
+        other.execute_batch("ROLLBACK;").expect("unlock");
+        drop(other);
+        let next = store
+            .start_run(&start("acme"))
+            .await
+            .expect("no lease is left");
+        assert!(next > run);
+        drop(store);
+        let store = SqliteStore::open(dir.path()).expect("reopen");
+        let runs = store.runs("acme", 2).await.expect("runs");
+        assert_eq!(
+            runs[1].status,
+            RunStatus::Failed,
+            "written into the database"
+        );
+        assert!(!dir.path().join("kri.db-failed-runs").exists());
+    }
+
+    #[tokio::test]
+    async fn a_database_of_schema_2_migrates_forward_and_keeps_its_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let mut conn = Connection::open(dir.path().join("kri.db")).expect("open");
+            for sql in &MIGRATIONS[..2] {
+                conn.execute_batch(sql).expect("old schema");
+            }
+            conn.pragma_update(None, "user_version", 2)
+                .expect("version");
+            let tx = conn.transaction().expect("tx");
+            tx.execute(
+                "INSERT INTO runs (tenant_id, connector, kind, status, pid, started_at) VALUES ('acme', 'okta', 'run', 'succeeded', 1, 0)",
+                [],
+            )
+            .expect("old run");
+            tx.commit().expect("commit");
+        }
+        let store = SqliteStore::open(dir.path()).expect("an old kri database opens");
+        let app: i32 = store
+            .conn
+            .lock()
+            .expect("lock")
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .expect("app id");
+        assert_eq!(app, APPLICATION_ID, "marked as kri's from now on");
+        let runs = store.runs("acme", 10).await.expect("runs");
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].job, "kris", "old runs were KRI runs");
+        assert_eq!(runs[0].status, RunStatus::Succeeded);
+        assert!(store.nodes("acme").await.expect("nodes").is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_stored_word_is_an_error_not_a_guess() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        let id = store.start_run(&start("acme")).await.expect("start");
+        store
+            .conn
+            .lock()
+            .expect("lock")
+            .execute(
+                "UPDATE runs SET status = 'halted' WHERE id = ?1",
+                params![id],
+            )
+            .expect("update");
+        let err = store.runs("acme", 1).await.expect_err("unknown status");
+        assert!(err.to_string().contains("halted"), "{err}");
+    }
+}
