@@ -376,6 +376,19 @@ async fn shapes_follow_the_fixtures() {
     .await;
     assert!(!okta_only.is_empty());
     assert!(okta_only.iter().all(|g| g["type"] == "OKTA_GROUP"));
+    let since = NOW_MS - 10 * DAY;
+    let changed = items(&format!(
+        "{base}/api/v1/groups?search=lastMembershipUpdated%20gt%20%22{}%22",
+        okta_sim::time::format_ms(since)
+    ))
+    .await;
+    let expected = o
+        .groups
+        .iter()
+        .filter(|g| g.last_membership_updated_ms > since)
+        .count();
+    assert_eq!(changed.len(), expected);
+    assert!(expected > 0 && expected < o.groups.len());
     let bad = get(
         &format!("{base}/api/v1/groups?filter=nonsense"),
         Some(TOKEN),
