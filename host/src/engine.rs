@@ -1,11 +1,11 @@
 //! The one wasmtime `Engine` of a host process, and the component cache on disk.
 //!
 //! The engine runs guests asynchronously with epoch interruption: a background thread
-//! ticks the epoch every [`EPOCH_TICK`], and each run's store turns ticks spent in wasm
-//! into its CPU budget (see `sandbox.rs`). Components are compiled once and kept under
-//! `<data-dir>/cache/components/`, keyed by the SHA-256 of the `.wasm` file and a hash
-//! of the engine's compatibility settings, so an unchanged file loads without
-//! recompiling and a changed file (or a new kri build) is compiled afresh.
+//! ticks the epoch every [`EPOCH_TICK`], and each run's store turns ticks spent in
+//! wasm into its CPU budget (see `runtime::new_store`). Components are compiled once
+//! and kept under `<data-dir>/cache/components/`, keyed by the SHA-256 of the `.wasm`
+//! file and a hash of the engine's compatibility settings, so an unchanged file loads
+//! without recompiling and a changed file (or a new kri build) is compiled afresh.
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};

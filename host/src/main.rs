@@ -66,6 +66,10 @@ enum Command {
         connector: String,
         #[arg(long)]
         tenant: String,
+        /// Run only this job of the connector (see `kri connectors`); without it
+        /// every job runs once, `kris` last.
+        #[arg(long)]
+        job: Option<String>,
         #[arg(long)]
         json: bool,
         /// Evaluate as of this time (RFC 3339 or epoch ms) instead of now: the clock
@@ -479,49 +483,92 @@ async fn cmd_run(
     cli: &Cli,
     connector: &str,
     tenant: &str,
+    job: Option<&str>,
     json: bool,
     now: Option<&str>,
 ) -> Result<ExitCode> {
     let host = open(cli, false).await?;
     let now_ms = now.map(parse_now).transpose()?;
-    let outcome = host
-        .run(
-            connector,
-            tenant,
-            RunOptions {
-                now_ms,
-                progress: progress_sink(),
-            },
-        )
-        .await
-        .with_context(|| format!("cannot run {connector} for tenant `{tenant}`"))?;
+    let jobs = match job {
+        Some(job) => vec![job.to_string()],
+        None => host
+            .job_order(connector)
+            .with_context(|| format!("cannot run {connector} for tenant `{tenant}`"))?,
+    };
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let outcome = host
+            .run(
+                connector,
+                tenant,
+                RunOptions {
+                    now_ms,
+                    progress: progress_sink(),
+                    job: Some(job.clone()),
+                },
+            )
+            .await
+            .with_context(|| format!("cannot run {connector} job {job} for tenant `{tenant}`"))?;
+        if !json && outcome.succeeded {
+            print_run_line(&outcome);
+        }
+        if !outcome.succeeded {
+            eprintln!(
+                "error: run {} of {connector} (job {job}) for tenant `{tenant}` failed: {}",
+                outcome.run_id,
+                outcome.error.as_deref().unwrap_or("unknown error")
+            );
+        }
+        outcomes.push(outcome);
+    }
+    let Some(last) = outcomes.pop() else {
+        bail!("connector {connector} has no jobs");
+    };
     if json {
-        print_json(&outcome)?;
-    } else if outcome.succeeded {
-        println!(
-            "run {} of {} for {} succeeded in {:.1}s: {} KRIs, {} requests ({} rate-limited), {} bytes",
-            outcome.run_id,
-            connector,
-            tenant,
-            outcome.duration_ms as f64 / 1000.0,
-            outcome.stats.rows_written,
-            outcome.stats.requests,
-            outcome.stats.responses_429,
-            outcome.stats.bytes
-        );
+        // The last job's outcome (`kris` when all ran), as before jobs existed; the
+        // other jobs' outcomes ride along.
+        let mut value = serde_json::to_value(&last)?;
+        if let (Some(obj), false) = (value.as_object_mut(), outcomes.is_empty()) {
+            obj.insert("other_jobs".into(), serde_json::to_value(&outcomes)?);
+        }
+        print_json(&value)?;
+    } else if last.succeeded && last.job == "kris" {
         print_kris(&host, tenant, false)?;
     }
-    if outcome.succeeded {
+    if last.succeeded && outcomes.iter().all(|o| o.succeeded) {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!(
-            "error: run {} of {connector} for tenant `{tenant}` failed: {}",
-            outcome.run_id,
-            outcome.error.as_deref().unwrap_or("unknown error")
-        );
         eprintln!("earlier KRI values and state are unchanged; see `kri runs --tenant {tenant}`");
         Ok(ExitCode::from(1))
     }
+}
+
+/// One line about a succeeded run.
+fn print_run_line(o: &kri_host::RunOutcome) {
+    let others: Vec<String> = o
+        .emitted
+        .iter()
+        .filter(|(kind, _)| **kind != kri_host::model::OutputKind::Kri)
+        .map(|(kind, n)| format!(", {n} {kind}s"))
+        .collect();
+    let job = if o.job == "kris" {
+        String::new()
+    } else {
+        format!(" (job {})", o.job)
+    };
+    println!(
+        "run {} of {}{} for {} succeeded in {:.1}s: {} KRIs{}, {} requests ({} rate-limited), {} bytes",
+        o.run_id,
+        o.connector,
+        job,
+        o.tenant,
+        o.duration_ms as f64 / 1000.0,
+        o.stats.rows_written,
+        others.concat(),
+        o.stats.requests,
+        o.stats.responses_429,
+        o.stats.bytes
+    );
 }
 
 async fn cmd_run_all(cli: &Cli, parallel: usize, json: bool) -> Result<ExitCode> {
@@ -606,9 +653,12 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
         Command::RunConnector {
             connector,
             tenant,
+            job,
             json,
             now,
-        } => return cmd_run(&cli, connector, tenant, *json, now.as_deref()).await,
+        } => {
+            return cmd_run(&cli, connector, tenant, job.as_deref(), *json, now.as_deref()).await
+        }
         Command::RunAll { parallel, json } => return cmd_run_all(&cli, *parallel, *json).await,
         Command::Kris { tenant, json } => {
             let host = open(&cli, false).await?;

@@ -4,7 +4,7 @@
 //! then ignoring ASCII case, as `get_ci` does; a member of an unexpected type is absent),
 //! which the tests below check over varied and real events.
 
-use super::json::{Kept, Key, KeySeed, Shape, Skip, Slot, Str, StrFields, Tolerant};
+use kri_connector_sdk::json::{Kept, Key, KeySeed, Shape, Skip, Slot, Str, StrFields, Tolerant};
 use super::models::{LogEvent, LogTarget, KEPT_DEBUG_KEYS, KEPT_SECURITY_KEYS};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess};
 use serde_json::{Map, Value};
@@ -428,7 +428,7 @@ mod tests {
     fn same_page(name: &str, body: &[u8]) -> Result<(Vec<LogEvent>, u64), String> {
         let got = parse_page::<LogEvent>(LOGS, "https://x.okta.com/api/v1/logs?limit=2", body)
             .map_err(|e| match e {
-                ApiError::Fatal(crate::types::ConnectorError::MalformedResponse(m)) => {
+                ApiError::Fatal(kri_connector_sdk::types::ConnectorError::MalformedResponse(m)) => {
                     assert!(m.starts_with("/api/v1/logs: the response to GET /api/v1/logs?limit=2 is not readable: "), "{name}: {m}");
                     m.rsplit_once("is not readable: ").map_or(m.clone(), |(_, why)| why.to_string())
                 }
