@@ -128,8 +128,9 @@ impl<C: Connector> bindings::Guest for Component<C> {
 }
 
 /// Makes the crate a component that exports `$connector` (a [`Connector`]) as the
-/// `kri:connector@0.2.0` world. Expands to nothing outside wasm32, so the crate still
-/// builds natively for its tests.
+/// `kri:connector@0.2.0` world. Outside wasm32 it exports nothing (the crate still
+/// builds natively for its tests) and only names the connector's entry points, so
+/// they do not read as dead code.
 #[macro_export]
 macro_rules! export_connector {
     ($connector:ty) => {
@@ -137,6 +138,14 @@ macro_rules! export_connector {
         const _: () = {
             type KriExportedComponent = $crate::Component<$connector>;
             $crate::bindings::export_component!(KriExportedComponent with_types_in $crate::bindings);
+        };
+        #[cfg(not(target_arch = "wasm32"))]
+        const _: () = {
+            let _ = (
+                <$connector as $crate::Connector>::describe,
+                <$connector as $crate::Connector>::check,
+                <$connector as $crate::Connector>::run,
+            );
         };
     };
 }

@@ -317,14 +317,7 @@ impl KriHost {
         connector: &str,
         tenant_id: &str,
     ) -> Result<(Tenant, Arc<Plugin>, Token, Quotas), RunError> {
-        let tenant = self.store.tenant(tenant_id)?;
-        if tenant.connector != connector {
-            return Err(RunError::WrongConnector {
-                tenant: tenant_id.to_string(),
-                requested: connector.to_string(),
-                actual: tenant.connector,
-            });
-        }
+        let tenant = self.tenant_of(connector, tenant_id)?;
         let plugin = self.plugin(connector)?;
         let token = self.key.open(tenant_id, &self.store.secret(tenant_id)?)?;
         let mut quotas = Quotas::default();
@@ -370,10 +363,25 @@ impl KriHost {
         }
     }
 
-    /// The jobs `kri run-connector` runs when it is not given one: all of the
-    /// connector's, `kris` last.
-    pub fn job_order(&self, connector: &str) -> Result<Vec<String>, RunError> {
+    /// The jobs `kri run-connector` runs for a tenant when it is not given one: all
+    /// of the connector's, `kris` last. Fails like a run would (unknown tenant, a
+    /// tenant of another connector, an unknown connector).
+    pub fn job_order(&self, connector: &str, tenant_id: &str) -> Result<Vec<String>, RunError> {
+        self.tenant_of(connector, tenant_id)?;
         Ok(self.plugin(connector)?.manifest.job_order())
+    }
+
+    /// The tenant, if it uses `connector`.
+    fn tenant_of(&self, connector: &str, tenant_id: &str) -> Result<Tenant, RunError> {
+        let tenant = self.store.tenant(tenant_id)?;
+        if tenant.connector != connector {
+            return Err(RunError::WrongConnector {
+                tenant: tenant_id.to_string(),
+                requested: connector.to_string(),
+                actual: tenant.connector,
+            });
+        }
+        Ok(tenant)
     }
 
     /// Runs the connector's `check`: one cheap authenticated call. Nothing is stored.

@@ -492,7 +492,7 @@ async fn cmd_run(
     let jobs = match job {
         Some(job) => vec![job.to_string()],
         None => host
-            .job_order(connector)
+            .job_order(connector, tenant)
             .with_context(|| format!("cannot run {connector} for tenant `{tenant}`"))?,
     };
     let mut outcomes = Vec::with_capacity(jobs.len());
