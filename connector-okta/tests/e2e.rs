@@ -907,8 +907,8 @@ fn a_full_state_quota_does_not_stop_the_kris() {
         },
     );
     assert!(result.is_ok(), "{result:?}");
-    assert_eq!(output.values.len(), 7);
-    assert!(output.values.iter().all(|v| v.value.is_some()));
+    assert_eq!(output.kris.len(), 7);
+    assert!(output.kris.iter().all(|v| v.value.is_some()));
     assert!(log
         .lines
         .iter()

@@ -171,7 +171,7 @@ mod tests {
                 Ok(json_response("[]", &[]))
             }
         }));
-        let mut host = fake.host();
+        let host = fake.host();
         let get = |url: &str| Request {
             method: Method::Get,
             url: url.into(),

@@ -399,7 +399,7 @@ mod tests {
     #[test]
     fn synthetic_events_equal_from_value() {
         let now = 1_795_400_000_000;
-        for (i, line) in crate::bench::synthetic_log_jsonl(3000, now, 7)
+        for (i, line) in kri_bench_guest::bench::synthetic_log_jsonl(3000, now, 7)
             .iter()
             .enumerate()
         {
