@@ -10,12 +10,12 @@ use crate::kris::{
     inactive_users_with_app_access, mfa_adoption, not_evaluated, phish_resistant_mfa, Kri, Window,
 };
 use kri_connector_sdk::manifest::{job, token_auth};
-pub use kri_connector_sdk::Host;
 use kri_connector_sdk::types::{
     BucketScheme, ConcurrencySignal, ConnectorError, KriValue, Level, Manifest, Output, OutputKind,
     RateLimitProfile, ResetFormat, RunRequest, RunSummary,
 };
 use kri_connector_sdk::Connector;
+pub use kri_connector_sdk::Host;
 use serde_json::json;
 use std::collections::BTreeSet;
 

@@ -46,9 +46,7 @@ pub mod types {
 
 /// The contract's HTTP types.
 pub mod http {
-    pub use crate::bindings::kri::connector::http::{
-        Header, HttpError, Method, Request, Response,
-    };
+    pub use crate::bindings::kri::connector::http::{Header, HttpError, Method, Request, Response};
 }
 
 use http::{HttpError, Request, Response};
@@ -153,8 +151,7 @@ macro_rules! export_connector {
 /// Builders for the manifest parts most connectors share.
 pub mod manifest {
     use crate::types::{
-        AuthScheme, BucketScheme, ConcurrencySignal, Job, OutputKind, RateLimitProfile,
-        ResetFormat,
+        AuthScheme, BucketScheme, ConcurrencySignal, Job, OutputKind, RateLimitProfile, ResetFormat,
     };
 
     /// A job with its name, description, ISO-8601 schedule and output kinds.

@@ -45,6 +45,8 @@ pub enum SecretError {
 pub enum PluginError {
     #[error("cannot read file: {0}")]
     Unreadable(String),
+    #[error("file is {size} bytes, over the {max}-byte limit for a plugin; raise it with --max-plugin-bytes or KRI_MAX_PLUGIN_BYTES")]
+    TooLarge { size: u64, max: u64 },
     #[error("not a WebAssembly file")]
     NotWasm,
     #[error("a core WebAssembly module, not a component: build it for wasm32-wasip2 (or wrap it with `wasm-tools component new`)")]
@@ -57,8 +59,12 @@ pub enum PluginError {
     DescribeFailed(String),
     #[error("invalid manifest: {0}")]
     BadManifest(String),
-    #[error("duplicate connector name `{name}`, already provided by {first}")]
-    Duplicate { name: String, first: String },
+    #[error("duplicate connector name `{name}`: {second} and {first} both provide it; {first} (first by file name) is used, rename or remove one of them")]
+    Duplicate {
+        name: String,
+        first: String,
+        second: String,
+    },
 }
 
 /// Why a run (or a check) failed.

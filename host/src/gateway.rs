@@ -7,20 +7,24 @@
 //! IP-literal hosts are checked directly), auth injection from the tenant's token,
 //! rate-limit pacing, the send itself (no redirects, no proxies), and the response
 //! limits (headers, bytes per response and per run). 429s are retried after the
-//! server's reset; 5xx to idempotent requests are retried with backoff. The token is
-//! redacted from anything an upstream echoes back. Policy decisions come from the
-//! pure `kri_policy` modules; this file only wires them to reqwest.
+//! server's reset, unless that reset lies beyond what the run can still wait: then
+//! the request (and every later one of that endpoint family) fails at once with the
+//! bucket, the reset time and what to do. 5xx to idempotent requests are retried
+//! with backoff. The token is redacted from anything an upstream echoes back.
+//! Policy decisions come from the pure `kri_policy` modules; this file only wires
+//! them to reqwest.
 
-use std::net::{IpAddr, SocketAddr};
+use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use futures::StreamExt;
 use kri_policy::headers::{check_request_headers, check_response_headers, HeaderLimits};
 use kri_policy::pacing::{RateLimitHeaders, RateLimitProfile};
 use kri_policy::quota::{QuotaExceeded, QuotaKind, QuotaUsage, Quotas};
 
-use crate::pacer::Pacer;
+use crate::pacer::{local_now_ms, Pacer};
 use crate::secrets::Token;
 
 /// A request as the guest asked for it.
@@ -49,6 +53,10 @@ pub enum GatewayError {
     /// A run quota is spent; this ends the run.
     #[error("{0}")]
     Quota(QuotaExceeded),
+    /// A 429 whose reset lies beyond the run's remaining wall budget; the guest
+    /// sees it as a quota error on this request.
+    #[error("{0}")]
+    RateLimited(String),
     #[error("timeout: {0}")]
     Timeout(String),
     #[error("transport: {0}")]
@@ -77,6 +85,9 @@ pub struct GatewaySettings {
     pub request_timeout: Duration,
     pub max_429_retries: u32,
     pub max_5xx_retries: u32,
+    /// When the call's wall budget runs out: a 429 whose reset is later fails at
+    /// once instead of waiting. `None` waits for any reset.
+    pub deadline: Option<Instant>,
 }
 
 pub struct Gateway {
@@ -94,6 +105,10 @@ pub struct Gateway {
     header_limits: HeaderLimits,
     max_429_retries: u32,
     max_5xx_retries: u32,
+    deadline: Option<Instant>,
+    /// Endpoint families whose reset lies beyond the deadline, with the error that
+    /// every later request of the family gets (until the reset passes).
+    unreachable_resets: Mutex<HashMap<String, (i64, String)>>,
 }
 
 /// DNS resolution that only yields addresses the IP policy allows.
@@ -176,6 +191,8 @@ impl Gateway {
             header_limits: HeaderLimits::default(),
             max_429_retries: settings.max_429_retries,
             max_5xx_retries: settings.max_5xx_retries,
+            deadline: settings.deadline,
+            unreachable_resets: Mutex::new(HashMap::new()),
         })
     }
 
@@ -212,11 +229,8 @@ impl Gateway {
         .map_err(|e| GatewayError::Denied(self.redact_text(&e.to_string())))?;
         if !self.allow_insecure_local {
             if let Some(host) = url.host_str() {
-                let bare = host.trim_start_matches('[').trim_end_matches(']');
-                if let Ok(ip) = bare.parse::<IpAddr>() {
-                    kri_policy::ip::check_ip(ip)
-                        .map_err(|e| GatewayError::Denied(format!("{ip}: {e}")))?;
-                }
+                kri_policy::egress::check_ip_literal_host(host)
+                    .map_err(|e| GatewayError::Denied(e.to_string()))?;
             }
         }
         Ok((method, url))
@@ -234,6 +248,7 @@ impl Gateway {
         };
         let idempotent = matches!(method, reqwest::Method::GET | reqwest::Method::HEAD);
         let bucket = self.rate_limit.bucket(method.as_str(), url.path());
+        self.refuse_unreachable_reset(&bucket)?;
         let mut attempts_429 = 0u32;
         let mut attempts_5xx = 0u32;
         loop {
@@ -259,6 +274,9 @@ impl Gateway {
             let (resp, _) = result?;
             if resp.status == 429 {
                 self.bump(|s| s.responses_429 += 1);
+                if let Some(rl) = &rl {
+                    self.check_429_reset(&bucket, rl)?;
+                }
                 if idempotent && attempts_429 < self.max_429_retries {
                     // The bucket now holds until the server's reset; the next
                     // `acquire` waits for it.
@@ -274,6 +292,65 @@ impl Gateway {
             }
             return Ok(resp);
         }
+    }
+
+    /// Fails a request of a family already known to be limited past the deadline.
+    fn refuse_unreachable_reset(&self, bucket: &str) -> Result<(), GatewayError> {
+        let mut map = self
+            .unreachable_resets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match map.get(bucket) {
+            Some((reset_ms, msg)) if *reset_ms > local_now_ms() => {
+                Err(GatewayError::RateLimited(msg.clone()))
+            }
+            Some(_) => {
+                map.remove(bucket);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// After a 429: fails at once when the window's reset lies beyond what the run
+    /// can still wait. A concurrency 429 (limit and remaining 0) waits briefly
+    /// whatever its reset says, so it is never refused here.
+    fn check_429_reset(&self, bucket: &str, rl: &RateLimitHeaders) -> Result<(), GatewayError> {
+        let Some(deadline) = self.deadline else {
+            return Ok(());
+        };
+        if rl.is_concurrency_limit() {
+            return Ok(());
+        }
+        let now_ms = local_now_ms();
+        let Some(reset_ms) = rl
+            .reset_local_ms(now_ms)
+            .map(|r| r.saturating_add(kri_policy::pacing::RESET_MARGIN_MS))
+        else {
+            return Ok(());
+        };
+        let wait_ms = reset_ms.saturating_sub(now_ms);
+        let left_ms = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis() as i64;
+        if wait_ms <= left_ms {
+            return Ok(());
+        }
+        let reset_at = UNIX_EPOCH + Duration::from_millis(reset_ms.max(0) as u64);
+        let msg = format!(
+            "rate limited: HTTP 429 on `{bucket}`, whose window resets at {} (in {} s), \
+             later than this run can still wait ({} s of its wall_ms budget left); \
+             run again after the reset, or raise the tenant's wall_ms quota \
+             (`kri tenant update TENANT --quota wall_ms=MS`) so that a run can wait for it",
+            httpdate::fmt_http_date(reset_at),
+            (wait_ms + 999) / 1000,
+            left_ms / 1000,
+        );
+        self.unreachable_resets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(bucket.to_string(), (reset_ms, msg.clone()));
+        Err(GatewayError::RateLimited(msg))
     }
 
     async fn send_once(

@@ -31,7 +31,7 @@ use crate::error::{RunError, StoreError};
 use crate::gateway::{Gateway, GatewaySettings, GatewayStats};
 use crate::model::{Direction, KriValue, Output, OutputKind};
 use crate::pacer::{local_now_ms, Pacer};
-use crate::plugins::{Plugin, PluginRegistry};
+use crate::plugins::{Plugin, PluginRegistry, DEFAULT_MAX_PLUGIN_BYTES};
 use crate::runtime::{call_check, call_run, new_store, CallLimits};
 use crate::sandbox::{LogLine, ProgressSink, RunBuffers, SandboxState, RESERVED_STATE_PREFIX};
 use crate::secrets::{SecretKey, Token};
@@ -44,6 +44,8 @@ pub struct HostConfig {
     pub plugins_dir: PathBuf,
     /// Pacing of every tenant's requests (share of each rate-limit bucket, ...).
     pub pacing: PacingConfig,
+    /// The largest plugin file that is read; larger files are rejected.
+    pub max_plugin_bytes: u64,
 }
 
 impl HostConfig {
@@ -53,6 +55,7 @@ impl HostConfig {
             plugins_dir: data_dir.join("plugins"),
             data_dir,
             pacing: PacingConfig::default(),
+            max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
         }
     }
 }
@@ -190,8 +193,14 @@ impl KriHost {
         let engine = KriEngine::new()?;
         let linker = crate::runtime::connector_linker(&engine)?;
         let cache = config.data_dir.join("cache").join("components");
-        let registry =
-            PluginRegistry::load(&engine, &linker, &config.plugins_dir, Some(&cache)).await;
+        let registry = PluginRegistry::load(
+            &engine,
+            &linker,
+            &config.plugins_dir,
+            Some(&cache),
+            config.max_plugin_bytes,
+        )
+        .await;
         Ok(KriHost {
             engine,
             store: Arc::new(store),
@@ -232,6 +241,8 @@ impl KriHost {
             )));
         }
         let plugin = self.plugin(&t.connector)?;
+        kri_policy::redact::check_token_length(token.expose())
+            .map_err(|e| RunError::Other(e.to_string()))?;
         kri_policy::egress::Origin::from_base_url(&t.base_url)
             .map_err(|e| RunError::Other(format!("--base-url {}: {e}", t.base_url)))?;
         if t.base_url.starts_with("http://") && !t.allow_insecure_local {
@@ -240,6 +251,16 @@ impl KriHost {
                 t.base_url
             )));
         }
+        kri_policy::egress::check_base_url(&t.base_url, t.allow_insecure_local).map_err(|e| {
+            let advice = match e {
+                kri_policy::egress::EgressError::DeniedAddress { .. } => {
+                    "; runs would refuse every request to it (use the service's public \
+                     name, or --allow-insecure-local for a local simulator)"
+                }
+                _ => "",
+            };
+            RunError::Other(format!("--base-url {}: {e}{advice}", t.base_url))
+        })?;
         if !t.extra.is_object() {
             return Err(RunError::Other("--extra must be a JSON object".into()));
         }
@@ -282,9 +303,29 @@ impl KriHost {
     /// Replaces a tenant's token (sealed like at `add_tenant`).
     pub fn update_token(&self, tenant_id: &str, token: &Token) -> Result<(), RunError> {
         self.store.tenant(tenant_id)?;
+        kri_policy::redact::check_token_length(token.expose())
+            .map_err(|e| RunError::Other(e.to_string()))?;
         let sealed = self.key.seal(tenant_id, token)?;
         self.store.set_secret(tenant_id, &sealed)?;
         Ok(())
+    }
+
+    /// Sets some of a tenant's quota overrides (`name -> value`), keeping the others.
+    /// Unknown names are refused (the error lists the known ones) and nothing is
+    /// written. Returns the tenant's overrides after the change.
+    pub fn update_quotas(
+        &self,
+        tenant_id: &str,
+        changes: &BTreeMap<String, u64>,
+    ) -> Result<BTreeMap<String, u64>, RunError> {
+        let mut overrides = self.store.tenant(tenant_id)?.quotas;
+        overrides.extend(changes.iter().map(|(k, v)| (k.clone(), *v)));
+        let pairs: Vec<(String, u64)> = overrides.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        Quotas::default()
+            .apply_overrides(&pairs)
+            .map_err(|e| RunError::Other(e.to_string()))?;
+        self.store.set_tenant_quotas(tenant_id, &overrides)?;
+        Ok(overrides)
     }
 
     fn seed_definitions(&self, tenant: &str, plugin: &Plugin) -> Result<(), StoreError> {
@@ -336,6 +377,7 @@ impl KriHost {
         token: Token,
         quotas: &Quotas,
         usage: Arc<Mutex<QuotaUsage>>,
+        deadline: Instant,
     ) -> Result<Arc<Gateway>, RunError> {
         let settings = GatewaySettings {
             base_url: tenant.base_url.clone(),
@@ -347,6 +389,7 @@ impl KriHost {
             request_timeout: Duration::from_secs(60),
             max_429_retries: 20,
             max_5xx_retries: 4,
+            deadline: Some(deadline),
         };
         Gateway::new(settings, self.pacer(&tenant.id), usage)
             .map(Arc::new)
@@ -389,7 +432,12 @@ impl KriHost {
         let (tenant, plugin, token, quotas) = self.load(connector, tenant_id)?;
         let secret = token.expose().to_string();
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
-        let gateway = self.gateway(&tenant, &plugin, token, &quotas, usage)?;
+        let limits = CallLimits {
+            cpu_ms: quotas.cpu_ms,
+            wall_ms: quotas.wall_ms.min(120_000),
+        };
+        let deadline = Instant::now() + Duration::from_millis(limits.wall_ms);
+        let gateway = self.gateway(&tenant, &plugin, token, &quotas, usage, deadline)?;
         let state = SandboxState::new(
             quotas,
             Some(gateway.clone()),
@@ -397,10 +445,6 @@ impl KriHost {
             BTreeMap::new(),
             None,
         );
-        let limits = CallLimits {
-            cpu_ms: quotas.cpu_ms,
-            wall_ms: quotas.wall_ms.min(120_000),
-        };
         let job = plugin
             .manifest
             .default_job()
@@ -460,8 +504,10 @@ impl KriHost {
         self.seed_definitions(tenant_id, &plugin)?;
         let secret = token.expose().to_string();
         let run_id = self.store.start_run(tenant_id, connector, "run")?;
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(quotas.wall_ms);
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
-        let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage) {
+        let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage, deadline) {
             Ok(g) => g,
             Err(e) => {
                 self.store
@@ -478,7 +524,7 @@ impl KriHost {
             secret,
             quotas,
             run_id,
-            started: Instant::now(),
+            started,
             gateway,
             state_base,
             request,
@@ -696,7 +742,10 @@ mod tests {
         assert_eq!(view("other"), vec![]);
         for job in ["kris", "inventory", "logs"] {
             let key = stored_state_key(job, "cursor");
-            assert_eq!(job_state(job, stored.clone()).get("cursor"), stored.get(&key));
+            assert_eq!(
+                job_state(job, stored.clone()).get("cursor"),
+                stored.get(&key)
+            );
         }
     }
 

@@ -41,6 +41,14 @@ struct Cli {
         default_value_t = 0.5
     )]
     rate_limit_share: f64,
+    /// The largest plugin file kri reads, in bytes; larger files are rejected.
+    #[arg(
+        long,
+        global = true,
+        env = "KRI_MAX_PLUGIN_BYTES",
+        default_value_t = kri_host::plugins::DEFAULT_MAX_PLUGIN_BYTES
+    )]
+    max_plugin_bytes: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -114,11 +122,11 @@ enum TenantCommand {
     },
     /// Remove a tenant with its token, values, state and history.
     Remove { id: String },
-    /// Change a tenant's extra connector config or its token.
+    /// Change a tenant's extra connector config, its token or its quotas.
     Update {
         id: String,
         /// The new extra config, a JSON object (replaces the old one).
-        #[arg(long, required_unless_present_any = ["token_env", "token_stdin"])]
+        #[arg(long, required_unless_present_any = ["token_env", "token_stdin", "quotas"])]
         extra: Option<String>,
         /// Read a new token from this environment variable.
         #[arg(long, conflicts_with = "token_stdin")]
@@ -126,6 +134,10 @@ enum TenantCommand {
         /// Read a new token from standard input.
         #[arg(long)]
         token_stdin: bool,
+        /// Set a quota, NAME=VALUE (repeatable), e.g. --quota wall_ms=1800000; the
+        /// tenant's other quotas are kept.
+        #[arg(long = "quota")]
+        quotas: Vec<String>,
     },
 }
 
@@ -170,17 +182,30 @@ fn config(cli: &Cli) -> Result<HostConfig> {
         cfg.plugins_dir = p.clone();
     }
     cfg.pacing.share = cli.rate_limit_share;
+    cfg.max_plugin_bytes = cli.max_plugin_bytes;
     Ok(cfg)
 }
 
 async fn open(cli: &Cli, create: bool) -> Result<KriHost> {
     let cfg = config(cli)?;
-    KriHost::open(cfg, create).await.with_context(|| {
+    let host = KriHost::open(cfg, create).await.with_context(|| {
         format!(
             "cannot open kri data directory {} (pass --data-dir or set KRI_DATA_DIR)",
             cli.data_dir.display()
         )
-    })
+    })?;
+    warn_uncached(host.registry());
+    Ok(host)
+}
+
+/// Says on stderr which connectors were compiled in memory because the component
+/// cache could not be written.
+fn warn_uncached(reg: &PluginRegistry) {
+    for p in reg.plugins.values() {
+        if let Some(w) = &p.cache_warning {
+            eprintln!("warning: {}: {w}", p.path.display());
+        }
+    }
 }
 
 fn parse_now(s: &str) -> Result<i64> {
@@ -294,12 +319,20 @@ async fn cmd_connectors(cli: &Cli, json: bool) -> Result<()> {
             cfg.plugins_dir.display()
         );
     }
-    let reg = PluginRegistry::load(&engine, &linker, &cfg.plugins_dir, cache).await;
+    let reg = PluginRegistry::load(
+        &engine,
+        &linker,
+        &cfg.plugins_dir,
+        cache,
+        cfg.max_plugin_bytes,
+    )
+    .await;
+    warn_uncached(&reg);
     if json {
         let connectors: Vec<_> = reg
             .plugins
             .values()
-            .map(|p| serde_json::json!({"path": p.path, "loaded_from": p.source, "manifest": p.manifest}))
+            .map(|p| serde_json::json!({"path": p.path, "loaded_from": p.source, "cache_warning": p.cache_warning, "manifest": p.manifest}))
             .collect();
         return print_json(
             &serde_json::json!({"connectors": connectors, "rejected": reg.rejected}),
@@ -380,7 +413,9 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             extra,
             token_env,
             token_stdin,
+            quotas,
         } => {
+            let quotas = parse_quotas(quotas)?;
             let extra = match extra {
                 Some(text) => {
                     let v: serde_json::Value = serde_json::from_str(text)
@@ -393,7 +428,9 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
                 None => None,
             };
             let token = if token_env.is_some() || *token_stdin {
-                Some(read_token(token_env.as_deref())?)
+                let token = read_token(token_env.as_deref())?;
+                kri_policy::redact::check_token_length(token.expose())?;
+                Some(token)
             } else {
                 None
             };
@@ -401,6 +438,11 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             host.store()
                 .tenant(id)
                 .with_context(|| format!("cannot update tenant `{id}`"))?;
+            // Quotas first: an unknown name is refused before anything is written.
+            if !quotas.is_empty() {
+                host.update_quotas(id, &quotas)
+                    .with_context(|| format!("cannot update the quotas of tenant `{id}`"))?;
+            }
             if let Some(token) = token {
                 host.update_token(id, &token)
                     .with_context(|| format!("cannot update the token of tenant `{id}`"))?;
@@ -657,7 +699,15 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             json,
             now,
         } => {
-            return cmd_run(&cli, connector, tenant, job.as_deref(), *json, now.as_deref()).await
+            return cmd_run(
+                &cli,
+                connector,
+                tenant,
+                job.as_deref(),
+                *json,
+                now.as_deref(),
+            )
+            .await
         }
         Command::RunAll { parallel, json } => return cmd_run_all(&cli, *parallel, *json).await,
         Command::Kris { tenant, json } => {

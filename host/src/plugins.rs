@@ -1,8 +1,10 @@
 //! The plugin directory: every `*.wasm` in it is validated and known by its
 //! manifest name, not its file name.
 //!
-//! Validation, in order: the file is readable; it is WebAssembly; it is a component
-//! (not a core module); it compiles (or loads from the cache); it links against a
+//! Validation, in order: the file is a regular file (a symlink counts by its target;
+//! FIFOs, devices and directories are refused before anything is opened) no larger
+//! than the size limit, and readable; it is WebAssembly; it is a component (not a
+//! core module); it compiles (or loads from the cache); it links against a
 //! `kri:connector` world this host speaks (0.2.0 or 0.1.0, see `contract/`);
 //! `describe()` answers within small limits; the manifest is sound; no other file
 //! already provides that name. A file that fails any step is
@@ -16,8 +18,8 @@ use kri_policy::quota::Quotas;
 use serde::Serialize;
 use wasmtime::component::Linker;
 
-pub use crate::contract::{JobSpec, KriDefinition, Manifest as ConnectorManifest};
 use crate::contract::ConnectorPre;
+pub use crate::contract::{JobSpec, KriDefinition, Manifest as ConnectorManifest};
 use crate::engine::{KriEngine, LoadSource};
 use crate::error::PluginError;
 use crate::runtime::{call_describe, new_store, CallFailure, CallLimits};
@@ -28,6 +30,8 @@ pub struct Plugin {
     pub manifest: ConnectorManifest,
     pub path: PathBuf,
     pub source: LoadSource,
+    /// Why the compiled component could not be cached (it was compiled in memory).
+    pub cache_warning: Option<String>,
     pub pre: ConnectorPre,
 }
 
@@ -54,6 +58,82 @@ const DESCRIBE_LIMITS: CallLimits = CallLimits {
     cpu_ms: 2_000,
     wall_ms: 10_000,
 };
+
+/// The largest plugin file read by default (64 MiB); see `HostConfig::max_plugin_bytes`.
+pub const DEFAULT_MAX_PLUGIN_BYTES: u64 = 64 << 20;
+
+/// What kind of non-regular file `meta` describes, for the rejection's reason.
+fn file_kind(meta: &std::fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_dir() {
+        return "a directory";
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "a FIFO";
+        }
+        if t.is_char_device() {
+            return "a character device";
+        }
+        if t.is_block_device() {
+            return "a block device";
+        }
+        if t.is_socket() {
+            return "a socket";
+        }
+    }
+    "a special file"
+}
+
+/// Checks that `meta` is a regular file within `max_bytes`.
+fn check_plugin_file(meta: &std::fs::Metadata, max_bytes: u64) -> Result<(), PluginError> {
+    if !meta.is_file() {
+        return Err(PluginError::Unreadable(format!(
+            "{}, not a regular file; only regular files are read as plugins",
+            file_kind(meta)
+        )));
+    }
+    if meta.len() > max_bytes {
+        return Err(PluginError::TooLarge {
+            size: meta.len(),
+            max: max_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Reads a plugin file: only a regular file (a symlink by its target's metadata,
+/// checked before opening), at most `max_bytes`. The open never blocks (a file
+/// swapped for a FIFO after the check), the opened file is checked again, and the
+/// read stops past the limit (a file that grows meanwhile).
+fn read_plugin_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PluginError> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| PluginError::Unreadable(e.to_string());
+    check_plugin_file(&std::fs::metadata(path).map_err(unreadable)?, max_bytes)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    check_plugin_file(&meta, max_bytes)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(PluginError::TooLarge {
+            size: bytes.len() as u64,
+            max: max_bytes,
+        });
+    }
+    Ok(bytes)
+}
 
 const COMPONENT_LAYER: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
 const CORE_VERSION: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
@@ -116,22 +196,24 @@ fn validate(m: &ConnectorManifest) -> Result<(), PluginError> {
     Ok(())
 }
 
-/// Loads and validates one file.
+/// Loads and validates one file of at most `max_bytes`.
 pub async fn load_plugin(
     engine: &KriEngine,
     linker: &Linker<SandboxState>,
     path: &Path,
     cache_dir: Option<&Path>,
+    max_bytes: u64,
 ) -> Result<Plugin, PluginError> {
-    let bytes = std::fs::read(path).map_err(|e| PluginError::Unreadable(e.to_string()))?;
+    let bytes = read_plugin_file(path, max_bytes)?;
     classify(&bytes)?;
-    let (component, source) = engine
+    let loaded = engine
         .load_component(&bytes, cache_dir)
         .map_err(|e| PluginError::Invalid(first_line(&format!("{e:#}"))))?;
     let instance_pre = linker
-        .instantiate_pre(&component)
+        .instantiate_pre(&loaded.component)
         .map_err(|e| PluginError::WrongWorld(first_line(&format!("{e:#}"))))?;
-    let pre = ConnectorPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(first_line(&e)))?;
+    let pre =
+        ConnectorPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(first_line(&e)))?;
     let quotas = Quotas {
         memory_bytes: 64 << 20,
         ..Quotas::default()
@@ -148,7 +230,8 @@ pub async fn load_plugin(
     Ok(Plugin {
         manifest,
         path: path.to_path_buf(),
-        source,
+        source: loaded.source,
+        cache_warning: loaded.cache_warning,
         pre,
     })
 }
@@ -170,13 +253,14 @@ fn first_line(s: &str) -> String {
 }
 
 impl PluginRegistry {
-    /// Scans `dir` for `*.wasm` files (sorted by file name). A missing directory
-    /// gives an empty registry.
+    /// Scans `dir` for `*.wasm` files (sorted by file name), reading none larger
+    /// than `max_bytes`. A missing directory gives an empty registry.
     pub async fn load(
         engine: &KriEngine,
         linker: &Linker<SandboxState>,
         dir: &Path,
         cache_dir: Option<&Path>,
+        max_bytes: u64,
     ) -> PluginRegistry {
         let mut reg = PluginRegistry::default();
         let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
@@ -189,17 +273,16 @@ impl PluginRegistry {
         };
         files.sort();
         for path in files {
-            match load_plugin(engine, linker, &path, cache_dir).await {
+            match load_plugin(engine, linker, &path, cache_dir, max_bytes).await {
                 Ok(plugin) => {
                     let name = plugin.manifest.name.clone();
                     if let Some(first) = reg.plugins.get(&name) {
-                        reg.rejected.push(RejectedPlugin {
-                            path,
-                            error: PluginError::Duplicate {
-                                name,
-                                first: first.path.display().to_string(),
-                            },
-                        });
+                        let error = PluginError::Duplicate {
+                            name,
+                            first: first.path.display().to_string(),
+                            second: path.display().to_string(),
+                        };
+                        reg.rejected.push(RejectedPlugin { path, error });
                     } else {
                         reg.plugins.insert(name, Arc::new(plugin));
                     }

@@ -4,9 +4,10 @@
 //!
 //! A store gets the memory limiter, an epoch deadline that turns wasm time into the
 //! CPU quota (and yields to other tenants every tick, so one busy guest cannot starve
-//! the rest), and a wall-clock timeout around the whole call.
+//! the rest), and a wall-clock timeout around the whole call. Time a guest spends
+//! blocked in an HTTP call is not CPU: the sandbox's `CpuMeter` leaves it out.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kri_policy::quota::{QuotaExceeded, QuotaKind};
 use wasmtime::component::Linker;
@@ -59,14 +60,13 @@ pub fn new_store(
 ) -> Store<SandboxState> {
     let mut store = Store::new(engine.engine(), state);
     store.limiter(|s| &mut s.limiter);
-    let tick_ms = EPOCH_TICK.as_millis().max(1) as u64;
-    let budget_ticks = limits.cpu_ms.div_ceil(tick_ms).max(1);
+    let budget = Duration::from_millis(limits.cpu_ms);
     let cpu_ms = limits.cpu_ms;
     store.epoch_deadline_callback(move |mut ctx| {
         let data = ctx.data_mut();
-        data.cpu_ticks += 1;
-        if data.cpu_ticks > budget_ticks {
-            let e = QuotaExceeded::new(QuotaKind::CpuMs, cpu_ms, data.cpu_ticks * tick_ms);
+        let used = data.cpu.check(Instant::now(), EPOCH_TICK);
+        if used > budget {
+            let e = QuotaExceeded::new(QuotaKind::CpuMs, cpu_ms, used.as_millis() as u64);
             return Err(quota_trap(&data.violation, e));
         }
         Ok(UpdateDeadline::Yield(1))

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use kri_policy::quota::{QuotaExceeded, QuotaKind, Quotas};
 use wasmtime::component::ResourceTable;
@@ -31,6 +32,8 @@ pub const RESERVED_STATE_PREFIX: &str = "job:";
 pub enum GuestHttpError {
     /// The egress policy refused the request; the text says which rule.
     Denied(String),
+    /// A quota or rate limit that the run cannot wait out.
+    QuotaExceeded(String),
     Timeout(String),
     Transport(String),
 }
@@ -76,11 +79,51 @@ pub struct SandboxState {
     pub gateway: Option<Arc<Gateway>>,
     pub allowed_slugs: BTreeSet<String>,
     pub buffers: RunBuffers,
+    /// Keys and bytes held in state (committed plus pending), kept as running totals
+    /// so that a `state.set` costs the same however many keys are pending.
+    state_keys: u64,
     state_bytes: u64,
     log_bytes: u64,
     pub progress: Option<ProgressSink>,
-    /// Epoch ticks spent running wasm (CPU accounting).
-    pub cpu_ticks: u64,
+    /// CPU accounting: what the guest has run so far (see `runtime::new_store`).
+    pub cpu: CpuMeter,
+}
+
+/// The guest's CPU time, measured at each epoch check. Time the guest spends blocked
+/// in a host call (an HTTP request waiting for its answer) is subtracted: it is
+/// wall time, which `wall_ms` covers, not CPU the guest used.
+#[derive(Debug, Clone, Copy)]
+pub struct CpuMeter {
+    /// When the guest last passed an epoch check (or the store was created).
+    pub last_check: Instant,
+    /// Time blocked in host calls since `last_check`.
+    pub blocked: Duration,
+    /// CPU time charged so far.
+    pub used: Duration,
+}
+
+impl CpuMeter {
+    fn new() -> CpuMeter {
+        CpuMeter {
+            last_check: Instant::now(),
+            blocked: Duration::ZERO,
+            used: Duration::ZERO,
+        }
+    }
+
+    /// Charges the time since the last check, less the time blocked in host calls,
+    /// and at most `max` (one epoch tick: a guest that was descheduled or yielded
+    /// is not charged for the time others ran). Returns the total charged.
+    pub fn check(&mut self, now: Instant, max: Duration) -> Duration {
+        let running = now
+            .saturating_duration_since(self.last_check)
+            .saturating_sub(self.blocked)
+            .min(max);
+        self.used += running;
+        self.last_check = now;
+        self.blocked = Duration::ZERO;
+        self.used
+    }
 }
 
 impl WasiView for SandboxState {
@@ -156,6 +199,7 @@ impl SandboxState {
             .allow_udp(false)
             .allow_ip_name_lookup(false);
         let violation = Arc::new(Mutex::new(None));
+        let state_keys = state_base.len() as u64;
         let state_bytes = state_base
             .iter()
             .map(|(k, v)| (k.len() + v.len()) as u64)
@@ -179,10 +223,11 @@ impl SandboxState {
                 state_changes: StateChanges::new(),
                 logs: Vec::new(),
             },
+            state_keys,
             state_bytes,
             log_bytes: 0,
             progress,
-            cpu_ticks: 0,
+            cpu: CpuMeter::new(),
         }
     }
 
@@ -212,6 +257,10 @@ impl SandboxState {
                 self.push_log("warn", format!("host denied a request: {m}"));
                 Ok(Err(GuestHttpError::Denied(m)))
             }
+            Err(GatewayError::RateLimited(m)) => {
+                self.push_log("warn", m.clone());
+                Ok(Err(GuestHttpError::QuotaExceeded(m)))
+            }
             Err(GatewayError::Timeout(m)) => Ok(Err(GuestHttpError::Timeout(m))),
             Err(GatewayError::Transport(m)) => Ok(Err(GuestHttpError::Transport(m))),
         }
@@ -235,7 +284,9 @@ impl SandboxState {
             Ok(gw) => gw,
             Err(e) => return Ok(Err(e)),
         };
+        let started = Instant::now();
         let r = gw.send(req).await;
+        self.cpu.blocked += started.elapsed();
         self.gateway_result(r)
     }
 
@@ -247,7 +298,9 @@ impl SandboxState {
             Ok(gw) => gw,
             Err(e) => return Ok(reqs.iter().map(|_| Err(e.clone())).collect()),
         };
+        let started = Instant::now();
         let results = gw.send_all(reqs).await;
+        self.cpu.blocked += started.elapsed();
         let mut out = Vec::with_capacity(results.len());
         for r in results {
             out.push(self.gateway_result(r)?);
@@ -259,7 +312,11 @@ impl SandboxState {
         self.current_state(key).cloned()
     }
 
-    pub fn state_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+    pub fn state_set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
         if key.is_empty() || key.len() > 1024 {
             return Ok(Err("state keys must be 1 to 1024 bytes".into()));
         }
@@ -272,18 +329,12 @@ impl SandboxState {
         let new_bytes = (key.len() + value.len()) as u64;
         match old {
             None => {
-                let keys = self.buffers.state_base.len() as u64
-                    + self
-                        .buffers
-                        .state_changes
-                        .iter()
-                        .filter(|(k, v)| v.is_some() && !self.buffers.state_base.contains_key(*k))
-                        .count() as u64;
-                if keys + 1 > self.quotas.state_keys {
-                    let e =
-                        QuotaExceeded::new(QuotaKind::StateKeys, self.quotas.state_keys, keys + 1);
+                let keys = self.state_keys + 1;
+                if keys > self.quotas.state_keys {
+                    let e = QuotaExceeded::new(QuotaKind::StateKeys, self.quotas.state_keys, keys);
                     return Err(quota_trap(&self.violation, e));
                 }
+                self.state_keys = keys;
                 self.state_bytes += new_bytes;
             }
             Some(old_len) => {
@@ -304,6 +355,7 @@ impl SandboxState {
 
     pub fn state_delete(&mut self, key: String) {
         if let Some(old) = self.current_state(&key).map(|v| v.len() as u64) {
+            self.state_keys = self.state_keys.saturating_sub(1);
             self.state_bytes = self.state_bytes.saturating_sub(key.len() as u64 + old);
         }
         self.buffers.state_changes.insert(key, None);
@@ -457,7 +509,9 @@ mod tests {
         let mut s = sandbox(10);
         let r = s.emit(vec![node("u1"), kri("a", 1.0)]).expect("no trap");
         assert_eq!(r, Ok(()));
-        let r = s.emit(vec![node("u2"), kri("unknown", 1.0)]).expect("no trap");
+        let r = s
+            .emit(vec![node("u2"), kri("unknown", 1.0)])
+            .expect("no trap");
         assert!(r.is_err_and(|e| e.contains("`unknown`")));
         let r = s.emit(vec![node("")]).expect("no trap");
         assert!(r.is_err());

@@ -445,6 +445,24 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a tenant's quota overrides.
+    pub fn set_tenant_quotas(
+        &self,
+        id: &str,
+        quotas: &BTreeMap<String, u64>,
+    ) -> Result<(), StoreError> {
+        let quotas = serde_json::to_string(quotas)
+            .map_err(|e| StoreError::Corrupt(format!("quota overrides: {e}")))?;
+        let n = self.conn().execute(
+            "UPDATE tenants SET quotas = ?2 WHERE id = ?1",
+            params![id, quotas],
+        )?;
+        if n == 0 {
+            return Err(StoreError::UnknownTenant(id.to_string()));
+        }
+        Ok(())
+    }
+
     /// Replaces a tenant's sealed token.
     pub fn set_secret(&self, tenant_id: &str, secret: &SealedSecret) -> Result<(), StoreError> {
         let n = self.conn().execute(

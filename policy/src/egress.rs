@@ -6,8 +6,14 @@
 //! Everything else — other hosts and ports, other schemes, user info, `//host`,
 //! backslashes, percent-encoded hosts, control characters, over-long URLs — is
 //! refused before any network activity happens.
+//!
+//! A tenant's base URL is checked once more when the tenant is added
+//! ([`check_base_url`]): it must be only an origin (a path, query or fragment would
+//! be dropped silently), and an IP-literal host must pass the same address policy
+//! ([`check_ip_literal_host`]) that the gateway applies to every request.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use url::Url;
 
@@ -62,6 +68,15 @@ pub enum EgressError {
     /// A port other than the tenant's.
     #[error("port {port} is not the tenant's origin port")]
     PortNotAllowed { port: u16 },
+    /// A base URL with more than scheme, host and port.
+    #[error(
+        "the base URL has a {part} (`{value}`); give only scheme://host[:port]: \
+         connectors add their own paths, and kri would drop it"
+    )]
+    BaseUrlNotOrigin { part: &'static str, value: String },
+    /// An IP-literal host that the address policy refuses.
+    #[error("{ip}: {reason}")]
+    DeniedAddress { ip: IpAddr, reason: String },
 }
 
 /// Scheme, host and port of the tenant's base URL: the only place a connector may reach.
@@ -98,6 +113,52 @@ impl Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// Checks a base URL for a new tenant: it must parse as an origin with nothing
+/// after it (a trailing `/` is allowed), and, unless `allow_insecure_local`, an
+/// IP-literal host must be one the gateway would connect to.
+pub fn check_base_url(base_url: &str, allow_insecure_local: bool) -> Result<Origin, EgressError> {
+    let origin = Origin::from_base_url(base_url)?;
+    let url = Url::parse(base_url).map_err(|e| EgressError::InvalidBaseUrl {
+        reason: e.to_string(),
+    })?;
+    if !matches!(url.path(), "" | "/") {
+        return Err(EgressError::BaseUrlNotOrigin {
+            part: "path",
+            value: url.path().to_string(),
+        });
+    }
+    if let Some(query) = url.query() {
+        return Err(EgressError::BaseUrlNotOrigin {
+            part: "query",
+            value: format!("?{query}"),
+        });
+    }
+    if let Some(fragment) = url.fragment() {
+        return Err(EgressError::BaseUrlNotOrigin {
+            part: "fragment",
+            value: format!("#{fragment}"),
+        });
+    }
+    if !allow_insecure_local {
+        check_ip_literal_host(&origin.host)?;
+    }
+    Ok(origin)
+}
+
+/// When `host` is an IP literal (IPv6 in brackets or not), checks it against the
+/// address policy of [`crate::ip::check_ip`]; a name passes (its addresses are
+/// checked when it is resolved).
+pub fn check_ip_literal_host(host: &str) -> Result<(), EgressError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<IpAddr>() {
+        Ok(ip) => crate::ip::check_ip(ip).map_err(|e| EgressError::DeniedAddress {
+            ip,
+            reason: e.to_string(),
+        }),
+        Err(_) => Ok(()),
     }
 }
 
@@ -247,6 +308,77 @@ fn origin_of(url: &Url) -> Result<Origin, EgressError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base_urls_of_new_tenants() {
+        let not_origin = |part, value: &str| {
+            Err(EgressError::BaseUrlNotOrigin {
+                part,
+                value: value.into(),
+            })
+        };
+        let denied = |ip: &str, reason: &str| {
+            Err(EgressError::DeniedAddress {
+                ip: ip.parse().expect("ip"),
+                reason: reason.into(),
+            })
+        };
+        let cases: &[(&str, bool, Result<(), EgressError>)] = &[
+            ("https://acme.okta.com", false, Ok(())),
+            ("https://acme.okta.com/", false, Ok(())),
+            ("https://acme.okta.com:8443", false, Ok(())),
+            (
+                "https://acme.okta.com/proxy",
+                false,
+                not_origin("path", "/proxy"),
+            ),
+            (
+                "https://x.okta.com/proxy?k=1#f",
+                false,
+                not_origin("path", "/proxy"),
+            ),
+            ("https://x.okta.com?k=1", false, not_origin("query", "?k=1")),
+            ("https://x.okta.com/?", false, not_origin("query", "?")),
+            ("https://x.okta.com#f", false, not_origin("fragment", "#f")),
+            (
+                "https://127.0.0.1",
+                false,
+                denied("127.0.0.1", "loopback address"),
+            ),
+            (
+                "https://10.1.2.3:8443",
+                false,
+                denied("10.1.2.3", "private address"),
+            ),
+            (
+                "https://169.254.169.254",
+                false,
+                denied("169.254.169.254", "cloud metadata address"),
+            ),
+            ("https://[::1]", false, denied("::1", "loopback address")),
+            ("http://127.0.0.1:8080", true, Ok(())),
+            ("https://93.184.215.14", false, Ok(())),
+            ("https://localhost", false, Ok(())),
+            (
+                "ftp://acme.okta.com",
+                false,
+                Err(EgressError::UnsupportedScheme {
+                    scheme: "ftp".into(),
+                }),
+            ),
+        ];
+        for (url, allow, want) in cases {
+            assert_eq!(
+                check_base_url(url, *allow).map(|_| ()),
+                *want,
+                "case {url} (allow insecure local: {allow})"
+            );
+        }
+        assert_eq!(
+            check_base_url("https://169.254.169.254", false).map_err(|e| e.to_string()),
+            Err("169.254.169.254: cloud metadata address".to_string())
+        );
+    }
 
     fn err_host(h: &str) -> Result<String, EgressError> {
         Err(EgressError::HostNotAllowed { host: h.into() })

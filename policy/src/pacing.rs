@@ -153,6 +153,13 @@ impl RateLimitHeaders {
         self.server_date_ms
             .map_or(0, |d| now_local_ms.saturating_sub(d))
     }
+
+    /// The window's reset on the local clock.
+    pub fn reset_local_ms(&self, now_local_ms: i64) -> Option<i64> {
+        let reset = self.reset_epoch_s?;
+        let reset_ms = i64::try_from(reset).ok()?.checked_mul(1000)?;
+        Some(reset_ms.saturating_add(self.clock_offset_ms(now_local_ms)))
+    }
 }
 
 /// Whether a path segment looks like an identifier rather than a fixed word.
@@ -195,7 +202,13 @@ pub fn bucket_key(scheme: &BucketScheme, method: &str, path: &str) -> String {
     let segments: Vec<&str> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| if is_id_like(s, fixed_words) { "{id}" } else { s })
+        .map(|s| {
+            if is_id_like(s, fixed_words) {
+                "{id}"
+            } else {
+                s
+            }
+        })
         .collect();
     format!(
         "{} /{}",

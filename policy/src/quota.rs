@@ -1,11 +1,14 @@
 //! Per-run quotas: the limits on what one connector run may consume, and the
 //! counters that charge against them.
 //!
-//! Quotas come in three kinds of accounting (see [`Accounting`]): running totals
-//! that only grow (requests, bytes, CPU, outputs, log bytes), levels that go up
-//! and down (memory, concurrent requests, state keys and bytes), and per-item
-//! caps (the size of one response). [`QuotaUsage::charge`] refuses a charge that
-//! would exceed its quota and leaves the counters unchanged when it does.
+//! [`QuotaUsage`] charges two kinds of accounting (see [`Accounting`]): running
+//! totals that only grow (requests, bytes, outputs, ...) and per-item caps (the
+//! size of one response). [`QuotaUsage::charge`] refuses a charge that would
+//! exceed its quota and leaves the counters unchanged when it does. The quotas on
+//! levels that go up and down are enforced where the level lives, not here: memory
+//! by the store's limiter, concurrent requests by the gateway's semaphore, state
+//! keys and bytes by the sandbox's state overlay, and CPU and wall time by the
+//! runtime's epoch callback and timeout.
 
 use std::fmt;
 
@@ -153,13 +156,11 @@ pub enum QuotaKind {
     LogBytes,
 }
 
-/// How a quota's usage is counted.
+/// How [`QuotaUsage::charge`] counts a quota's usage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Accounting {
-    /// A running total: charges add up and are never released.
+    /// A running total: charges add up.
     Total,
-    /// A level: charges add, [`QuotaUsage::release`] subtracts.
-    Level,
     /// Each charge is one item's size, checked on its own; usage records the largest.
     PerItem,
 }
@@ -202,20 +203,12 @@ impl QuotaKind {
         QuotaKind::ALL.into_iter().find(|k| k.name() == name)
     }
 
-    /// How usage of this quota is counted.
+    /// How [`QuotaUsage::charge`] counts this quota: the size of one response per
+    /// item, everything else as a running total.
     pub fn accounting(self) -> Accounting {
         match self {
-            QuotaKind::MemoryBytes
-            | QuotaKind::ConcurrentRequests
-            | QuotaKind::StateKeys
-            | QuotaKind::StateBytes => Accounting::Level,
             QuotaKind::ResponseBytes => Accounting::PerItem,
-            QuotaKind::CpuMs
-            | QuotaKind::WallMs
-            | QuotaKind::HttpRequests
-            | QuotaKind::TotalBytes
-            | QuotaKind::Outputs
-            | QuotaKind::LogBytes => Accounting::Total,
+            _ => Accounting::Total,
         }
     }
 
@@ -273,7 +266,7 @@ impl QuotaUsage {
         let slot = &mut self.used[kind.index()];
         let attempted = match kind.accounting() {
             Accounting::PerItem => amount,
-            Accounting::Total | Accounting::Level => slot.saturating_add(amount),
+            Accounting::Total => slot.saturating_add(amount),
         };
         if attempted > limit {
             return Err(QuotaExceeded {
@@ -284,18 +277,9 @@ impl QuotaUsage {
         }
         *slot = match kind.accounting() {
             Accounting::PerItem => (*slot).max(amount),
-            Accounting::Total | Accounting::Level => attempted,
+            Accounting::Total => attempted,
         };
         Ok(())
-    }
-
-    /// Gives back `amount` of a level quota (a finished request, a deleted key).
-    /// Running totals and per-item quotas are not released.
-    pub fn release(&mut self, kind: QuotaKind, amount: u64) {
-        if kind.accounting() == Accounting::Level {
-            let slot = &mut self.used[kind.index()];
-            *slot = slot.saturating_sub(amount);
-        }
     }
 }
 
@@ -394,39 +378,30 @@ mod tests {
             log_bytes: 10,
             ..Quotas::default()
         };
-        // (kind, charge (true) or release (false), amount, expected result, used after)
-        type Step = (QuotaKind, bool, u64, Result<(), u64>, u64);
+        // (kind, amount, expected result, used after)
+        type Step = (QuotaKind, u64, Result<(), u64>, u64);
         const STEPS: &[Step] = &[
-            (HttpRequests, true, 1, Ok(()), 1),
-            (HttpRequests, true, 2, Ok(()), 3),
-            (HttpRequests, true, 1, Err(4), 3),
-            (HttpRequests, false, 3, Ok(()), 3), // totals are never released
-            (HttpRequests, true, 0, Ok(()), 3),
-            (ResponseBytes, true, 100, Ok(()), 100),
-            (ResponseBytes, true, 60, Ok(()), 100), // per item: no accumulation
-            (ResponseBytes, true, 101, Err(101), 100),
-            (ConcurrentRequests, true, 1, Ok(()), 1),
-            (ConcurrentRequests, true, 1, Ok(()), 2),
-            (ConcurrentRequests, true, 1, Err(3), 2),
-            (ConcurrentRequests, false, 1, Ok(()), 1),
-            (ConcurrentRequests, true, 1, Ok(()), 2),
-            (ConcurrentRequests, false, 5, Ok(()), 0), // saturates
-            (LogBytes, true, 11, Err(11), 0),
-            (LogBytes, true, u64::MAX, Err(u64::MAX), 0),
-            (LogBytes, true, 10, Ok(()), 10),
-            (LogBytes, true, u64::MAX, Err(u64::MAX), 10), // saturating add
+            (HttpRequests, 1, Ok(()), 1),
+            (HttpRequests, 2, Ok(()), 3),
+            (HttpRequests, 1, Err(4), 3),
+            (HttpRequests, 0, Ok(()), 3),
+            (ResponseBytes, 100, Ok(()), 100),
+            (ResponseBytes, 60, Ok(()), 100), // per item: no accumulation
+            (ResponseBytes, 101, Err(101), 100),
+            (ConcurrentRequests, 1, Ok(()), 1),
+            (ConcurrentRequests, 1, Ok(()), 2),
+            (ConcurrentRequests, 1, Err(3), 2),
+            (LogBytes, 11, Err(11), 0),
+            (LogBytes, u64::MAX, Err(u64::MAX), 0),
+            (LogBytes, 10, Ok(()), 10),
+            (LogBytes, u64::MAX, Err(u64::MAX), 10), // saturating add
         ];
         let mut usage = QuotaUsage::default();
-        for (i, (kind, is_charge, amount, want, used_after)) in STEPS.iter().enumerate() {
-            let got = if *is_charge {
-                usage.charge(*kind, *amount, &q).map_err(|e| {
-                    assert_eq!((e.kind, e.limit), (*kind, q.limit(*kind)), "step #{i}");
-                    e.attempted
-                })
-            } else {
-                usage.release(*kind, *amount);
-                Ok(())
-            };
+        for (i, (kind, amount, want, used_after)) in STEPS.iter().enumerate() {
+            let got = usage.charge(*kind, *amount, &q).map_err(|e| {
+                assert_eq!((e.kind, e.limit), (*kind, q.limit(*kind)), "step #{i}");
+                e.attempted
+            });
             assert_eq!(got, *want, "step #{i}: {kind} {amount}");
             assert_eq!(usage.used(*kind), *used_after, "step #{i}: {kind} usage");
         }

@@ -131,6 +131,8 @@ pub fn stderr(o: &Output) -> String {
 /// - `/huge`: 200, chunked, 1 GiB of zeros (no Content-Length)
 /// - `/huge-declared`: 200 with `Content-Length: 1073741824`
 /// - `/items`: two items, and a `Link` to `/items?page=2`, which has a third
+/// - `/slow`: 200 `[]` after 30 ms
+/// - `/rate-limited`: 429 whose rate-limit window resets in an hour
 ///
 /// Anything else: 404.
 pub struct EdgeServer {
@@ -210,6 +212,20 @@ async fn serve_edge(sock: tokio::net::TcpStream) {
             )
         } else if path == "/items?page=2" {
             ok(r#"[{"id":"i3","name":"three"}]"#)
+        } else if path == "/slow" {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            ok("[]")
+        } else if path == "/rate-limited" {
+            let reset = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+                + 3600;
+            format!(
+                "HTTP/1.1 429 Too Many Requests\r\nx-rate-limit-limit: 600\r\n\
+                 x-rate-limit-remaining: 0\r\nx-rate-limit-reset: {reset}\r\n\
+                 content-length: 0\r\n\r\n"
+            )
         } else if path == "/echo-auth" {
             ok(&format!("{{\"you sent\": \"{auth}\"}}"))
         } else if path == "/redirect" {

@@ -35,10 +35,20 @@ async fn a_0_1_0_component_computes_its_kris_next_to_a_0_2_0_component() {
         .collect();
     assert_eq!(versions, vec![("probe", "0.1.0"), ("minimal", "0.2.0")]);
     let probe = host.registry().get("probe").expect("probe");
-    let jobs: Vec<&str> = probe.manifest.jobs.iter().map(|j| j.name.as_str()).collect();
+    let jobs: Vec<&str> = probe
+        .manifest
+        .jobs
+        .iter()
+        .map(|j| j.name.as_str())
+        .collect();
     assert_eq!(jobs, vec!["kris"], "a 0.1.0 connector is one job, kris");
 
-    let t = tenant("old", "probe", "https://old.example.com", json!({"value": 5}));
+    let t = tenant(
+        "old",
+        "probe",
+        "https://old.example.com",
+        json!({"value": 5}),
+    );
     host.add_tenant(t, &token("tok-old-123")).expect("add old");
     let t = tenant("new", "minimal", &server.base_url, json!({}));
     host.add_tenant(t, &token("tok-new-123")).expect("add new");
@@ -72,7 +82,10 @@ async fn each_job_has_its_own_state_and_jobs_run_side_by_side() {
     assert_eq!(inventory.emitted.get(&OutputKind::Node), Some(&3));
     assert_eq!(inventory.stats.note.as_deref(), Some("inventory run 1"));
 
-    let kris = host.run("minimal", "acme", job("kris")).await.expect("kris");
+    let kris = host
+        .run("minimal", "acme", job("kris"))
+        .await
+        .expect("kris");
     assert!(kris.succeeded, "{:?}", kris.error);
     assert_eq!(
         latest(&host, "acme", "minimal_runs"),
@@ -129,13 +142,37 @@ async fn the_cli_runs_every_job_kris_last_or_the_one_named() {
     assert_eq!(v["other_jobs"][0]["job"], "inventory");
     assert_eq!(v["other_jobs"][0]["emitted"]["node"], 3);
 
-    let out = env.kri(&["run-connector", "minimal", "--tenant", "acme", "--job", "inventory"]);
+    let out = env.kri(&[
+        "run-connector",
+        "minimal",
+        "--tenant",
+        "acme",
+        "--job",
+        "inventory",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    assert!(text.contains("(job inventory)") && text.contains("3 nodes"), "{text}");
-    assert!(!text.contains("minimal_items"), "no KRI table after another job: {text}");
+    assert!(
+        text.contains("(job inventory)") && text.contains("3 nodes"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("minimal_items"),
+        "no KRI table after another job: {text}"
+    );
 
-    let out = env.kri(&["run-connector", "minimal", "--tenant", "acme", "--job", "nope"]);
+    let out = env.kri(&[
+        "run-connector",
+        "minimal",
+        "--tenant",
+        "acme",
+        "--job",
+        "nope",
+    ]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("has no job `nope`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("has no job `nope`"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -419,3 +419,85 @@ fn a_run_killed_mid_way_is_interrupted_and_loses_nothing() {
         .map(|o| o["value"].clone());
     assert_eq!(count, Some(json!(2.0)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_flood_ends_on_state_keys_promptly() {
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let host = env.host().await;
+    // The default 100,000 keys. Recounting the pending keys on every `state.set`
+    // spent the CPU quota long before the key quota was reached.
+    let outcome = attack(
+        &host,
+        "flood",
+        "https://acme.example.com",
+        json!({"mode": "state-flood"}),
+        &[("cpu_ms", 10_000)],
+    )
+    .await;
+    assert_failed_with(&outcome, "quota exceeded: state_keys (limit 100000)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_waiting_for_http_answers_is_not_charged_as_cpu() {
+    let edge = EdgeServer::start().await;
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let host = env.host().await;
+    // 100 sequential requests that each wait 30 ms for their answer: 3 s of
+    // waiting, a few ms of CPU. Waiting used to be charged a tick per request.
+    let outcome = attack(
+        &host,
+        "slow",
+        &edge.base_url,
+        json!({"mode": "requests", "count": 100, "path": "/slow"}),
+        &[("cpu_ms", 300)],
+    )
+    .await;
+    assert!(outcome.succeeded, "{:?}", outcome.error);
+    let answered = outcome
+        .outputs
+        .iter()
+        .find(|o| o.slug == "probe_result")
+        .and_then(|o| o.value);
+    assert_eq!(answered, Some(100.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_that_resets_after_the_wall_budget_fails_at_once_naming_the_429() {
+    let edge = EdgeServer::start().await;
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let host = env.host().await;
+    // The reset is an hour away and the run may take 20 s: waiting cannot help.
+    let outcome = attack(
+        &host,
+        "limited",
+        &edge.base_url,
+        json!({"mode": "normal", "fetch": "/rate-limited"}),
+        &[("wall_ms", 20_000)],
+    )
+    .await;
+    assert!(
+        outcome.succeeded,
+        "the request fails, not the whole run by wall_ms: {:?}",
+        outcome.error
+    );
+    let result = host
+        .store()
+        .latest_kris("limited")
+        .expect("kris")
+        .into_iter()
+        .find(|k| k.slug == "probe_result")
+        .expect("probe_result");
+    let error = result.details["error"].as_str().unwrap_or("").to_string();
+    for want in [
+        "quota: rate limited: HTTP 429 on `GET /rate-limited`",
+        "window resets at ",
+        "(in 360",
+        "kri tenant update TENANT --quota wall_ms=",
+    ] {
+        assert!(error.contains(want), "expected `{want}` in `{error}`");
+    }
+    assert_eq!(
+        outcome.stats.responses_429, 1,
+        "no retry of a hopeless wait"
+    );
+}

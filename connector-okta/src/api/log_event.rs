@@ -4,8 +4,8 @@
 //! then ignoring ASCII case, as `get_ci` does; a member of an unexpected type is absent),
 //! which the tests below check over varied and real events.
 
-use kri_connector_sdk::json::{Kept, Key, KeySeed, Shape, Skip, Slot, Str, StrFields, Tolerant};
 use super::models::{LogEvent, LogTarget, KEPT_DEBUG_KEYS, KEPT_SECURITY_KEYS};
+use kri_connector_sdk::json::{Kept, Key, KeySeed, Shape, Skip, Slot, Str, StrFields, Tolerant};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess};
 use serde_json::{Map, Value};
 

@@ -52,13 +52,12 @@ macro_rules! same_in_every_version {
         ) -> wasmtime::Result<Result<super::RunSummary, String>> {
             let instance = pre.instantiate_async(&mut *store).await?;
             let r = instance.call_run(&mut *store, &request(req)).await?;
-            Ok(r
-                .map(|s| super::RunSummary {
-                    items_read: s.items_read,
-                    items_skipped: s.items_skipped,
-                    note: s.note,
-                })
-                .map_err(error_text))
+            Ok(r.map(|s| super::RunSummary {
+                items_read: s.items_read,
+                items_skipped: s.items_skipped,
+                note: s.note,
+            })
+            .map_err(error_text))
         }
 
         fn outbound(req: http::Request) -> OutboundRequest {
@@ -78,7 +77,9 @@ macro_rules! same_in_every_version {
             }
         }
 
-        fn inbound(r: Result<InboundResponse, GuestHttpError>) -> Result<http::Response, http::HttpError> {
+        fn inbound(
+            r: Result<InboundResponse, GuestHttpError>,
+        ) -> Result<http::Response, http::HttpError> {
             match r {
                 Ok(resp) => Ok(http::Response {
                     status: resp.status,
@@ -90,6 +91,7 @@ macro_rules! same_in_every_version {
                     body: resp.body,
                 }),
                 Err(GuestHttpError::Denied(m)) => Err(http::HttpError::Denied(m)),
+                Err(GuestHttpError::QuotaExceeded(m)) => Err(http::HttpError::QuotaExceeded(m)),
                 Err(GuestHttpError::Timeout(m)) => Err(http::HttpError::Timeout(m)),
                 Err(GuestHttpError::Transport(m)) => Err(http::HttpError::Transport(m)),
             }
@@ -123,7 +125,11 @@ macro_rules! same_in_every_version {
             async fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
                 Ok(self.state_get(&key))
             }
-            async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+            async fn set(
+                &mut self,
+                key: String,
+                value: Vec<u8>,
+            ) -> wasmtime::Result<Result<(), String>> {
                 self.state_set(key, value)
             }
             async fn delete(&mut self, key: String) -> wasmtime::Result<()> {

@@ -111,7 +111,12 @@ impl output::Host for SandboxState {
     async fn emit_kri(&mut self, v: types::KriValue) -> wasmtime::Result<Result<(), String>> {
         let details = match serde_json::from_str(&v.details) {
             Ok(d) => d,
-            Err(_) => return Ok(Err(format!("details of `{}` must be a JSON object", v.slug))),
+            Err(_) => {
+                return Ok(Err(format!(
+                    "details of `{}` must be a JSON object",
+                    v.slug
+                )))
+            }
         };
         self.emit(vec![Output::Kri(KriValue {
             slug: v.slug,

@@ -196,7 +196,9 @@ fn host_output(o: types::Output) -> Result<Output, String> {
             }),
         }),
         types::Output::Alert(a) => Output::Alert(Alert {
-            details: json(&a.details, || format!("details of alert `{}`", a.dedupe_key))?,
+            details: json(&a.details, || {
+                format!("details of alert `{}`", a.dedupe_key)
+            })?,
             detection: a.detection,
             severity: match a.severity {
                 types::Severity::Info => Severity::Info,

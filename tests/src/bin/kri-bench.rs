@@ -438,10 +438,10 @@ impl Bench {
         let bytes = std::fs::read(component("plugins/okta.wasm"))?;
         let cache = tempfile::tempdir()?;
         let t = Instant::now();
-        let (_, src) = engine.load_component(&bytes, Some(cache.path()))?;
+        let src = engine.load_component(&bytes, Some(cache.path()))?.source;
         let compile = t.elapsed();
         let t = Instant::now();
-        let (_, src2) = engine.load_component(&bytes, Some(cache.path()))?;
+        let src2 = engine.load_component(&bytes, Some(cache.path()))?.source;
         let cached = t.elapsed();
         let linker = kri_host::runtime::connector_linker(&engine)?;
         let plugins = tempfile::tempdir()?;
@@ -452,6 +452,7 @@ impl Bench {
             &linker,
             plugins.path(),
             Some(cache.path()),
+            kri_host::plugins::DEFAULT_MAX_PLUGIN_BYTES,
         )
         .await;
         let load_all = t.elapsed();

@@ -89,16 +89,22 @@ fn config(text: &str) -> Result<Value, ConnectorError> {
     }
 }
 
-fn emit(host: &mut Host<'_>, slug: &str, value: f64, details: String) -> Result<(), ConnectorError> {
-    host.output.emit_kri(KriValue {
-        slug: slug.to_string(),
-        value: Some(value),
-        numerator: None,
-        denominator: None,
-        details,
-        not_evaluated_reason: None,
-    })
-    .map_err(|e| ConnectorError::HostLimit(format!("emitting {slug} failed: {e}")))
+fn emit(
+    host: &mut Host<'_>,
+    slug: &str,
+    value: f64,
+    details: String,
+) -> Result<(), ConnectorError> {
+    host.output
+        .emit_kri(KriValue {
+            slug: slug.to_string(),
+            value: Some(value),
+            numerator: None,
+            denominator: None,
+            details,
+            not_evaluated_reason: None,
+        })
+        .map_err(|e| ConnectorError::HostLimit(format!("emitting {slug} failed: {e}")))
 }
 
 impl Connector for Bench {
