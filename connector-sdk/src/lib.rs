@@ -26,6 +26,7 @@ pub mod time;
 mod imports;
 
 /// The generated bindings of the `connector` world of `kri:connector@0.2.0`.
+#[allow(clippy::too_many_arguments)] // generated code
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit/0.2.0",
