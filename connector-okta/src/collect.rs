@@ -19,7 +19,8 @@ use crate::kris::mfa_adoption::{summarize_factors, FactorSummary, MfaPopulation,
 use crate::kris::{Kri, Window};
 use crate::store;
 use crate::time::{ms_to_iso, HOUR_MS};
-use crate::types::{ConnectorError, Level, Logger, StateStore};
+use kri_connector_sdk::types::{ConnectorError, Level};
+use kri_connector_sdk::{Logger, StateStore};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,7 +1,7 @@
 //! The tenant's extra config (a JSON object as text): parsing with clear errors, defaults,
 //! and the JSON Schema published in the manifest.
 
-use crate::types::ConnectorError;
+use kri_connector_sdk::types::ConnectorError;
 use serde_json::{Map, Value};
 
 pub const DEFAULT_ADMIN_SESSION_LOOKBACK_HOURS: u64 = 168;

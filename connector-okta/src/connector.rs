@@ -1,26 +1,60 @@
-//! The connector's three entry points (`describe`, `check`, `run`) over plain Rust host
-//! traits. The wasm glue in `lib.rs` only adapts the WIT bindings to [`Host`].
+//! The connector's entry points over the SDK's host traits: the manifest with its
+//! three jobs, `check`, and `run` per job. [`Okta`] is what `lib.rs` exports.
 
 use crate::api::models::User;
-use crate::api::{ApiError, OktaClient, Transport, USERS};
+use crate::api::{ApiError, OktaClient, USERS};
 use crate::collect::{Collected, Collector, Got, Needs};
 use crate::config::{self, Config};
 use crate::kris::{
     admin_session_outliers, app_policy_exceptions, failed_mfa_push, impossible_travel,
     inactive_users_with_app_access, mfa_adoption, not_evaluated, phish_resistant_mfa, Kri, Window,
 };
-use crate::types::{
-    ConnectorError, KriValue, Level, Logger, Manifest, Output, RunRequest, RunSummary, StateStore,
+use kri_connector_sdk::manifest::{job, token_auth};
+use kri_connector_sdk::types::{
+    BucketScheme, ConcurrencySignal, ConnectorError, KriValue, Level, Manifest, Output, OutputKind,
+    RateLimitProfile, ResetFormat, RunRequest, RunSummary,
 };
+use kri_connector_sdk::Connector;
+pub use kri_connector_sdk::Host;
 use serde_json::json;
 use std::collections::BTreeSet;
 
-/// The host's imports, as plain trait objects.
-pub struct Host<'a> {
-    pub http: &'a mut dyn Transport,
-    pub state: &'a mut dyn StateStore,
-    pub output: &'a mut dyn Output,
-    pub log: &'a mut dyn Logger,
+/// The job that computes the KRIs.
+pub const KRIS: &str = "kris";
+/// The identity inventory (graph nodes and edges); emits nothing yet.
+pub const INVENTORY: &str = "inventory";
+/// The System Log stream (events and alerts); emits nothing yet.
+pub const LOGS: &str = "logs";
+
+/// Path words of Okta's API that the host's bucket rules would otherwise take for ids.
+const FIXED_PATH_WORDS: [&str; 14] = [
+    "oauth2",
+    "saml2",
+    "authorizationServers",
+    "identitySources",
+    "trustedOrigins",
+    "linkedObjects",
+    "inlineHooks",
+    "eventHooks",
+    "emailDomains",
+    "customDomains",
+    "roleAssignments",
+    "privilegedResources",
+    "pushProviders",
+    "resourceSets",
+];
+
+/// Okta's rate limits: per endpoint family, reported in `X-Rate-Limit-*` headers with
+/// the reset in epoch seconds; a concurrency 429 has limit and remaining 0.
+fn rate_limit() -> RateLimitProfile {
+    RateLimitProfile {
+        limit_header: "X-Rate-Limit-Limit".to_string(),
+        remaining_header: "X-Rate-Limit-Remaining".to_string(),
+        reset_header: "X-Rate-Limit-Reset".to_string(),
+        reset_format: ResetFormat::EpochSeconds,
+        buckets: BucketScheme::PerEndpoint(FIXED_PATH_WORDS.map(String::from).to_vec()),
+        concurrency: ConcurrencySignal::LimitAndRemainingZero,
+    }
 }
 
 /// The manifest; cheap, calls nothing.
@@ -34,9 +68,51 @@ pub fn describe() -> Manifest {
                       app sign-on policy exceptions. Needs a read-only admin API token."
             .to_string(),
         kris: Kri::ALL.iter().map(|k| k.definition()).collect(),
-        auth_scheme: "SSWS {token}".to_string(),
+        jobs: vec![
+            job(KRIS, "Computes the seven KRIs.", "P1D", &[OutputKind::Kri]),
+            job(
+                INVENTORY,
+                "The identity inventory: users, groups, apps and their links (not yet).",
+                "PT30M",
+                &[OutputKind::Node, OutputKind::Edge],
+            ),
+            job(
+                LOGS,
+                "The System Log as events, and the alerts detected in it (not yet).",
+                "PT1M",
+                &[OutputKind::Event, OutputKind::Alert],
+            ),
+        ],
+        auth: token_auth("SSWS {token}"),
         config_schema: config::schema(),
-        default_schedule: "PT6H".to_string(),
+        rate_limit: rate_limit(),
+    }
+}
+
+/// The Okta connector, as the SDK exports it.
+pub struct Okta;
+
+impl Connector for Okta {
+    fn describe() -> Manifest {
+        describe()
+    }
+
+    fn check(host: &mut Host<'_>, req: &RunRequest) -> Result<(), ConnectorError> {
+        check(host, req)
+    }
+
+    fn run(host: &mut Host<'_>, req: &RunRequest) -> Result<RunSummary, ConnectorError> {
+        match req.job.as_str() {
+            KRIS => run(host, req),
+            INVENTORY | LOGS => Ok(RunSummary {
+                items_read: 0,
+                items_skipped: 0,
+                note: format!("job {} emits nothing yet", req.job),
+            }),
+            other => Err(ConnectorError::InvalidConfig(format!(
+                "unknown job {other:?}; this connector runs: {KRIS}, {INVENTORY}, {LOGS}"
+            ))),
+        }
     }
 }
 
@@ -116,7 +192,7 @@ pub fn compute(kri: Kri, c: &Collected, now: i64) -> KriValue {
     }
 }
 
-/// A full run: fetch, compute, emit.
+/// A run of the `kris` job: fetch, compute, emit.
 pub fn run(host: &mut Host<'_>, req: &RunRequest) -> Result<RunSummary, ConnectorError> {
     let cfg = Config::parse(&req.extra_config)?;
     let kris = selected_kris(&req.kris)?;
@@ -149,12 +225,10 @@ pub fn run(host: &mut Host<'_>, req: &RunRequest) -> Result<RunSummary, Connecto
         }
     }
     let evaluated = values.len() - not_evaluated.len();
-    for v in values {
-        let slug = v.slug.clone();
-        host.output
-            .emit_kri(v)
-            .map_err(|e| ConnectorError::HostLimit(format!("emitting {slug} failed: {e}")))?;
-    }
+    let batch = values.into_iter().map(Output::Kri).collect();
+    host.output
+        .emit(batch)
+        .map_err(|e| ConnectorError::HostLimit(format!("emitting the KRIs failed: {e}")))?;
     let mut note = format!(
         "{evaluated} of {} KRIs evaluated with {} API requests",
         kris.len(),
@@ -190,10 +264,54 @@ mod tests {
     fn manifest_lists_the_seven_kris() {
         let m = describe();
         assert_eq!(m.name, "okta");
-        assert_eq!(m.auth_scheme, "SSWS {token}");
-        assert_eq!(m.default_schedule, "PT6H");
+        assert_eq!(m.auth, token_auth("SSWS {token}"));
         assert_eq!(m.kris.len(), 7);
         assert!(serde_json::from_str::<serde_json::Value>(&m.config_schema).is_ok());
+    }
+
+    #[test]
+    fn manifest_declares_three_jobs_kris_daily() {
+        let jobs: Vec<(String, String)> = describe()
+            .jobs
+            .into_iter()
+            .map(|j| (j.name, j.default_schedule))
+            .collect();
+        let want = [(KRIS, "P1D"), (INVENTORY, "PT30M"), (LOGS, "PT1M")];
+        assert_eq!(
+            jobs,
+            want.map(|(n, s)| (n.to_string(), s.to_string())).to_vec()
+        );
+    }
+
+    #[test]
+    fn the_inventory_and_logs_jobs_emit_nothing_yet() {
+        use kri_connector_sdk::fakes::{FakeHost, FakeHttp};
+        let mut fake = FakeHost::new(FakeHttp::new(|_: &kri_connector_sdk::http::Request| {
+            Err(kri_connector_sdk::http::HttpError::Denied("no".into()))
+        }));
+        for job in [INVENTORY, LOGS] {
+            let req = RunRequest {
+                job: job.to_string(),
+                now_ms: 0,
+                time_budget_ms: 1_000,
+                kris: vec![],
+                extra_config: "{}".into(),
+            };
+            assert!(Okta::run(&mut fake.host(), &req).is_ok(), "{job}");
+        }
+        assert!(fake.http.sent.is_empty());
+        assert!(fake.output.kris.is_empty() && fake.output.others.is_empty());
+        let req = RunRequest {
+            job: "nope".into(),
+            now_ms: 0,
+            time_budget_ms: 1_000,
+            kris: vec![],
+            extra_config: "{}".into(),
+        };
+        assert!(matches!(
+            Okta::run(&mut fake.host(), &req),
+            Err(ConnectorError::InvalidConfig(_))
+        ));
     }
 
     #[test]

@@ -19,7 +19,8 @@
 
 use crate::kris::admin_session_outliers::{EndedSession, OpenSession, SessionBook};
 use crate::kris::mfa_adoption::FactorSummary;
-use crate::types::{ConnectorError, Level, Logger, StateStore};
+use kri_connector_sdk::types::{ConnectorError, Level};
+use kri_connector_sdk::{Logger, StateStore};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -244,7 +245,7 @@ pub fn save_session_book(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{MemState, NullLog};
+    use kri_connector_sdk::fakes::{MemState, NullLog};
 
     #[test]
     fn factor_shards_round_trip_and_rewrite_only_changes() {

@@ -8,9 +8,10 @@ mod common;
 use common::{load_org, FakeOkta};
 use connector_okta::connector::{self, Host};
 use connector_okta::store;
-use connector_okta::testing::{MemLog, MemOutput, MemState};
 use connector_okta::time::{iso_to_ms, HOUR_MS};
-use connector_okta::types::{ConnectorError, KriValue, RunRequest, RunSummary};
+use kri_connector_sdk::fakes::{MemLog, MemOutput, MemState};
+use kri_connector_sdk::types::{ConnectorError, KriValue, RunRequest, RunSummary};
+use kri_connector_sdk::StateStore;
 use serde_json::{json, Value};
 
 /// (slug, value, numerator, denominator).
@@ -33,7 +34,7 @@ impl Outcome {
         self.output
             .get(slug)
             .cloned()
-            .unwrap_or_else(|| panic!("{slug} not emitted: {:?}", self.output.values))
+            .unwrap_or_else(|| panic!("{slug} not emitted: {:?}", self.output.kris))
     }
     fn value(&self, slug: &str) -> Option<f64> {
         self.kri(slug).value
@@ -44,7 +45,7 @@ impl Outcome {
     /// (slug, value, numerator, denominator) of every emitted KRI.
     fn values(&self) -> Vec<Row> {
         self.output
-            .values
+            .kris
             .iter()
             .map(|v| (v.slug.clone(), v.value, v.numerator, v.denominator))
             .collect()
@@ -61,6 +62,8 @@ fn run_with(
     let mut output = MemOutput::default();
     let mut log = MemLog::default();
     let req = RunRequest {
+        job: connector::KRIS.to_string(),
+        time_budget_ms: 600_000,
         now_ms,
         kris: kris.iter().map(|s| s.to_string()).collect(),
         extra_config: extra.to_string(),
@@ -98,6 +101,8 @@ fn check(okta: &mut FakeOkta) -> Result<(), ConnectorError> {
     connector::check(
         &mut host,
         &RunRequest {
+            job: connector::KRIS.to_string(),
+            time_budget_ms: 600_000,
             now_ms: now(),
             kris: vec![],
             extra_config: "{}".into(),
@@ -310,7 +315,7 @@ fn only_the_selected_kris_are_fetched() {
         "{}",
     );
     assert!(out.result.is_ok());
-    assert_eq!(out.output.values.len(), 1);
+    assert_eq!(out.output.kris.len(), 1);
     assert!(
         okta.requests.iter().all(|r| r.contains("/api/v1/policies")),
         "{:?}",
@@ -355,7 +360,7 @@ fn forbidden_logs_leave_those_kris_not_evaluated_and_the_others_present() {
     okta.fail("/api/v1/logs", 403, E403);
     let out = run(&mut okta, &mut MemState::default());
     assert!(out.result.is_ok(), "{:?}", out.result);
-    assert_eq!(out.output.values.len(), 7);
+    assert_eq!(out.output.kris.len(), 7);
     for slug in [
         "okta_impossible_travel_24h",
         "okta_failed_mfa_push_24h",
@@ -438,7 +443,7 @@ fn refused_token_fails_the_run_with_the_token_message() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(out.output.values.is_empty());
+    assert!(out.output.kris.is_empty());
 }
 
 #[test]
@@ -458,7 +463,7 @@ fn malformed_body_fails_the_run_naming_the_endpoint() {
             }
             other => panic!("{prefix}: {other:?}"),
         }
-        assert!(out.output.values.is_empty());
+        assert!(out.output.kris.is_empty());
     }
     // A JSON object where a list belongs is malformed too.
     let mut okta = load_org();
@@ -864,7 +869,7 @@ fn vanished_users_are_skipped() {
 #[derive(Default)]
 struct FullState(MemState);
 
-impl connector_okta::types::StateStore for FullState {
+impl StateStore for FullState {
     fn get(&mut self, key: &str) -> Option<Vec<u8>> {
         self.0.get(key)
     }
@@ -881,7 +886,6 @@ impl connector_okta::types::StateStore for FullState {
 
 #[test]
 fn a_full_state_quota_does_not_stop_the_kris() {
-    use connector_okta::types::StateStore;
     let mut okta = load_org();
     let mut state = FullState::default();
     let _ = state.0.set(store::FACTORS_FULL_REFRESH_AT, b"1");
@@ -895,14 +899,16 @@ fn a_full_state_quota_does_not_stop_the_kris() {
             log: &mut log,
         },
         &RunRequest {
+            job: connector::KRIS.to_string(),
+            time_budget_ms: 600_000,
             now_ms: now(),
             kris: vec![],
             extra_config: "{}".into(),
         },
     );
     assert!(result.is_ok(), "{result:?}");
-    assert_eq!(output.values.len(), 7);
-    assert!(output.values.iter().all(|v| v.value.is_some()));
+    assert_eq!(output.kris.len(), 7);
+    assert!(output.kris.iter().all(|v| v.value.is_some()));
     assert!(log
         .lines
         .iter()
@@ -1172,7 +1178,6 @@ fn app_wide_changes_and_refresh_settings_refetch_every_suspended_user() {
 
 #[test]
 fn unreadable_app_link_state_means_a_full_refresh() {
-    use connector_okta::types::StateStore;
     let mut okta = load_org();
     let mut state = MemState::default();
     assert!(run_with(&mut okta, &mut state, now(), &[APPS], "{}")

@@ -10,7 +10,7 @@ use connector_okta::kris::app_policy_exceptions::{exception_reason, WHY_ONE_FACT
 use connector_okta::kris::failed_mfa_push::is_push_denial;
 use connector_okta::kris::impossible_travel::{behaviors, velocity_positive};
 use connector_okta::kris::mfa_adoption::summarize_factors;
-use connector_okta::types::ConnectorError;
+use kri_connector_sdk::types::ConnectorError;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

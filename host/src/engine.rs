@@ -2,10 +2,11 @@
 //!
 //! The engine runs guests asynchronously with epoch interruption: a background thread
 //! ticks the epoch every [`EPOCH_TICK`], and each run's store checks its CPU budget
-//! at every tick it spends in wasm (see `runtime::new_store` and `sandbox::CpuMeter`). Components are compiled once and kept under
-//! `<data-dir>/cache/components/`, keyed by the SHA-256 of the `.wasm` file and a hash
-//! of the engine's compatibility settings, so an unchanged file loads without
-//! recompiling and a changed file (or a new kri build) is compiled afresh.
+//! at every tick it spends in wasm (see `runtime::new_store` and `sandbox::CpuMeter`).
+//! Components are compiled once and kept under `<data-dir>/cache/components/`, keyed
+//! by the SHA-256 of the `.wasm` file and a hash of the engine's compatibility
+//! settings, so an unchanged file loads without recompiling and a changed file (or a
+//! new kri build) is compiled afresh.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;

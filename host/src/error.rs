@@ -73,7 +73,7 @@ pub enum PluginError {
     CoreModule,
     #[error("invalid component: {0}")]
     Invalid(String),
-    #[error("does not implement the kri:connector@0.1.0 world: {0}")]
+    #[error("does not implement a kri:connector world this host speaks (0.2.0 or 0.1.0): {0}")]
     WrongWorld(String),
     #[error("describe() failed: {0}")]
     DescribeFailed(String),
@@ -98,12 +98,12 @@ pub enum RunError {
         requested: String,
         actual: String,
     },
-    #[error("{0}")]
-    Quota(String),
-    #[error("connector error: {0}")]
-    Connector(String),
-    #[error("connector trapped: {0}")]
-    Trap(String),
+    #[error("connector `{connector}` has no job `{job}`; its jobs: {known}")]
+    UnknownJob {
+        connector: String,
+        job: String,
+        known: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]

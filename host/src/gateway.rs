@@ -21,7 +21,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use futures::StreamExt;
 use kri_policy::headers::{check_request_headers, check_response_headers, HeaderLimits};
-use kri_policy::pacing::RateLimitHeaders;
+use kri_policy::pacing::{RateLimitHeaders, RateLimitProfile};
 use kri_policy::quota::{QuotaExceeded, QuotaKind, QuotaUsage, Quotas};
 use tracing::Instrument;
 
@@ -79,6 +79,8 @@ pub struct GatewaySettings {
     pub base_url: String,
     pub allow_insecure_local: bool,
     pub auth_scheme: String,
+    /// How the upstream reports its rate limits (from the connector's manifest).
+    pub rate_limit: RateLimitProfile,
     pub token: Token,
     pub quotas: Quotas,
     pub request_timeout: Duration,
@@ -93,6 +95,7 @@ pub struct Gateway {
     base_url: String,
     allow_insecure_local: bool,
     authorization: String,
+    rate_limit: RateLimitProfile,
     token: Token,
     client: reqwest::Client,
     pacer: Arc<Pacer>,
@@ -178,6 +181,7 @@ impl Gateway {
             base_url: settings.base_url,
             allow_insecure_local: settings.allow_insecure_local,
             authorization,
+            rate_limit: settings.rate_limit,
             token: settings.token,
             client,
             pacer,
@@ -244,7 +248,7 @@ impl Gateway {
             }
         };
         let idempotent = matches!(method, reqwest::Method::GET | reqwest::Method::HEAD);
-        let bucket = kri_policy::pacing::bucket_key(method.as_str(), url.path());
+        let bucket = self.rate_limit.bucket(method.as_str(), url.path());
         self.refuse_unreachable_reset(&bucket)?;
         let mut attempts_429 = 0u32;
         let mut attempts_5xx = 0u32;
@@ -393,7 +397,7 @@ impl Gateway {
         }
         check_response_headers(&headers, &self.header_limits)
             .map_err(|e| GatewayError::Denied(format!("response headers: {e}")))?;
-        let rl = RateLimitHeaders::parse(|name| {
+        let rl = RateLimitHeaders::parse(&self.rate_limit, status, |name| {
             headers
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))

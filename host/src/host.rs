@@ -3,12 +3,19 @@
 //! lists, updates and removes tenants, runs or checks a tenant's connector, and reads
 //! back KRIs and run history.
 //!
-//! A run: load the tenant and open its sealed token; build the tenant's gateway
-//! (origin, auth, quotas, pacing shared by the tenant's runs); give the connector a
-//! fresh sandbox over the committed state; call `run`; on success commit the
-//! outputs (with their status against thresholds) and the state changes in one
-//! transaction; on any failure record the run as failed with a reason that names
-//! the cause (and never the token), leaving earlier values and state untouched.
+//! A run performs one job of the connector, in three steps. Prepare: load the
+//! tenant and open its sealed token, pick the job, record the run as running, build
+//! the tenant's gateway (origin, auth, quotas, and the pacer that all of the
+//! tenant's runs share) and the job's view of the committed state. Execute: call
+//! `run` in a fresh sandbox. Commit: on success the KRIs (with their status against
+//! thresholds) and the state changes go to the store in one transaction; on any
+//! failure the run is recorded as failed with a reason that names the cause (and
+//! never the token), leaving earlier values and state untouched.
+//!
+//! Jobs of one tenant may run at the same time. They share the tenant's rate-limit
+//! buckets (one pacer per tenant), and each has its own state: job `kris` keeps the
+//! keys it always had, every other job J keeps its keys under `job:J/`, which the
+//! host adds and strips, so no job can read or overwrite another's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -17,28 +24,24 @@ use std::time::{Duration, Instant};
 
 use kri_policy::pacing::PacingConfig;
 use kri_policy::quota::{QuotaUsage, Quotas};
-use kri_policy::threshold::{status, Direction, KriStatus};
+use kri_policy::threshold::status;
 use serde::Serialize;
 use tracing::Instrument;
-use wasmtime::component::Linker;
 
-use crate::bindings::types;
+use crate::contract::{RunRequest, RunSummary, KRIS_JOB};
 use crate::engine::KriEngine;
 use crate::error::{RunError, SecretError, StoreError};
 use crate::gateway::{Gateway, GatewaySettings, GatewayStats};
-use crate::model::RunKind;
+use crate::model::{Direction, KriValue, Output, OutputKind, RunKind};
 use crate::pacer::{local_now_ms, Pacer};
 use crate::plugins::{Plugin, PluginRegistry, DEFAULT_MAX_PLUGIN_BYTES};
-use crate::runtime::{call_check, call_run, connector_error_text, new_store, CallLimits};
-use crate::sandbox::{LogLine, ProgressSink, SandboxState};
+use crate::runtime::{call_check, call_run, new_store, CallLimits};
+use crate::sandbox::{LogLine, ProgressSink, RunBuffers, SandboxState, RESERVED_STATE_PREFIX};
 use crate::secrets::{SecretKey, Token};
 use crate::store::{
     KriDefinitionRow, KriOutput, KriRow, RunCommit, RunRecord, RunStart, RunStats, SqliteStore,
-    Store, Tenant,
+    StateChanges, Store, Tenant,
 };
-
-/// The job a run runs until connectors declare jobs: the KRIs.
-const KRIS_JOB: &str = "kris";
 
 /// Where a host keeps its things.
 #[derive(Debug, Clone)]
@@ -81,6 +84,8 @@ pub struct RunOptions {
     /// The clock the connector sees (epoch ms); the host's clock when `None`.
     pub now_ms: Option<i64>,
     pub progress: Option<ProgressSink>,
+    /// The job to run; `None` runs `kris` (or the connector's first job).
+    pub job: Option<String>,
 }
 
 /// What a run did.
@@ -89,14 +94,77 @@ pub struct RunOutcome {
     pub run_id: i64,
     pub tenant: String,
     pub connector: String,
+    /// The job the run performed.
+    pub job: String,
     pub succeeded: bool,
     pub error: Option<String>,
     pub duration_ms: u64,
     pub stats: RunStats,
     pub outputs: Vec<KriOutput>,
+    /// Outputs the connector emitted, per kind (KRIs, nodes, edges, events, alerts).
+    pub emitted: BTreeMap<OutputKind, u64>,
     pub logs: Vec<LogLine>,
     pub retries_5xx: u64,
     pub denied_requests: u64,
+}
+
+/// A run ready to execute: everything it needs looked up, and recorded as running.
+struct PreparedRun {
+    tenant: Tenant,
+    plugin: Arc<Plugin>,
+    job: String,
+    secret: String,
+    quotas: Quotas,
+    run_id: i64,
+    started: Instant,
+    gateway: Arc<Gateway>,
+    /// The job's view of the committed state.
+    state_base: BTreeMap<String, Vec<u8>>,
+    request: RunRequest,
+}
+
+/// What executing a run left to commit.
+struct ExecutedRun {
+    /// The error is redacted already.
+    result: Result<RunSummary, String>,
+    buffers: RunBuffers,
+    gateway: GatewayStats,
+}
+
+/// Where job `job` keeps state key `key` in the store.
+fn stored_state_key(job: &str, key: &str) -> String {
+    if job == KRIS_JOB {
+        key.to_string()
+    } else {
+        format!("{RESERVED_STATE_PREFIX}{job}/{key}")
+    }
+}
+
+/// The part of a connector's stored state that job `job` sees, under its own keys.
+fn job_state(job: &str, all: BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    if job == KRIS_JOB {
+        return all
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with(RESERVED_STATE_PREFIX))
+            .collect();
+    }
+    let prefix = stored_state_key(job, "");
+    all.into_iter()
+        .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|k| (k.to_string(), v)))
+        .collect()
+}
+
+/// A JSON value with every echo of the secret redacted (a non-object that no
+/// longer parses after redaction becomes an empty object).
+fn redact_json(value: &serde_json::Value, redact: impl Fn(&str) -> String) -> serde_json::Value {
+    serde_json::from_str(&redact(&value.to_string()))
+        .unwrap_or(serde_json::Value::Object(Default::default()))
+}
+
+/// How long a run may take, told to the connector: the `wall_ms` quota less a
+/// margin (a tenth, between 1 s and 60 s) for winding down and committing.
+fn time_budget_ms(wall_ms: u64) -> u64 {
+    wall_ms.saturating_sub((wall_ms / 10).clamp(1_000, 60_000))
 }
 
 /// What a check found.
@@ -109,7 +177,6 @@ pub struct CheckOutcome {
 
 pub struct KriHost {
     engine: KriEngine,
-    linker: Linker<SandboxState>,
     store: Arc<dyn Store>,
     key: SecretKey,
     registry: PluginRegistry,
@@ -178,7 +245,6 @@ impl KriHost {
         };
         Ok(KriHost {
             engine,
-            linker,
             store: Arc::new(store),
             key,
             registry,
@@ -200,20 +266,6 @@ impl KriHost {
 
     pub fn config(&self) -> &HostConfig {
         &self.config
-    }
-
-    /// Reloads the plugin directory (new, changed and removed files).
-    pub async fn reload_plugins(&mut self) {
-        let cache = self.config.data_dir.join("cache").join("components");
-        self.registry = PluginRegistry::load(
-            &self.engine,
-            &self.linker,
-            &self.config.plugins_dir,
-            Some(&cache),
-            self.config.max_plugin_bytes,
-        )
-        .await;
-        self.plugins_loaded = true;
     }
 
     fn plugin(&self, name: &str) -> Result<Arc<Plugin>, RunError> {
@@ -408,11 +460,7 @@ impl KriHost {
                 slug: k.slug.clone(),
                 name: k.name.clone(),
                 unit: k.unit.clone(),
-                direction: if k.higher_is_better {
-                    Direction::HigherIsBetter
-                } else {
-                    Direction::LowerIsBetter
-                },
+                direction: k.direction,
                 warn: k.warn,
                 breach: k.breach,
             })
@@ -427,19 +475,13 @@ impl KriHost {
             .clone()
     }
 
-    async fn prepare(
+    /// The tenant, its connector, its opened token and its quotas.
+    async fn load(
         &self,
         connector: &str,
         tenant_id: &str,
     ) -> Result<(Tenant, Arc<Plugin>, Token, Quotas), RunError> {
-        let tenant = self.store.tenant(tenant_id).await?;
-        if tenant.connector != connector {
-            return Err(RunError::WrongConnector {
-                tenant: tenant_id.to_string(),
-                requested: connector.to_string(),
-                actual: tenant.connector,
-            });
-        }
+        let tenant = self.tenant_of(connector, tenant_id).await?;
         let plugin = self.plugin(connector)?;
         let token = self
             .key
@@ -466,6 +508,7 @@ impl KriHost {
             base_url: tenant.base_url.clone(),
             allow_insecure_local: tenant.allow_insecure_local,
             auth_scheme: plugin.manifest.auth_scheme.clone(),
+            rate_limit: plugin.manifest.rate_limit.clone(),
             token,
             quotas: *quotas,
             request_timeout: Duration::from_secs(60),
@@ -478,17 +521,44 @@ impl KriHost {
             .map_err(|e| RunError::Other(format!("{e:#}")))
     }
 
-    fn request(tenant: &Tenant, now_ms: Option<i64>) -> types::RunRequest {
-        types::RunRequest {
+    fn request(tenant: &Tenant, job: &str, quotas: &Quotas, now_ms: Option<i64>) -> RunRequest {
+        RunRequest {
+            job: job.to_string(),
             now_ms: now_ms.unwrap_or_else(local_now_ms),
+            time_budget_ms: time_budget_ms(quotas.wall_ms),
             kris: tenant.kris.clone(),
             extra_config: tenant.extra.to_string(),
         }
     }
 
+    /// The jobs `kri run-connector` runs for a tenant when it is not given one: all
+    /// of the connector's, `kris` last. Fails like a run would (unknown tenant, a
+    /// tenant of another connector, an unknown connector).
+    pub async fn job_order(
+        &self,
+        connector: &str,
+        tenant_id: &str,
+    ) -> Result<Vec<String>, RunError> {
+        self.tenant_of(connector, tenant_id).await?;
+        Ok(self.plugin(connector)?.manifest.job_order())
+    }
+
+    /// The tenant, if it uses `connector`.
+    async fn tenant_of(&self, connector: &str, tenant_id: &str) -> Result<Tenant, RunError> {
+        let tenant = self.store.tenant(tenant_id).await?;
+        if tenant.connector != connector {
+            return Err(RunError::WrongConnector {
+                tenant: tenant_id.to_string(),
+                requested: connector.to_string(),
+                actual: tenant.connector,
+            });
+        }
+        Ok(tenant)
+    }
+
     /// Runs the connector's `check`: one cheap authenticated call. Nothing is stored.
     pub async fn check(&self, connector: &str, tenant_id: &str) -> Result<CheckOutcome, RunError> {
-        let (tenant, plugin, token, quotas) = self.prepare(connector, tenant_id).await?;
+        let (tenant, plugin, token, quotas) = self.load(connector, tenant_id).await?;
         let secret = token.expose().to_string();
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
         let limits = CallLimits {
@@ -496,26 +566,25 @@ impl KriHost {
             wall_ms: quotas.wall_ms.min(120_000),
         };
         let deadline = Instant::now() + Duration::from_millis(limits.wall_ms);
-        let gateway = self.gateway(&tenant, &plugin, token, &quotas, usage.clone(), deadline)?;
+        let gateway = self.gateway(&tenant, &plugin, token, &quotas, usage, deadline)?;
         let state = SandboxState::new(
             quotas,
             Some(gateway.clone()),
-            usage,
             BTreeSet::new(),
             BTreeMap::new(),
             None,
         );
+        let job = plugin
+            .manifest
+            .default_job()
+            .map(|j| j.name.clone())
+            .unwrap_or_default();
         let mut store = new_store(&self.engine, state, limits);
-        let result = call_check(
-            &plugin.pre,
-            &mut store,
-            limits,
-            Self::request(&tenant, None),
-        )
-        .await;
+        let req = Self::request(&tenant, &job, &quotas, None);
+        let result = call_check(&plugin.pre, &mut store, limits, &req).await;
         let error = match result {
             Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(connector_error_text(&e)),
+            Ok(Err(e)) => Some(e),
             Err(f) => Some(f.to_string()),
         }
         .map(|e| kri_policy::redact::redact(&e, &[&secret]));
@@ -526,9 +595,10 @@ impl KriHost {
         })
     }
 
-    /// Runs a tenant's connector and commits its outputs when it succeeds. A failed
-    /// run is recorded and returned as an outcome with `succeeded == false`; `Err`
-    /// means the run could not start (unknown tenant or connector, bad key, ...).
+    /// Runs one job of a tenant's connector (`opts.job`, else `kris`) and commits its
+    /// outputs when it succeeds. A failed run is recorded and returned as an outcome
+    /// with `succeeded == false`; `Err` means the run could not start (unknown
+    /// tenant, connector or job, bad key, ...).
     pub async fn run(
         &self,
         connector: &str,
@@ -539,7 +609,7 @@ impl KriHost {
             "run",
             tenant = tenant_id,
             connector,
-            job = KRIS_JOB,
+            job = tracing::field::Empty,
             run_id = tracing::field::Empty
         );
         let outcome = self
@@ -573,7 +643,32 @@ impl KriHost {
         tenant_id: &str,
         opts: RunOptions,
     ) -> Result<RunOutcome, RunError> {
-        let (tenant, plugin, token, quotas) = self.prepare(connector, tenant_id).await?;
+        let prepared = self.prepare(connector, tenant_id, &opts).await?;
+        let executed = self.execute(&prepared, opts.progress).await;
+        self.commit(prepared, executed).await
+    }
+
+    /// Looks everything up, records the run as running and builds its gateway.
+    async fn prepare(
+        &self,
+        connector: &str,
+        tenant_id: &str,
+        opts: &RunOptions,
+    ) -> Result<PreparedRun, RunError> {
+        let (tenant, plugin, token, quotas) = self.load(connector, tenant_id).await?;
+        let manifest = &plugin.manifest;
+        let job = match &opts.job {
+            Some(name) => manifest.job(name),
+            None => manifest.default_job(),
+        }
+        .ok_or_else(|| RunError::UnknownJob {
+            connector: connector.to_string(),
+            job: opts.job.clone().unwrap_or_default(),
+            known: manifest.job_order().join(", "),
+        })?
+        .name
+        .clone();
+        tracing::Span::current().record("job", job.as_str());
         self.seed_definitions(tenant_id, &plugin).await?;
         let secret = token.expose().to_string();
         let run_id = self
@@ -581,7 +676,7 @@ impl KriHost {
             .start_run(&RunStart {
                 tenant_id: tenant_id.to_string(),
                 connector: connector.to_string(),
-                job: KRIS_JOB.to_string(),
+                job: job.clone(),
                 kind: RunKind::Run,
             })
             .await?;
@@ -590,46 +685,120 @@ impl KriHost {
         let started = Instant::now();
         let deadline = started + Duration::from_millis(quotas.wall_ms);
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
-        let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage.clone(), deadline)
-        {
+        let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage, deadline) {
             Ok(g) => g,
             Err(e) => {
-                let msg = e.to_string();
                 self.store
-                    .fail_run(run_id, &msg, &RunStats::default())
+                    .fail_run(run_id, &e.to_string(), &RunStats::default())
                     .await?;
                 return Err(e);
             }
         };
-        let state_base = self.store.load_state(tenant_id, connector).await?;
-        let allowed: BTreeSet<String> = plugin
+        let state_base = job_state(&job, self.store.load_state(tenant_id, connector).await?);
+        let request = Self::request(&tenant, &job, &quotas, opts.now_ms);
+        Ok(PreparedRun {
+            tenant,
+            plugin,
+            job,
+            secret,
+            quotas,
+            run_id,
+            started,
+            gateway,
+            state_base,
+            request,
+        })
+    }
+
+    /// Calls the connector's `run` in a fresh sandbox over the job's state.
+    async fn execute(&self, run: &PreparedRun, progress: Option<ProgressSink>) -> ExecutedRun {
+        let allowed: BTreeSet<String> = run
+            .plugin
             .manifest
             .kris
             .iter()
             .map(|k| k.slug.clone())
             .collect();
         let state = SandboxState::new(
-            quotas,
-            Some(gateway.clone()),
-            usage,
+            run.quotas,
+            Some(run.gateway.clone()),
             allowed,
-            state_base,
-            opts.progress.clone(),
+            run.state_base.clone(),
+            progress,
         );
         let limits = CallLimits {
-            cpu_ms: quotas.cpu_ms,
-            wall_ms: quotas.wall_ms,
+            cpu_ms: run.quotas.cpu_ms,
+            wall_ms: run.quotas.wall_ms,
         };
         let mut store = new_store(&self.engine, state, limits);
-        let result = call_run(
-            &plugin.pre,
-            &mut store,
-            limits,
-            Self::request(&tenant, opts.now_ms),
-        )
-        .await;
-        let gw: GatewayStats = gateway.stats();
-        let data = store.into_data();
+        let result = call_run(&run.plugin.pre, &mut store, limits, &run.request).await;
+        let redact = |s: &str| kri_policy::redact::redact(s, &[&run.secret]);
+        let result = match result {
+            Ok(Ok(summary)) => Ok(summary),
+            Ok(Err(e)) => Err(redact(&e)),
+            Err(f) => Err(redact(&f.to_string())),
+        };
+        ExecutedRun {
+            result,
+            buffers: store.into_data().buffers,
+            gateway: run.gateway.stats(),
+        }
+    }
+
+    /// The KRIs of a run, with their status against the tenant's thresholds. A KRI
+    /// switched off for the tenant is neither stored nor shown, even if the
+    /// connector computed it.
+    async fn kri_outputs(
+        &self,
+        tenant: &Tenant,
+        kris: Vec<KriValue>,
+        redact: impl Fn(&str) -> String,
+    ) -> Result<Vec<KriOutput>, StoreError> {
+        let defs: HashMap<String, KriDefinitionRow> = self
+            .store
+            .definitions(&tenant.id)
+            .await?
+            .into_iter()
+            .map(|d| (d.slug.clone(), d))
+            .collect();
+        let selected = |slug: &str| tenant.kris.is_empty() || tenant.kris.iter().any(|k| k == slug);
+        Ok(kris
+            .into_iter()
+            .filter(|o| selected(&o.slug))
+            .map(|o| {
+                let value = if o.not_evaluated_reason.is_some() {
+                    None
+                } else {
+                    o.value
+                };
+                let st = match defs.get(&o.slug) {
+                    Some(d) => status(value, d.direction, d.warn, d.breach),
+                    None => status(value, Direction::LowerIsBetter, None, None),
+                };
+                KriOutput {
+                    slug: o.slug,
+                    value,
+                    numerator: o.numerator,
+                    denominator: o.denominator,
+                    status: st,
+                    details: redact_json(&o.details, &redact),
+                    reason: o.not_evaluated_reason.map(|r| redact(&r)),
+                }
+            })
+            .collect())
+    }
+
+    /// Records the run: on success its outputs and the job's state changes in one
+    /// transaction, on failure only the failure.
+    async fn commit(
+        &self,
+        run: PreparedRun,
+        executed: ExecutedRun,
+    ) -> Result<RunOutcome, RunError> {
+        let tenant_id = run.tenant.id.as_str();
+        let connector = run.plugin.manifest.name.as_str();
+        let gw = executed.gateway;
+        let buffers = executed.buffers;
         let mut stats = RunStats {
             requests: gw.requests,
             responses_429: gw.responses_429,
@@ -638,86 +807,81 @@ impl KriHost {
             rows_skipped: 0,
             note: None,
         };
-        let redact = |s: &str| kri_policy::redact::redact(s, &[&secret]);
-        let error = match result {
-            Ok(Ok(summary)) => {
+        let redact = |s: &str| kri_policy::redact::redact(s, &[&run.secret]);
+        let mut emitted: BTreeMap<OutputKind, u64> = BTreeMap::new();
+        for o in &buffers.outputs {
+            *emitted.entry(o.kind()).or_default() += 1;
+        }
+        let mut outputs = Vec::new();
+        let error = match executed.result {
+            Ok(summary) => {
                 stats.rows_skipped = summary.items_skipped;
                 stats.note = (!summary.note.is_empty()).then(|| redact(&summary.note));
-                None
-            }
-            Ok(Err(e)) => Some(redact(&connector_error_text(&e))),
-            Err(f) => Some(redact(&f.to_string())),
-        };
-        let mut outputs = Vec::new();
-        if error.is_none() {
-            let defs: HashMap<String, KriDefinitionRow> = self
-                .store
-                .definitions(tenant_id)
-                .await?
-                .into_iter()
-                .map(|d| (d.slug.clone(), d))
-                .collect();
-            // A KRI switched off for the tenant is neither stored nor shown, even if
-            // the connector computed it.
-            let selected =
-                |slug: &str| tenant.kris.is_empty() || tenant.kris.iter().any(|k| k == slug);
-            for o in data.buffers.outputs {
-                if !selected(&o.slug) {
-                    continue;
-                }
-                let def = defs.get(&o.slug);
-                let value = if o.not_evaluated_reason.is_some() {
-                    None
-                } else {
-                    o.value
-                };
-                let st: KriStatus = match def {
-                    Some(d) => status(value, d.direction, d.warn, d.breach),
-                    None => status(value, Direction::LowerIsBetter, None, None),
-                };
-                outputs.push(KriOutput {
-                    slug: o.slug,
-                    value,
-                    numerator: o.numerator,
-                    denominator: o.denominator,
-                    status: st,
-                    details: serde_json::from_str(&redact(&o.details))
-                        .unwrap_or(serde_json::Value::Object(Default::default())),
-                    reason: o.not_evaluated_reason.map(|r| redact(&r)),
-                });
-            }
-            stats.rows_written = outputs.len() as u64;
-        }
-        let duration_ms = started.elapsed().as_millis() as u64;
-        match &error {
-            None => {
-                let commit = RunCommit {
-                    run_id,
+                let mut commit = RunCommit {
+                    run_id: run.run_id,
                     tenant_id: tenant_id.to_string(),
                     connector: connector.to_string(),
-                    kris: outputs.clone(),
-                    state: data.buffers.state_changes,
-                    stats: stats.clone(),
                     ..RunCommit::default()
                 };
+                let mut kris = Vec::new();
+                for o in buffers.outputs {
+                    match o {
+                        Output::Kri(k) => kris.push(k),
+                        Output::Node(mut n) => {
+                            n.properties = redact_json(&n.properties, &redact);
+                            commit.nodes.push(n);
+                        }
+                        Output::Edge(mut e) => {
+                            e.properties = redact_json(&e.properties, &redact);
+                            commit.edges.push(e);
+                        }
+                        Output::Event(mut e) => {
+                            e.raw = redact_json(&e.raw, &redact);
+                            commit.events.push(e);
+                        }
+                        Output::Alert(mut a) => {
+                            a.details = redact_json(&a.details, &redact);
+                            commit.alerts.push(a);
+                        }
+                    }
+                }
+                outputs = self.kri_outputs(&run.tenant, kris, redact).await?;
+                stats.rows_written = (outputs.len()
+                    + commit.nodes.len()
+                    + commit.edges.len()
+                    + commit.events.len()
+                    + commit.alerts.len()) as u64;
+                commit.kris = outputs.clone();
+                commit.state = buffers
+                    .state_changes
+                    .into_iter()
+                    .map(|(k, v)| (stored_state_key(&run.job, &k), v))
+                    .collect::<StateChanges>();
+                commit.stats = stats.clone();
                 if let Err(e) = self.store.commit_run(commit).await {
                     let msg = format!("could not commit the run: {e}");
-                    self.store.fail_run(run_id, &msg, &stats).await?;
+                    self.store.fail_run(run.run_id, &msg, &stats).await?;
                     return Err(RunError::Store(e));
                 }
+                None
             }
-            Some(msg) => self.store.fail_run(run_id, msg, &stats).await?,
-        }
+            Err(msg) => {
+                self.store.fail_run(run.run_id, &msg, &stats).await?;
+                Some(msg)
+            }
+        };
         Ok(RunOutcome {
-            run_id,
+            run_id: run.run_id,
             tenant: tenant_id.to_string(),
             connector: connector.to_string(),
+            job: run.job,
             succeeded: error.is_none(),
             error,
-            duration_ms,
+            duration_ms: run.started.elapsed().as_millis() as u64,
             stats,
             outputs,
-            logs: data.buffers.logs,
+            emitted,
+            logs: buffers.logs,
             retries_5xx: gw.retries_5xx,
             denied_requests: gw.denied,
         })
@@ -754,5 +918,45 @@ impl KriHost {
             });
         }
         results
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_job_sees_only_its_own_state() {
+        let stored: BTreeMap<String, Vec<u8>> = [
+            ("cursor", "k"),
+            ("job:inventory/cursor", "i"),
+            ("job:logs/cursor", "l"),
+            ("job:inventory-old/x", "o"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect();
+        let view = |job: &str| -> Vec<(String, Vec<u8>)> {
+            job_state(job, stored.clone()).into_iter().collect()
+        };
+        assert_eq!(view("kris"), vec![("cursor".into(), b"k".to_vec())]);
+        assert_eq!(view("inventory"), vec![("cursor".into(), b"i".to_vec())]);
+        assert_eq!(view("logs"), vec![("cursor".into(), b"l".to_vec())]);
+        assert_eq!(view("other"), vec![]);
+        for job in ["kris", "inventory", "logs"] {
+            let key = stored_state_key(job, "cursor");
+            assert_eq!(
+                job_state(job, stored.clone()).get("cursor"),
+                stored.get(&key)
+            );
+        }
+    }
+
+    #[test]
+    fn the_time_budget_leaves_a_margin() {
+        assert_eq!(time_budget_ms(600_000), 540_000);
+        assert_eq!(time_budget_ms(5_000), 4_000);
+        assert_eq!(time_budget_ms(3_600_000), 3_540_000);
+        assert_eq!(time_budget_ms(500), 0);
     }
 }

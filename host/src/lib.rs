@@ -4,6 +4,8 @@
 //! - [`host::KriHost`] is the front door: tenants, runs, checks.
 //! - [`plugins`] validates the plugin directory; [`engine`] compiles and caches
 //!   components; [`runtime`] and [`sandbox`] call into a connector under quotas.
+//! - [`contract`] has one module per contract version (`kri:connector@0.1.0`,
+//!   `@0.2.0`), each converting its bindings into the host's own types.
 //! - [`gateway`] is the only door out: every guest request passes the egress policy,
 //!   gets the tenant's credential added, and is paced by [`pacer`].
 //! - [`store`] is the `Store` trait and its SQLite backend; [`secrets`] seals
@@ -14,7 +16,7 @@
 //! The policy rules themselves (allowlists, IP checks, quotas, pacing, thresholds)
 //! live in the pure `kri_policy` crate.
 
-pub mod bindings;
+pub mod contract;
 pub mod engine;
 pub mod error;
 pub mod gateway;

@@ -149,6 +149,10 @@ enum Command {
         /// The tenant to run.
         #[arg(long)]
         tenant: String,
+        /// Run only this job of the connector (see `kri connectors`); without it
+        /// every job runs once, `kris` last.
+        #[arg(long)]
+        job: Option<String>,
         /// Print the run's outcome as JSON (same as -o json).
         #[arg(long)]
         json: bool,
@@ -832,61 +836,100 @@ async fn cmd_run(
     cli: &Cli,
     connector: &str,
     tenant: &str,
+    job: Option<&str>,
     format: Format,
     now_ms: Option<i64>,
     fail_on: Option<FailOn>,
 ) -> Result<ExitCode> {
     let mut signals = Signals::install();
     let host = open(cli, false).await?;
-    let run = host.run(
-        connector,
-        tenant,
-        RunOptions {
-            now_ms,
-            progress: progress_sink(),
-        },
-    );
-    let outcome = tokio::select! {
-        outcome = run => outcome,
-        sig = signals.recv() => {
-            return record_interrupted(&host, &sig, &format!("the run of {connector} for tenant `{tenant}`")).await;
-        }
-    }
-    .with_context(|| format!("cannot run {connector} for tenant `{tenant}`"))?;
-    if !outcome.succeeded {
-        if format == Format::Json {
-            output::json(&outcome)?;
-        }
-        eprintln!(
-            "error: run {} of {connector} for tenant `{tenant}` failed: {}",
-            outcome.run_id,
-            outcome.error.as_deref().unwrap_or("unknown error")
+    let jobs = match job {
+        Some(job) => vec![job.to_string()],
+        None => host
+            .job_order(connector, tenant)
+            .await
+            .with_context(|| format!("cannot run {connector} for tenant `{tenant}`"))?,
+    };
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let run = host.run(
+            connector,
+            tenant,
+            RunOptions {
+                now_ms,
+                progress: progress_sink(),
+                job: Some(job.clone()),
+            },
         );
+        let outcome = tokio::select! {
+            outcome = run => outcome,
+            sig = signals.recv() => {
+                return record_interrupted(&host, &sig, &format!("the run of {connector} for tenant `{tenant}`")).await;
+            }
+        }
+        .with_context(|| format!("cannot run {connector} job {job} for tenant `{tenant}`"))?;
+        if format == Format::Table && outcome.succeeded {
+            output::line(&run_line(&outcome))?;
+        }
+        if !outcome.succeeded {
+            eprintln!(
+                "error: run {} of {connector} (job {job}) for tenant `{tenant}` failed: {}",
+                outcome.run_id,
+                outcome.error.as_deref().unwrap_or("unknown error")
+            );
+        }
+        outcomes.push(outcome);
+    }
+    let Some(last) = outcomes.pop() else {
+        bail!("connector {connector} has no jobs");
+    };
+    if format == Format::Json {
+        // The last job's outcome (`kris` when all ran), as before jobs existed; the
+        // other jobs' outcomes ride along.
+        let mut value = serde_json::to_value(&last)?;
+        if let (Some(obj), false) = (value.as_object_mut(), outcomes.is_empty()) {
+            obj.insert("other_jobs".into(), serde_json::to_value(&outcomes)?);
+        }
+        output::json(&value)?;
+    }
+    if !(last.succeeded && outcomes.iter().all(|o| o.succeeded)) {
         eprintln!("earlier KRI values and state are unchanged; see `kri runs --tenant {tenant}`");
         return Ok(ExitCode::from(1));
     }
     let rows = match format {
-        Format::Json => {
-            output::json(&outcome)?;
-            host.latest_kris(tenant).await?
-        }
-        Format::Csv => print_kris(&host, tenant, format).await?,
-        Format::Table => {
-            output::line(&format!(
-                "run {} of {} for {} succeeded in {:.1}s: {} KRIs, {} requests ({} rate-limited), {} bytes",
-                outcome.run_id,
-                connector,
-                tenant,
-                outcome.duration_ms as f64 / 1000.0,
-                outcome.stats.rows_written,
-                outcome.stats.requests,
-                outcome.stats.responses_429,
-                outcome.stats.bytes
-            ))?;
-            print_kris(&host, tenant, format).await?
-        }
+        Format::Json => host.latest_kris(tenant).await?,
+        _ if last.job == "kris" => print_kris(&host, tenant, format).await?,
+        _ => host.latest_kris(tenant).await?,
     };
     Ok(fail_on_code(&rows, fail_on))
+}
+
+/// One line about a succeeded run.
+fn run_line(o: &kri_host::RunOutcome) -> String {
+    let others: Vec<String> = o
+        .emitted
+        .iter()
+        .filter(|(kind, _)| **kind != kri_host::model::OutputKind::Kri)
+        .map(|(kind, n)| format!(", {n} {kind}s"))
+        .collect();
+    let job = if o.job == "kris" {
+        String::new()
+    } else {
+        format!(" (job {})", o.job)
+    };
+    format!(
+        "run {} of {}{} for {} succeeded in {:.1}s: {} KRIs{}, {} requests ({} rate-limited), {} bytes",
+        o.run_id,
+        o.connector,
+        job,
+        o.tenant,
+        o.duration_ms as f64 / 1000.0,
+        o.stats.rows_written,
+        others.concat(),
+        o.stats.requests,
+        o.stats.responses_429,
+        o.stats.bytes
+    )
 }
 
 async fn cmd_run_all(cli: &Cli, parallel: usize, format: Format) -> Result<ExitCode> {
@@ -1061,10 +1104,22 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
         Command::RunConnector {
             connector,
             tenant,
+            job,
             json,
             now,
             fail_on,
-        } => return cmd_run(&cli, connector, tenant, cli.format(*json), *now, *fail_on).await,
+        } => {
+            return cmd_run(
+                &cli,
+                connector,
+                tenant,
+                job.as_deref(),
+                cli.format(*json),
+                *now,
+                *fail_on,
+            )
+            .await
+        }
         Command::RunAll { parallel, json } => {
             return cmd_run_all(&cli, *parallel, cli.format(*json)).await
         }

@@ -3,49 +3,27 @@
 //!
 //! Validation, in order: the file is a regular file (a symlink counts by its target;
 //! FIFOs, devices and directories are refused before anything is opened) no larger
-//! than the size limit, and readable; it is WebAssembly; it is a component
-//! (not a core module); it compiles (or loads from the cache); it links against the
-//! `kri:connector@0.1.0` world; `describe()` answers within small limits; the manifest
-//! is sound; no other file already provides that name. A file that fails any step is
+//! than the size limit, and readable; it is WebAssembly; it is a component (not a
+//! core module); it compiles (or loads from the cache); it links against a
+//! `kri:connector` world this host speaks (0.2.0 or 0.1.0, see `contract/`);
+//! `describe()` answers within small limits; the manifest is sound; no other file
+//! already provides that name. A file that fails any step is
 //! reported with a one-line reason and skipped; the others are still served.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use kri_policy::quota::{QuotaUsage, Quotas};
+use kri_policy::quota::Quotas;
 use serde::Serialize;
 use wasmtime::component::Linker;
 
-use crate::bindings::{types, ConnectorPre};
+use crate::contract::ConnectorPre;
+pub use crate::contract::{JobSpec, KriDefinition, Manifest as ConnectorManifest};
 use crate::engine::{KriEngine, LoadSource};
 use crate::error::PluginError;
 use crate::runtime::{call_describe, new_store, CallFailure, CallLimits};
 use crate::sandbox::SandboxState;
-
-/// A KRI as the manifest defines it.
-#[derive(Debug, Clone, Serialize)]
-pub struct KriDefinition {
-    pub slug: String,
-    pub name: String,
-    pub description: String,
-    pub unit: String,
-    pub higher_is_better: bool,
-    pub warn: Option<f64>,
-    pub breach: Option<f64>,
-}
-
-/// A connector's manifest, as the host keeps it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConnectorManifest {
-    pub name: String,
-    pub version: String,
-    pub description: String,
-    pub kris: Vec<KriDefinition>,
-    pub auth_scheme: String,
-    pub config_schema: serde_json::Value,
-    pub default_schedule: String,
-}
 
 /// A loaded, validated connector.
 pub struct Plugin {
@@ -54,7 +32,7 @@ pub struct Plugin {
     pub source: LoadSource,
     /// Why the compiled component could not be cached (it was compiled in memory).
     pub cache_warning: Option<String>,
-    pub pre: ConnectorPre<SandboxState>,
+    pub pre: ConnectorPre,
 }
 
 /// A file that was not loaded, and why.
@@ -185,58 +163,37 @@ fn valid_name(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-fn manifest_from(m: types::Manifest) -> Result<ConnectorManifest, PluginError> {
+/// Checks what the host relies on in a manifest, whatever its contract version.
+fn validate(m: &ConnectorManifest) -> Result<(), PluginError> {
+    let bad = |why: String| Err(PluginError::BadManifest(why));
     if !valid_name(&m.name) {
-        return Err(PluginError::BadManifest(format!(
-            "name `{}` must be 1-64 of [a-z0-9_-]",
-            m.name
-        )));
+        return bad(format!("name `{}` must be 1-64 of [a-z0-9_-]", m.name));
     }
     if m.auth_scheme.matches("{token}").count() != 1 {
-        return Err(PluginError::BadManifest(
-            "auth-scheme must contain `{token}` exactly once".into(),
-        ));
+        return bad("auth-scheme must contain `{token}` exactly once".into());
     }
     let mut seen = BTreeSet::new();
-    let mut kris = Vec::new();
-    for k in m.kris {
+    for k in &m.kris {
         if !valid_name(&k.slug) {
-            return Err(PluginError::BadManifest(format!(
-                "KRI slug `{}` is not valid",
-                k.slug
-            )));
+            return bad(format!("KRI slug `{}` is not valid", k.slug));
         }
-        if !seen.insert(k.slug.clone()) {
-            return Err(PluginError::BadManifest(format!(
-                "KRI slug `{}` appears twice",
-                k.slug
-            )));
+        if !seen.insert(k.slug.as_str()) {
+            return bad(format!("KRI slug `{}` appears twice", k.slug));
         }
-        kris.push(KriDefinition {
-            slug: k.slug,
-            name: k.name,
-            description: k.description,
-            unit: k.unit,
-            higher_is_better: matches!(k.direction, types::Direction::HigherIsBetter),
-            warn: k.warn_threshold,
-            breach: k.breach_threshold,
-        });
     }
-    let config_schema = if m.config_schema.trim().is_empty() {
-        serde_json::json!({})
-    } else {
-        serde_json::from_str(&m.config_schema)
-            .map_err(|e| PluginError::BadManifest(format!("config-schema is not JSON: {e}")))?
-    };
-    Ok(ConnectorManifest {
-        name: m.name,
-        version: m.version,
-        description: m.description,
-        kris,
-        auth_scheme: m.auth_scheme,
-        config_schema,
-        default_schedule: m.default_schedule,
-    })
+    if m.jobs.is_empty() {
+        return bad("no jobs: declare at least one".into());
+    }
+    let mut seen = BTreeSet::new();
+    for j in &m.jobs {
+        if !valid_name(&j.name) {
+            return bad(format!("job name `{}` must be 1-64 of [a-z0-9_-]", j.name));
+        }
+        if !seen.insert(j.name.as_str()) {
+            return bad(format!("job `{}` appears twice", j.name));
+        }
+    }
+    Ok(())
 }
 
 /// Loads and validates one file of at most `max_bytes`.
@@ -255,29 +212,23 @@ pub async fn load_plugin(
     let instance_pre = linker
         .instantiate_pre(&loaded.component)
         .map_err(|e| PluginError::WrongWorld(first_line(&format!("{e:#}"))))?;
-    let pre = ConnectorPre::new(instance_pre)
-        .map_err(|e| PluginError::WrongWorld(first_line(&format!("{e:#}"))))?;
+    let pre =
+        ConnectorPre::new(instance_pre).map_err(|e| PluginError::WrongWorld(first_line(&e)))?;
     let quotas = Quotas {
         memory_bytes: 64 << 20,
         ..Quotas::default()
     };
-    let state = SandboxState::new(
-        quotas,
-        None,
-        Arc::new(Mutex::new(QuotaUsage::default())),
-        BTreeSet::new(),
-        BTreeMap::new(),
-        None,
-    );
+    let state = SandboxState::new(quotas, None, BTreeSet::new(), BTreeMap::new(), None);
     let mut store = new_store(engine, state, DESCRIBE_LIMITS);
     let manifest = call_describe(&pre, &mut store, DESCRIBE_LIMITS)
         .await
         .map_err(|f| match f {
             CallFailure::Quota(q) => PluginError::DescribeFailed(q.to_string()),
             CallFailure::Trap(t) => PluginError::DescribeFailed(first_line(&t)),
-        })?;
+        })??;
+    validate(&manifest)?;
     Ok(Plugin {
-        manifest: manifest_from(manifest)?,
+        manifest,
         path: path.to_path_buf(),
         source: loaded.source,
         cache_warning: loaded.cache_warning,

@@ -1,29 +1,29 @@
 //! Calling into a connector: the linker, a fresh `Store` per call with its limits,
-//! and the three exports (`describe`, `check`, `run`).
+//! and the three exports (`describe`, `check`, `run`) of whichever contract version
+//! the component speaks (see `contract/`).
 //!
 //! A store gets the memory limiter, an epoch deadline that turns wasm time into the
 //! CPU quota (and yields to other tenants every tick, so one busy guest cannot starve
 //! the rest), and a wall-clock timeout around the whole call. Time a guest spends
 //! blocked in an HTTP call is not CPU: the sandbox's `CpuMeter` leaves it out.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kri_policy::quota::{QuotaExceeded, QuotaKind};
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::bindings::{types, Connector, ConnectorPre};
+use crate::contract::{ConnectorErrorText, ConnectorPre, Manifest, RunRequest, RunSummary};
 use crate::engine::{KriEngine, EPOCH_TICK};
+use crate::error::PluginError;
 use crate::sandbox::{quota_trap, SandboxState};
 
 /// Builds the linker every connector is instantiated with: WASI (with an empty,
-/// capability-free context) plus the kri imports.
+/// capability-free context) plus the kri imports of every contract version.
 pub fn connector_linker(engine: &KriEngine) -> anyhow::Result<Linker<SandboxState>> {
     let mut linker: Linker<SandboxState> = Linker::new(engine.engine());
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(anyhow::Error::from)?;
-    Connector::add_to_linker::<SandboxState, HasSelf<SandboxState>>(&mut linker, |s| s)
-        .map_err(anyhow::Error::from)?;
+    crate::contract::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
@@ -110,24 +110,12 @@ fn failure(store: &Store<SandboxState>, err: wasmtime::Error) -> CallFailure {
     CallFailure::Trap(format!("{trap}{last_stderr}"))
 }
 
-/// Instantiates and runs `f` against a fresh instance, under the call's limits.
-async fn call<R>(
-    pre: &ConnectorPre<SandboxState>,
-    store: &mut Store<SandboxState>,
+/// The outcome of a call that ran under `limits`: its result, or why it failed.
+fn settle<R>(
+    store: &Store<SandboxState>,
     limits: CallLimits,
-    f: impl for<'a> FnOnce(
-        &'a Connector,
-        &'a mut Store<SandboxState>,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = wasmtime::Result<R>> + Send + 'a>,
-    >,
+    outcome: Result<wasmtime::Result<R>, tokio::time::error::Elapsed>,
 ) -> Result<R, CallFailure> {
-    let wall = Duration::from_millis(limits.wall_ms);
-    let outcome = tokio::time::timeout(wall, async {
-        let instance = pre.instantiate_async(&mut *store).await?;
-        f(&instance, &mut *store).await
-    })
-    .await;
     match outcome {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(failure(store, e)),
@@ -139,50 +127,38 @@ async fn call<R>(
     }
 }
 
+fn wall(limits: CallLimits) -> Duration {
+    Duration::from_millis(limits.wall_ms)
+}
+
+/// `describe` on a fresh instance, under the call's limits.
 pub async fn call_describe(
-    pre: &ConnectorPre<SandboxState>,
+    pre: &ConnectorPre,
     store: &mut Store<SandboxState>,
     limits: CallLimits,
-) -> Result<types::Manifest, CallFailure> {
-    call(pre, store, limits, |c, s| Box::pin(c.call_describe(s))).await
+) -> Result<Result<Manifest, PluginError>, CallFailure> {
+    let outcome = tokio::time::timeout(wall(limits), pre.describe(&mut *store)).await;
+    settle(store, limits, outcome)
 }
 
+/// `check` on a fresh instance, under the call's limits.
 pub async fn call_check(
-    pre: &ConnectorPre<SandboxState>,
+    pre: &ConnectorPre,
     store: &mut Store<SandboxState>,
     limits: CallLimits,
-    req: types::RunRequest,
-) -> Result<Result<(), types::ConnectorError>, CallFailure> {
-    let req = Arc::new(req);
-    call(pre, store, limits, move |c, s| {
-        Box::pin(async move { c.call_check(s, &req).await })
-    })
-    .await
+    req: &RunRequest,
+) -> Result<Result<(), ConnectorErrorText>, CallFailure> {
+    let outcome = tokio::time::timeout(wall(limits), pre.check(&mut *store, req)).await;
+    settle(store, limits, outcome)
 }
 
+/// `run` on a fresh instance, under the call's limits.
 pub async fn call_run(
-    pre: &ConnectorPre<SandboxState>,
+    pre: &ConnectorPre,
     store: &mut Store<SandboxState>,
     limits: CallLimits,
-    req: types::RunRequest,
-) -> Result<Result<types::RunSummary, types::ConnectorError>, CallFailure> {
-    let req = Arc::new(req);
-    call(pre, store, limits, move |c, s| {
-        Box::pin(async move { c.call_run(s, &req).await })
-    })
-    .await
-}
-
-/// Describes a connector error for people.
-pub fn connector_error_text(e: &types::ConnectorError) -> String {
-    use types::ConnectorError as E;
-    match e {
-        E::Unauthorized(m) => format!("unauthorized: {m}"),
-        E::Forbidden(m) => format!("forbidden: {m}"),
-        E::MalformedResponse(m) => format!("malformed response: {m}"),
-        E::Upstream(m) => format!("upstream error: {m}"),
-        E::InvalidConfig(m) => format!("invalid config: {m}"),
-        E::HostLimit(m) => format!("host limit: {m}"),
-        E::Other(m) => m.clone(),
-    }
+    req: &RunRequest,
+) -> Result<Result<RunSummary, ConnectorErrorText>, CallFailure> {
+    let outcome = tokio::time::timeout(wall(limits), pre.run(&mut *store, req)).await;
+    settle(store, limits, outcome)
 }

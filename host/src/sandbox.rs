@@ -1,26 +1,42 @@
 //! One sandbox: the data of a wasmtime `Store` for one call into one connector, and
-//! the thin implementations of the connector's imports.
+//! what the connector's imports do, in the host's own types (each contract version's
+//! module in `contract/` converts its bindings and calls these).
 //!
 //! Each import hands the call to the gateway (http), the state overlay (state), the
 //! output buffer (output) or the log buffer (log), charging the run's quotas. Nested
-//! results follow the bindings: the outer `wasmtime::Result` is a trap that ends the
-//! instance (a spent quota), the inner result is what the guest sees. Nothing here
-//! touches the database: buffered outputs and state changes are committed by the
-//! runner only when the run succeeds.
+//! results: the outer `wasmtime::Result` is a trap that ends the instance (a spent
+//! quota), the inner result is what the guest sees. Nothing here touches the
+//! database: buffered outputs and state changes are committed by `KriHost::run` only
+//! when the run succeeds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kri_policy::quota::{QuotaExceeded, QuotaKind, QuotaUsage, Quotas};
+use kri_policy::quota::{QuotaExceeded, QuotaKind, Quotas};
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{http, log, output, state, types};
 use crate::gateway::{Gateway, GatewayError, InboundResponse, OutboundRequest};
+use crate::model::{Output, OutputKind};
 use crate::store::StateChanges;
+
+/// Keys that start with this are refused to guests: the host keeps the state of
+/// jobs other than `kris` under `job:<name>/` (see `host.rs`).
+pub const RESERVED_STATE_PREFIX: &str = "job:";
+
+/// Why the host returned no response to a guest's request (the guest sees it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GuestHttpError {
+    /// The egress policy refused the request; the text says which rule.
+    Denied(String),
+    /// A quota or rate limit that the run cannot wait out.
+    QuotaExceeded(String),
+    Timeout(String),
+    Transport(String),
+}
 
 /// A progress report from a connector.
 #[derive(Debug, Clone)]
@@ -42,7 +58,10 @@ pub struct LogLine {
 
 /// Everything a run accumulates before it is committed.
 pub struct RunBuffers {
-    pub outputs: Vec<types::KriValue>,
+    /// In the order emitted; a KRI emitted again replaces the earlier one.
+    pub outputs: Vec<Output>,
+    /// Outputs emitted so far, per kind (each kind has the `outputs` quota).
+    pub emitted: BTreeMap<OutputKind, u64>,
     pub state_base: BTreeMap<String, Vec<u8>>,
     pub state_changes: StateChanges,
     pub logs: Vec<LogLine>,
@@ -55,7 +74,6 @@ pub struct SandboxState {
     pub stderr: MemoryOutputPipe,
     pub limiter: MemoryLimiter,
     pub quotas: Quotas,
-    pub usage: Arc<Mutex<QuotaUsage>>,
     /// The first quota violation, named for the run's error.
     pub violation: Arc<Mutex<Option<QuotaExceeded>>>,
     pub gateway: Option<Arc<Gateway>>,
@@ -167,7 +185,6 @@ impl SandboxState {
     pub fn new(
         quotas: Quotas,
         gateway: Option<Arc<Gateway>>,
-        usage: Arc<Mutex<QuotaUsage>>,
         allowed_slugs: BTreeSet<String>,
         state_base: BTreeMap<String, Vec<u8>>,
         progress: Option<ProgressSink>,
@@ -196,12 +213,12 @@ impl SandboxState {
                 violation: violation.clone(),
             },
             quotas,
-            usage,
             violation,
             gateway,
             allowed_slugs,
             buffers: RunBuffers {
                 outputs: Vec::new(),
+                emitted: BTreeMap::new(),
                 state_base,
                 state_changes: StateChanges::new(),
                 logs: Vec::new(),
@@ -214,15 +231,6 @@ impl SandboxState {
         }
     }
 
-    /// Charges a quota; a spent quota becomes a trap that names it.
-    fn charge(&mut self, kind: QuotaKind, amount: u64) -> wasmtime::Result<()> {
-        self.usage
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .charge(kind, amount, &self.quotas)
-            .map_err(|e| quota_trap(&self.violation, e))
-    }
-
     fn current_state(&self, key: &str) -> Option<&Vec<u8>> {
         match self.buffers.state_changes.get(key) {
             Some(change) => change.as_ref(),
@@ -230,9 +238,9 @@ impl SandboxState {
         }
     }
 
-    fn gateway(&self) -> Result<Arc<Gateway>, http::HttpError> {
+    fn gateway(&self) -> Result<Arc<Gateway>, GuestHttpError> {
         self.gateway.clone().ok_or_else(|| {
-            http::HttpError::Denied(
+            GuestHttpError::Denied(
                 "no network during describe(): the manifest must be static".into(),
             )
         })
@@ -241,28 +249,20 @@ impl SandboxState {
     fn gateway_result(
         &mut self,
         r: Result<InboundResponse, GatewayError>,
-    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+    ) -> wasmtime::Result<Result<InboundResponse, GuestHttpError>> {
         match r {
-            Ok(resp) => Ok(Ok(http::Response {
-                status: resp.status,
-                headers: resp
-                    .headers
-                    .into_iter()
-                    .map(|(name, value)| http::Header { name, value })
-                    .collect(),
-                body: resp.body,
-            })),
+            Ok(resp) => Ok(Ok(resp)),
             Err(GatewayError::Quota(e)) => Err(quota_trap(&self.violation, e)),
             Err(GatewayError::Denied(m)) => {
                 self.push_log("warn", format!("host denied a request: {m}"));
-                Ok(Err(http::HttpError::Denied(m)))
+                Ok(Err(GuestHttpError::Denied(m)))
             }
             Err(GatewayError::RateLimited(m)) => {
                 self.push_log("warn", m.clone());
-                Ok(Err(http::HttpError::QuotaExceeded(m)))
+                Ok(Err(GuestHttpError::QuotaExceeded(m)))
             }
-            Err(GatewayError::Timeout(m)) => Ok(Err(http::HttpError::Timeout(m))),
-            Err(GatewayError::Transport(m)) => Ok(Err(http::HttpError::Transport(m))),
+            Err(GatewayError::Timeout(m)) => Ok(Err(GuestHttpError::Timeout(m))),
+            Err(GatewayError::Transport(m)) => Ok(Err(GuestHttpError::Transport(m))),
         }
     }
 
@@ -283,52 +283,32 @@ impl SandboxState {
     }
 }
 
-fn to_outbound(req: http::Request) -> OutboundRequest {
-    let method = match req.method {
-        http::Method::Get => "GET",
-        http::Method::Head => "HEAD",
-        http::Method::Post => "POST",
-        http::Method::Put => "PUT",
-        http::Method::Patch => "PATCH",
-        http::Method::Delete => "DELETE",
-    };
-    OutboundRequest {
-        method: method.to_string(),
-        url: req.url,
-        headers: req.headers.into_iter().map(|h| (h.name, h.value)).collect(),
-        body: req.body,
-    }
-}
-
-impl types::Host for SandboxState {}
-
-impl http::Host for SandboxState {
-    async fn send(
+/// The imports, in the host's types.
+impl SandboxState {
+    pub async fn http_send(
         &mut self,
-        req: http::Request,
-    ) -> wasmtime::Result<Result<http::Response, http::HttpError>> {
+        req: OutboundRequest,
+    ) -> wasmtime::Result<Result<InboundResponse, GuestHttpError>> {
         let gw = match self.gateway() {
             Ok(gw) => gw,
             Err(e) => return Ok(Err(e)),
         };
         let started = Instant::now();
-        let r = gw.send(to_outbound(req)).await;
+        let r = gw.send(req).await;
         self.cpu.blocked += started.elapsed();
         self.gateway_result(r)
     }
 
-    async fn send_all(
+    pub async fn http_send_all(
         &mut self,
-        reqs: Vec<http::Request>,
-    ) -> wasmtime::Result<Vec<Result<http::Response, http::HttpError>>> {
+        reqs: Vec<OutboundRequest>,
+    ) -> wasmtime::Result<Vec<Result<InboundResponse, GuestHttpError>>> {
         let gw = match self.gateway() {
             Ok(gw) => gw,
             Err(e) => return Ok(reqs.iter().map(|_| Err(e.clone())).collect()),
         };
         let started = Instant::now();
-        let results = gw
-            .send_all(reqs.into_iter().map(to_outbound).collect())
-            .await;
+        let results = gw.send_all(reqs).await;
         self.cpu.blocked += started.elapsed();
         let mut out = Vec::with_capacity(results.len());
         for r in results {
@@ -336,16 +316,23 @@ impl http::Host for SandboxState {
         }
         Ok(out)
     }
-}
 
-impl state::Host for SandboxState {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
-        Ok(self.current_state(&key).cloned())
+    pub fn state_get(&self, key: &str) -> Option<Vec<u8>> {
+        self.current_state(key).cloned()
     }
 
-    async fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), String>> {
+    pub fn state_set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
         if key.is_empty() || key.len() > 1024 {
             return Ok(Err("state keys must be 1 to 1024 bytes".into()));
+        }
+        if key.starts_with(RESERVED_STATE_PREFIX) {
+            return Ok(Err(format!(
+                "state keys starting with `{RESERVED_STATE_PREFIX}` are the host's"
+            )));
         }
         let old = self.current_state(&key).map(|v| v.len() as u64);
         let new_bytes = (key.len() + value.len()) as u64;
@@ -375,24 +362,23 @@ impl state::Host for SandboxState {
         Ok(Ok(()))
     }
 
-    async fn delete(&mut self, key: String) -> wasmtime::Result<()> {
+    pub fn state_delete(&mut self, key: String) {
         if let Some(old) = self.current_state(&key).map(|v| v.len() as u64) {
             self.state_keys = self.state_keys.saturating_sub(1);
             self.state_bytes = self.state_bytes.saturating_sub(key.len() as u64 + old);
         }
         self.buffers.state_changes.insert(key, None);
-        Ok(())
     }
 
-    async fn list_keys(&mut self, prefix: String) -> wasmtime::Result<Vec<String>> {
+    pub fn state_list_keys(&self, prefix: &str) -> Vec<String> {
         let mut keys: BTreeSet<&String> = self
             .buffers
             .state_base
             .keys()
-            .filter(|k| k.starts_with(&prefix))
+            .filter(|k| k.starts_with(prefix))
             .collect();
         for (k, v) in &self.buffers.state_changes {
-            if k.starts_with(&prefix) {
+            if k.starts_with(prefix) {
                 if v.is_some() {
                     keys.insert(k);
                 } else {
@@ -400,57 +386,82 @@ impl state::Host for SandboxState {
                 }
             }
         }
-        Ok(keys.into_iter().cloned().collect())
+        keys.into_iter().cloned().collect()
     }
-}
 
-impl output::Host for SandboxState {
-    async fn emit_kri(&mut self, value: types::KriValue) -> wasmtime::Result<Result<(), String>> {
-        self.charge(QuotaKind::Outputs, 1)?;
-        if !self.allowed_slugs.contains(&value.slug) {
-            return Ok(Err(format!(
-                "`{}` is not a KRI of this connector's manifest",
-                value.slug
-            )));
-        }
-        if serde_json::from_str::<serde_json::Value>(&value.details)
-            .map(|v| !v.is_object())
-            .unwrap_or(true)
-        {
-            return Ok(Err(format!(
-                "details of `{}` must be a JSON object",
-                value.slug
-            )));
-        }
-        if let Some(v) = value.value {
-            if !v.is_finite() {
-                return Ok(Err(format!(
-                    "value of `{}` is not a finite number",
-                    value.slug
-                )));
+    /// Buffers a batch of outputs: every kind is charged against the `outputs`
+    /// quota (a spent quota traps), then the batch is checked whole and kept whole,
+    /// or refused whole with the first problem.
+    pub fn emit(&mut self, batch: Vec<Output>) -> wasmtime::Result<Result<(), String>> {
+        for o in &batch {
+            let n = self.buffers.emitted.entry(o.kind()).or_default();
+            *n += 1;
+            if *n > self.quotas.outputs {
+                let e = QuotaExceeded::new(QuotaKind::Outputs, self.quotas.outputs, *n);
+                return Err(quota_trap(&self.violation, e));
             }
         }
-        // A later emit of the same slug replaces the earlier one.
-        self.buffers.outputs.retain(|o| o.slug != value.slug);
-        self.buffers.outputs.push(value);
+        if let Some(problem) = batch.iter().find_map(|o| self.output_problem(o)) {
+            return Ok(Err(problem));
+        }
+        for o in batch {
+            if let Output::Kri(k) = &o {
+                // A later emit of the same slug replaces the earlier one.
+                self.buffers
+                    .outputs
+                    .retain(|old| !matches!(old, Output::Kri(x) if x.slug == k.slug));
+            }
+            self.buffers.outputs.push(o);
+        }
         Ok(Ok(()))
     }
-}
 
-impl log::Host for SandboxState {
-    async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+    /// Why the host refuses an output, if it does.
+    fn output_problem(&self, o: &Output) -> Option<String> {
+        let object = |what: &str, v: &serde_json::Value| {
+            (!v.is_object()).then(|| format!("{what} must be a JSON object"))
+        };
+        match o {
+            Output::Kri(k) => {
+                if !self.allowed_slugs.contains(&k.slug) {
+                    return Some(format!(
+                        "`{}` is not a KRI of this connector's manifest",
+                        k.slug
+                    ));
+                }
+                if !k.details.is_object() {
+                    return Some(format!("details of `{}` must be a JSON object", k.slug));
+                }
+                if k.value.is_some_and(|v| !v.is_finite()) {
+                    return Some(format!("value of `{}` is not a finite number", k.slug));
+                }
+                None
+            }
+            Output::Node(n) if n.id.is_empty() => Some("a node needs an id".into()),
+            Output::Node(n) => object(&format!("properties of node `{}`", n.id), &n.properties),
+            Output::Edge(e) if e.from.is_empty() || e.to.is_empty() => {
+                Some("an edge needs both ends".into())
+            }
+            Output::Edge(e) => object(
+                &format!("properties of edge `{}` -> `{}`", e.from, e.to),
+                &e.properties,
+            ),
+            Output::Event(e) if e.id.is_empty() => Some("an event needs an id".into()),
+            Output::Event(_) => None,
+            Output::Alert(a) if a.dedupe_key.is_empty() => {
+                Some(format!("alert `{}` needs a dedupe key", a.detection))
+            }
+            Output::Alert(a) => object(&format!("details of alert `{}`", a.dedupe_key), &a.details),
+        }
+    }
+
+    /// A guest's log line (`level` is one of trace, debug, info, warn, error).
+    pub fn log(&mut self, level: &str, message: String) -> wasmtime::Result<()> {
         self.log_bytes += message.len() as u64;
         if self.log_bytes > self.quotas.log_bytes {
             let e = QuotaExceeded::new(QuotaKind::LogBytes, self.quotas.log_bytes, self.log_bytes);
             return Err(quota_trap(&self.violation, e));
         }
-        let level = match level {
-            log::Level::Trace => "trace",
-            log::Level::Debug => "debug",
-            log::Level::Info => "info",
-            log::Level::Warn => "warn",
-            log::Level::Error => "error",
-        };
         let message = match &self.gateway {
             Some(gw) => gw.redact_text(&message),
             None => message,
@@ -459,15 +470,84 @@ impl log::Host for SandboxState {
         Ok(())
     }
 
-    async fn progress(
-        &mut self,
-        stage: String,
-        done: u64,
-        total: Option<u64>,
-    ) -> wasmtime::Result<()> {
+    pub fn progress(&mut self, stage: String, done: u64, total: Option<u64>) {
         if let Some(sink) = &self.progress {
             sink(&Progress { stage, done, total });
         }
-        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{KriValue, Node};
+
+    fn sandbox(outputs: u64) -> SandboxState {
+        let quotas = Quotas {
+            outputs,
+            ..Quotas::default()
+        };
+        let allowed = ["a".to_string()].into_iter().collect();
+        SandboxState::new(quotas, None, allowed, BTreeMap::new(), None)
+    }
+
+    fn kri(slug: &str, value: f64) -> Output {
+        Output::Kri(KriValue {
+            slug: slug.into(),
+            value: Some(value),
+            numerator: None,
+            denominator: None,
+            details: serde_json::json!({}),
+            not_evaluated_reason: None,
+        })
+    }
+
+    fn node(id: &str) -> Output {
+        Output::Node(Node {
+            id: id.into(),
+            kind: "user".into(),
+            sub_kind: String::new(),
+            name: id.into(),
+            labels: BTreeMap::new(),
+            properties: serde_json::json!({}),
+        })
+    }
+
+    #[test]
+    fn a_batch_is_kept_whole_or_refused_whole() {
+        let mut s = sandbox(10);
+        let r = s.emit(vec![node("u1"), kri("a", 1.0)]).expect("no trap");
+        assert_eq!(r, Ok(()));
+        let r = s
+            .emit(vec![node("u2"), kri("unknown", 1.0)])
+            .expect("no trap");
+        assert!(r.is_err_and(|e| e.contains("`unknown`")));
+        let r = s.emit(vec![node("")]).expect("no trap");
+        assert!(r.is_err());
+        // A KRI emitted again replaces the earlier value.
+        s.emit(vec![kri("a", 2.0)]).expect("no trap").expect("kept");
+        let kept: Vec<OutputKind> = s.buffers.outputs.iter().map(Output::kind).collect();
+        assert_eq!(kept, vec![OutputKind::Node, OutputKind::Kri]);
+        assert!(matches!(&s.buffers.outputs[1], Output::Kri(k) if k.value == Some(2.0)));
+    }
+
+    #[test]
+    fn each_output_kind_has_the_outputs_quota() {
+        let mut s = sandbox(2);
+        s.emit(vec![node("u1"), node("u2"), kri("a", 1.0), kri("a", 2.0)])
+            .expect("two of each fit")
+            .expect("kept");
+        let trap = s.emit(vec![node("u3")]).expect_err("a third node traps");
+        assert_eq!(trap.to_string(), "quota exceeded: outputs (limit 2)");
+        let v = s.violation.lock().map(|v| *v).unwrap_or(None);
+        assert_eq!(v.map(|v| v.kind), Some(QuotaKind::Outputs));
+    }
+
+    #[test]
+    fn the_host_keeps_the_job_prefix_for_itself() {
+        let mut s = sandbox(1);
+        let r = s.state_set("job:logs/cursor".into(), b"x".to_vec());
+        assert!(r.expect("no trap").is_err());
+        assert!(s.buffers.state_changes.is_empty());
     }
 }

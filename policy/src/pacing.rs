@@ -1,10 +1,12 @@
-//! Rate-limit pacing: when the host may send the next request of an endpoint
-//! family, given what the upstream's rate-limit headers have told it.
+//! Rate-limit pacing: when the host may send the next request of a rate-limit
+//! bucket, given what the upstream's rate-limit headers have told it.
 //!
-//! Okta-style APIs limit each endpoint family (e.g. `GET /api/v1/users/{id}`) to
-//! `X-Rate-Limit-Limit` requests per window ending at `X-Rate-Limit-Reset`
-//! (epoch seconds, on the *server's* clock) and report `X-Rate-Limit-Remaining`.
-//! The bucket is shared with every other tool using the same org, so a
+//! Many APIs limit each bucket (an endpoint family such as `GET /api/v1/users/{id}`,
+//! or a whole origin) to a number of requests per window, and report the limit, the
+//! requests remaining and the window's reset in response headers. Which headers,
+//! how the reset counts, how a URL maps to a bucket and what a concurrency 429 looks
+//! like come from the connector's [`RateLimitProfile`]; nothing here knows a vendor.
+//! The bucket is shared with every other tool using the same account, so a
 //! [`Bucket`] uses at most a `share` of each window and also keeps at least
 //! `limit * (1 - share)` of the server's remaining budget untouched.
 //!
@@ -51,37 +53,118 @@ pub const CONCURRENCY_PROBE_MS: i64 = 10_000;
 /// The longest wait between tries above the learned concurrency ceiling.
 pub const MAX_CONCURRENCY_PROBE_MS: i64 = 600_000;
 
+/// How the reset header counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetFormat {
+    /// The window ends at this Unix time in seconds, on the server's clock.
+    EpochSeconds,
+    /// The window ends this many seconds after the response's `Date`.
+    DeltaSeconds,
+}
+
+/// How a request maps to the bucket it counts against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BucketScheme {
+    /// One bucket for every request.
+    PerOrigin,
+    /// One bucket per method and path, id-like segments replaced by `{id}`;
+    /// `fixed_words` are literal segments that would otherwise look like ids.
+    PerEndpoint { fixed_words: Vec<String> },
+}
+
+/// What tells a concurrency 429 from a spent window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConcurrencySignal {
+    /// Nothing: every 429 is a spent window.
+    None,
+    /// The limit and remaining headers both read 0.
+    LimitAndRemainingZero,
+    /// This header (name, value; compared ignoring ASCII case) is on the 429.
+    Header { name: String, value: String },
+}
+
+/// How an upstream reports and enforces its rate limits; declared by the connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitProfile {
+    /// Header with the requests allowed per window; empty when there is none.
+    pub limit_header: String,
+    /// Header with the requests left in the window; empty when there is none.
+    pub remaining_header: String,
+    /// Header with the window's end; empty when there is none.
+    pub reset_header: String,
+    pub reset_format: ResetFormat,
+    pub buckets: BucketScheme,
+    pub concurrency: ConcurrencySignal,
+}
+
+impl RateLimitProfile {
+    /// The bucket of a request (see [`bucket_key`]).
+    pub fn bucket(&self, method: &str, path: &str) -> String {
+        bucket_key(&self.buckets, method, path)
+    }
+}
+
 /// The rate-limit headers of one response. Unparseable values are `None`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct RateLimitHeaders {
-    /// `X-Rate-Limit-Limit`: requests allowed per window.
+    /// Requests allowed per window.
     pub limit: Option<u64>,
-    /// `X-Rate-Limit-Remaining`: requests left in the current window.
+    /// Requests left in the current window.
     pub remaining: Option<u64>,
-    /// `X-Rate-Limit-Reset`: end of the window, epoch seconds (server clock).
+    /// End of the window, epoch seconds (server clock).
     pub reset_epoch_s: Option<u64>,
     /// `Date`: the server's clock when it answered, epoch milliseconds.
     pub server_date_ms: Option<i64>,
 }
 
 impl RateLimitHeaders {
-    /// Reads the headers through `get`, a (case-insensitive) header lookup.
-    pub fn parse(get: impl Fn(&str) -> Option<String>) -> RateLimitHeaders {
-        let num = |name: &str| get(name).and_then(|v| v.trim().parse::<u64>().ok());
+    /// Reads the profile's headers of a response with `status` through `get`, a
+    /// (case-insensitive) header lookup. A concurrency 429 by the profile's signal
+    /// reads as limit 0 and remaining 0 (see [`Self::is_concurrency_limit`]); a
+    /// delta-seconds reset is turned into epoch seconds by the `Date` header (and is
+    /// unknown without one).
+    pub fn parse(
+        profile: &RateLimitProfile,
+        status: u16,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> RateLimitHeaders {
+        let num = |name: &str| {
+            if name.is_empty() {
+                return None;
+            }
+            get(name).and_then(|v| v.trim().parse::<u64>().ok())
+        };
         let date = get("Date").and_then(|v| {
             let t = httpdate::parse_http_date(v.trim()).ok()?;
             let ms = t.duration_since(UNIX_EPOCH).ok()?.as_millis();
             i64::try_from(ms).ok()
         });
-        RateLimitHeaders {
-            limit: num("X-Rate-Limit-Limit"),
-            remaining: num("X-Rate-Limit-Remaining"),
-            reset_epoch_s: num("X-Rate-Limit-Reset"),
+        let reset = num(&profile.reset_header);
+        let reset_epoch_s = match profile.reset_format {
+            ResetFormat::EpochSeconds => reset,
+            ResetFormat::DeltaSeconds => reset.and_then(|delta| {
+                let date_s = u64::try_from(date? / 1000).ok()?;
+                date_s.checked_add(delta)
+            }),
+        };
+        let mut h = RateLimitHeaders {
+            limit: num(&profile.limit_header),
+            remaining: num(&profile.remaining_header),
+            reset_epoch_s,
             server_date_ms: date,
+        };
+        if let ConcurrencySignal::Header { name, value } = &profile.concurrency {
+            let signalled = get(name).is_some_and(|v| v.trim().eq_ignore_ascii_case(value));
+            if status == 429 && signalled {
+                h.limit = Some(0);
+                h.remaining = Some(0);
+            }
         }
+        h
     }
 
-    /// Okta's concurrency-limit answer: a 429 with limit and remaining both 0.
+    /// A concurrency-limit answer: a 429 with limit and remaining both 0 (as Okta
+    /// sends it, and as [`Self::parse`] reads other profiles' signals).
     pub fn is_concurrency_limit(&self) -> bool {
         self.limit == Some(0) && self.remaining == Some(0)
     }
@@ -100,27 +183,9 @@ impl RateLimitHeaders {
     }
 }
 
-/// Literal path words that the id heuristics would otherwise take for ids.
-const KNOWN_WORDS: &[&str] = &[
-    "oauth2",
-    "saml2",
-    "authorizationServers",
-    "identitySources",
-    "trustedOrigins",
-    "linkedObjects",
-    "inlineHooks",
-    "eventHooks",
-    "emailDomains",
-    "customDomains",
-    "roleAssignments",
-    "privilegedResources",
-    "pushProviders",
-    "resourceSets",
-];
-
 /// Whether a path segment looks like an identifier rather than a fixed word.
-fn is_id_like(seg: &str) -> bool {
-    if KNOWN_WORDS.contains(&seg) {
+fn is_id_like(seg: &str, fixed_words: &[String]) -> bool {
+    if fixed_words.iter().any(|w| w == seg) {
         return false;
     }
     // API versions: v1, v2, ...
@@ -138,10 +203,15 @@ fn is_id_like(seg: &str) -> bool {
     has_digit || odd_char || (seg.len() > 12 && mixed_case)
 }
 
-/// The endpoint-family key of a request: method plus the path without query, with
-/// id-like segments replaced by `{id}` (`GET /api/v1/users/{id}/factors`). A full
-/// URL is reduced to its path first.
-pub fn bucket_key(method: &str, path: &str) -> String {
+/// The bucket key of a request. [`BucketScheme::PerOrigin`]: `*`.
+/// [`BucketScheme::PerEndpoint`]: method plus the path without query, with id-like
+/// segments replaced by `{id}` (`GET /api/v1/users/{id}/factors`). A full URL is
+/// reduced to its path first.
+pub fn bucket_key(scheme: &BucketScheme, method: &str, path: &str) -> String {
+    let fixed_words = match scheme {
+        BucketScheme::PerOrigin => return "*".to_string(),
+        BucketScheme::PerEndpoint { fixed_words } => fixed_words,
+    };
     let path = match path.find("://") {
         Some(i) => {
             let after = &path[i + 3..];
@@ -153,7 +223,13 @@ pub fn bucket_key(method: &str, path: &str) -> String {
     let segments: Vec<&str> = path
         .split('/')
         .filter(|s| !s.is_empty())
-        .map(|s| if is_id_like(s) { "{id}" } else { s })
+        .map(|s| {
+            if is_id_like(s, fixed_words) {
+                "{id}"
+            } else {
+                s
+            }
+        })
         .collect();
     format!(
         "{} /{}",
@@ -597,22 +673,6 @@ impl Bucket {
     pub fn on_done(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
     }
-}
-
-/// The local time until which to wait after a 429 answered at `now_local_ms`.
-///
-/// A concurrency 429 (limit and remaining 0) waits `min_retry_wait_ms`. Otherwise
-/// the wait runs to the server's reset converted by the `Date` offset, plus
-/// [`RESET_MARGIN_MS`]; with no reset, or a reset already past, it is
-/// `min_retry_wait_ms`. Never more than `max_wait_ms`.
-pub fn retry_after_429(h: &RateLimitHeaders, now_local_ms: i64, cfg: &PacingConfig) -> i64 {
-    let target = if h.is_concurrency_limit() {
-        None
-    } else {
-        h.reset_local_ms(now_local_ms)
-            .map(|r| r.saturating_add(RESET_MARGIN_MS))
-    };
-    hold_end(now_local_ms, target, cfg)
 }
 
 /// Exponential backoff for 5xx retries: `base_ms * 2^attempt`, at most `cap_ms`.

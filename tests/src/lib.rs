@@ -130,6 +130,7 @@ pub fn stderr(o: &Output) -> String {
 /// - `/redirect`: 302 to the cloud metadata address
 /// - `/huge`: 200, chunked, 1 GiB of zeros (no Content-Length)
 /// - `/huge-declared`: 200 with `Content-Length: 1073741824`
+/// - `/items`: two items, and a `Link` to `/items?page=2`, which has a third
 /// - `/slow`: 200 `[]` after 30 ms
 /// - `/rate-limited`: 429 whose rate-limit window resets in an hour
 ///
@@ -203,6 +204,14 @@ async fn serve_edge(sock: tokio::net::TcpStream) {
         };
         let reply = if path == "/check" || path.starts_with("/api/v1/users") {
             ok("[]")
+        } else if path == "/items" {
+            let body = r#"[{"id":"i1","name":"one"},{"id":"i2","name":"two"}]"#;
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nlink: </items?page=2>; rel=\"next\"\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+        } else if path == "/items?page=2" {
+            ok(r#"[{"id":"i3","name":"three"}]"#)
         } else if path == "/slow" {
             tokio::time::sleep(std::time::Duration::from_millis(30)).await;
             ok("[]")

@@ -46,6 +46,7 @@ async fn outputs_persist_and_state_survives_into_the_next_run() {
             RunOptions {
                 now_ms: Some(now),
                 progress: None,
+                job: None,
             },
         )
         .await

@@ -60,6 +60,7 @@ async fn run_at(host: &KriHost, id: &str, now_ms: i64) -> RunOutcome {
         RunOptions {
             now_ms: Some(now_ms),
             progress: None,
+            job: None,
         },
     )
     .await

@@ -4,11 +4,11 @@
 //! then ignoring ASCII case, as `get_ci` does; a member of an unexpected type is absent),
 //! which the tests below check over varied and real events.
 
-use super::json::{Kept, Key, KeySeed, Shape, Skip, Slot, Str, StrFields, Tolerant};
 use super::models::{
     LogClient, LogEvent, LogTarget, DETECTION_DEBUG_KEYS, DETECTION_SECURITY_KEYS, KEPT_DEBUG_KEYS,
     KEPT_GEOLOCATION_KEYS, KEPT_SECURITY_KEYS,
 };
+use kri_connector_sdk::json::{Kept, Key, KeySeed, Shape, Skip, Slot, Str, StrFields, Tolerant};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -560,7 +560,7 @@ mod tests {
     #[test]
     fn synthetic_events_equal_from_value() {
         let now = 1_795_400_000_000;
-        for (i, line) in crate::bench::synthetic_log_jsonl(3000, now, 7)
+        for (i, line) in kri_bench_guest::bench::synthetic_log_jsonl(3000, now, 7)
             .iter()
             .enumerate()
         {
@@ -589,7 +589,7 @@ mod tests {
     fn same_page(name: &str, body: &[u8]) -> Result<(Vec<LogEvent>, u64), String> {
         let got = parse_page::<LogEvent>(LOGS, "https://x.okta.com/api/v1/logs?limit=2", body)
             .map_err(|e| match e {
-                ApiError::Fatal(crate::types::ConnectorError::MalformedResponse(m)) => {
+                ApiError::Fatal(kri_connector_sdk::types::ConnectorError::MalformedResponse(m)) => {
                     assert!(m.starts_with("/api/v1/logs: the response to GET /api/v1/logs?limit=2 is not readable: "), "{name}: {m}");
                     m.rsplit_once("is not readable: ").map_or(m.clone(), |(_, why)| why.to_string())
                 }

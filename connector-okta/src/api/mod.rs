@@ -3,68 +3,17 @@
 //! `Link: rel="next"` pagination verbatim, batches independent requests through
 //! `send_all`, and maps Okta's answers to [`ApiError`]s.
 
-mod json;
-pub mod link;
 mod log_event;
 pub mod models;
 
-use crate::types::ConnectorError;
+pub use kri_connector_sdk::http::{Header, HttpError, Method, Request, Response};
+pub use kri_connector_sdk::{link, Transport};
+
+use kri_connector_sdk::json;
+use kri_connector_sdk::types::ConnectorError;
 use serde::de::{DeserializeOwned, DeserializeSeed, Deserializer};
-use serde::Deserialize;
 use serde_json::Value;
 use std::marker::PhantomData;
-
-/// HTTP method (mirror of the WIT `http.method`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
-    Get,
-    Head,
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
-
-/// One HTTP header (mirror of the WIT `http.header`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    pub name: String,
-    pub value: String,
-}
-
-/// An HTTP request (mirror of the WIT `http.request`). `url` is a path on the tenant's
-/// base URL or a full URL on its origin; the host adds the `Authorization` header.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub method: Method,
-    pub url: String,
-    pub headers: Vec<Header>,
-    pub body: Option<Vec<u8>>,
-}
-
-/// An HTTP response (mirror of the WIT `http.response`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    pub status: u16,
-    pub headers: Vec<Header>,
-    pub body: Vec<u8>,
-}
-
-/// Why the host returned no response (mirror of the WIT `http.http-error`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HttpError {
-    Denied(String),
-    QuotaExceeded(String),
-    Timeout(String),
-    Transport(String),
-}
-
-/// The connector's only way out.
-pub trait Transport {
-    fn send(&mut self, req: Request) -> Result<Response, HttpError>;
-    /// Results come back in the order of the requests.
-    fn send_all(&mut self, reqs: Vec<Request>) -> Vec<Result<Response, HttpError>>;
-}
 
 /// An Okta endpoint family: how it is named in messages and the permission it needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +123,7 @@ pub fn unauthorized_message(url: &str, code: Option<&str>, summary: Option<&str>
 }
 
 /// Okta's error body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, serde::Deserialize)]
 struct OktaErrorBody {
     #[serde(default, rename = "errorCode")]
     error_code: Option<Value>,
@@ -412,21 +361,10 @@ fn list_result<T>(
     }
 }
 
-/// Parses a list body: a JSON array whose elements become `T`, each read into a `Value`
-/// and then into `T`; elements that are not objects, or that `T` does not accept, are
-/// skipped and counted. The elements are read one at a time: the page is never held as
-/// one `Value` tree.
-pub fn parse_list<T: DeserializeOwned>(
-    ep: Endpoint,
-    url: &str,
-    body: &[u8],
-) -> Result<(Vec<T>, u64), ApiError> {
-    list_result(ep, url, json::read_array(body, json::ViaValue::<T>::new()))
-}
-
-/// Parses a list body as the client does: like [`parse_list`], each element read by
-/// [`ListItem::read_element`] (for System Log events, straight from the input), with the
-/// same result.
+/// Parses a list body: a JSON array whose elements become `T`, each read by
+/// [`ListItem::read_element`] (for System Log events, straight from the input); elements
+/// it does not accept are skipped and counted. The page is never held as one `Value`
+/// tree.
 pub fn parse_page<T: ListItem>(
     ep: Endpoint,
     url: &str,
@@ -574,6 +512,18 @@ impl<'a> OktaClient<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Parses a list body the plain way: each element read into a `Value` and then into
+    /// `T`; elements that are not objects, or that `T` does not accept, are
+    /// skipped and counted. The elements are read one at a time: the page is never held as
+    /// one `Value` tree.
+    fn parse_list<T: DeserializeOwned>(
+        ep: Endpoint,
+        url: &str,
+        body: &[u8],
+    ) -> Result<(Vec<T>, u64), ApiError> {
+        list_result(ep, url, json::read_array(body, json::ViaValue::<T>::new()))
+    }
 
     #[test]
     fn query_values_are_encoded() {

@@ -9,7 +9,7 @@
 use super::{evaluated, events_in_window, round1, Kri, Window, DETAILS_LIST_CAP};
 use crate::api::models::LogEvent;
 use crate::time::{ms_to_iso, HOUR_MS};
-use crate::types::KriValue;
+use kri_connector_sdk::types::KriValue;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;

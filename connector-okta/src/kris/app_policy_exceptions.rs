@@ -5,7 +5,7 @@
 
 use super::{evaluated, Kri, DETAILS_LIST_CAP};
 use crate::api::models::{is, Policy, PolicyRule};
-use crate::types::KriValue;
+use kri_connector_sdk::types::KriValue;
 use serde_json::json;
 
 /// A policy with the rules fetched for it (rules are fetched for ACTIVE policies only).

@@ -5,7 +5,7 @@
 
 use super::{evaluated, events_in_window, Kri, Window, DETAILS_LIST_CAP};
 use crate::api::models::{is, LogEvent};
-use crate::types::KriValue;
+use kri_connector_sdk::types::KriValue;
 use serde_json::{json, Value};
 
 pub const CLASSIC_DENY_PUSH: &str = "user.mfa.okta_verify.deny_push";

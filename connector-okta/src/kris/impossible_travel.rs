@@ -8,7 +8,7 @@
 
 use super::{evaluated, events_in_window, Kri, Window, DETAILS_LIST_CAP};
 use crate::api::models::{get_ci, LogEvent};
-use crate::types::KriValue;
+use kri_connector_sdk::types::KriValue;
 use serde_json::{json, Value};
 
 /// Where a behaviour was read.

@@ -3,7 +3,7 @@
 //! also say how this run got the app links (full or incremental refresh).
 
 use super::{evaluated, Kri, DETAILS_LIST_CAP};
-use crate::types::KriValue;
+use kri_connector_sdk::types::KriValue;
 use serde_json::json;
 
 /// One SUSPENDED user and the app links Okta lists for them.

@@ -4,7 +4,7 @@
 
 use super::{evaluated, not_evaluated, pct, Kri};
 use crate::api::models::{is, Factor};
-use crate::types::KriValue;
+use kri_connector_sdk::types::KriValue;
 use serde_json::{json, Value};
 
 /// What the MFA KRIs need to know about one user's factors.

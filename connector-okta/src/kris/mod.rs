@@ -11,7 +11,7 @@ pub mod phish_resistant_mfa;
 
 use crate::api::models::LogEvent;
 use crate::time::{ms_to_iso, HOUR_MS};
-use crate::types::{Direction, KriDefinition, KriValue};
+use kri_connector_sdk::types::{Direction, KriDefinition, KriValue};
 use serde_json::Value;
 use std::collections::BTreeSet;
 

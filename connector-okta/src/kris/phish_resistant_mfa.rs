@@ -3,7 +3,7 @@
 
 use super::mfa_adoption::MfaPopulation;
 use super::{evaluated, not_evaluated, pct, Kri};
-use crate::types::KriValue;
+use kri_connector_sdk::types::KriValue;
 use serde_json::{json, Value};
 
 pub fn phish_resistant_mfa(pop: &MfaPopulation) -> KriValue {

@@ -363,10 +363,7 @@ async fn kri_history_shows_latest_and_change(store: &dyn Store) {
         kris: vec![],
         ..tenant("k-a")
     };
-    store
-        .add_tenant(&all_kris, &sealed(1))
-        .await
-        .expect("add");
+    store.add_tenant(&all_kris, &sealed(1)).await.expect("add");
     store
         .seed_definitions(
             "k-a",
@@ -436,7 +433,11 @@ async fn kri_history_shows_latest_and_change(store: &dyn Store) {
         .await
         .expect("set"));
     let rows = store.latest_kris("k-a").await.expect("kris");
-    assert_eq!(rows[1].status, KriStatus::Breach, "85.5 is under the new breach");
+    assert_eq!(
+        rows[1].status,
+        KriStatus::Breach,
+        "85.5 is under the new breach"
+    );
     assert!(!store
         .set_thresholds("k-a", "nope", None, None)
         .await

@@ -85,6 +85,7 @@ async fn run_at(host: &KriHost, connector: &str, id: &str, now: i64) -> Result<R
             RunOptions {
                 now_ms: Some(now),
                 progress: None,
+                job: None,
             },
         )
         .await?;
@@ -451,6 +452,7 @@ impl Bench {
                 RunOptions {
                     now_ms: Some(NOW),
                     progress: None,
+                    job: None,
                 },
             )
             .await;
@@ -626,6 +628,7 @@ impl Bench {
                 RunOptions {
                     now_ms: Some(NOW),
                     progress: None,
+                    job: None,
                 },
             )
             .await?;
@@ -634,9 +637,9 @@ impl Bench {
         }
         let v = values(&o);
         let wasm_ms = v.get("bench_compute_ms").copied().flatten().unwrap_or(0.0);
-        let lines = connector_okta::bench::synthetic_log_jsonl(events, NOW, 1);
+        let lines = kri_bench_guest::bench::synthetic_log_jsonl(events, NOW, 1);
         let t = Instant::now();
-        let native = connector_okta::bench::compute_log_kris(&lines, NOW);
+        let native = kri_bench_guest::bench::compute_log_kris(&lines, NOW);
         let native_ms = ms(t.elapsed());
         println!("    log KRIs over {events} events (parse + compute): wasm {wasm_ms:.0} ms vs native {native_ms:.0} ms: {:.2}x  (same results: {})",
             wasm_ms / native_ms,

@@ -1,6 +1,6 @@
 //! A connector whose `describe()` panics (plugin-directory rejection test).
 
-wit_bindgen::generate!({ world: "connector", path: "../../../wit" });
+wit_bindgen::generate!({ world: "connector", path: "../../../wit/0.1.0" });
 
 struct BadDescribe;
 

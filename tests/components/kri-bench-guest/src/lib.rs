@@ -1,15 +1,19 @@
 //! `kri-bench`: a benchmark component for `make bench`. Its run generates `events`
 //! synthetic System Log events (extra config, default 1,000,000) and computes the Okta
-//! connector's three log KRIs over them with `connector_okta::bench`, the same code the
-//! benchmark also runs natively, timing both steps with the WASI monotonic clock. Each
-//! figure lands as a KRI value: the times in ms, the event count and the three KRIs (so
+//! connector's three log KRIs over them with [`bench`], the same code the benchmark
+//! also runs natively (this crate is also a library for that), timing both steps with
+//! the WASI monotonic clock. Each figure lands as a KRI value: the times in ms, the event count and the three KRIs (so
 //! the native run can be checked against the same results). It makes no requests.
 
-wit_bindgen::generate!({ world: "connector", path: "../../../wit" });
+pub mod bench;
 
-use connector_okta::bench::{compute_log_kris, synthetic_log_jsonl};
-use kri::connector::output;
-use kri::connector::types::{Direction, KriDefinition, KriValue};
+use crate::bench::{compute_log_kris, synthetic_log_jsonl};
+use kri_connector_sdk::manifest::{job, no_rate_limit_headers, token_auth};
+use kri_connector_sdk::types::{
+    ConnectorError, Direction, KriDefinition, KriValue, Manifest, OutputKind, RunRequest,
+    RunSummary,
+};
+use kri_connector_sdk::{export_connector, Connector, Host};
 use serde_json::Value;
 use std::time::Instant;
 
@@ -85,19 +89,25 @@ fn config(text: &str) -> Result<Value, ConnectorError> {
     }
 }
 
-fn emit(slug: &str, value: f64, details: String) -> Result<(), ConnectorError> {
-    output::emit_kri(&KriValue {
-        slug: slug.to_string(),
-        value: Some(value),
-        numerator: None,
-        denominator: None,
-        details,
-        not_evaluated_reason: None,
-    })
-    .map_err(|e| ConnectorError::HostLimit(format!("emitting {slug} failed: {e}")))
+fn emit(
+    host: &mut Host<'_>,
+    slug: &str,
+    value: f64,
+    details: String,
+) -> Result<(), ConnectorError> {
+    host.output
+        .emit_kri(KriValue {
+            slug: slug.to_string(),
+            value: Some(value),
+            numerator: None,
+            denominator: None,
+            details,
+            not_evaluated_reason: None,
+        })
+        .map_err(|e| ConnectorError::HostLimit(format!("emitting {slug} failed: {e}")))
 }
 
-impl Guest for Bench {
+impl Connector for Bench {
     fn describe() -> Manifest {
         Manifest {
             name: "kri-bench".into(),
@@ -117,21 +127,27 @@ impl Guest for Bench {
                     breach_threshold: None,
                 })
                 .collect(),
-            auth_scheme: "Bearer {token}".into(),
+            jobs: vec![job(
+                "kris",
+                "Times the log KRIs over synthetic events.",
+                "P1D",
+                &[OutputKind::Kri],
+            )],
+            auth: token_auth("Bearer {token}"),
+            rate_limit: no_rate_limit_headers(),
             config_schema: format!(
                 "{{\"type\": \"object\", \"properties\": {{\
                  \"events\": {{\"type\": \"integer\", \"minimum\": 0, \"maximum\": {MAX_EVENTS}}}, \
                  \"seed\": {{\"type\": \"integer\", \"minimum\": 0}}}}}}"
             ),
-            default_schedule: "PT24H".into(),
         }
     }
 
-    fn check(_req: RunRequest) -> Result<(), ConnectorError> {
+    fn check(_host: &mut Host<'_>, _req: &RunRequest) -> Result<(), ConnectorError> {
         Ok(())
     }
 
-    fn run(req: RunRequest) -> Result<RunSummary, ConnectorError> {
+    fn run(host: &mut Host<'_>, req: &RunRequest) -> Result<RunSummary, ConnectorError> {
         let cfg = config(&req.extra_config)?;
         let events = config_u64(&cfg, "events", DEFAULT_EVENTS, MAX_EVENTS)?;
         let seed = config_u64(&cfg, "seed", DEFAULT_SEED, u64::MAX)?;
@@ -156,24 +172,28 @@ impl Guest for Bench {
              \"memory_after_compute\": {memory_after_compute}}}",
             req.now_ms
         );
-        emit("bench_generate_ms", generate_ms, details.clone())?;
-        emit("bench_compute_ms", compute_ms, details.clone())?;
+        emit(host, "bench_generate_ms", generate_ms, details.clone())?;
+        emit(host, "bench_compute_ms", compute_ms, details.clone())?;
         emit(
+            host,
             "bench_events",
             figures.events_parsed as f64,
             details.clone(),
         )?;
         emit(
+            host,
             "bench_travel",
             figures.impossible_travel as f64,
             details.clone(),
         )?;
         emit(
+            host,
             "bench_push",
             figures.failed_mfa_push as f64,
             details.clone(),
         )?;
         emit(
+            host,
             "bench_admin",
             figures.admin_session_outliers as f64,
             details,
@@ -188,4 +208,4 @@ impl Guest for Bench {
     }
 }
 
-export!(Bench);
+export_connector!(Bench);

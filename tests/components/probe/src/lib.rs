@@ -7,7 +7,7 @@
 //! that the host answers without ending the run reports what it saw in the details
 //! of the `probe_result` KRI, so tests can assert the exact outcome.
 
-wit_bindgen::generate!({ world: "connector", path: "../../../wit" });
+wit_bindgen::generate!({ world: "connector", path: "../../../wit/0.1.0" });
 
 use kri::connector::http::{self, Header, HttpError, Method, Request};
 use kri::connector::types::{Direction, KriDefinition, KriValue};

@@ -1,7 +1,8 @@
-//! Parsing of RFC 8288 `Link` headers as Okta sends them: usually one header line per
-//! rel (`<url>; rel="next"`), sometimes several link-values comma-joined in one line.
+//! Link pagination: parsing RFC 8288 `Link` headers as APIs such as Okta's and
+//! GitHub's send them: usually one header line per rel (`<url>; rel="next"`),
+//! sometimes several link-values comma-joined in one line.
 
-use super::Header;
+use crate::http::Header;
 
 /// One link-value: its target and its (lower-cased) rels.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,8 +1,8 @@
-//! Reading JSON straight from the input, with no `serde_json::Value` tree in between:
-//! a strict [`Skip`] for what is not kept, [`Tolerant`] visitors that read a value of an
-//! unexpected JSON type as absent, key lookup by the rule of
-//! [`get_ci`](super::models::get_ci) ([`KeySeed`] and [`Slot`]), and the list-page reader
-//! [`read_array`].
+//! JSON paging: reading a list page (a JSON array) straight from the input, with no
+//! `serde_json::Value` tree in between: a strict [`Skip`] for what is not kept,
+//! [`Tolerant`] visitors that read a value of an unexpected JSON type as absent, key
+//! lookup that tries the exact key and then ignores ASCII case ([`KeySeed`] and
+//! [`Slot`]), and the list-page reader [`read_array`].
 //!
 //! Everything here accepts and rejects exactly the input that parsing into a `Value`
 //! does (same UTF-8, escape, number and nesting-depth checks, same error positions), so a

@@ -1,5 +1,5 @@
-//! Epoch-milliseconds <-> ISO-8601 UTC conversion in the form Okta uses
-//! (`2026-11-23T01:02:03.000Z`), written without a date library.
+//! Time: epoch-milliseconds <-> ISO-8601 UTC conversion in the form most APIs use
+//! (`2026-11-23T01:02:03.000Z`), written without a date library to keep guests small.
 
 /// Milliseconds in one hour.
 pub const HOUR_MS: i64 = 3_600_000;

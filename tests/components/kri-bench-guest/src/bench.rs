@@ -1,4 +1,4 @@
-//! A CPU benchmark of the connector's System Log KRIs, with no I/O, so the same code can
+//! A CPU benchmark of the Okta connector's System Log KRIs, with no I/O, so the same code can
 //! be timed as a wasm component and natively: [`synthetic_log_jsonl`] writes realistic
 //! System Log events (the real JSON shape: ordinary sign-ins, velocity behaviours in all
 //! three places, Okta Verify push denials of both kinds and their look-alikes, admin
@@ -6,12 +6,12 @@
 //! connector's own event model, exactly as `/api/v1/logs` pages are parsed, and runs the
 //! real KRI functions for impossible travel, denied pushes and admin-session outliers.
 
-use crate::api::models::LogEvent;
-use crate::api::{parse_page, LOGS};
-use crate::config::DEFAULT_ADMIN_SESSION_LOOKBACK_HOURS;
-use crate::kris::admin_session_outliers::{self, SessionBook};
-use crate::kris::{failed_mfa_push, impossible_travel, Window};
-use crate::time::{ms_to_iso, HOUR_MS};
+use connector_okta::api::models::LogEvent;
+use connector_okta::api::{parse_page, LOGS};
+use connector_okta::config::DEFAULT_ADMIN_SESSION_LOOKBACK_HOURS;
+use connector_okta::kris::admin_session_outliers::{self, SessionBook};
+use connector_okta::kris::{failed_mfa_push, impossible_travel, Window};
+use connector_okta::time::{ms_to_iso, HOUR_MS};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -897,7 +897,7 @@ mod tests {
             }
             let ms = v["published"]
                 .as_str()
-                .and_then(crate::time::iso_to_ms)
+                .and_then(connector_okta::time::iso_to_ms)
                 .unwrap_or(i64::MIN);
             assert!(ms >= last && ms <= NOW && ms > NOW - 25 * HOUR_MS);
             last = ms;

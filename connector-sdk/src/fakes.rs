@@ -1,0 +1,201 @@
+//! In-memory fakes of the host's imports, so connector logic is unit-tested natively:
+//! state in a map, outputs and log lines collected, and HTTP answered by a closure.
+//! Nothing here touches the outside.
+
+use std::collections::BTreeMap;
+
+use crate::http::{HttpError, Request, Response};
+use crate::types::{KriValue, Level, Output};
+use crate::{Host, Logger, OutputSink, StateStore, Transport};
+
+/// State in a map.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemState {
+    pub map: BTreeMap<String, Vec<u8>>,
+}
+
+impl StateStore for MemState {
+    fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+        self.map.get(key).cloned()
+    }
+    fn set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        self.map.insert(key.to_string(), value.to_vec());
+        Ok(())
+    }
+    fn delete(&mut self, key: &str) {
+        self.map.remove(key);
+    }
+    fn list_keys(&mut self, prefix: &str) -> Vec<String> {
+        self.map
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Collects emitted outputs: KRIs apart, since most tests look at them.
+#[derive(Debug, Clone, Default)]
+pub struct MemOutput {
+    pub kris: Vec<KriValue>,
+    /// Nodes, edges, events and alerts, in order.
+    pub others: Vec<Output>,
+}
+
+impl OutputSink for MemOutput {
+    fn emit(&mut self, batch: Vec<Output>) -> Result<(), String> {
+        for o in batch {
+            match o {
+                Output::Kri(k) => self.kris.push(k),
+                other => self.others.push(other),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl MemOutput {
+    /// The last KRI emitted with `slug`.
+    pub fn get(&self, slug: &str) -> Option<&KriValue> {
+        self.kris.iter().rfind(|v| v.slug == slug)
+    }
+}
+
+/// Collects log lines and progress reports.
+#[derive(Debug, Clone, Default)]
+pub struct MemLog {
+    pub lines: Vec<(Level, String)>,
+    pub progress: Vec<(String, u64, Option<u64>)>,
+}
+
+impl Logger for MemLog {
+    fn log(&mut self, level: Level, message: &str) {
+        self.lines.push((level, message.to_string()));
+    }
+    fn progress(&mut self, stage: &str, done: u64, total: Option<u64>) {
+        self.progress.push((stage.to_string(), done, total));
+    }
+}
+
+/// Discards everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NullLog;
+
+impl Logger for NullLog {
+    fn log(&mut self, _level: Level, _message: &str) {}
+    fn progress(&mut self, _stage: &str, _done: u64, _total: Option<u64>) {}
+}
+
+/// HTTP answered by a closure; every request is recorded. `send_all` answers each
+/// request in order.
+pub struct FakeHttp<F: FnMut(&Request) -> Result<Response, HttpError>> {
+    pub answer: F,
+    pub sent: Vec<Request>,
+}
+
+impl<F: FnMut(&Request) -> Result<Response, HttpError>> FakeHttp<F> {
+    pub fn new(answer: F) -> Self {
+        FakeHttp {
+            answer,
+            sent: Vec::new(),
+        }
+    }
+}
+
+impl<F: FnMut(&Request) -> Result<Response, HttpError>> Transport for FakeHttp<F> {
+    fn send(&mut self, req: Request) -> Result<Response, HttpError> {
+        let resp = (self.answer)(&req);
+        self.sent.push(req);
+        resp
+    }
+    fn send_all(&mut self, reqs: Vec<Request>) -> Vec<Result<Response, HttpError>> {
+        reqs.into_iter().map(|r| self.send(r)).collect()
+    }
+}
+
+/// A 200 response with a JSON body and the given headers.
+pub fn json_response(body: &str, headers: &[(&str, &str)]) -> Response {
+    Response {
+        status: 200,
+        headers: headers
+            .iter()
+            .map(|(name, value)| crate::http::Header {
+                name: name.to_string(),
+                value: value.to_string(),
+            })
+            .collect(),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+/// A full set of fakes, lent out as a [`Host`].
+pub struct FakeHost<T: Transport> {
+    pub http: T,
+    pub state: MemState,
+    pub output: MemOutput,
+    pub log: MemLog,
+}
+
+impl<T: Transport> FakeHost<T> {
+    pub fn new(http: T) -> Self {
+        FakeHost {
+            http,
+            state: MemState::default(),
+            output: MemOutput::default(),
+            log: MemLog::default(),
+        }
+    }
+
+    /// The fakes as the [`Host`] a connector's entry points take.
+    pub fn host(&mut self) -> Host<'_> {
+        Host {
+            http: &mut self.http,
+            state: &mut self.state,
+            output: &mut self.output,
+            log: &mut self.log,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Method;
+
+    #[test]
+    fn fakes_record_what_the_connector_did() {
+        let mut fake = FakeHost::new(FakeHttp::new(|r: &Request| {
+            if r.url == "/missing" {
+                Err(HttpError::Denied("no".into()))
+            } else {
+                Ok(json_response("[]", &[]))
+            }
+        }));
+        let host = fake.host();
+        let get = |url: &str| Request {
+            method: Method::Get,
+            url: url.into(),
+            headers: vec![],
+            body: None,
+        };
+        assert!(host.http.send(get("/a")).is_ok());
+        let all = host.http.send_all(vec![get("/b"), get("/missing")]);
+        assert!(all[0].is_ok() && all[1].is_err());
+        host.state.set("k", b"v").expect("set");
+        host.output
+            .emit_kri(KriValue {
+                slug: "x".into(),
+                value: Some(1.0),
+                numerator: None,
+                denominator: None,
+                details: "{}".into(),
+                not_evaluated_reason: None,
+            })
+            .expect("emit");
+        host.log.log(Level::Info, "hello");
+        assert_eq!(fake.http.sent.len(), 3);
+        assert_eq!(fake.state.list_keys(""), vec!["k".to_string()]);
+        assert_eq!(fake.output.get("x").and_then(|k| k.value), Some(1.0));
+        assert_eq!(fake.log.lines.len(), 1);
+    }
+}

@@ -1,0 +1,63 @@
+//! The host's real imports behind the SDK's traits (inside the component only).
+
+use crate::bindings::kri::connector::{http, log, output, state};
+use crate::http::{HttpError, Request, Response};
+use crate::types::{Level, Output};
+use crate::{Host, Logger, OutputSink, StateStore, Transport};
+
+struct HostHttp;
+
+impl Transport for HostHttp {
+    fn send(&mut self, req: Request) -> Result<Response, HttpError> {
+        http::send(&req)
+    }
+    fn send_all(&mut self, reqs: Vec<Request>) -> Vec<Result<Response, HttpError>> {
+        http::send_all(&reqs)
+    }
+}
+
+struct HostState;
+
+impl StateStore for HostState {
+    fn get(&mut self, key: &str) -> Option<Vec<u8>> {
+        state::get(key)
+    }
+    fn set(&mut self, key: &str, value: &[u8]) -> Result<(), String> {
+        state::set(key, value)
+    }
+    fn delete(&mut self, key: &str) {
+        state::delete(key)
+    }
+    fn list_keys(&mut self, prefix: &str) -> Vec<String> {
+        state::list_keys(prefix)
+    }
+}
+
+struct HostOutput;
+
+impl OutputSink for HostOutput {
+    fn emit(&mut self, batch: Vec<Output>) -> Result<(), String> {
+        output::emit(&batch)
+    }
+}
+
+struct HostLog;
+
+impl Logger for HostLog {
+    fn log(&mut self, level: Level, message: &str) {
+        log::log(level, message)
+    }
+    fn progress(&mut self, stage: &str, done: u64, total: Option<u64>) {
+        log::progress(stage, done, total)
+    }
+}
+
+pub(crate) fn with_host<R>(f: impl FnOnce(&mut Host<'_>) -> R) -> R {
+    let (mut h, mut s, mut o, mut l) = (HostHttp, HostState, HostOutput, HostLog);
+    f(&mut Host {
+        http: &mut h,
+        state: &mut s,
+        output: &mut o,
+        log: &mut l,
+    })
+}

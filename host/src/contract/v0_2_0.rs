@@ -1,0 +1,227 @@
+//! `kri:connector@0.2.0` (`wit/0.2.0/`): its bindings, its imports over the sandbox,
+//! and the conversions into the host's types. The shapes match `model.rs` field for
+//! field; JSON carried as text becomes `serde_json::Value` here, and an output whose
+//! JSON does not parse is refused to the guest.
+
+use std::collections::BTreeMap;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::Store;
+
+use kri_policy::pacing::{BucketScheme, ConcurrencySignal, RateLimitProfile, ResetFormat};
+
+use super::{config_schema, JobSpec, KriDefinition, KRIS_JOB};
+use crate::error::PluginError;
+use crate::gateway::{InboundResponse, OutboundRequest};
+use crate::model::{
+    Alert, Direction, Edge, EntityRef, Event, EventOutcome, KriValue, Node, Output, OutputKind,
+    Severity,
+};
+use crate::sandbox::{GuestHttpError, SandboxState};
+
+wasmtime::component::bindgen!({
+    path: "../wit/0.2.0",
+    world: "connector",
+    imports: { default: async | trappable },
+    exports: { default: async },
+});
+
+use kri::connector::{http, log, output, state, types};
+
+same_in_every_version!();
+
+pub const VERSION: &str = "0.2.0";
+
+pub fn add_to_linker(linker: &mut Linker<SandboxState>) -> anyhow::Result<()> {
+    Connector::add_to_linker::<SandboxState, HasSelf<SandboxState>>(linker, |s| s)
+        .map_err(anyhow::Error::from)
+}
+
+fn output_kind(k: types::OutputKind) -> OutputKind {
+    match k {
+        types::OutputKind::Kri => OutputKind::Kri,
+        types::OutputKind::Node => OutputKind::Node,
+        types::OutputKind::Edge => OutputKind::Edge,
+        types::OutputKind::Event => OutputKind::Event,
+        types::OutputKind::Alert => OutputKind::Alert,
+    }
+}
+
+fn rate_limit(p: types::RateLimitProfile) -> RateLimitProfile {
+    RateLimitProfile {
+        limit_header: p.limit_header,
+        remaining_header: p.remaining_header,
+        reset_header: p.reset_header,
+        reset_format: match p.reset_format {
+            types::ResetFormat::EpochSeconds => ResetFormat::EpochSeconds,
+            types::ResetFormat::DeltaSeconds => ResetFormat::DeltaSeconds,
+        },
+        buckets: match p.buckets {
+            types::BucketScheme::PerOrigin => BucketScheme::PerOrigin,
+            types::BucketScheme::PerEndpoint(fixed_words) => {
+                BucketScheme::PerEndpoint { fixed_words }
+            }
+        },
+        concurrency: match p.concurrency {
+            types::ConcurrencySignal::None => ConcurrencySignal::None,
+            types::ConcurrencySignal::LimitAndRemainingZero => {
+                ConcurrencySignal::LimitAndRemainingZero
+            }
+            types::ConcurrencySignal::Header((name, value)) => {
+                ConcurrencySignal::Header { name, value }
+            }
+        },
+    }
+}
+
+fn manifest(m: types::Manifest) -> Result<super::Manifest, PluginError> {
+    // The host speaks static tokens today; OAuth client credentials come later.
+    let auth_scheme = m
+        .auth
+        .iter()
+        .find_map(|a| match a {
+            types::AuthScheme::Token(template) => Some(template.clone()),
+            types::AuthScheme::OauthClientCredentials(_) => None,
+        })
+        .ok_or_else(|| {
+            PluginError::BadManifest(
+                "no auth scheme this host supports: declare a `token` scheme".into(),
+            )
+        })?;
+    let jobs: Vec<JobSpec> = m
+        .jobs
+        .into_iter()
+        .map(|j| JobSpec {
+            name: j.name,
+            description: j.description,
+            default_schedule: j.default_schedule,
+            outputs: j.outputs.into_iter().map(output_kind).collect(),
+        })
+        .collect();
+    let default_schedule = jobs
+        .iter()
+        .find(|j| j.name == KRIS_JOB)
+        .or_else(|| jobs.first())
+        .map(|j| j.default_schedule.clone())
+        .unwrap_or_default();
+    Ok(super::Manifest {
+        kris: m
+            .kris
+            .into_iter()
+            .map(|k| KriDefinition {
+                slug: k.slug,
+                name: k.name,
+                description: k.description,
+                unit: k.unit,
+                direction: match k.direction {
+                    types::Direction::HigherIsBetter => Direction::HigherIsBetter,
+                    types::Direction::LowerIsBetter => Direction::LowerIsBetter,
+                },
+                warn: k.warn_threshold,
+                breach: k.breach_threshold,
+            })
+            .collect(),
+        config_schema: config_schema(&m.config_schema)?,
+        name: m.name,
+        version: m.version,
+        description: m.description,
+        auth_scheme,
+        default_schedule,
+        jobs,
+        contract: VERSION,
+        rate_limit: rate_limit(m.rate_limit),
+    })
+}
+
+fn request(r: &super::RunRequest) -> types::RunRequest {
+    types::RunRequest {
+        job: r.job.clone(),
+        now_ms: r.now_ms,
+        time_budget_ms: r.time_budget_ms,
+        kris: r.kris.clone(),
+        extra_config: r.extra_config.clone(),
+    }
+}
+
+/// JSON carried as text, parsed; `what` names it in the guest's error.
+fn json(text: &str, what: impl FnOnce() -> String) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|e| format!("{} is not JSON: {e}", what()))
+}
+
+fn entity(e: types::EntityRef) -> EntityRef {
+    EntityRef {
+        id: e.id,
+        kind: e.kind,
+        name: e.name,
+    }
+}
+
+/// One output in the host's types.
+fn host_output(o: types::Output) -> Result<Output, String> {
+    Ok(match o {
+        types::Output::Kri(k) => Output::Kri(KriValue {
+            details: json(&k.details, || format!("details of `{}`", k.slug))?,
+            slug: k.slug,
+            value: k.value,
+            numerator: k.numerator,
+            denominator: k.denominator,
+            not_evaluated_reason: k.not_evaluated_reason,
+        }),
+        types::Output::Node(n) => Output::Node(Node {
+            properties: json(&n.properties, || format!("properties of node `{}`", n.id))?,
+            id: n.id,
+            kind: n.kind,
+            sub_kind: n.sub_kind,
+            name: n.name,
+            labels: n.labels.into_iter().collect::<BTreeMap<_, _>>(),
+        }),
+        types::Output::Edge(e) => Output::Edge(Edge {
+            properties: json(&e.properties, || {
+                format!("properties of edge `{}` -> `{}`", e.from, e.to)
+            })?,
+            from: e.from,
+            to: e.to,
+            kind: e.kind,
+        }),
+        types::Output::Event(e) => Output::Event(Event {
+            raw: json(&e.raw, || format!("raw of event `{}`", e.id))?,
+            id: e.id,
+            time_ms: e.time_ms,
+            event_type: e.event_type,
+            actor: entity(e.actor),
+            targets: e.targets.into_iter().map(entity).collect(),
+            outcome: e.outcome.map(|o| EventOutcome {
+                result: o.result,
+                reason: o.reason,
+            }),
+        }),
+        types::Output::Alert(a) => Output::Alert(Alert {
+            details: json(&a.details, || {
+                format!("details of alert `{}`", a.dedupe_key)
+            })?,
+            detection: a.detection,
+            severity: match a.severity {
+                types::Severity::Info => Severity::Info,
+                types::Severity::Low => Severity::Low,
+                types::Severity::Medium => Severity::Medium,
+                types::Severity::High => Severity::High,
+                types::Severity::Critical => Severity::Critical,
+            },
+            title: a.title,
+            dedupe_key: a.dedupe_key,
+            entity: entity(a.entity),
+            evidence: a.evidence,
+            seen_ms: a.seen_ms,
+        }),
+    })
+}
+
+impl output::Host for SandboxState {
+    async fn emit(&mut self, batch: Vec<types::Output>) -> wasmtime::Result<Result<(), String>> {
+        let batch: Result<Vec<Output>, String> = batch.into_iter().map(host_output).collect();
+        match batch {
+            Ok(batch) => SandboxState::emit(self, batch),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
