@@ -238,7 +238,10 @@ impl Bench {
     /// Figure 6.
     async fn first_sync(&mut self) -> Result<()> {
         const WALL_MS: u64 = 20_000;
-        println!("\n[6] first sync over several runs, {} users, same limits as [1], wall_ms {WALL_MS}", self.users);
+        println!(
+            "\n[6] first sync over several runs, {} users, same limits as [1], wall_ms {WALL_MS}",
+            self.users
+        );
         let org = Org::generate(&self.spec(4242));
         let sim = SimServer::start(org, sim_config(limits(), LATENCY_MS), 0).await?;
         let (_dir, host) = host_with(&["plugins/okta.wasm"], SHARE).await?;
@@ -272,7 +275,10 @@ impl Bench {
             let org = org.read().map_err(|_| anyhow::anyhow!("org lock"))?;
             values(&last) == truth(&org, NOW)
         };
-        let full = self.results.get("kri_full_requests").and_then(Value::as_u64);
+        let full = self
+            .results
+            .get("kri_full_requests")
+            .and_then(Value::as_u64);
         println!(
             "    {runs} runs, {requests} requests{}, 429s {}, wall {} in all; KRIs match ground truth: {matches}",
             full.map(|f| format!(" = {:.3}x one full run's {f}", requests as f64 / f as f64))
