@@ -9,7 +9,9 @@
 //!   [`fakes`] in unit tests and over the real imports inside the component.
 //! - [`Connector`] and [`export_connector!`]: implement the trait, invoke the macro,
 //!   and the crate is a component.
-//! - Helpers: [`link`] (Link pagination), [`json`] (JSON list pages), [`time`].
+//! - Helpers: [`link`] and [`pages`] (Link pagination), [`json`] (reading large JSON
+//!   list pages without a `Value` tree), [`time`], and builders in [`manifest`] and
+//!   [`outputs`].
 
 // The generated export macro names this crate by its path, also from inside it.
 extern crate self as kri_connector_sdk;
@@ -17,12 +19,14 @@ extern crate self as kri_connector_sdk;
 pub mod fakes;
 pub mod json;
 pub mod link;
+pub mod pages;
 pub mod time;
 
 #[cfg(target_arch = "wasm32")]
 mod imports;
 
 /// The generated bindings of the `connector` world of `kri:connector@0.2.0`.
+#[allow(clippy::too_many_arguments)] // generated code
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit/0.2.0",
@@ -151,8 +155,22 @@ macro_rules! export_connector {
 /// Builders for the manifest parts most connectors share.
 pub mod manifest {
     use crate::types::{
-        AuthScheme, BucketScheme, ConcurrencySignal, Job, OutputKind, RateLimitProfile, ResetFormat,
+        AuthScheme, BucketScheme, ConcurrencySignal, Direction, Job, KriDefinition, OutputKind,
+        RateLimitProfile, ResetFormat,
     };
+
+    /// A KRI without default thresholds; its description is its name.
+    pub fn kri(slug: &str, name: &str, unit: &str, direction: Direction) -> KriDefinition {
+        KriDefinition {
+            slug: slug.to_string(),
+            name: name.to_string(),
+            description: name.to_string(),
+            unit: unit.to_string(),
+            direction,
+            warn_threshold: None,
+            breach_threshold: None,
+        }
+    }
 
     /// A job with its name, description, ISO-8601 schedule and output kinds.
     pub fn job(name: &str, description: &str, schedule: &str, outputs: &[OutputKind]) -> Job {
@@ -180,5 +198,34 @@ pub mod manifest {
             buckets: BucketScheme::PerOrigin,
             concurrency: ConcurrencySignal::None,
         }
+    }
+}
+
+/// Builders for the outputs most connectors emit.
+pub mod outputs {
+    use crate::types::{KriValue, Node, Output};
+
+    /// A KRI value with no numerator, denominator or details.
+    pub fn kri(slug: &str, value: f64) -> Output {
+        Output::Kri(KriValue {
+            slug: slug.to_string(),
+            value: Some(value),
+            numerator: None,
+            denominator: None,
+            details: "{}".to_string(),
+            not_evaluated_reason: None,
+        })
+    }
+
+    /// A graph node without sub-kind or labels.
+    pub fn node(id: &str, kind: &str, name: &str, properties: serde_json::Value) -> Output {
+        Output::Node(Node {
+            id: id.to_string(),
+            kind: kind.to_string(),
+            sub_kind: String::new(),
+            name: name.to_string(),
+            labels: vec![],
+            properties: properties.to_string(),
+        })
     }
 }
