@@ -243,7 +243,7 @@ pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -1097,6 +1097,30 @@ mod tests {
         for (name, e, want) in cases {
             assert_eq!(names(&e), want, "{name}");
         }
+    }
+
+    #[test]
+    fn sync_progress_reads_like_the_issue() {
+        let p = SyncProgress {
+            done: 3_322,
+            total: 5_000,
+            first: true,
+            population: "users",
+        };
+        assert_eq!(p.reason(), "first sync in progress: 3,322 of 5,000 users");
+        let later = SyncProgress {
+            done: 7,
+            total: 1_234_567,
+            first: false,
+            population: "suspended users",
+        };
+        assert_eq!(
+            later.reason(),
+            "sync in progress: 7 of 1,234,567 suspended users"
+        );
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(100_000), "100,000");
     }
 
     #[test]
