@@ -5,19 +5,25 @@
 //! events, admin-session events since the last run, and ACCESS_POLICY policies with their
 //! rules. A permission gap (403) on an endpoint becomes a [`Denied`] for the data behind
 //! it; anything else fatal fails the run.
+//!
+//! The per-user fetches stop before a batch that would not fit the run's time budget:
+//! the users fetched so far stay in the cache, the others are kept as an unfinished pass
+//! ([`store::Pass`]) that the next run finishes first. Until every listed user has data,
+//! the KRIs built on it are not evaluated ([`SyncProgress`]).
 
 use crate::api::models::{is, Factor, LogEvent, Policy, PolicyRule, User};
 use crate::api::{
     encode_path_segment, url_with_query, ApiError, Denied, Endpoint, ListOptions, OktaClient,
     APP_LINKS, FACTORS, LOGS, POLICIES, POLICY_RULES, USERS,
 };
+use crate::budget::TimeBudget;
 use crate::config::Config;
 use crate::kris::admin_session_outliers::{self, AdvanceStats, SessionBook};
 use crate::kris::app_policy_exceptions::PolicyWithRules;
 use crate::kris::inactive_users_with_app_access::{AppLinksRefresh, SuspendedUser};
 use crate::kris::mfa_adoption::{summarize_factors, FactorSummary, MfaPopulation, RefreshInfo};
 use crate::kris::{Kri, Window};
-use crate::store;
+use crate::store::{self, Pass};
 use crate::time::{ms_to_iso, HOUR_MS};
 use kri_connector_sdk::types::{ConnectorError, Level};
 use kri_connector_sdk::{Logger, StateStore};
@@ -197,10 +203,72 @@ pub struct Collected {
     pub events_24h: Option<Got<Vec<LogEvent>>>,
     pub admin: Option<Got<AdminData>>,
     pub policies: Option<Got<Vec<PolicyWithRules>>>,
+    /// Set while some ACTIVE users have no factor data yet (a pass not finished).
+    pub mfa_sync: Option<SyncProgress>,
+    /// Set while some SUSPENDED users have no app-link count yet.
+    pub suspended_sync: Option<SyncProgress>,
     pub items_read: u64,
     pub items_skipped: u64,
     pub requests: u64,
 }
+
+/// How far a per-user refresh that ran out of time has got: `done` of `total` listed
+/// users have data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncProgress {
+    pub done: u64,
+    pub total: u64,
+    /// No pass over these users has ever completed (the first sync).
+    pub first: bool,
+    /// `users` or `suspended users`.
+    pub population: &'static str,
+}
+
+impl SyncProgress {
+    /// Why a KRI built on this data is not evaluated yet, e.g. "first sync in progress:
+    /// 3,322 of 5,000 users".
+    pub fn reason(&self) -> String {
+        format!(
+            "{} in progress: {} of {} {}",
+            if self.first { "first sync" } else { "sync" },
+            thousands(self.done),
+            thousands(self.total),
+            self.population
+        )
+    }
+}
+
+/// `5000` -> `5,000`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The state keys of one per-user cache's refresh bookkeeping.
+struct RefreshKeys {
+    cursor: &'static str,
+    full_at: &'static str,
+    pass: &'static str,
+}
+
+const FACTOR_KEYS: RefreshKeys = RefreshKeys {
+    cursor: store::FACTORS_CURSOR,
+    full_at: store::FACTORS_FULL_REFRESH_AT,
+    pass: store::FACTORS_PASS,
+};
+
+const APP_LINK_KEYS: RefreshKeys = RefreshKeys {
+    cursor: store::APP_LINKS_CURSOR,
+    full_at: store::APP_LINKS_FULL_REFRESH_AT,
+    pass: store::APP_LINKS_PASS,
+};
 
 /// Splits a permission gap (kept as data) from fatal errors.
 fn gap<T>(r: Result<T, ApiError>) -> Result<Got<T>, ConnectorError> {
@@ -217,6 +285,7 @@ pub struct Collector<'a> {
     pub log: &'a mut dyn Logger,
     pub cfg: &'a Config,
     pub now: i64,
+    budget: &'a TimeBudget,
     skipped: u64,
 }
 
@@ -227,6 +296,7 @@ impl<'a> Collector<'a> {
         log: &'a mut dyn Logger,
         cfg: &'a Config,
         now: i64,
+        budget: &'a TimeBudget,
     ) -> Self {
         Collector {
             client,
@@ -234,6 +304,7 @@ impl<'a> Collector<'a> {
             log,
             cfg,
             now,
+            budget,
             skipped: 0,
         }
     }
@@ -246,10 +317,14 @@ impl<'a> Collector<'a> {
     pub fn collect(mut self, needs: Needs) -> Result<Collected, ConnectorError> {
         let mut out = Collected::default();
         if needs.mfa {
-            out.mfa = Some(self.mfa_population()?);
+            let (mfa, sync) = self.mfa_population()?;
+            out.mfa = Some(mfa);
+            out.mfa_sync = sync;
         }
         if needs.suspended {
-            out.suspended = Some(self.suspended_users()?);
+            let (suspended, sync) = self.suspended_users()?;
+            out.suspended = Some(suspended);
+            out.suspended_sync = sync;
         }
         if needs.events_24h {
             let window = Window::last_24h(self.now);
@@ -318,31 +393,51 @@ impl<'a> Collector<'a> {
     }
 
     /// Per-user lists fetched in batches; 404s (the object vanished) come back as `None`.
+    /// With `bounded`, a batch starts only while the time budget still fits one (twice
+    /// the longest so far): the results are then those of a prefix of `urls`.
     fn batched<T: crate::api::ListItem>(
         &mut self,
         ep: Endpoint,
         urls: &[String],
         follow_pages: bool,
         stage: &str,
+        bounded: bool,
     ) -> Result<Vec<Option<Vec<T>>>, ApiError> {
-        let log = &mut *self.log;
-        let results = self.client.get_lists_batched::<T>(
-            ep,
-            urls,
-            self.cfg.factor_batch_size,
-            follow_pages,
-            &mut |done, total| log.progress(stage, done, Some(total)),
-        )?;
-        let mut out = Vec::with_capacity(results.len());
-        for r in results {
-            match r {
-                Ok(items) => out.push(Some(items)),
-                Err(ApiError::NotFound { .. }) => {
-                    self.skipped += 1;
-                    out.push(None);
-                }
-                Err(e) => return Err(e),
+        let batch_size = self.cfg.factor_batch_size.max(1);
+        let total = urls.len() as u64;
+        let mut out = Vec::with_capacity(urls.len());
+        let mut longest_ms = 0;
+        for chunk in urls.chunks(batch_size) {
+            if bounded && !self.budget.fits(longest_ms) {
+                let msg = format!(
+                    "{stage}: the run's time budget is nearly spent after {} ms; {} of {total} \
+                     fetched, the next run goes on with the rest",
+                    self.budget.elapsed_ms(),
+                    out.len()
+                );
+                self.info(&msg);
+                break;
             }
+            let started = self.budget.elapsed_ms();
+            let results = self.client.get_lists_batched::<T>(
+                ep,
+                chunk,
+                batch_size,
+                follow_pages,
+                &mut |_, _| {},
+            )?;
+            longest_ms = longest_ms.max(self.budget.elapsed_ms().saturating_sub(started));
+            for r in results {
+                match r {
+                    Ok(items) => out.push(Some(items)),
+                    Err(ApiError::NotFound { .. }) => {
+                        self.skipped += 1;
+                        out.push(None);
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            self.log.progress(stage, out.len() as u64, Some(total));
         }
         Ok(out)
     }
@@ -410,13 +505,16 @@ impl<'a> Collector<'a> {
     }
 
     /// Which users' per-user data (`/api/v1/users/{id}/<resource>`) to read this run,
-    /// and the URLs: everyone on a full refresh, otherwise the users the System Log
-    /// names as changed and those with nothing stored. Logs the plan.
+    /// and the URLs: everyone on a full refresh, otherwise the users an unfinished pass
+    /// left (`pending`), those the System Log names as changed and those with nothing
+    /// stored. Logs the plan.
+    #[allow(clippy::too_many_arguments)]
     fn refetch_plan<'ids, V>(
         &mut self,
         ids: &[&'ids str],
         full: bool,
         changed: &BTreeSet<String>,
+        pending: Option<&BTreeSet<String>>,
         stored: &BTreeMap<String, V>,
         resource: &str,
         population: &str,
@@ -424,13 +522,22 @@ impl<'a> Collector<'a> {
         let to_fetch: Vec<&str> = ids
             .iter()
             .copied()
-            .filter(|id| full || changed.contains(*id) || !stored.contains_key(*id))
+            .filter(|id| {
+                full || changed.contains(*id)
+                    || !stored.contains_key(*id)
+                    || pending.is_some_and(|p| p.contains(*id))
+            })
             .collect();
         self.info(&format!(
-            "{resource} refresh {}: fetching {resource} of {} of {} {population}",
+            "{resource} refresh {}: fetching {resource} of {} of {} {population}{}",
             if full { "full" } else { "incremental" },
             to_fetch.len(),
-            ids.len()
+            ids.len(),
+            if pending.is_some() {
+                " (continuing an unfinished refresh)"
+            } else {
+                ""
+            }
         ));
         let urls = to_fetch
             .iter()
@@ -439,36 +546,71 @@ impl<'a> Collector<'a> {
         (to_fetch, urls)
     }
 
-    /// Ends a refresh whose cache was saved (`saved`): records the log cursor and,
-    /// after a full refresh, its time. When any of it cannot be stored the KRIs still
-    /// land, but the cache is not trusted next time: the full-refresh time is
+    /// Ends a per-user refresh whose cache was saved (`saved`). With users left in
+    /// `rest` (the time budget ran out) it records them as the unfinished pass;
+    /// otherwise it drops the pass and, after a full refresh, records when that began.
+    /// Either way the log cursor moves to now. When any of it cannot be stored the KRIs
+    /// still land, but the cache is not trusted next time: the full-refresh time is
     /// forgotten, so the next run refetches `redo`.
-    fn finish_refresh(
+    fn settle_refresh(
         &mut self,
         saved: Result<u64, ConnectorError>,
-        cursor_key: &str,
-        full_at_key: &str,
+        keys: &RefreshKeys,
+        continuing: Option<&Pass>,
         full: bool,
+        rest: BTreeSet<String>,
         redo: &str,
     ) {
-        let recorded = saved
-            .and_then(|_| store::set_ms(self.state, cursor_key, self.now))
-            .and_then(|_| match full {
-                true => store::set_ms(self.state, full_at_key, self.now),
+        let started_at = continuing.map_or(self.now, |p| p.started_at);
+        let full = full || continuing.is_some_and(|p| p.full);
+        let now = self.now;
+        let state = &mut *self.state;
+        let recorded = saved.and_then(|_| {
+            let finished = rest.is_empty();
+            if finished {
+                state.delete(keys.pass);
+            } else {
+                let pass = Pass {
+                    started_at,
+                    full,
+                    remaining: rest,
+                };
+                store::save_pass(state, keys.pass, &pass)?;
+            }
+            store::set_ms(state, keys.cursor, now)?;
+            match full && finished {
+                true => store::set_ms(state, keys.full_at, started_at),
                 false => Ok(()),
-            });
+            }
+        });
         if let Err(e) = recorded {
             self.log
                 .log(Level::Warn, &format!("{e}; the next run refetches {redo}"));
-            self.state.delete(full_at_key);
+            self.state.delete(keys.full_at);
         }
     }
 
-    fn mfa_population(&mut self) -> Result<Got<MfaPopulation>, ConnectorError> {
+    /// Why a refresh is what it is: the full-refresh reason, or the unfinished pass it
+    /// continues.
+    fn refresh_reason(full_reason: Option<String>, continuing: Option<&Pass>) -> Option<String> {
+        full_reason.or_else(|| {
+            continuing.map(|p| {
+                format!(
+                    "continuing the refresh begun at {} ({} users left)",
+                    ms_to_iso(p.started_at),
+                    thousands(p.remaining.len() as u64)
+                )
+            })
+        })
+    }
+
+    fn mfa_population(
+        &mut self,
+    ) -> Result<(Got<MfaPopulation>, Option<SyncProgress>), ConnectorError> {
         let cap = self.cfg.user_sample_cap;
         let (users, truncated) = match gap(self.list_users("ACTIVE", cap))? {
             Ok(v) => v,
-            Err(d) => return Ok(Err(d)),
+            Err(d) => return Ok((Err(d), None)),
         };
         let ids: Vec<String> = users.iter().filter_map(|u| u.id.clone()).collect();
         self.info(&format!(
@@ -481,14 +623,20 @@ impl<'a> Collector<'a> {
             }
         ));
 
-        // Full or incremental?
+        // Full, incremental, or the rest of an unfinished pass?
         let stored = store::load_factors(self.state, self.log);
         let full_at = store::get_ms(self.state, store::FACTORS_FULL_REFRESH_AT);
         let cursor = store::get_ms(self.state, store::FACTORS_CURSOR);
-        let mut full_reason = self.full_refresh_reason(full_at, cursor, stored.unreadable_shards);
+        let pass = store::load_pass(self.state, self.log, store::FACTORS_PASS);
+        let mut full_reason = match pass {
+            Some(_) => None,
+            None => self.full_refresh_reason(full_at, cursor, stored.unreadable_shards),
+        };
         let mut changed: BTreeSet<String> = BTreeSet::new();
         if full_reason.is_none() {
-            let since = cursor.unwrap_or(self.now);
+            let since = cursor
+                .or(pass.as_ref().map(|p| p.started_at))
+                .unwrap_or(self.now);
             match self.change_events(
                 since,
                 FACTOR_CHANGE_EVENTS,
@@ -500,23 +648,32 @@ impl<'a> Collector<'a> {
                         changed.extend(ev.target_user_ids().map(str::to_string));
                     }
                 }
+                // An unfinished pass goes on: its users are fetched either way.
+                Err(_) if pass.is_some() => {}
                 Err(reason) => full_reason = Some(reason),
             }
         }
         let full = full_reason.is_some();
+        let continuing = pass.as_ref().filter(|_| !full);
         let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let (to_fetch, urls) = self.refetch_plan(
             &id_refs,
             full,
             &changed,
+            continuing.map(|p| &p.remaining),
             &stored.summaries,
             "factors",
             "users",
         );
-        let fetched = match gap(self.batched::<Factor>(FACTORS, &urls, true, "factors"))? {
+        let fetched = match gap(self.batched::<Factor>(FACTORS, &urls, true, "factors", true))? {
             Ok(v) => v,
-            Err(d) => return Ok(Err(d)),
+            Err(d) => return Ok((Err(d), None)),
         };
+        let fetched_count = fetched.len();
+        let rest: BTreeSet<String> = to_fetch[fetched_count..]
+            .iter()
+            .map(|id| id.to_string())
+            .collect();
         let mut fresh: BTreeMap<&str, Option<FactorSummary>> = BTreeMap::new();
         for (id, factors) in to_fetch.iter().zip(fetched) {
             fresh.insert(id, factors.map(|f| summarize_factors(&f)));
@@ -524,6 +681,8 @@ impl<'a> Collector<'a> {
         let mut summaries = Vec::with_capacity(ids.len());
         let mut keep: BTreeMap<String, FactorSummary> = BTreeMap::new();
         let mut vanished = 0u64;
+        let mut reused = 0u64;
+        let mut missing = 0u64;
         for id in &ids {
             let s = match fresh.get(id.as_str()) {
                 Some(Some(s)) => *s,
@@ -532,53 +691,80 @@ impl<'a> Collector<'a> {
                     continue;
                 }
                 None => match stored.summaries.get(id) {
-                    Some(s) => *s,
-                    None => continue,
+                    Some(s) => {
+                        reused += 1;
+                        *s
+                    }
+                    None => {
+                        missing += 1;
+                        continue;
+                    }
                 },
             };
             summaries.push(s);
             keep.insert(id.clone(), s);
         }
         let saved = store::save_factors(self.state, &stored, &keep);
-        self.finish_refresh(
+        let mode = if full || continuing.is_some_and(|p| p.full) {
+            "full"
+        } else {
+            "incremental"
+        };
+        let reason = Self::refresh_reason(full_reason, continuing);
+        self.settle_refresh(
             saved,
-            store::FACTORS_CURSOR,
-            store::FACTORS_FULL_REFRESH_AT,
+            &FACTOR_KEYS,
+            continuing,
             full,
+            rest,
             "every user's factors",
         );
-        let fetched_count = to_fetch.len() as u64;
-        Ok(Ok(MfaPopulation {
-            summaries,
-            sample_cap: cap,
-            truncated,
-            users_skipped: vanished,
-            refresh: RefreshInfo {
-                mode: if full { "full" } else { "incremental" },
-                reason: full_reason,
-                factors_fetched: fetched_count,
-                reused: ids.len() as u64 - fetched_count,
-                changed_in_log: changed.len() as u64,
-            },
-        }))
+        let sync = (missing > 0).then(|| SyncProgress {
+            done: summaries.len() as u64,
+            total: summaries.len() as u64 + missing,
+            first: full_at.is_none(),
+            population: "users",
+        });
+        Ok((
+            Ok(MfaPopulation {
+                summaries,
+                sample_cap: cap,
+                truncated,
+                users_skipped: vanished,
+                refresh: RefreshInfo {
+                    mode,
+                    reason,
+                    factors_fetched: fetched_count as u64,
+                    reused,
+                    changed_in_log: changed.len() as u64,
+                },
+            }),
+            sync,
+        ))
     }
 
     /// SUSPENDED users and their app-link counts. Like factors, the counts are cached
     /// in state: an incremental run fetches `appLinks` only for suspended users without a
     /// stored count or named by an app-access change event since the last run (all of
     /// them after an app-wide change); a full run fetches every suspended user's links.
-    fn suspended_users(&mut self) -> Result<Got<SuspendedData>, ConnectorError> {
+    fn suspended_users(
+        &mut self,
+    ) -> Result<(Got<SuspendedData>, Option<SyncProgress>), ConnectorError> {
         let (users, _) = match gap(self.list_users("SUSPENDED", None))? {
             Ok(v) => v,
-            Err(d) => return Ok(Err(d)),
+            Err(d) => return Ok((Err(d), None)),
         };
         let ids: Vec<&str> = users.iter().filter_map(|u| u.id.as_deref()).collect();
 
-        // Full or incremental?
+        // Full, incremental, or the rest of an unfinished pass?
         let stored = store::load_app_links(self.state, self.log);
         let full_at = store::get_ms(self.state, store::APP_LINKS_FULL_REFRESH_AT);
         let cursor = store::get_ms(self.state, store::APP_LINKS_CURSOR);
-        let mut full_reason = self.full_refresh_reason(full_at, cursor, stored.unreadable_shards);
+        let pass = store::load_pass(self.state, self.log, store::APP_LINKS_PASS);
+        let mut full_reason = match pass {
+            Some(_) => None,
+            None => self.full_refresh_reason(full_at, cursor, stored.unreadable_shards),
+        };
         let mut changed: BTreeSet<String> = BTreeSet::new();
         // The change log is read only when a stored count could be reused.
         let any_stored = ids.iter().any(|id| stored.summaries.contains_key(*id));
@@ -588,7 +774,9 @@ impl<'a> Collector<'a> {
                 .chain(APP_WIDE_CHANGE_EVENTS)
                 .copied()
                 .collect();
-            let since = cursor.unwrap_or(self.now);
+            let since = cursor
+                .or(pass.as_ref().map(|p| p.started_at))
+                .unwrap_or(self.now);
             match self.change_events(since, &types, "app_access_changes", "app access changes")? {
                 Ok(events) => {
                     let id_set: BTreeSet<&str> = ids.iter().copied().collect();
@@ -610,22 +798,32 @@ impl<'a> Collector<'a> {
                         );
                     }
                 }
+                // An unfinished pass goes on: its users are fetched either way.
+                Err(_) if pass.is_some() => {}
                 Err(reason) => full_reason = Some(reason),
             }
         }
         let full = full_reason.is_some();
+        // An app-wide change starts the pass over.
+        let continuing = pass.as_ref().filter(|_| !full);
         let (to_fetch, urls) = self.refetch_plan(
             &ids,
             full,
             &changed,
+            continuing.map(|p| &p.remaining),
             &stored.summaries,
             "appLinks",
             "SUSPENDED users",
         );
-        let links = match gap(self.batched::<Value>(APP_LINKS, &urls, false, "app_links"))? {
+        let links = match gap(self.batched::<Value>(APP_LINKS, &urls, false, "app_links", true))? {
             Ok(v) => v,
-            Err(d) => return Ok(Err(d)),
+            Err(d) => return Ok((Err(d), None)),
         };
+        let fetched = links.len();
+        let rest: BTreeSet<String> = to_fetch[fetched..]
+            .iter()
+            .map(|id| id.to_string())
+            .collect();
         let fresh: BTreeMap<&str, Option<u64>> = to_fetch
             .iter()
             .zip(links)
@@ -633,6 +831,8 @@ impl<'a> Collector<'a> {
             .collect();
         let mut data = SuspendedData::default();
         let mut keep: BTreeMap<String, u64> = BTreeMap::new();
+        let mut reused = 0u64;
+        let mut missing = 0u64;
         for u in &users {
             let Some(id) = u.id.as_deref() else { continue };
             let count = match fresh.get(id) {
@@ -642,8 +842,14 @@ impl<'a> Collector<'a> {
                     continue;
                 }
                 None => match stored.summaries.get(id) {
-                    Some(n) => *n,
-                    None => continue,
+                    Some(n) => {
+                        reused += 1;
+                        *n
+                    }
+                    None => {
+                        missing += 1;
+                        continue;
+                    }
                 },
             };
             keep.insert(id.to_string(), count);
@@ -655,19 +861,25 @@ impl<'a> Collector<'a> {
         }
         // Users no longer suspended drop out of the stored counts here.
         let saved = store::save_app_links(self.state, &stored, &keep);
-        self.finish_refresh(
+        let mode = if full || continuing.is_some_and(|p| p.full) {
+            "full"
+        } else {
+            "incremental"
+        };
+        let reason = Self::refresh_reason(full_reason, continuing);
+        self.settle_refresh(
             saved,
-            store::APP_LINKS_CURSOR,
-            store::APP_LINKS_FULL_REFRESH_AT,
+            &APP_LINK_KEYS,
+            continuing,
             full,
+            rest,
             "every suspended user's app links",
         );
-        let fetched = to_fetch.len() as u64;
         data.refresh = AppLinksRefresh {
-            mode: if full { "full" } else { "incremental" },
-            reason: full_reason,
-            fetched,
-            reused: ids.len() as u64 - fetched,
+            mode,
+            reason,
+            fetched: fetched as u64,
+            reused,
             changed_in_log: changed.len() as u64,
         };
         self.info(&format!(
@@ -675,7 +887,13 @@ impl<'a> Collector<'a> {
             data.users.len(),
             data.users.iter().filter(|u| u.app_links > 0).count()
         ));
-        Ok(Ok(data))
+        let sync = (missing > 0).then(|| SyncProgress {
+            done: data.users.len() as u64,
+            total: data.users.len() as u64 + missing,
+            first: full_at.is_none(),
+            population: "suspended users",
+        });
+        Ok((Ok(data), sync))
     }
 
     fn admin_sessions(&mut self) -> Result<Got<AdminData>, ConnectorError> {
@@ -744,7 +962,8 @@ impl<'a> Collector<'a> {
                 rules: Vec::new(),
             });
         }
-        let rules = self.batched::<PolicyRule>(POLICY_RULES, &active_urls, true, "policy_rules")?;
+        let rules =
+            self.batched::<PolicyRule>(POLICY_RULES, &active_urls, true, "policy_rules", false)?;
         let mut gone = Vec::new();
         for (idx, r) in active_idx.into_iter().zip(rules) {
             match r {
@@ -878,6 +1097,30 @@ mod tests {
         for (name, e, want) in cases {
             assert_eq!(names(&e), want, "{name}");
         }
+    }
+
+    #[test]
+    fn sync_progress_reads_like_the_issue() {
+        let p = SyncProgress {
+            done: 3_322,
+            total: 5_000,
+            first: true,
+            population: "users",
+        };
+        assert_eq!(p.reason(), "first sync in progress: 3,322 of 5,000 users");
+        let later = SyncProgress {
+            done: 7,
+            total: 1_234_567,
+            first: false,
+            population: "suspended users",
+        };
+        assert_eq!(
+            later.reason(),
+            "sync in progress: 7 of 1,234,567 suspended users"
+        );
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(100_000), "100,000");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use crate::api::models::User;
 use crate::api::{ApiError, OktaClient, USERS};
+use crate::budget::TimeBudget;
 use crate::collect::{Collected, Collector, Got, Needs};
 use crate::config::{self, Config};
 use crate::kris::{
@@ -169,6 +170,19 @@ pub fn compute(kri: Kri, c: &Collected, now: i64) -> KriValue {
             None => not_evaluated(kri, "not collected", json!({})),
         }
     }
+    // A KRI over per-user data waits until every listed user has some.
+    let sync = match kri {
+        Kri::MfaAdoption | Kri::PhishResistantMfa => c.mfa_sync,
+        Kri::InactiveUsersWithAppAccess => c.suspended_sync,
+        _ => None,
+    };
+    if let Some(p) = sync {
+        return not_evaluated(
+            kri,
+            &p.reason(),
+            json!({"users_with_data": p.done, "users": p.total, "first_sync": p.first}),
+        );
+    }
     match kri {
         Kri::MfaAdoption => with(kri, &c.mfa, mfa_adoption::mfa_adoption),
         Kri::PhishResistantMfa => with(kri, &c.mfa, phish_resistant_mfa::phish_resistant_mfa),
@@ -192,8 +206,17 @@ pub fn compute(kri: Kri, c: &Collected, now: i64) -> KriValue {
     }
 }
 
-/// A run of the `kris` job: fetch, compute, emit.
+/// A run of the `kris` job within the request's time budget, counted from now.
 pub fn run(host: &mut Host<'_>, req: &RunRequest) -> Result<RunSummary, ConnectorError> {
+    run_within(host, req, &TimeBudget::starting_now(req.time_budget_ms))
+}
+
+/// A run of the `kris` job: fetch (the per-user fetches within `budget`), compute, emit.
+pub fn run_within(
+    host: &mut Host<'_>,
+    req: &RunRequest,
+    budget: &TimeBudget,
+) -> Result<RunSummary, ConnectorError> {
     let cfg = Config::parse(&req.extra_config)?;
     let kris = selected_kris(&req.kris)?;
     let now = req.now_ms;
@@ -207,7 +230,7 @@ pub fn run(host: &mut Host<'_>, req: &RunRequest) -> Result<RunSummary, Connecto
     );
     let collected = {
         let client = OktaClient::new(&mut *host.http);
-        Collector::new(client, &mut *host.state, &mut *host.log, &cfg, now)
+        Collector::new(client, &mut *host.state, &mut *host.log, &cfg, now, budget)
             .collect(Needs::of(&kris))?
     };
     let values: Vec<KriValue> = kris.iter().map(|k| compute(*k, &collected, now)).collect();
@@ -248,6 +271,12 @@ pub fn run(host: &mut Host<'_>, req: &RunRequest) -> Result<RunSummary, Connecto
             "; app links refresh {} ({} users fetched)",
             s.refresh.mode, s.refresh.fetched
         ));
+    }
+    for p in [&collected.mfa_sync, &collected.suspended_sync]
+        .into_iter()
+        .flatten()
+    {
+        note.push_str(&format!("; {}, the next run goes on", p.reason()));
     }
     Ok(RunSummary {
         items_read: collected.items_read,

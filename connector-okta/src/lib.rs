@@ -6,6 +6,7 @@
 //! library another component can use without exporting this one.
 
 pub mod api;
+pub mod budget;
 pub mod collect;
 pub mod config;
 pub mod connector;

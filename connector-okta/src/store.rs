@@ -13,6 +13,9 @@
 //!   changes;
 //! - `app_links/shard/<0..3>`: JSON map SUSPENDED user id -> number of app links (0 = no
 //!   app access), users spread by a hash of their id; only currently suspended users;
+//! - `factors/pass`, `app_links/pass`: a refresh that ran out of the run's time budget
+//!   before it fetched every user: `{"started_at": ms, "full": bool, "remaining": [ids]}`;
+//!   the next run fetches the remaining users first, and the key goes when it is done;
 //! - `admin_sessions/open`: JSON map external session id -> `{"s": start ms, "a": actor}`;
 //! - `admin_sessions/recent_outliers`: JSON list of outlier sessions ended in the last 24 h;
 //! - `admin_sessions/cursor`: epoch ms up to which admin-session events were read.
@@ -21,8 +24,9 @@ use crate::kris::admin_session_outliers::{EndedSession, OpenSession, SessionBook
 use crate::kris::mfa_adoption::FactorSummary;
 use kri_connector_sdk::types::{ConnectorError, Level};
 use kri_connector_sdk::{Logger, StateStore};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 pub const FACTORS_FULL_REFRESH_AT: &str = "factors/full_refresh_at";
 pub const FACTORS_CURSOR: &str = "factors/cursor";
@@ -33,6 +37,8 @@ pub const APP_LINKS_CURSOR: &str = "app_links/cursor";
 pub const APP_LINKS_SHARD_PREFIX: &str = "app_links/shard/";
 /// Suspended users are few (a few % of an org): four shards keep each write small.
 pub const APP_LINK_SHARDS: u64 = 4;
+pub const FACTORS_PASS: &str = "factors/pass";
+pub const APP_LINKS_PASS: &str = "app_links/pass";
 pub const ADMIN_OPEN: &str = "admin_sessions/open";
 pub const ADMIN_RECENT: &str = "admin_sessions/recent_outliers";
 pub const ADMIN_CURSOR: &str = "admin_sessions/cursor";
@@ -204,6 +210,37 @@ pub fn save_app_links(
     })
 }
 
+/// A per-user refresh left unfinished when a run's time budget ran out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pass {
+    /// `now` of the run that began the refresh.
+    pub started_at: i64,
+    /// Whether it is a full refresh (its end records the full-refresh time).
+    pub full: bool,
+    /// Users whose data is still to fetch.
+    pub remaining: BTreeSet<String>,
+}
+
+/// The unfinished refresh stored under `key`; unreadable is treated as none (logged).
+pub fn load_pass(state: &mut dyn StateStore, log: &mut dyn Logger, key: &str) -> Option<Pass> {
+    let raw = state.get(key)?;
+    match serde_json::from_slice::<Pass>(&raw) {
+        Ok(p) => Some(p),
+        Err(_) => {
+            log.log(
+                Level::Warn,
+                &format!("state key {key} is unreadable; the refresh starts over"),
+            );
+            None
+        }
+    }
+}
+
+pub fn save_pass(state: &mut dyn StateStore, key: &str, pass: &Pass) -> Result<(), ConnectorError> {
+    let bytes = serde_json::to_vec(pass).map_err(|e| ConnectorError::Other(e.to_string()))?;
+    state.set(key, &bytes).map_err(|e| state_error(key, e))
+}
+
 pub fn load_session_book(state: &mut dyn StateStore, log: &mut dyn Logger) -> SessionBook {
     let mut book = SessionBook::default();
     if let Some(raw) = state.get(ADMIN_OPEN) {
@@ -300,6 +337,23 @@ mod tests {
         assert_eq!(loaded.summaries.get("00us9999"), Some(&1));
         let _ = state.set(&key, b"{oops");
         assert_eq!(load_app_links(&mut state, &mut log).unreadable_shards, 1);
+    }
+
+    #[test]
+    fn an_unfinished_pass_round_trips_and_unreadable_is_none() {
+        let mut state = MemState::default();
+        let mut log = NullLog;
+        assert_eq!(load_pass(&mut state, &mut log, FACTORS_PASS), None);
+        let pass = Pass {
+            started_at: 7,
+            full: true,
+            remaining: ["00ub".to_string(), "00ua".to_string()].into(),
+        };
+        assert!(save_pass(&mut state, FACTORS_PASS, &pass).is_ok());
+        assert_eq!(load_pass(&mut state, &mut log, FACTORS_PASS), Some(pass));
+        assert_eq!(load_pass(&mut state, &mut log, APP_LINKS_PASS), None);
+        assert!(state.set(APP_LINKS_PASS, b"{").is_ok());
+        assert_eq!(load_pass(&mut state, &mut log, APP_LINKS_PASS), None);
     }
 
     #[test]

@@ -1196,3 +1196,95 @@ fn unreadable_app_link_state_means_a_full_refresh() {
     assert_eq!(next.details(APPS)["refresh"], "incremental");
     assert_eq!(okta.count_requests("/appLinks"), 0);
 }
+
+/// A run whose time budget lets only a few per-user requests through: its clock moves
+/// 100 ms each time it is read (three reads per batch), over a 1 s budget.
+fn run_on_a_short_budget(okta: &mut FakeOkta, state: &mut MemState) -> Outcome {
+    use connector_okta::budget::TimeBudget;
+    use std::cell::Cell;
+    let reads = Cell::new(0u64);
+    let budget = TimeBudget::with_clock(1_000, move || {
+        reads.set(reads.get() + 1);
+        reads.get() * 100
+    });
+    let mut output = MemOutput::default();
+    let mut log = MemLog::default();
+    let req = RunRequest {
+        job: connector::KRIS.to_string(),
+        time_budget_ms: 1_000,
+        now_ms: now(),
+        kris: vec![],
+        extra_config: r#"{"factor_batch_size": 1}"#.to_string(),
+    };
+    let result = {
+        let mut host = Host {
+            http: okta,
+            state,
+            output: &mut output,
+            log: &mut log,
+        };
+        connector::run_within(&mut host, &req, &budget)
+    };
+    Outcome {
+        result,
+        output,
+        log,
+    }
+}
+
+#[test]
+fn a_first_sync_longer_than_the_budget_goes_on_over_several_runs() {
+    let mut reference_okta = load_org();
+    let reference = run(&mut reference_okta, &mut MemState::default());
+    assert!(reference.result.is_ok());
+    let per_user_requests =
+        reference_okta.count_requests("/factors") + reference_okta.count_requests("/appLinks");
+
+    let mut okta = load_org();
+    let mut state = MemState::default();
+    let first = run_on_a_short_budget(&mut okta, &mut state);
+    assert!(first.result.is_ok(), "{:?}", first.result);
+    let reason = first
+        .kri("okta_mfa_adoption_pct")
+        .not_evaluated_reason
+        .unwrap_or_default();
+    assert!(
+        reason.starts_with("first sync in progress: 2 of ") && reason.ends_with(" users"),
+        "{reason}"
+    );
+    assert_eq!(
+        first
+            .kri("okta_phish_resistant_mfa_pct")
+            .not_evaluated_reason,
+        Some(reason)
+    );
+    // KRIs that need no per-user data are computed normally.
+    for slug in ["okta_failed_mfa_push_24h", "okta_app_policy_exceptions"] {
+        assert_eq!(first.kri(slug), reference.kri(slug), "{slug}");
+    }
+    assert!(state.get(store::FACTORS_PASS).is_some());
+
+    let mut runs = 1;
+    let mut last = first;
+    while last
+        .output
+        .kris
+        .iter()
+        .any(|k| k.not_evaluated_reason.is_some())
+    {
+        assert!(runs < 10, "no convergence: {:?}", last.output.kris);
+        last = run_on_a_short_budget(&mut okta, &mut state);
+        assert!(last.result.is_ok(), "{:?}", last.result);
+        runs += 1;
+    }
+    assert!(runs > 2, "the budget should have cut several runs short");
+    assert_eq!(last.values(), reference.values());
+    // One pass over the users in all, not one per run.
+    assert_eq!(
+        okta.count_requests("/factors") + okta.count_requests("/appLinks"),
+        per_user_requests
+    );
+    assert!(state.get(store::FACTORS_PASS).is_none());
+    assert!(state.get(store::APP_LINKS_PASS).is_none());
+    assert!(store::get_ms(&mut state, store::FACTORS_FULL_REFRESH_AT).is_some());
+}

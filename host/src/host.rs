@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kri_policy::pacing::PacingConfig;
-use kri_policy::quota::{QuotaUsage, Quotas};
+use kri_policy::quota::{QuotaExceeded, QuotaKind, QuotaUsage, Quotas};
 use kri_policy::threshold::status;
 use serde::Serialize;
 use tracing::Instrument;
@@ -35,7 +35,7 @@ use crate::gateway::{Gateway, GatewaySettings, GatewayStats};
 use crate::model::{Direction, KriValue, Output, OutputKind, RunKind};
 use crate::pacer::{local_now_ms, Pacer};
 use crate::plugins::{Plugin, PluginRegistry, DEFAULT_MAX_PLUGIN_BYTES};
-use crate::runtime::{call_check, call_run, new_store, CallLimits};
+use crate::runtime::{call_check, call_run, new_store, CallFailure, CallLimits};
 use crate::sandbox::{LogLine, ProgressSink, RunBuffers, SandboxState, RESERVED_STATE_PREFIX};
 use crate::secrets::{SecretKey, Token};
 use crate::store::{
@@ -165,6 +165,16 @@ fn redact_json(value: &serde_json::Value, redact: impl Fn(&str) -> String) -> se
 /// margin (a tenth, between 1 s and 60 s) for winding down and committing.
 fn time_budget_ms(wall_ms: u64) -> u64 {
     wall_ms.saturating_sub((wall_ms / 10).clamp(1_000, 60_000))
+}
+
+/// A run's error when it was stopped on `wall_ms`: the quota, then how to go on.
+fn wall_ms_stop(q: &QuotaExceeded, tenant_id: &str) -> String {
+    format!(
+        "{q}; nothing of this run is kept, but what earlier runs committed is: a connector \
+         that saves its progress before its time budget ends goes on from there on the next \
+         run; or raise the quota: `kri tenant update {tenant_id} --quota wall_ms={}`",
+        q.limit.saturating_mul(2).max(1_000)
+    )
 }
 
 /// What a check found.
@@ -736,6 +746,9 @@ impl KriHost {
         let result = match result {
             Ok(Ok(summary)) => Ok(summary),
             Ok(Err(e)) => Err(redact(&e)),
+            Err(CallFailure::Quota(q)) if q.kind == QuotaKind::WallMs => {
+                Err(redact(&wall_ms_stop(&q, &run.tenant.id)))
+            }
             Err(f) => Err(redact(&f.to_string())),
         };
         ExecutedRun {
@@ -950,6 +963,21 @@ mod tests {
                 stored.get(&key)
             );
         }
+    }
+
+    #[test]
+    fn a_wall_ms_stop_says_how_to_go_on() {
+        let q = QuotaExceeded::new(QuotaKind::WallMs, 600_000, 600_000);
+        let text = wall_ms_stop(&q, "acme");
+        assert!(
+            text.starts_with("quota exceeded: wall_ms (limit 600000); "),
+            "{text}"
+        );
+        assert!(text.contains("the next run"), "{text}");
+        assert!(
+            text.ends_with("`kri tenant update acme --quota wall_ms=1200000`"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -117,6 +117,10 @@ async fn resource_attacks_end_the_run_naming_the_quota() {
     for (id, mode, quotas, want) in cases {
         let outcome = attack(&host, id, https, json!({ "mode": mode }), quotas).await;
         assert_failed_with(&outcome, want);
+        if *id == "wall" {
+            // A wall_ms stop says how to go on.
+            assert_failed_with(&outcome, "`kri tenant update wall --quota wall_ms=1000`");
+        }
         assert!(host.latest_kris(id).await.expect("kris").is_empty());
         assert!(host
             .connector_state(id, "probe")

@@ -10,6 +10,9 @@
 //! 5. Host overhead: component compile vs cache load, instantiation, one request
 //!    through the host vs a direct reqwest call, and the log KRIs over 1,000,000
 //!    events in wasm vs native.
+//! 6. A first sync longer than one run: the same org and limits as 1, a `wall_ms` of
+//!    20 s, runs until every KRI is evaluated: runs, requests against one full run's,
+//!    total wall time against the rate-limit floor.
 //!
 //! 6. Concurrency that adapts: a full run of a 2,500-user org that allows only 8
 //!    requests in flight: its concurrency 429s and its wall time against the
@@ -299,6 +302,72 @@ impl Bench {
                 "previous": previous.cloned(),
             }),
         );
+        Ok(())
+    }
+
+    /// Figure 7: a first sync longer than one run's `wall_ms`, over successive runs.
+    async fn first_sync(&mut self) -> Result<()> {
+        const WALL_MS: u64 = 20_000;
+        println!(
+            "\n[7] first sync over several runs, {} users, same limits as [1], wall_ms {WALL_MS}",
+            self.users
+        );
+        let org = Org::generate(&self.spec(4242));
+        let sim = SimServer::start(org, sim_config(limits(), LATENCY_MS), 0).await?;
+        let (_dir, host) = host_with(&["plugins/okta.wasm"], SHARE).await?;
+        let mut t = tenant("first", "okta", &sim.base_url(), json!({}));
+        t.quotas.insert("wall_ms".into(), WALL_MS);
+        host.add_tenant(t, &token(TOKEN)).await?;
+        let mut runs = 0u64;
+        let mut requests = 0;
+        let t = Instant::now();
+        let last = loop {
+            runs += 1;
+            if runs > 20 {
+                bail!("no complete first sync after 20 runs");
+            }
+            let o = run_at(&host, "okta", "first", NOW).await?;
+            requests += o.stats.requests;
+            let pending = o.outputs.iter().filter(|x| x.reason.is_some()).count();
+            println!(
+                "    run {runs}: {} requests, {} ms, {pending} KRIs not evaluated yet",
+                o.stats.requests, o.duration_ms
+            );
+            if pending == 0 {
+                break o;
+            }
+        };
+        let wall = t.elapsed().as_millis() as u64;
+        let stats = sim.stats();
+        let (floor_sum, _, _) = floors(&stats.by_family, &limits(), SHARE);
+        let matches = {
+            let org = sim.org();
+            let org = org.read().map_err(|_| anyhow::anyhow!("org lock"))?;
+            values(&last) == truth(&org, NOW)
+        };
+        let full = self
+            .results
+            .get("kri_full_requests")
+            .and_then(Value::as_u64);
+        println!(
+            "    {runs} runs, {requests} requests{}, 429s {}, wall {} in all; KRIs match ground truth: {matches}",
+            full.map(|f| format!(" = {:.3}x one full run's {f}", requests as f64 / f as f64))
+                .unwrap_or_default(),
+            stats.too_many_requests,
+            secs(wall)
+        );
+        println!(
+            "    floor of those requests: {}; wall / floor = {:.3}",
+            secs(floor_sum),
+            wall as f64 / floor_sum as f64
+        );
+        self.record("first_sync", json!({
+            "users": self.users, "wall_ms_quota": WALL_MS, "runs": runs, "requests": requests,
+            "full_run_requests": full, "responses_429": stats.too_many_requests, "wall_ms": wall,
+            "floor_ms": floor_sum, "wall_over_floor": wall as f64 / floor_sum as f64,
+            "kris_match_truth": matches,
+        }));
+        sim.shutdown().await;
         Ok(())
     }
 
@@ -810,6 +879,9 @@ async fn main() -> Result<()> {
             v
         });
         b.concurrency_limit(previous.as_ref()).await?;
+    }
+    if want(7) {
+        b.first_sync().await?;
     }
     let path = write_results(&b.results)?;
     println!("\nfigures written to {}", path.display());
