@@ -36,6 +36,8 @@ pub enum StoreError {
     TenantExists(String),
     #[error("the store's worker thread failed: {0}")]
     Worker(String),
+    #[error(transparent)]
+    Query(#[from] crate::query::QueryError),
 }
 
 /// Errors from encrypting or decrypting tenant secrets.

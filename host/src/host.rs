@@ -28,6 +28,7 @@ use crate::gateway::{Gateway, GatewaySettings, GatewayStats};
 use crate::model::RunKind;
 use crate::pacer::{local_now_ms, Pacer};
 use crate::plugins::{Plugin, PluginRegistry, DEFAULT_MAX_PLUGIN_BYTES};
+use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::runtime::{call_check, call_run, connector_error_text, new_store, CallLimits};
 use crate::sandbox::{LogLine, ProgressSink, SandboxState};
 use crate::secrets::{SecretKey, Token};
@@ -471,6 +472,18 @@ impl KriHost {
             kris: tenant.kris.clone(),
             extra_config: tenant.extra.to_string(),
         }
+    }
+
+    /// Runs a read-only SQL query (PostgreSQL dialect) over a tenant's graph, events
+    /// and alerts; see [`crate::query`].
+    pub async fn query(
+        &self,
+        tenant_id: &str,
+        sql: &str,
+        limits: QueryLimits,
+    ) -> Result<QueryRows, StoreError> {
+        let query = ReadQuery::parse(sql)?;
+        self.store.query(tenant_id, &query, limits).await
     }
 
     /// Runs the connector's `check`: one cheap authenticated call. Nothing is stored.

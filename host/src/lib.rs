@@ -8,6 +8,7 @@
 //!   gets the tenant's credential added, and is paced by [`pacer`].
 //! - [`store`] is the `Store` trait and its SQLite backend; [`secrets`] seals
 //!   tokens at rest.
+//! - [`query`] checks and rewrites the read-only SQL of `kri query`.
 //! - [`model`] holds the host's own types for outputs and runs.
 //!
 //! The policy rules themselves (allowlists, IP checks, quotas, pacing, thresholds)
@@ -21,6 +22,7 @@ pub mod host;
 pub mod model;
 pub mod pacer;
 pub mod plugins;
+pub mod query;
 pub mod runtime;
 pub mod sandbox;
 pub mod secrets;

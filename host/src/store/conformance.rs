@@ -13,6 +13,7 @@ use crate::model::{
     Alert, Direction, Edge, EntityRef, Event, EventOutcome, KriStatus, Node, RunKind, RunStatus,
     Severity,
 };
+use crate::query::{QueryError, QueryLimits, ReadQuery};
 use crate::secrets::SealedSecret;
 
 /// Runs every check against `store`, which must start empty.
@@ -29,6 +30,9 @@ pub async fn run_all(store: &dyn Store) {
     alerts_are_deduplicated_by_key(store).await;
     a_failed_run_changes_nothing_but_its_own_row(store).await;
     removing_a_tenant_removes_everything_kept_for_it(store).await;
+    queries_see_only_the_tenants_rows(store).await;
+    queries_cannot_write_or_read_other_tables(store).await;
+    queries_are_bounded_in_rows_and_time(store).await;
 }
 
 fn tenant(id: &str) -> Tenant {
@@ -699,4 +703,153 @@ async fn removing_a_tenant_removes_everything_kept_for_it(store: &dyn Store) {
         .await
         .expect("state")
         .is_empty());
+}
+
+fn okta_node(id: &str, kind: &str, name: &str, org: &str) -> Node {
+    Node {
+        id: id.into(),
+        kind: kind.into(),
+        sub_kind: format!("okta_{kind}"),
+        name: name.into(),
+        labels: BTreeMap::from([
+            ("teleport.dev/origin".to_string(), "okta".to_string()),
+            ("okta/org".to_string(), org.to_string()),
+        ]),
+        properties: serde_json::json!({"status": "ACTIVE"}),
+    }
+}
+
+async fn run_query(
+    store: &dyn Store,
+    tenant: &str,
+    sql: &str,
+    limits: QueryLimits,
+) -> Result<crate::query::QueryRows, StoreError> {
+    let query = ReadQuery::parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    store.query(tenant, &query, limits).await
+}
+
+async fn queries_see_only_the_tenants_rows(store: &dyn Store) {
+    for (t, org) in [("q-a", "https://a.okta.com"), ("q-b", "https://b.okta.com")] {
+        store.add_tenant(&tenant(t), &sealed(1)).await.expect("add");
+        commit(
+            store,
+            t,
+            "inventory",
+            RunCommit {
+                nodes: vec![
+                    okta_node("u1", "user", &format!("ann@{t}"), org),
+                    okta_node("g1", "group", "Everyone", org),
+                ],
+                edges: vec![Edge {
+                    from: "u1".into(),
+                    to: "g1".into(),
+                    kind: "member_of".into(),
+                    properties: serde_json::json!({}),
+                }],
+                events: vec![event(&format!("ev-{t}"), 1_000)],
+                alerts: vec![alert(&format!("k-{t}"), &["ev-1"], 1_000)],
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let limits = QueryLimits::default();
+    let rows = run_query(
+        store,
+        "q-a",
+        r#"SELECT name FROM nodes WHERE labels @> '{"teleport.dev/origin": "okta"}' ORDER BY name"#,
+        limits,
+    )
+    .await
+    .expect("query");
+    assert_eq!(rows.columns, vec!["name"]);
+    assert_eq!(
+        rows.rows,
+        vec![
+            vec![serde_json::json!("Everyone")],
+            vec![serde_json::json!("ann@q-a")]
+        ]
+    );
+    assert!(!rows.truncated);
+    let rows = run_query(
+        store,
+        "q-b",
+        r#"SELECT id FROM nodes WHERE labels @> '{"okta/org": "https://a.okta.com"}'"#,
+        limits,
+    )
+    .await
+    .expect("query");
+    assert!(rows.rows.is_empty(), "another tenant's org: {rows:?}");
+    for (table, want) in [("edges", 1), ("events", 1), ("alerts", 1)] {
+        let rows = run_query(store, "q-b", &format!("SELECT * FROM {table}"), limits)
+            .await
+            .expect("query");
+        assert_eq!(rows.rows.len(), want, "{table}: {rows:?}");
+        assert!(
+            !rows.columns.iter().any(|c| c == "tenant_id"),
+            "{table} shows no tenant column"
+        );
+    }
+    let err = run_query(store, "nobody", "SELECT 1", limits).await;
+    assert!(matches!(err, Err(StoreError::UnknownTenant(_))), "{err:?}");
+}
+
+async fn queries_cannot_write_or_read_other_tables(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("q-c"), &sealed(1))
+        .await
+        .expect("add");
+    let limits = QueryLimits::default();
+    for sql in [
+        "SELECT * FROM secrets",
+        "SELECT * FROM tenants",
+        "SELECT * FROM state",
+        "SELECT * FROM main.nodes",
+        "SELECT id FROM nodes WHERE id IN (SELECT tenant_id FROM runs)",
+        "SELECT * FROM sqlite_master",
+        "SELECT load_extension('x')",
+    ] {
+        let got = run_query(store, "q-c", sql, limits).await;
+        assert!(
+            matches!(got, Err(StoreError::Query(QueryError::Denied(_)))),
+            "{sql}: {got:?}"
+        );
+    }
+}
+
+async fn queries_are_bounded_in_rows_and_time(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("q-d"), &sealed(1))
+        .await
+        .expect("add");
+    let small = QueryLimits {
+        max_rows: 3,
+        ..QueryLimits::default()
+    };
+    let rows = run_query(
+        store,
+        "q-d",
+        "WITH RECURSIVE n(i) AS (VALUES (1) UNION ALL SELECT i + 1 FROM n WHERE i < 10) SELECT i FROM n",
+        small,
+    )
+    .await
+    .expect("query");
+    assert_eq!(rows.rows.len(), 3);
+    assert!(rows.truncated);
+    let quick = QueryLimits {
+        timeout: std::time::Duration::from_millis(200),
+        ..QueryLimits::default()
+    };
+    let got = run_query(
+        store,
+        "q-d",
+        "WITH RECURSIVE n(i) AS (VALUES (1) UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n",
+        quick,
+    )
+    .await;
+    assert!(
+        matches!(got, Err(StoreError::Query(QueryError::Timeout(200)))),
+        "{got:?}"
+    );
 }

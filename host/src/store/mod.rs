@@ -9,6 +9,7 @@
 //!
 //! - [`sqlite`] is the embedded backend (`<data-dir>/kri.db`), with its numbered SQL
 //!   migrations in `migrations/`.
+//! - `sqlite_query` runs `kri query` SQL on SQLite, confined to one tenant.
 //! - [`liveness`] tells whether a run's owning process still runs.
 //! - `conformance` is the test suite every backend passes.
 
@@ -21,12 +22,14 @@ use crate::error::StoreError;
 use crate::model::{
     Alert, Direction, Edge, EntityRef, Event, KriStatus, Node, RunKind, RunStatus, Severity,
 };
+use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
 
 #[cfg(test)]
 mod conformance;
 pub mod liveness;
 pub mod sqlite;
+mod sqlite_query;
 
 pub use sqlite::SqliteStore;
 
@@ -323,6 +326,17 @@ pub trait Store: Send + Sync {
     async fn events(&self, tenant_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// A tenant's alerts, oldest first.
     async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError>;
+
+    // ---- SQL -----------------------------------------------------------------
+
+    /// Runs a read-only query over the tenant's own rows of the queryable tables
+    /// ([`crate::query::QUERY_TABLES`]) and nothing else, within `limits`.
+    async fn query(
+        &self,
+        tenant_id: &str,
+        query: &ReadQuery,
+        limits: QueryLimits,
+    ) -> Result<QueryRows, StoreError>;
 }
 
 /// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-23T02:10:23.000Z`).

@@ -28,12 +28,14 @@ use rusqlite::{
 use serde::{Deserialize, Serialize};
 
 use super::liveness::{owner_alive, this_process};
+use super::sqlite_query::run_query;
 use super::{
     format_ms, parse_kri_status, AlertStatus, KriDefinitionRow, KriRow, RunCommit, RunRecord,
     RunStart, RunStats, Store, StoredAlert, StoredEdge, StoredEvent, StoredNode, Tenant,
 };
 use crate::error::StoreError;
 use crate::model::{Direction, Edge, EntityRef, Event, Node, RunKind, RunStatus};
+use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
 
 /// Ordered migrations; index + 1 is the schema version they bring the database to.
@@ -1167,6 +1169,21 @@ impl Store for SqliteStore {
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
+    }
+
+    async fn query(
+        &self,
+        tenant_id: &str,
+        query: &ReadQuery,
+        limits: QueryLimits,
+    ) -> Result<QueryRows, StoreError> {
+        self.tenant(tenant_id).await?;
+        // Its own read-only connection, so a long query never holds the store's.
+        let (db, tenant, query) = (self.path.clone(), tenant_id.to_string(), query.clone());
+        tokio::task::spawn_blocking(move || run_query(&db, &tenant, &query, limits))
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?
+            .map_err(StoreError::from)
     }
 }
 
