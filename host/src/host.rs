@@ -25,7 +25,7 @@ use crate::bindings::types;
 use crate::engine::KriEngine;
 use crate::error::{RunError, SecretError, StoreError};
 use crate::gateway::{Gateway, GatewaySettings, GatewayStats};
-use crate::model::RunKind;
+use crate::model::{RunKind, Severity};
 use crate::pacer::{local_now_ms, Pacer};
 use crate::plugins::{Plugin, PluginRegistry, DEFAULT_MAX_PLUGIN_BYTES};
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
@@ -33,8 +33,8 @@ use crate::runtime::{call_check, call_run, connector_error_text, new_store, Call
 use crate::sandbox::{LogLine, ProgressSink, SandboxState};
 use crate::secrets::{SecretKey, Token};
 use crate::store::{
-    KriDefinitionRow, KriOutput, KriRow, RunCommit, RunRecord, RunStart, RunStats, SqliteStore,
-    Store, Tenant,
+    AlertStatus, EventFilter, KriDefinitionRow, KriOutput, KriRow, RunCommit, RunRecord, RunStart,
+    RunStats, SqliteStore, Store, StoredAlert, StoredEvent, Tenant,
 };
 
 /// The job a run runs until connectors declare jobs: the KRIs.
@@ -472,6 +472,37 @@ impl KriHost {
             kris: tenant.kris.clone(),
             extra_config: tenant.extra.to_string(),
         }
+    }
+
+    /// A tenant's events matching `filter`, newest first.
+    pub async fn events(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.store.tenant(tenant_id).await?;
+        self.store.find_events(tenant_id, filter, limit).await
+    }
+
+    /// A tenant's alerts with this status and severity (`None`: any), oldest first.
+    pub async fn alerts(
+        &self,
+        tenant_id: &str,
+        status: Option<AlertStatus>,
+        severity: Option<Severity>,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        self.store.tenant(tenant_id).await?;
+        self.store.find_alerts(tenant_id, status, severity).await
+    }
+
+    /// Acknowledges or resolves an alert (or opens it again).
+    pub async fn set_alert_status(
+        &self,
+        alert_id: i64,
+        status: AlertStatus,
+    ) -> Result<StoredAlert, StoreError> {
+        self.store.set_alert_status(alert_id, status).await
     }
 
     /// Runs a read-only SQL query (PostgreSQL dialect) over a tenant's graph, events

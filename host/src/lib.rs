@@ -8,6 +8,8 @@
 //!   gets the tenant's credential added, and is paced by [`pacer`].
 //! - [`store`] is the `Store` trait and its SQLite backend; [`secrets`] seals
 //!   tokens at rest.
+//! - [`graph`] names the identity graph's node and edge kinds and derives access
+//!   paths from them.
 //! - [`query`] checks and rewrites the read-only SQL of `kri query`.
 //! - [`model`] holds the host's own types for outputs and runs.
 //!
@@ -18,6 +20,7 @@ pub mod bindings;
 pub mod engine;
 pub mod error;
 pub mod gateway;
+pub mod graph;
 pub mod host;
 pub mod model;
 pub mod pacer;

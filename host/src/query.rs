@@ -335,6 +335,28 @@ mod tests {
     ];
 
     #[test]
+    fn every_query_in_the_graph_docs_is_accepted() {
+        let doc = include_str!("../../docs/graph.md");
+        let mut found = 0;
+        for block in doc.split("```sql").skip(1) {
+            let block = block.split("```").next().unwrap_or_default();
+            for sql in block.split(';').filter(|s| !s.trim().is_empty()) {
+                let sql: String = sql
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("--"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                if sql.trim().is_empty() {
+                    continue;
+                }
+                ReadQuery::parse(&sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                found += 1;
+            }
+        }
+        assert!(found >= 18, "only {found} queries found in docs/graph.md");
+    }
+
+    #[test]
     fn refuses_everything_but_one_read_only_query() {
         let cases: &[(&str, fn(&QueryError) -> bool)] = &[
             (

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use super::{
-    AlertStatus, KriDefinitionRow, KriOutput, RunCommit, RunStart, RunStats, StateChanges, Store,
-    Tenant,
+    AlertStatus, EventFilter, KriDefinitionRow, KriOutput, RunCommit, RunStart, RunStats,
+    StateChanges, Store, Tenant,
 };
 use crate::error::StoreError;
 use crate::model::{
@@ -30,6 +30,9 @@ pub async fn run_all(store: &dyn Store) {
     alerts_are_deduplicated_by_key(store).await;
     a_failed_run_changes_nothing_but_its_own_row(store).await;
     removing_a_tenant_removes_everything_kept_for_it(store).await;
+    events_are_filtered_by_time_type_and_actor(store).await;
+    alerts_are_filtered_and_change_status(store).await;
+    access_paths_are_rebuilt_and_answer_the_seed_queries(store).await;
     queries_see_only_the_tenants_rows(store).await;
     queries_cannot_write_or_read_other_tables(store).await;
     queries_are_bounded_in_rows_and_time(store).await;
@@ -852,4 +855,231 @@ async fn queries_are_bounded_in_rows_and_time(store: &dyn Store) {
         matches!(got, Err(StoreError::Query(QueryError::Timeout(200)))),
         "{got:?}"
     );
+}
+
+async fn events_are_filtered_by_time_type_and_actor(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("evf-a"), &sealed(1))
+        .await
+        .expect("add");
+    store
+        .add_tenant(&tenant("evf-b"), &sealed(1))
+        .await
+        .expect("add");
+    let mut grant = event("e3", 3_000);
+    grant.event_type = "user.account.privilege.grant".into();
+    grant.actor = entity("admin1");
+    commit(
+        store,
+        "evf-a",
+        "logs",
+        RunCommit {
+            events: vec![event("e1", 1_000), event("e2", 2_000), grant],
+            ..Default::default()
+        },
+    )
+    .await;
+    commit(
+        store,
+        "evf-b",
+        "logs",
+        RunCommit {
+            events: vec![event("other", 2_500)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let ids = |events: Vec<super::StoredEvent>| -> Vec<String> {
+        events.into_iter().map(|e| e.event.id).collect()
+    };
+    let find = |filter: EventFilter, limit: usize| async move {
+        ids(store
+            .find_events("evf-a", &filter, limit)
+            .await
+            .expect("events"))
+    };
+    assert_eq!(find(EventFilter::default(), 10).await, ["e3", "e2", "e1"]);
+    assert_eq!(find(EventFilter::default(), 2).await, ["e3", "e2"]);
+    let since = EventFilter {
+        since_ms: Some(2_000),
+        ..Default::default()
+    };
+    assert_eq!(find(since, 10).await, ["e3", "e2"]);
+    let by_type = EventFilter {
+        event_type: Some("user.session.start".into()),
+        ..Default::default()
+    };
+    assert_eq!(find(by_type, 10).await, ["e2", "e1"]);
+    for actor in ["admin1", "admin1@example.com"] {
+        let by_actor = EventFilter {
+            actor: Some(actor.into()),
+            ..Default::default()
+        };
+        assert_eq!(find(by_actor, 10).await, ["e3"], "actor {actor}");
+    }
+}
+
+async fn alerts_are_filtered_and_change_status(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("als-a"), &sealed(1))
+        .await
+        .expect("add");
+    let mut critical = alert("k2", &["e9"], 2_000);
+    critical.severity = Severity::Critical;
+    commit(
+        store,
+        "als-a",
+        "logs",
+        RunCommit {
+            alerts: vec![alert("k1", &["e1"], 1_000), critical],
+            ..Default::default()
+        },
+    )
+    .await;
+    let all = store.find_alerts("als-a", None, None).await.expect("alerts");
+    assert_eq!(all.len(), 2);
+    let high = store
+        .find_alerts("als-a", None, Some(Severity::High))
+        .await
+        .expect("alerts");
+    assert_eq!(high.len(), 1);
+    assert_eq!(high[0].dedupe_key, "k1");
+    let acked = store
+        .set_alert_status(high[0].id, AlertStatus::Acknowledged)
+        .await
+        .expect("ack");
+    assert_eq!(acked.status, AlertStatus::Acknowledged);
+    assert_eq!(acked.evidence, ["e1"]);
+    let open = store
+        .find_alerts("als-a", Some(AlertStatus::Open), None)
+        .await
+        .expect("alerts");
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].dedupe_key, "k2");
+    // A later emission of the same incident keeps the operator's status.
+    commit(
+        store,
+        "als-a",
+        "logs",
+        RunCommit {
+            alerts: vec![alert("k1", &["e5"], 5_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let acked = store
+        .find_alerts("als-a", Some(AlertStatus::Acknowledged), None)
+        .await
+        .expect("alerts");
+    assert_eq!(acked.len(), 1);
+    assert_eq!(acked[0].evidence, ["e1", "e5"]);
+    let resolved = store
+        .set_alert_status(acked[0].id, AlertStatus::Resolved)
+        .await
+        .expect("resolve");
+    assert_eq!(resolved.status, AlertStatus::Resolved);
+    let missing = store.set_alert_status(999_999, AlertStatus::Resolved).await;
+    assert!(
+        matches!(missing, Err(StoreError::UnknownAlert(999_999))),
+        "{missing:?}"
+    );
+}
+
+async fn access_paths_are_rebuilt_and_answer_the_seed_queries(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("acp-a"), &sealed(1))
+        .await
+        .expect("add");
+    let (nodes, edges) = crate::graph::small_graph();
+    commit(
+        store,
+        "acp-a",
+        "inventory",
+        RunCommit {
+            nodes,
+            edges,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(store.rebuild_access_paths("acp-a").await.expect("rebuild"), 6);
+    // Rebuilding replaces the rows, never adds to them.
+    assert_eq!(store.rebuild_access_paths("acp-a").await.expect("rebuild"), 6);
+    let limits = QueryLimits::default();
+    let column = |sql: &str, name: &'static str| {
+        let sql = sql.to_string();
+        async move {
+            let rows = run_query(store, "acp-a", &sql, limits).await.expect("query");
+            let at = rows.columns.iter().position(|c| c == name).expect("column");
+            let mut out: Vec<String> = rows
+                .rows
+                .iter()
+                .map(|r| match &r[at] {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            out.sort();
+            out
+        }
+    };
+    let origin = r#"resource_labels @> '{"teleport.dev/origin": "okta"}'"#;
+    assert_eq!(
+        column(
+            "SELECT * FROM access_path WHERE identity = 'ann@acme.com' AND kind = 'ALLOWED'",
+            "resource"
+        )
+        .await,
+        ["Engineering", "Sales", "Salesforce", "Slack"]
+    );
+    assert_eq!(
+        column(
+            &format!("SELECT * FROM access_path WHERE resource = 'Salesforce' AND {origin}"),
+            "identity"
+        )
+        .await,
+        ["ann@acme.com"]
+    );
+    assert_eq!(
+        column(
+            &format!("SELECT * FROM access_path WHERE resource = 'Engineering' AND {origin}"),
+            "path"
+        )
+        .await,
+        [r#"["u-ann","g-eng"]"#]
+    );
+    assert_eq!(
+        column(
+            &format!("SELECT * FROM access_path WHERE standing_privileges >= 1 AND {origin}"),
+            "identity"
+        )
+        .await
+        .len(),
+        6
+    );
+    assert_eq!(
+        column(
+            "SELECT identity FROM access_path WHERE resource_group = 'org'",
+            "identity"
+        )
+        .await,
+        ["bob@acme.com", "ci-token"]
+    );
+    assert_eq!(
+        column(
+            r#"SELECT * FROM nodes WHERE labels @> '{"teleport.dev/origin": "okta"}'"#,
+            "id"
+        )
+        .await
+        .len(),
+        11
+    );
+    store.remove_tenant("acp-a").await.expect("remove");
+    store
+        .add_tenant(&tenant("acp-a"), &sealed(1))
+        .await
+        .expect("add");
+    assert!(column("SELECT * FROM access_path", "identity")
+        .await
+        .is_empty());
 }

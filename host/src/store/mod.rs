@@ -2,10 +2,10 @@
 //!
 //! It holds tenants, their sealed secrets, run history, KRI values (every run's, so
 //! the latest and its change can be shown), KRI definitions and thresholds, connector
-//! state, the identity graph (nodes, edges), the audit stream (events) and alerts. A
-//! run's outputs and state changes land in ONE transaction ([`Store::commit_run`]); a
-//! failed run only updates its own `runs` row, so earlier values and state stay
-//! untouched.
+//! state, the identity graph (nodes, edges) with its access paths, the audit stream
+//! (events) and alerts. A run's outputs and state changes land in ONE transaction
+//! ([`Store::commit_run`]); a failed run only updates its own `runs` row, so earlier
+//! values and state stay untouched.
 //!
 //! - [`sqlite`] is the embedded backend (`<data-dir>/kri.db`), with its numbered SQL
 //!   migrations in `migrations/`.
@@ -245,6 +245,16 @@ pub struct StoredEvent {
     pub run_id: i64,
 }
 
+/// Which events to list; every field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Published at or after this time (ms since the Unix epoch).
+    pub since_ms: Option<i64>,
+    pub event_type: Option<String>,
+    /// The actor's id or name (an Okta user id or login).
+    pub actor: Option<String>,
+}
+
 /// What kri keeps, whatever the backend. Every method is one short transaction.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -326,6 +336,33 @@ pub trait Store: Send + Sync {
     async fn events(&self, tenant_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// A tenant's alerts, oldest first.
     async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError>;
+
+    /// A tenant's events matching `filter`, newest first, at most `limit`.
+    async fn find_events(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// A tenant's alerts with this status and severity (either `None` for any),
+    /// oldest first.
+    async fn find_alerts(
+        &self,
+        tenant_id: &str,
+        status: Option<AlertStatus>,
+        severity: Option<Severity>,
+    ) -> Result<Vec<StoredAlert>, StoreError>;
+    /// Moves an alert (of any tenant; alert ids are unique in the store) to
+    /// `status` and returns it; [`StoreError::UnknownAlert`] if there is none.
+    async fn set_alert_status(
+        &self,
+        alert_id: i64,
+        status: AlertStatus,
+    ) -> Result<StoredAlert, StoreError>;
+
+    /// Replaces a tenant's `access_path` rows with the paths of its current graph
+    /// ([`crate::graph::access_paths`]), in one transaction. Returns how many rows.
+    async fn rebuild_access_paths(&self, tenant_id: &str) -> Result<usize, StoreError>;
 
     // ---- SQL -----------------------------------------------------------------
 
