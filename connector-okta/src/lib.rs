@@ -10,6 +10,7 @@ pub mod bench;
 pub mod collect;
 pub mod config;
 pub mod connector;
+pub mod detect;
 pub mod kris;
 pub mod store;
 pub mod testing;

@@ -23,6 +23,7 @@ use futures::StreamExt;
 use kri_policy::headers::{check_request_headers, check_response_headers, HeaderLimits};
 use kri_policy::pacing::RateLimitHeaders;
 use kri_policy::quota::{QuotaExceeded, QuotaKind, QuotaUsage, Quotas};
+use tracing::Instrument;
 
 use crate::pacer::{local_now_ms, Pacer};
 use crate::secrets::Token;
@@ -254,13 +255,29 @@ impl Gateway {
                 .acquire()
                 .await
                 .map_err(|_| GatewayError::Transport("gateway closed".into()))?;
-            self.pacer.acquire(&bucket).await;
+            let span = tracing::debug_span!(
+                "request",
+                bucket = %bucket,
+                status = tracing::field::Empty,
+                wait_ms = tracing::field::Empty
+            );
+            let waited = std::time::Instant::now();
+            self.pacer.acquire(&bucket).instrument(span.clone()).await;
+            span.record("wait_ms", waited.elapsed().as_millis() as u64);
             self.bump(|s| s.requests += 1);
-            let result = self.send_once(&method, &url, &req).await;
+            let result = self
+                .send_once(&method, &url, &req)
+                .instrument(span.clone())
+                .await;
             let (status, rl) = match &result {
                 Ok((resp, rl)) => (resp.status, Some(*rl)),
                 Err(_) => (0, None),
             };
+            span.record("status", status);
+            span.in_scope(|| match &result {
+                Ok(_) => tracing::debug!("response"),
+                Err(e) => tracing::debug!(error = %e, "no response"),
+            });
             self.pacer.on_response(
                 &bucket,
                 status,

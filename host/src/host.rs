@@ -19,6 +19,7 @@ use kri_policy::pacing::PacingConfig;
 use kri_policy::quota::{QuotaUsage, Quotas};
 use kri_policy::threshold::{status, Direction, KriStatus};
 use serde::Serialize;
+use tracing::Instrument;
 use wasmtime::component::Linker;
 
 use crate::bindings::types;
@@ -190,6 +191,12 @@ impl KriHost {
 
     pub fn registry(&self) -> &PluginRegistry {
         &self.registry
+    }
+
+    /// The store, for the host's own modules; callers outside the crate use
+    /// `KriHost`'s methods, never the store.
+    pub(crate) fn store(&self) -> &dyn Store {
+        self.store.as_ref()
     }
 
     pub fn config(&self) -> &HostConfig {
@@ -376,6 +383,12 @@ impl KriHost {
     pub async fn runs(&self, tenant_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         self.store.tenant(tenant_id).await?;
         self.store.runs(tenant_id, limit).await
+    }
+
+    /// Records the runs this process left `running` as `interrupted` with `reason`
+    /// (a signal is ending the process); returns how many.
+    pub async fn interrupt_own_runs(&self, reason: &str) -> Result<usize, StoreError> {
+        self.store.interrupt_own_runs(reason).await
     }
 
     /// The committed state of a tenant's connector.
@@ -566,6 +579,44 @@ impl KriHost {
         tenant_id: &str,
         opts: RunOptions,
     ) -> Result<RunOutcome, RunError> {
+        let span = tracing::info_span!(
+            "run",
+            tenant = tenant_id,
+            connector,
+            job = KRIS_JOB,
+            run_id = tracing::field::Empty
+        );
+        let outcome = self
+            .run_in_span(connector, tenant_id, opts)
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        match &outcome {
+            Ok(o) if o.succeeded => tracing::info!(
+                duration_ms = o.duration_ms,
+                requests = o.stats.requests,
+                responses_429 = o.stats.responses_429,
+                rows_written = o.stats.rows_written,
+                "run succeeded"
+            ),
+            // Info, not warn: callers report failures themselves (the CLI on stderr).
+            Ok(o) => tracing::info!(
+                duration_ms = o.duration_ms,
+                requests = o.stats.requests,
+                error = o.error.as_deref().unwrap_or(""),
+                "run failed"
+            ),
+            Err(e) => tracing::info!(error = %e, "run could not start"),
+        }
+        outcome
+    }
+
+    async fn run_in_span(
+        &self,
+        connector: &str,
+        tenant_id: &str,
+        opts: RunOptions,
+    ) -> Result<RunOutcome, RunError> {
         let (tenant, plugin, token, quotas) = self.prepare(connector, tenant_id).await?;
         self.seed_definitions(tenant_id, &plugin).await?;
         let secret = token.expose().to_string();
@@ -578,6 +629,8 @@ impl KriHost {
                 kind: RunKind::Run,
             })
             .await?;
+        tracing::Span::current().record("run_id", run_id);
+        tracing::info!("run started");
         let started = Instant::now();
         let deadline = started + Duration::from_millis(quotas.wall_ms);
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
@@ -648,7 +701,14 @@ impl KriHost {
                 .into_iter()
                 .map(|d| (d.slug.clone(), d))
                 .collect();
+            // A KRI switched off for the tenant is neither stored nor shown, even if
+            // the connector computed it.
+            let selected =
+                |slug: &str| tenant.kris.is_empty() || tenant.kris.iter().any(|k| k == slug);
             for o in data.buffers.outputs {
+                if !selected(&o.slug) {
+                    continue;
+                }
                 let def = defs.get(&o.slug);
                 let value = if o.not_evaluated_reason.is_some() {
                     None

@@ -11,6 +11,7 @@
 //! - [`graph`] names the identity graph's node and edge kinds and derives access
 //!   paths from them.
 //! - [`query`] checks and rewrites the read-only SQL of `kri query`.
+//! - [`kri_settings`]: a tenant's thresholds and KRI selection after setup.
 //! - [`model`] holds the host's own types for outputs and runs.
 //!
 //! The policy rules themselves (allowlists, IP checks, quotas, pacing, thresholds)
@@ -22,6 +23,7 @@ pub mod error;
 pub mod gateway;
 pub mod graph;
 pub mod host;
+pub mod kri_settings;
 pub mod model;
 pub mod pacer;
 pub mod plugins;

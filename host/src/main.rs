@@ -1,8 +1,9 @@
 //! `kri`: the command line of the kri host.
 //!
-//! Parses arguments, opens the host, and prints tables for people or JSON for
-//! machines. All the work is done by the `kri_host` library; errors get context
-//! here and say what to do.
+//! Parses arguments, sets up logging (stderr), opens the host, and prints tables for
+//! people or JSON/CSV for machines (stdout). All the work is done by the `kri_host`
+//! library; errors get context here and say what to do. The exit codes are listed in
+//! [`EXIT_CODES`] (shown by `--help`).
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Read};
@@ -11,22 +12,40 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use kri_host::engine::KriEngine;
-use kri_host::model::Severity;
+use kri_host::kri_settings::ThresholdChange;
+use kri_host::model::{KriStatus, Severity};
 use kri_host::plugins::PluginRegistry;
 use kri_host::query::QueryLimits;
 use kri_host::sandbox::Progress;
-use kri_host::store::{format_ms, AlertStatus, EventFilter, StoredAlert, StoredEvent};
+use kri_host::store::{format_ms, AlertStatus, EventFilter, KriRow, StoredAlert, StoredEvent};
 use kri_host::{HostConfig, KriHost, NewTenant, RunOptions, Token};
+use output::Format;
 
+mod output;
 mod table;
+
+/// The exit codes, for `--help` (the README lists the same).
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    success
+  1    a run or check failed (the reason is on stderr; a failed run stores nothing)
+  2    nothing was run: bad arguments or input, unknown tenant or connector,
+       unusable data directory, or another error before the work started
+  3    --fail-on: a KRI is at or past the given status (the run itself succeeded)
+  130  interrupted by SIGINT (Ctrl-C); the run is recorded as interrupted
+  143  terminated by SIGTERM; the run is recorded as interrupted";
+
+/// `--fail-on`: exit 3 when a KRI is at or past this status.
+const EXIT_FAIL_ON: u8 = 3;
 
 #[derive(Parser)]
 #[command(
     name = "kri",
     version,
-    about = "Run sandboxed security-data connectors and read their KRIs"
+    about = "Run sandboxed security-data connectors and read their KRIs",
+    after_help = EXIT_CODES
 )]
 struct Cli {
     /// Where kri keeps its database, key file and component cache.
@@ -52,14 +71,64 @@ struct Cli {
         default_value_t = kri_host::plugins::DEFAULT_MAX_PLUGIN_BYTES
     )]
     max_plugin_bytes: u64,
+    /// Output format on stdout: table for people, json or csv for machines
+    /// (a command's --json is the same as -o json).
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    /// More log detail on stderr: -v info (runs), -vv debug (requests), -vvv trace.
+    /// The default logs warnings and errors; RUST_LOG overrides both.
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Log only errors on stderr.
+    #[arg(short = 'q', long = "quiet", global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Log line format on stderr: text for people, json (one object per line, with
+    /// the run's tenant, connector and run id) for log shippers.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines on stderr look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per event, with its span's fields.
+    Json,
+}
+
+/// The KRI status at or past which `--fail-on` exits 3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FailOn {
+    /// A KRI in warn or breach.
+    Warn,
+    /// A KRI in breach.
+    Breach,
+}
+
+impl FailOn {
+    fn reached(self, status: KriStatus) -> bool {
+        match self {
+            FailOn::Warn => matches!(status, KriStatus::Warn | KriStatus::Breach),
+            FailOn::Breach => status == KriStatus::Breach,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            FailOn::Warn => "warn",
+            FailOn::Breach => "breach",
+        }
+    }
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// List the connectors in the plugin directory, and the files that were rejected.
     Connectors {
+        /// Print JSON (same as -o json).
         #[arg(long)]
         json: bool,
     },
@@ -68,43 +137,61 @@ enum Command {
     Tenant(TenantCommand),
     /// Make one cheap authenticated call to show that a tenant's settings work.
     Check {
+        /// The connector's name (see `kri connectors`).
         connector: String,
+        /// The tenant to check.
         #[arg(long)]
         tenant: String,
     },
     /// Run a tenant's connector now and store what it computes.
     RunConnector {
+        /// The connector's name (see `kri connectors`).
         connector: String,
+        /// The tenant to run.
         #[arg(long)]
         tenant: String,
+        /// Print the run's outcome as JSON (same as -o json).
         #[arg(long)]
         json: bool,
         /// Evaluate as of this time (RFC 3339 or epoch ms) instead of now: the clock
         /// the connector sees, for reproducible runs.
-        #[arg(long)]
-        now: Option<String>,
+        #[arg(long, value_parser = parse_now)]
+        now: Option<i64>,
+        /// Exit 3 when a KRI is at or past this status after a successful run.
+        #[arg(long, value_enum)]
+        fail_on: Option<FailOn>,
     },
     /// Run every tenant's connector, several at once.
     RunAll {
         /// How many tenants run at the same time.
         #[arg(long, default_value_t = 8)]
         parallel: usize,
+        /// Print every run's outcome as JSON (same as -o json).
         #[arg(long)]
         json: bool,
     },
-    /// Show the latest value of each KRI of a tenant.
+    /// Show the latest value of each KRI of a tenant, with its status under the
+    /// current thresholds.
     Kris {
+        /// The tenant whose KRIs to show.
         #[arg(long)]
         tenant: String,
+        /// Print JSON (same as -o json).
         #[arg(long)]
         json: bool,
+        /// Exit 3 when a KRI is at or past this status.
+        #[arg(long, value_enum)]
+        fail_on: Option<FailOn>,
     },
     /// Show a tenant's run history.
     Runs {
+        /// The tenant whose runs to show.
         #[arg(long)]
         tenant: String,
+        /// Print JSON (same as -o json).
         #[arg(long)]
         json: bool,
+        /// How many of the latest runs to show.
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
@@ -115,6 +202,7 @@ enum Command {
         tenant: String,
         /// One SELECT, WITH ... SELECT or VALUES statement.
         sql: String,
+        /// Print JSON (same as -o json).
         #[arg(long)]
         json: bool,
         /// Stop the query after this many milliseconds.
@@ -140,6 +228,7 @@ enum Command {
         actor: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Print JSON (same as -o json).
         #[arg(long)]
         json: bool,
     },
@@ -153,12 +242,21 @@ enum Command {
         /// info, low, medium, high or critical.
         #[arg(long)]
         severity: Option<String>,
+        /// Print JSON (same as -o json).
         #[arg(long)]
         json: bool,
     },
     /// Acknowledge or resolve an alert.
     #[command(subcommand)]
     Alert(AlertCommand),
+    /// List a tenant's KRI thresholds, or change them with `set`.
+    Thresholds(ThresholdsArgs),
+    /// Print a shell completion script (e.g. `kri completions bash > /etc/bash_completion.d/kri`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -166,14 +264,55 @@ enum AlertCommand {
     /// Mark an alert acknowledged: someone is looking at it.
     Ack {
         id: i64,
+        /// Print JSON (same as -o json).
         #[arg(long)]
         json: bool,
     },
     /// Mark an alert resolved.
     Resolve {
         id: i64,
+        /// Print JSON (same as -o json).
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct ThresholdsArgs {
+    /// The tenant whose thresholds to list.
+    #[arg(long, required = true)]
+    tenant: Option<String>,
+    /// Print JSON (same as -o json).
+    #[arg(long)]
+    json: bool,
+    #[command(subcommand)]
+    command: Option<ThresholdsCommand>,
+}
+
+#[derive(Subcommand)]
+enum ThresholdsCommand {
+    /// Set one KRI's warn and breach thresholds, or restore the connector's defaults.
+    /// A warn threshold past the breach threshold (given the KRI's direction) is refused.
+    Set {
+        /// The tenant whose thresholds to change.
+        #[arg(long)]
+        tenant: String,
+        /// The KRI's slug (see `kri thresholds --tenant T`).
+        slug: String,
+        /// The new warn threshold (unchanged when omitted).
+        #[arg(
+            long,
+            allow_negative_numbers = true,
+            required_unless_present_any = ["breach", "reset"]
+        )]
+        warn: Option<f64>,
+        /// The new breach threshold (unchanged when omitted).
+        #[arg(long, allow_negative_numbers = true)]
+        breach: Option<f64>,
+        /// Restore the connector's default thresholds instead.
+        #[arg(long, conflicts_with_all = ["warn", "breach"])]
+        reset: bool,
     },
 }
 
@@ -183,16 +322,22 @@ enum TenantCommand {
     Add(TenantAdd),
     /// List tenants (tokens are never shown).
     List {
+        /// Print JSON (same as -o json).
         #[arg(long)]
         json: bool,
     },
     /// Remove a tenant with its token, values, state and history.
-    Remove { id: String },
-    /// Change a tenant's extra connector config, its token or its quotas.
+    Remove {
+        /// The tenant to remove.
+        id: String,
+    },
+    /// Change a tenant's extra connector config, its token, its quotas, or which KRIs
+    /// it computes.
     Update {
+        /// The tenant to change.
         id: String,
         /// The new extra config, a JSON object (replaces the old one).
-        #[arg(long, required_unless_present_any = ["token_env", "token_stdin", "quotas"])]
+        #[arg(long, required_unless_present_any = ["token_env", "token_stdin", "quotas", "kris"])]
         extra: Option<String>,
         /// Read a new token from this environment variable.
         #[arg(long, conflicts_with = "token_stdin")]
@@ -204,12 +349,21 @@ enum TenantCommand {
         /// tenant's other quotas are kept.
         #[arg(long = "quota")]
         quotas: Vec<String>,
+        /// Compute only these KRIs (comma-separated slugs), or `all`. A KRI switched
+        /// off is no longer computed or shown; its history is kept unless --purge.
+        #[arg(long, value_delimiter = ',')]
+        kris: Option<Vec<String>>,
+        /// With --kris: delete the stored values of the KRIs switched off.
+        #[arg(long, requires = "kris")]
+        purge: bool,
     },
 }
 
 #[derive(Args)]
 struct TenantAdd {
+    /// The tenant's id: 1-64 letters, digits, `-`, `_`, `.`.
     id: String,
+    /// The connector that serves this tenant (see `kri connectors`).
     #[arg(long)]
     connector: String,
     /// The tenant's API base URL, e.g. https://acme.okta.com
@@ -239,6 +393,52 @@ struct TenantAdd {
     quotas: Vec<String>,
 }
 
+impl Cli {
+    /// The output format, with a command's `--json` taking precedence.
+    fn format(&self, json: bool) -> Format {
+        if json {
+            Format::Json
+        } else {
+            self.output
+        }
+    }
+}
+
+/// Logs go to stderr; stdout stays the command's output. `RUST_LOG` wins over
+/// `-v`/`-q`.
+fn init_logging(cli: &Cli) {
+    let ours = if cli.quiet {
+        "error"
+    } else {
+        match cli.verbose {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        }
+    };
+    let others = if cli.quiet { "error" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{others},kri={ours},kri_host={ours},kri_policy={ours}"
+        ))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second subscriber cannot be set; the first one keeps logging.
+    let _ = match cli.log_format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .try_init(),
+    };
+}
+
 fn config(cli: &Cli) -> Result<HostConfig> {
     if !(0.05..=1.0).contains(&cli.rate_limit_share) {
         bail!("--rate-limit-share must be between 0.05 and 1.0");
@@ -257,6 +457,10 @@ async fn open(cli: &Cli, create: bool) -> Result<KriHost> {
     let host = KriHost::open(cfg, create)
         .await
         .with_context(|| open_context(cli))?;
+    // `kri connectors` lists these; other commands only log them.
+    for r in &host.registry().rejected {
+        tracing::info!(path = %r.path.display(), reason = %r.error, "plugin rejected");
+    }
     warn_uncached(host.registry());
     Ok(host)
 }
@@ -287,33 +491,19 @@ fn open_context(cli: &Cli) -> String {
     )
 }
 
-fn parse_now(s: &str) -> Result<i64> {
-    if let Ok(ms) = s.parse::<i64>() {
-        return Ok(ms);
-    }
-    let t = httpdate_or_rfc3339(s)
-        .with_context(|| format!("--now {s}: expected RFC 3339 or epoch ms"))?;
-    Ok(t)
-}
-
-/// Parses `YYYY-MM-DDTHH:MM:SS[.fff]Z` into epoch ms.
-fn httpdate_or_rfc3339(s: &str) -> Option<i64> {
-    let s = s.trim().strip_suffix('Z')?;
-    let (date, time) = s.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, m, dd) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.split(':').map(|x| x.parse::<i64>().ok());
-    let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
-    let ms: i64 = format!("{:0<3}", &frac[..frac.len().min(3)]).parse().ok()?;
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + dd - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400) + h * 3600 + mi * 60 + sec) * 1000 + ms)
+/// `--now`: RFC 3339 (`2026-11-23T02:00:00Z`) or epoch milliseconds, as epoch ms.
+/// Impossible dates are refused here, before anything is opened, sent or stored.
+fn parse_now(s: &str) -> std::result::Result<i64, String> {
+    let t = match s.trim().parse::<i64>() {
+        Ok(ms) => jiff::Timestamp::from_millisecond(ms)
+            .map_err(|e| format!("{ms} ms is outside the years -9999..9999: {e}"))?,
+        Err(_) => s.trim().parse::<jiff::Timestamp>().map_err(|e| {
+            format!(
+                "expected an RFC 3339 time like 2026-11-23T02:00:00Z, or epoch milliseconds: {e}"
+            )
+        })?,
+    };
+    Ok(t.as_millisecond())
 }
 
 fn progress_sink() -> Option<kri_host::sandbox::ProgressSink> {
@@ -373,11 +563,6 @@ fn parse_quotas(items: &[String]) -> Result<BTreeMap<String, u64>> {
     Ok(out)
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
 fn fmt_num(v: Option<f64>) -> String {
     match v {
         None => "-".into(),
@@ -386,7 +571,7 @@ fn fmt_num(v: Option<f64>) -> String {
     }
 }
 
-async fn cmd_connectors(cli: &Cli, json: bool) -> Result<()> {
+async fn cmd_connectors(cli: &Cli, format: Format) -> Result<()> {
     let cfg = config(cli)?;
     let engine = KriEngine::new()?;
     let linker = kri_host::runtime::connector_linker(&engine)?;
@@ -407,13 +592,13 @@ async fn cmd_connectors(cli: &Cli, json: bool) -> Result<()> {
     )
     .await;
     warn_uncached(&reg);
-    if json {
+    if format == Format::Json {
         let connectors: Vec<_> = reg
             .plugins
             .values()
             .map(|p| serde_json::json!({"path": p.path, "loaded_from": p.source, "cache_warning": p.cache_warning, "manifest": p.manifest}))
             .collect();
-        return print_json(
+        return output::json(
             &serde_json::json!({"connectors": connectors, "rejected": reg.rejected}),
         );
     }
@@ -427,7 +612,7 @@ async fn cmd_connectors(cli: &Cli, json: bool) -> Result<()> {
             p.manifest.description.clone(),
         ]);
     }
-    print!("{}", t.render());
+    output::table(&t, format)?;
     for r in &reg.rejected {
         eprintln!("rejected {}: {}", r.path.display(), r.error);
     }
@@ -459,17 +644,17 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             )
             .await
             .with_context(|| format!("cannot add tenant `{}`", add.id))?;
-            println!(
+            output::line(&format!(
                 "added tenant {} ({}, {})",
                 add.id, add.connector, add.base_url
-            );
-            Ok(())
+            ))
         }
         TenantCommand::List { json } => {
             let host = open_records(cli).await?;
             let tenants = host.tenants().await?;
-            if *json {
-                return print_json(&tenants);
+            let format = cli.format(*json);
+            if format == Format::Json {
+                return output::json(&tenants);
             }
             let mut t = table::Table::new(&["ID", "CONNECTOR", "BASE URL", "KRIS", "EXTRA"]);
             for x in tenants {
@@ -485,8 +670,7 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
                     x.extra.to_string(),
                 ]);
             }
-            print!("{}", t.render());
-            Ok(())
+            output::table(&t, format)
         }
         TenantCommand::Update {
             id,
@@ -494,6 +678,8 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             token_env,
             token_stdin,
             quotas,
+            kris,
+            purge,
         } => {
             let quotas = parse_quotas(quotas)?;
             let extra = match extra {
@@ -514,7 +700,12 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             } else {
                 None
             };
-            let host = open_records(cli).await?;
+            // A new KRI selection is checked against the connector's manifest.
+            let host = if kris.is_some() {
+                open(cli, false).await?
+            } else {
+                open_records(cli).await?
+            };
             host.tenant(id)
                 .await
                 .with_context(|| format!("cannot update tenant `{id}`"))?;
@@ -534,31 +725,37 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
                     .await
                     .with_context(|| format!("cannot update tenant `{id}`"))?;
             }
-            println!("updated tenant {id}");
-            Ok(())
+            let mut purged = 0;
+            if let Some(kris) = kris {
+                let selection: Vec<String> = if kris.iter().any(|k| k == "all") {
+                    Vec::new()
+                } else {
+                    kris.clone()
+                };
+                purged = host
+                    .set_kris(id, &selection, *purge)
+                    .await
+                    .with_context(|| format!("cannot change the KRIs of tenant `{id}`"))?;
+            }
+            if *purge {
+                output::line(&format!(
+                    "updated tenant {id}; purged {purged} stored values of KRIs switched off"
+                ))
+            } else {
+                output::line(&format!("updated tenant {id}"))
+            }
         }
         TenantCommand::Remove { id } => {
             let host = open_records(cli).await?;
             host.remove_tenant(id)
                 .await
                 .with_context(|| format!("cannot remove tenant `{id}`"))?;
-            println!("removed tenant {id}");
-            Ok(())
+            output::line(&format!("removed tenant {id}"))
         }
     }
 }
 
-async fn print_kris(host: &KriHost, tenant: &str, json: bool) -> Result<()> {
-    let rows = host.latest_kris(tenant).await?;
-    if json {
-        return print_json(&rows);
-    }
-    if rows.is_empty() {
-        println!(
-            "no KRI values yet for {tenant}; run `kri run-connector <connector> --tenant {tenant}`"
-        );
-        return Ok(());
-    }
+fn kris_table(rows: &[KriRow]) -> table::Table {
     let mut t = table::Table::new(&[
         "KRI",
         "VALUE",
@@ -590,7 +787,7 @@ async fn print_kris(host: &KriHost, tenant: &str, json: bool) -> Result<()> {
             }
         });
         t.row(vec![
-            r.slug,
+            r.slug.clone(),
             value,
             r.status.as_str().to_string(),
             change,
@@ -599,60 +796,174 @@ async fn print_kris(host: &KriHost, tenant: &str, json: bool) -> Result<()> {
             note,
         ]);
     }
-    print!("{}", t.render());
-    Ok(())
+    t
+}
+
+/// Prints a tenant's latest KRIs and returns them.
+async fn print_kris(host: &KriHost, tenant: &str, format: Format) -> Result<Vec<KriRow>> {
+    let rows = host.latest_kris(tenant).await?;
+    match format {
+        Format::Json => output::json(&rows)?,
+        Format::Table if rows.is_empty() => output::line(&format!(
+            "no KRI values yet for {tenant}; run `kri run-connector <connector> --tenant {tenant}`"
+        ))?,
+        _ => output::table(&kris_table(&rows), format)?,
+    }
+    Ok(rows)
+}
+
+/// Exit 3 (saying which KRIs) when a KRI is at or past `fail_on`.
+fn fail_on_code(rows: &[KriRow], fail_on: Option<FailOn>) -> ExitCode {
+    let Some(fail_on) = fail_on else {
+        return ExitCode::SUCCESS;
+    };
+    let reached: Vec<String> = rows
+        .iter()
+        .filter(|r| fail_on.reached(r.status))
+        .map(|r| format!("{} ({})", r.slug, r.status))
+        .collect();
+    if reached.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "kri: --fail-on {}: {} at or past {}: {}",
+        fail_on.as_str(),
+        if reached.len() == 1 {
+            "a KRI is"
+        } else {
+            "KRIs are"
+        },
+        fail_on.as_str(),
+        reached.join(", ")
+    );
+    ExitCode::from(EXIT_FAIL_ON)
+}
+
+/// A signal that ends a run: SIGINT or SIGTERM.
+struct Interrupted {
+    name: &'static str,
+    code: u8,
+}
+
+/// Handlers for SIGINT and SIGTERM, installed before a run starts so that a signal
+/// arriving at any point of it is seen.
+struct Signals {
+    #[cfg(unix)]
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = match (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) {
+                (Ok(int), Ok(term)) => Some((int, term)),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "cannot handle SIGINT/SIGTERM; a signal ends kri without recording the run");
+                    None
+                }
+            };
+            Signals { streams }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// Waits for the first SIGINT or SIGTERM (forever if none can arrive).
+    async fn recv(&mut self) -> Interrupted {
+        #[cfg(unix)]
+        if let Some((int, term)) = &mut self.streams {
+            return tokio::select! {
+                _ = int.recv() => Interrupted { name: "SIGINT", code: 130 },
+                _ = term.recv() => Interrupted { name: "SIGTERM", code: 143 },
+            };
+        }
+        std::future::pending().await
+    }
+}
+
+/// Records this process's unfinished runs as interrupted by `sig` and says so.
+async fn record_interrupted(host: &KriHost, sig: &Interrupted, what: &str) -> Result<ExitCode> {
+    let reason = format!("interrupted by {} before it finished", sig.name);
+    let n = host
+        .interrupt_own_runs(&reason)
+        .await
+        .context("cannot record the interrupted run")?;
+    tracing::warn!(signal = sig.name, runs = n, "runs interrupted");
+    eprintln!(
+        "error: {what} interrupted by {}; {n} unfinished run(s) recorded as interrupted, earlier KRI values and state are unchanged",
+        sig.name
+    );
+    Ok(ExitCode::from(sig.code))
 }
 
 async fn cmd_run(
     cli: &Cli,
     connector: &str,
     tenant: &str,
-    json: bool,
-    now: Option<&str>,
+    format: Format,
+    now_ms: Option<i64>,
+    fail_on: Option<FailOn>,
 ) -> Result<ExitCode> {
+    let mut signals = Signals::install();
     let host = open(cli, false).await?;
-    let now_ms = now.map(parse_now).transpose()?;
-    let outcome = host
-        .run(
-            connector,
-            tenant,
-            RunOptions {
-                now_ms,
-                progress: progress_sink(),
-            },
-        )
-        .await
-        .with_context(|| format!("cannot run {connector} for tenant `{tenant}`"))?;
-    if json {
-        print_json(&outcome)?;
-    } else if outcome.succeeded {
-        println!(
-            "run {} of {} for {} succeeded in {:.1}s: {} KRIs, {} requests ({} rate-limited), {} bytes",
-            outcome.run_id,
-            connector,
-            tenant,
-            outcome.duration_ms as f64 / 1000.0,
-            outcome.stats.rows_written,
-            outcome.stats.requests,
-            outcome.stats.responses_429,
-            outcome.stats.bytes
-        );
-        print_kris(&host, tenant, false).await?;
+    let run = host.run(
+        connector,
+        tenant,
+        RunOptions {
+            now_ms,
+            progress: progress_sink(),
+        },
+    );
+    let outcome = tokio::select! {
+        outcome = run => outcome,
+        sig = signals.recv() => {
+            return record_interrupted(&host, &sig, &format!("the run of {connector} for tenant `{tenant}`")).await;
+        }
     }
-    if outcome.succeeded {
-        Ok(ExitCode::SUCCESS)
-    } else {
+    .with_context(|| format!("cannot run {connector} for tenant `{tenant}`"))?;
+    if !outcome.succeeded {
+        if format == Format::Json {
+            output::json(&outcome)?;
+        }
         eprintln!(
             "error: run {} of {connector} for tenant `{tenant}` failed: {}",
             outcome.run_id,
             outcome.error.as_deref().unwrap_or("unknown error")
         );
         eprintln!("earlier KRI values and state are unchanged; see `kri runs --tenant {tenant}`");
-        Ok(ExitCode::from(1))
+        return Ok(ExitCode::from(1));
     }
+    let rows = match format {
+        Format::Json => {
+            output::json(&outcome)?;
+            host.latest_kris(tenant).await?
+        }
+        Format::Csv => print_kris(&host, tenant, format).await?,
+        Format::Table => {
+            output::line(&format!(
+                "run {} of {} for {} succeeded in {:.1}s: {} KRIs, {} requests ({} rate-limited), {} bytes",
+                outcome.run_id,
+                connector,
+                tenant,
+                outcome.duration_ms as f64 / 1000.0,
+                outcome.stats.rows_written,
+                outcome.stats.requests,
+                outcome.stats.responses_429,
+                outcome.stats.bytes
+            ))?;
+            print_kris(&host, tenant, format).await?
+        }
+    };
+    Ok(fail_on_code(&rows, fail_on))
 }
 
-async fn cmd_run_all(cli: &Cli, parallel: usize, json: bool) -> Result<ExitCode> {
+async fn cmd_run_all(cli: &Cli, parallel: usize, format: Format) -> Result<ExitCode> {
+    let mut signals = Signals::install();
     let host = Arc::new(open(cli, false).await?);
     let jobs: Vec<(String, String)> = host
         .tenants()
@@ -660,7 +971,10 @@ async fn cmd_run_all(cli: &Cli, parallel: usize, json: bool) -> Result<ExitCode>
         .into_iter()
         .map(|t| (t.connector, t.id))
         .collect();
-    let results = host.run_many(&jobs, parallel, RunOptions::default()).await;
+    let results = tokio::select! {
+        results = host.run_many(&jobs, parallel, RunOptions::default()) => results,
+        sig = signals.recv() => return record_interrupted(&host, &sig, "run-all").await,
+    };
     let mut failed = 0;
     let mut out = Vec::new();
     let mut t = table::Table::new(&[
@@ -701,10 +1015,10 @@ async fn cmd_run_all(cli: &Cli, parallel: usize, json: bool) -> Result<ExitCode>
             }
         }
     }
-    if json {
-        print_json(&out)?;
+    if format == Format::Json {
+        output::json(&out)?;
     } else {
-        print!("{}", t.render());
+        output::table(&t, format)?;
     }
     Ok(if failed == 0 {
         ExitCode::SUCCESS
@@ -713,9 +1027,87 @@ async fn cmd_run_all(cli: &Cli, parallel: usize, json: bool) -> Result<ExitCode>
     })
 }
 
+async fn cmd_thresholds(cli: &Cli, args: &ThresholdsArgs) -> Result<()> {
+    let host = open(cli, false).await?;
+    let format = cli.format(args.json);
+    let (tenant, rows) = match &args.command {
+        None => {
+            let tenant = args
+                .tenant
+                .as_deref()
+                .context("--tenant is required: `kri thresholds --tenant T`")?;
+            let rows = host
+                .thresholds(tenant)
+                .await
+                .with_context(|| format!("cannot list the thresholds of tenant `{tenant}`"))?;
+            (tenant, rows)
+        }
+        Some(ThresholdsCommand::Set {
+            tenant,
+            slug,
+            warn,
+            breach,
+            reset,
+        }) => {
+            let change = if *reset {
+                ThresholdChange::Reset
+            } else {
+                ThresholdChange::Set {
+                    warn: *warn,
+                    breach: *breach,
+                }
+            };
+            let row = host
+                .set_thresholds(tenant, slug, change)
+                .await
+                .with_context(|| format!("cannot set the thresholds of tenant `{tenant}`"))?;
+            (tenant.as_str(), vec![row])
+        }
+    };
+    if format == Format::Json {
+        return output::json(&rows);
+    }
+    if rows.is_empty() {
+        return output::line(&format!(
+            "no KRI definitions yet for {tenant}; they are recorded when the tenant is added or run"
+        ));
+    }
+    let mut t = table::Table::new(&[
+        "KRI",
+        "DIRECTION",
+        "WARN",
+        "BREACH",
+        "DEFAULT",
+        "DEFAULT WARN/BREACH",
+        "COMPUTED",
+    ]);
+    for r in rows {
+        t.row(vec![
+            r.slug,
+            r.direction.to_string(),
+            fmt_num(r.warn),
+            fmt_num(r.breach),
+            match r.is_default {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            }
+            .into(),
+            format!("{}/{}", fmt_num(r.default_warn), fmt_num(r.default_breach)),
+            if r.selected { "yes" } else { "no" }.into(),
+        ]);
+    }
+    output::table(&t, format)
+}
+
 async fn real_main(cli: Cli) -> Result<ExitCode> {
     match &cli.command {
-        Command::Connectors { json } => cmd_connectors(&cli, *json).await?,
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "kri", &mut script);
+            output::write(&String::from_utf8_lossy(&script))?;
+        }
+        Command::Connectors { json } => cmd_connectors(&cli, cli.format(*json)).await?,
         Command::Tenant(cmd) => cmd_tenant(&cli, cmd).await?,
         Command::Check { connector, tenant } => {
             let host = open(&cli, false).await?;
@@ -723,8 +1115,16 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                 .check(connector, tenant)
                 .await
                 .with_context(|| format!("cannot check {connector} for tenant `{tenant}`"))?;
+            if cli.output == Format::Json {
+                output::json(&outcome)?;
+            }
             match outcome.error {
-                None => println!("ok: {connector} can reach tenant {tenant} with its token"),
+                None if cli.output == Format::Json => {}
+                None => {
+                    output::line(&format!(
+                        "ok: {connector} can reach tenant {tenant} with its token"
+                    ))?;
+                }
                 Some(e) => {
                     eprintln!("error: check of {connector} for tenant `{tenant}` failed: {e}");
                     return Ok(ExitCode::from(1));
@@ -736,11 +1136,19 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             tenant,
             json,
             now,
-        } => return cmd_run(&cli, connector, tenant, *json, now.as_deref()).await,
-        Command::RunAll { parallel, json } => return cmd_run_all(&cli, *parallel, *json).await,
-        Command::Kris { tenant, json } => {
+            fail_on,
+        } => return cmd_run(&cli, connector, tenant, cli.format(*json), *now, *fail_on).await,
+        Command::RunAll { parallel, json } => {
+            return cmd_run_all(&cli, *parallel, cli.format(*json)).await
+        }
+        Command::Kris {
+            tenant,
+            json,
+            fail_on,
+        } => {
             let host = open_records(&cli).await?;
-            print_kris(&host, tenant, *json).await?;
+            let rows = print_kris(&host, tenant, cli.format(*json)).await?;
+            return Ok(fail_on_code(&rows, *fail_on));
         }
         Command::Runs {
             tenant,
@@ -749,8 +1157,9 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
         } => {
             let host = open_records(&cli).await?;
             let runs = host.runs(tenant, *limit).await?;
-            if *json {
-                print_json(&runs)?;
+            let format = cli.format(*json);
+            if format == Format::Json {
+                output::json(&runs)?;
             } else {
                 let mut t = table::Table::new(&[
                     "RUN", "STATUS", "STARTED", "SECONDS", "REQUESTS", "429S", "WRITTEN",
@@ -771,9 +1180,10 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                         r.error.unwrap_or_default(),
                     ]);
                 }
-                print!("{}", t.render());
+                output::table(&t, format)?;
             }
         }
+        Command::Thresholds(args) => cmd_thresholds(&cli, args).await?,
         Command::Query {
             tenant,
             sql,
@@ -832,15 +1242,16 @@ async fn cmd_query(
         .query(tenant, sql, limits)
         .await
         .with_context(|| format!("query over tenant `{tenant}` refused or failed"))?;
-    if json {
-        print_json(&rows.objects())?;
+    let format = cli.format(json);
+    if format == Format::Json {
+        output::json(&rows.objects())?;
     } else {
         let header: Vec<&str> = rows.columns.iter().map(String::as_str).collect();
         let mut t = table::Table::new(&header);
         for row in &rows.rows {
             t.row(row.iter().map(cell_text).collect());
         }
-        print!("{}", t.render());
+        output::table(&t, format)?;
     }
     if rows.truncated {
         eprintln!(
@@ -866,8 +1277,8 @@ fn parse_since(s: &str, now_ms: i64) -> Result<i64> {
     let bad = || {
         anyhow::anyhow!("--since {s}: expected a duration like 30m, 1h, 7d, or an RFC 3339 time")
     };
-    if let Some(t) = httpdate_or_rfc3339(s) {
-        return Ok(t);
+    if let Ok(t) = s.trim().parse::<jiff::Timestamp>() {
+        return Ok(t.as_millisecond());
     }
     let unit_at = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
     let (n, unit) = s.split_at(unit_at);
@@ -920,7 +1331,8 @@ async fn cmd_events(
 ) -> Result<()> {
     let host = open_records(cli).await?;
     let events = host.events(tenant, filter, limit).await?;
-    if json {
+    let format = cli.format(json);
+    if format == Format::Json {
         let out: Vec<EventJson> = events
             .iter()
             .map(|event| EventJson {
@@ -928,7 +1340,7 @@ async fn cmd_events(
                 published: format_ms(event.event.time_ms),
             })
             .collect();
-        return print_json(&out);
+        return output::json(&out);
     }
     let mut t = table::Table::new(&["PUBLISHED", "TYPE", "ACTOR", "OUTCOME", "UUID"]);
     for e in &events {
@@ -949,8 +1361,7 @@ async fn cmd_events(
             e.id.clone(),
         ]);
     }
-    print!("{}", t.render());
-    Ok(())
+    output::table(&t, format)
 }
 
 fn alerts_table(alerts: &[StoredAlert]) -> table::Table {
@@ -1008,12 +1419,12 @@ async fn cmd_alerts(
         .transpose()?;
     let host = open_records(cli).await?;
     let alerts = host.alerts(tenant, status, severity).await?;
-    if json {
+    let format = cli.format(json);
+    if format == Format::Json {
         let out: Vec<AlertJson> = alerts.iter().map(AlertJson::of).collect();
-        return print_json(&out);
+        return output::json(&out);
     }
-    print!("{}", alerts_table(&alerts).render());
-    Ok(())
+    output::table(&alerts_table(&alerts), format)
 }
 
 async fn cmd_alert(cli: &Cli, cmd: &AlertCommand) -> Result<()> {
@@ -1023,15 +1434,16 @@ async fn cmd_alert(cli: &Cli, cmd: &AlertCommand) -> Result<()> {
     };
     let host = open_records(cli).await?;
     let alert = host.set_alert_status(id, status).await?;
-    if json {
-        return print_json(&AlertJson::of(&alert));
+    let format = cli.format(json);
+    if format == Format::Json {
+        return output::json(&AlertJson::of(&alert));
     }
-    print!("{}", alerts_table(std::slice::from_ref(&alert)).render());
-    Ok(())
+    output::table(&alerts_table(std::slice::from_ref(&alert)), format)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(&cli);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -1056,15 +1468,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_rfc3339_now() {
+    fn parses_rfc3339_or_epoch_ms_now_and_refuses_impossible_dates() {
         let cases: &[(&str, Option<i64>)] = &[
             ("1970-01-01T00:00:00Z", Some(0)),
             ("2000-02-29T00:00:00.123Z", Some(951_782_400_123)),
             ("2026-11-23T02:13:20.000Z", Some(1_795_400_000_000)),
+            ("2026-11-23T03:13:20+01:00", Some(1_795_400_000_000)),
+            ("1795400000000", Some(1_795_400_000_000)),
+            ("2026-13-45T99:00:00Z", None),
+            ("2026-02-29T00:00:00Z", None),
             ("2026-11-22 23:33:20", None),
+            ("yesterday", None),
+            ("99999999999999999", None),
         ];
         for (s, want) in cases {
-            assert_eq!(httpdate_or_rfc3339(s), *want, "{s}");
+            assert_eq!(parse_now(s).ok(), *want, "{s}");
         }
+    }
+
+    /// Every argument and every command says what it is for in `--help`.
+    #[test]
+    fn every_argument_has_a_help_line() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let sub_path = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(sub_path.clone());
+                }
+                walk(sub, &sub_path, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "kri", &mut missing);
+        assert!(missing.is_empty(), "no help line: {missing:?}");
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -1,8 +1,10 @@
 //! Async rate-limit pacing per endpoint family, shared by all runs of one tenant.
 //!
 //! The decisions (send now, or wait until when) are made by the pure
-//! `kri_policy::pacing::Bucket`; this file keeps one bucket per family behind a lock,
-//! sleeps when told to wait, and wakes waiters when a request finishes.
+//! `kri_policy::pacing::Bucket` (rate-limit windows, and the in-flight cap that
+//! concurrency 429s lower and successes raise again); this file keeps one bucket per
+//! family behind a lock, sleeps when told to wait, and wakes waiters when a request
+//! finishes.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -69,12 +71,21 @@ impl Pacer {
     /// Records a finished request (status 0 for a transport failure).
     pub fn on_response(&self, key: &str, status: u16, headers: &RateLimitHeaders) {
         let now = local_now_ms();
-        self.with_bucket(key, |b| {
+        let concurrency = self.with_bucket(key, |b| {
             if status != 0 {
                 b.on_response(status, headers, now);
             }
             b.on_done();
+            (b.max_in_flight(), b.concurrency_ceiling())
         });
+        if status == 429 && headers.is_concurrency_limit() {
+            tracing::info!(
+                bucket = key,
+                max_in_flight = concurrency.0,
+                ceiling = concurrency.1,
+                "concurrency 429: fewer requests of this family in flight"
+            );
+        }
         self.wake.notify_waiters();
     }
 }

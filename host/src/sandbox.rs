@@ -266,7 +266,16 @@ impl SandboxState {
         }
     }
 
+    /// Keeps a (redacted) log line for the run's outcome and emits it as an event in
+    /// the current span, the run's.
     fn push_log(&mut self, level: &str, message: String) {
+        match level {
+            "error" => tracing::error!(target: "kri_host::guest", "{message}"),
+            "warn" => tracing::warn!(target: "kri_host::guest", "{message}"),
+            "info" => tracing::info!(target: "kri_host::guest", "{message}"),
+            "debug" => tracing::debug!(target: "kri_host::guest", "{message}"),
+            _ => tracing::trace!(target: "kri_host::guest", "{message}"),
+        }
         self.buffers.logs.push(LogLine {
             level: level.to_string(),
             message,

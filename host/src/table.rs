@@ -1,4 +1,5 @@
-//! Plain-text tables for the CLI: left-aligned columns, two spaces apart.
+//! Tables for the CLI: left-aligned columns two spaces apart for people, or CSV
+//! (RFC 4180 quoting) for spreadsheets.
 
 pub struct Table {
     header: Vec<String>,
@@ -40,6 +41,17 @@ impl Table {
         }
         out
     }
+
+    /// The header and rows as CSV.
+    pub fn render_csv(&self) -> Result<String, csv::Error> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(&self.header)?;
+        for r in &self.rows {
+            w.write_record(r)?;
+        }
+        let bytes = w.into_inner().map_err(|e| e.into_error())?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
 }
 
 #[cfg(test)]
@@ -51,5 +63,16 @@ mod tests {
         let mut t = Table::new(&["A", "BB"]);
         t.row(vec!["xyz".into(), "1".into()]);
         assert_eq!(t.render(), "A    BB\nxyz  1\n");
+    }
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let mut t = Table::new(&["A", "B"]);
+        t.row(vec!["x,y".into(), "say \"hi\"".into()]);
+        t.row(vec!["plain".into(), String::new()]);
+        assert_eq!(
+            t.render_csv().expect("csv"),
+            "A,B\n\"x,y\",\"say \"\"hi\"\"\"\nplain,\n"
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! Moves an org's data clock forward like a day passing: changes some users (factor
 //! enrolments, activations, deactivations and resets; suspends, unsuspends, activations,
 //! deactivations, lock-outs), adds new users, and writes the System Log events Okta would
-//! write for each change, plus fresh everyday activity for the new period.
+//! write for each change, plus fresh everyday activity for the new period. The identity
+//! graph's changes of the day are in `advance_graph.rs`.
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -59,6 +60,7 @@ impl Org {
             changed.push(self.users[index].id.clone());
         }
         self.gen_activity(&mut rng, from, to, &mut out);
+        self.advance_graph(seed, from, to, fraction, &mut out);
         self.append_events(out);
         changed
     }

@@ -25,7 +25,10 @@ pub enum Family {
     Policies,
     /// `/api/v1/api-tokens`.
     ApiTokens,
-    /// `/api/v1/iam/...`.
+    /// Reading admin roles: `/api/v1/iam/...` (assignees, custom roles, resource sets) and
+    /// the role assignments and targets under `/api/v1/users/{id}/roles` and
+    /// `/api/v1/groups/{id}/roles`. Forbidding this family is a token that cannot read
+    /// roles (a read-only admin's): 403 `E0000006` on every role endpoint.
     Iam,
 }
 
@@ -53,11 +56,15 @@ impl Family {
             "users" => match (parts.next(), parts.next()) {
                 (Some(_), Some("factors")) => Some(Family::UserFactors),
                 (Some(_), Some("appLinks")) => Some(Family::UserAppLinks),
+                (Some(_), Some("roles")) => Some(Family::Iam),
                 _ => Some(Family::Users),
             },
             "logs" => Some(Family::Logs),
             "apps" => Some(Family::Apps),
-            "groups" => Some(Family::Groups),
+            "groups" => match (parts.next(), parts.next()) {
+                (Some(_), Some("roles")) => Some(Family::Iam),
+                _ => Some(Family::Groups),
+            },
             "policies" => Some(Family::Policies),
             "api-tokens" => Some(Family::ApiTokens),
             "iam" => Some(Family::Iam),
@@ -217,6 +224,22 @@ mod tests {
         assert_eq!(
             Family::of_path("/api/v1/api-tokens"),
             Some(Family::ApiTokens)
+        );
+        assert_eq!(
+            Family::of_path("/api/v1/users/00u1/roles/ra1/targets/groups"),
+            Some(Family::Iam)
+        );
+        assert_eq!(
+            Family::of_path("/api/v1/groups/00g1/roles"),
+            Some(Family::Iam)
+        );
+        assert_eq!(
+            Family::of_path("/api/v1/groups/00g1/users"),
+            Some(Family::Groups)
+        );
+        assert_eq!(
+            Family::of_path("/api/v1/apps/0oa1/users"),
+            Some(Family::Apps)
         );
         assert_eq!(Family::of_path("/api/v1/brands"), None);
         assert_eq!(Family::of_path("/"), None);

@@ -83,6 +83,10 @@ impl Org {
             policies: Vec::new(),
             api_tokens: Vec::new(),
             admins: Vec::new(),
+            group_apps: Vec::new(),
+            custom_roles: Vec::new(),
+            resource_sets: Vec::new(),
+            role_grants: Vec::new(),
             events: Vec::new(),
             open_admin_sessions: Vec::new(),
             profile,
@@ -104,6 +108,8 @@ impl Org {
         org.gen_admin_scenarios(&mut rng, &mut events);
         org.gen_activity(&mut rng, from, spec.now_ms, &mut events);
         org.append_events(events);
+        // Last, from its own random stream: the rest of the org stays as it was.
+        org.gen_graph();
         org
     }
 
@@ -182,6 +188,7 @@ impl Org {
             last_updated_ms: founded,
             last_membership_updated_ms: self.now_ms - rng.gen_range(1..3 * DAY_MS),
             source_app_id: None,
+            members: Vec::new(),
         };
         self.groups.push(everyone);
         let okta_groups = (6 + users / 500).min(GROUP_NAMES.len());
@@ -199,6 +206,7 @@ impl Org {
                 last_updated_ms: created + rng.gen_range(0..100) * DAY_MS,
                 last_membership_updated_ms: self.now_ms - rng.gen_range(1..60) * DAY_MS,
                 source_app_id: None,
+                members: Vec::new(),
             };
             self.groups.push(group);
         }
@@ -217,6 +225,7 @@ impl Org {
                 last_updated_ms: created + rng.gen_range(0..100) * DAY_MS,
                 last_membership_updated_ms: self.now_ms - rng.gen_range(1..30) * DAY_MS,
                 source_app_id: Some(directory_app.clone()),
+                members: Vec::new(),
             };
             self.groups.push(group);
         }
@@ -682,6 +691,7 @@ impl Org {
                 role,
                 role_assignment_id: self.new_id(rng, "ra1"),
                 assigned_ms: assigned.min(self.now_ms - DAY_MS),
+                scope: crate::graph::RoleScope::Org,
             };
             self.admins.push(admin);
             // Admins see the admin console on their dashboard.
@@ -722,9 +732,11 @@ impl Org {
                 user_id,
                 token_window: "P30D",
                 network_anywhere: rng.gen_bool(0.8),
+                network_zones: Vec::new(),
                 created_ms: created,
                 last_updated_ms: last_used.max(created),
                 expires_ms: last_used.max(created) + 30 * DAY_MS,
+                revoked_ms: None,
             };
             self.api_tokens.push(token);
         }

@@ -4,8 +4,15 @@
 //! - [`Org::generate`] builds a synthetic org from a seed and a size (users in every
 //!   status, factors of every type, app links, apps, groups, ACCESS_POLICY rules in every
 //!   real shape, admins, API tokens, and days of System Log events).
-//! - [`Org::ground_truth`] computes what each KRI of `docs/okta-kris.md` must be.
-//! - [`Org::advance`] simulates a day passing, writing the System Log events for it.
+//! - The identity graph (`graph`): group members, apps assigned to groups, admin roles
+//!   (standard, and custom over resource sets) held by users and groups with their
+//!   targets, API token networks; drawn from its own random stream so the rest of an org
+//!   is what it was before the graph existed.
+//! - [`Org::ground_truth`] computes what each KRI of `docs/okta-kris.md` must be;
+//!   [`Org::graph_truth`] what the identity graph holds (access, admins, tokens) and the
+//!   four graph KRIs.
+//! - [`Org::advance`] simulates a day passing, writing the System Log events for it
+//!   (memberships, app assignments, role grants and API tokens change too).
 //! - [`SimServer`] serves an org on 127.0.0.1 with Okta's pagination, auth, error bodies,
 //!   rate limits (per family, fixed windows, concurrency), latency and injected faults.
 //!
@@ -14,8 +21,12 @@
 //! Behaviour worth knowing when writing tests against it:
 //! - `GET /api/v1/users` without a filter lists every user except DEPROVISIONED ones, as
 //!   Okta does; `filter` (or `search`) takes `status eq "X"` joined with `or`.
-//! - Cursors: `after` is the last item's id for users, apps, groups and admin assignees,
-//!   and an opaque `<published>_<position>` for the System Log.
+//! - Cursors: `after` is the last item's id for users, apps, groups, members, app users,
+//!   role targets and the IAM lists, and an opaque `<published>_<position>` for the
+//!   System Log. The IAM lists (`/api/v1/iam/...`) page in the body (`_links.next`), the
+//!   others with the `Link` header.
+//! - Role endpoints (`/api/v1/iam/...`, `/users/{id}/roles...`, `/groups/{id}/roles...`)
+//!   are the `Iam` family: forbidding it is a token that cannot read roles.
 //! - System Log: `published` in `[since, until)`, `since` defaulting to the data clock
 //!   minus 7 days; ascending without `until` always has a `next` link (polling). No event
 //!   is ever published exactly at the data clock, so `until=now` loses nothing.
@@ -25,18 +36,23 @@
 //!   objects (apps, groups, policies, rules, tokens, assignees) come with sorted keys.
 
 mod advance;
+mod advance_graph;
 pub mod catalog;
 pub mod config;
 mod generate;
+pub mod graph;
+mod graph_truth;
 pub mod ids;
 pub mod model;
 mod query;
 pub mod render;
+mod render_graph;
 mod server;
 pub mod time;
 mod truth;
 
 pub use config::{Family, FaultConfig, RateLimitConfig, SimConfig};
+pub use graph_truth::{AdminTruth, GraphTruth, ScopeTruth, TokenTruth, UserAccess};
 pub use model::{Org, OrgSpec, UserStatus};
 pub use server::{SimServer, SimStats};
 pub use truth::{percent_1dp, GroundTruth};
@@ -44,7 +60,8 @@ pub use truth::{percent_1dp, GroundTruth};
 impl Org {
     /// Every object the org serves rendered as one JSON document (links under `base`):
     /// users (detailed) with their factors, app links and roles, apps, groups, policies
-    /// with rules, API tokens, admin assignees and every System Log event. Meant for
+    /// with rules, API tokens (revoked ones too), admin assignees, group members, group
+    /// apps and roles, custom roles, resource sets and every System Log event. Meant for
     /// determinism checks and debugging; large for big orgs.
     pub fn snapshot_json(&self, base: &str) -> String {
         let r = render::Renderer::new(self, base);
@@ -73,7 +90,18 @@ impl Org {
                 "rules": p.rules.iter().map(|rule| r.rule(p, rule)).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
             "apiTokens": self.api_tokens.iter().map(|t| r.api_token(t)).collect::<Vec<_>>(),
-            "assignees": self.admins.iter().map(|a| r.assignee(&self.users[a.user as usize])).collect::<Vec<_>>(),
+            "assignees": self.role_holders().iter().map(|&u| r.assignee(&self.users[u as usize])).collect::<Vec<_>>(),
+            "groupMembers": self.groups.iter().map(|g| serde_json::json!({
+                "group": g.id,
+                "users": g.members.iter().map(|&u| self.users[u as usize].id.as_str()).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "groupApps": self.group_apps.iter().map(|a| r.app_group(a)).collect::<Vec<_>>(),
+            "groupRoles": (0..self.groups.len()).map(|g| r.group_roles(g as u16)).collect::<Vec<_>>(),
+            "customRoles": self.custom_roles.iter().map(|c| r.custom_role(c)).collect::<Vec<_>>(),
+            "resourceSets": self.resource_sets.iter().map(|s| serde_json::json!({
+                "set": r.resource_set(s),
+                "resources": s.resources.iter().map(|(id, res)| r.set_resource(s, id, *res)).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
         });
         serde_json::to_writer(&mut out, &rest).expect("serialising into a Vec cannot fail");
         out.extend_from_slice(b",\"events\":[");

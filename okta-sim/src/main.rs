@@ -1,5 +1,6 @@
 //! The `okta-sim` binary: generates an org from a seed and a size and serves it on
-//! 127.0.0.1 until SIGINT or SIGTERM, or prints its ground truth (`--ground-truth`).
+//! 127.0.0.1 until SIGINT or SIGTERM, or prints its ground truth (`--ground-truth`, and
+//! `--graph-truth` for the identity graph).
 
 use std::io::Write;
 
@@ -47,6 +48,10 @@ struct Args {
     /// With --ground-truth: only the first N ACTIVE users count for the MFA KRIs.
     #[arg(long)]
     user_sample_cap: Option<usize>,
+    /// Print the identity graph's ground truth (access, admins, tokens, graph KRIs) as
+    /// JSON and exit without serving.
+    #[arg(long)]
+    graph_truth: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,6 +66,21 @@ fn main() -> anyhow::Result<()> {
         users: args.users,
         now_ms,
     });
+
+    if args.graph_truth {
+        let truth = org.graph_truth(now_ms);
+        let mut value =
+            serde_json::to_value(&truth).context("serialising the graph's ground truth")?;
+        let by_slug: serde_json::Map<String, serde_json::Value> = truth
+            .by_slug()
+            .into_iter()
+            .map(|(slug, v)| (slug.to_string(), serde_json::json!(v)))
+            .collect();
+        value["by_slug"] = serde_json::Value::Object(by_slug);
+        value["now"] = serde_json::json!(okta_sim::time::format_ms(now_ms));
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
 
     if args.ground_truth {
         let truth = org.ground_truth(now_ms, args.user_sample_cap);

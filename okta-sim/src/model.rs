@@ -1,5 +1,6 @@
 //! The simulated org's data: users with their factors and app links, apps, groups,
 //! ACCESS_POLICY policies and rules, API tokens, admin assignees and System Log events.
+//! The identity graph's own types (roles, resource sets, group apps) are in `graph.rs`.
 //!
 //! These structs are the single source of truth: the HTTP layer renders them into Okta's
 //! JSON shapes (`render.rs`) and the ground truth (`truth.rs`) is computed from them
@@ -315,6 +316,8 @@ pub struct Group {
     pub last_membership_updated_ms: i64,
     /// For `APP_GROUP`s: the directory app they come from.
     pub source_app_id: Option<String>,
+    /// Members: indexes into `Org::users`, ascending.
+    pub members: Vec<u32>,
 }
 
 /// `ACTIVE` or `INACTIVE` for policies and rules.
@@ -468,9 +471,14 @@ pub struct ApiToken {
     pub user_id: String,
     pub token_window: &'static str,
     pub network_anywhere: bool,
+    /// Network zone ids (`nzo…`) of a `ZONE` network; empty (and not anywhere) means the
+    /// token has no `network` at all.
+    pub network_zones: Vec<String>,
     pub created_ms: i64,
     pub last_updated_ms: i64,
     pub expires_ms: i64,
+    /// When the token was revoked; revoked tokens are no longer listed.
+    pub revoked_ms: Option<i64>,
 }
 
 /// An admin role type.
@@ -481,6 +489,10 @@ pub enum AdminRole {
     AppAdmin,
     HelpDeskAdmin,
     ReadOnlyAdmin,
+    UserAdmin,
+    GroupMembershipAdmin,
+    ApiAccessManagementAdmin,
+    ReportAdmin,
 }
 
 impl AdminRole {
@@ -492,6 +504,15 @@ impl AdminRole {
             AdminRole::AppAdmin => ("APP_ADMIN", "Application Administrator"),
             AdminRole::HelpDeskAdmin => ("HELP_DESK_ADMIN", "Help Desk Administrator"),
             AdminRole::ReadOnlyAdmin => ("READ_ONLY_ADMIN", "Read-only Administrator"),
+            AdminRole::UserAdmin => ("USER_ADMIN", "Group Administrator"),
+            AdminRole::GroupMembershipAdmin => {
+                ("GROUP_MEMBERSHIP_ADMIN", "Group Membership Administrator")
+            }
+            AdminRole::ApiAccessManagementAdmin => (
+                "API_ACCESS_MANAGEMENT_ADMIN",
+                "API Access Management Administrator",
+            ),
+            AdminRole::ReportAdmin => ("REPORT_ADMIN", "Report Administrator"),
         }
     }
 }
@@ -504,6 +525,8 @@ pub struct Admin {
     pub role: AdminRole,
     pub role_assignment_id: String,
     pub assigned_ms: i64,
+    /// What the role is limited to (its targets), or the whole org.
+    pub scope: crate::graph::RoleScope,
 }
 
 /// A System Log `eventType`.
@@ -531,11 +554,18 @@ pub enum EventKind {
     ApiTokenCreate,
     GroupMembershipAdd,
     AppMembershipRemove,
+    ApiTokenRevoke,
+    GroupMembershipRemove,
+    AppMembershipAdd,
+    PrivilegeGrant,
+    PrivilegeRevoke,
+    GroupPrivilegeGrant,
+    GroupPrivilegeRevoke,
 }
 
 impl EventKind {
     /// Every kind, for filter parsing.
-    pub const ALL: [EventKind; 22] = [
+    pub const ALL: [EventKind; 29] = [
         EventKind::SessionStart,
         EventKind::SessionEnd,
         EventKind::PolicyEvaluateSignOn,
@@ -558,6 +588,13 @@ impl EventKind {
         EventKind::ApiTokenCreate,
         EventKind::GroupMembershipAdd,
         EventKind::AppMembershipRemove,
+        EventKind::ApiTokenRevoke,
+        EventKind::GroupMembershipRemove,
+        EventKind::AppMembershipAdd,
+        EventKind::PrivilegeGrant,
+        EventKind::PrivilegeRevoke,
+        EventKind::GroupPrivilegeGrant,
+        EventKind::GroupPrivilegeRevoke,
     ];
 
     /// The `eventType`.
@@ -585,6 +622,13 @@ impl EventKind {
             EventKind::ApiTokenCreate => "system.api_token.create",
             EventKind::GroupMembershipAdd => "group.user_membership.add",
             EventKind::AppMembershipRemove => "application.user_membership.remove",
+            EventKind::ApiTokenRevoke => "system.api_token.revoke",
+            EventKind::GroupMembershipRemove => "group.user_membership.remove",
+            EventKind::AppMembershipAdd => "application.user_membership.add",
+            EventKind::PrivilegeGrant => "user.account.privilege.grant",
+            EventKind::PrivilegeRevoke => "user.account.privilege.revoke",
+            EventKind::GroupPrivilegeGrant => "group.privilege.grant",
+            EventKind::GroupPrivilegeRevoke => "group.privilege.revoke",
         }
     }
 
@@ -618,6 +662,13 @@ impl EventKind {
             EventKind::ApiTokenCreate => "Create API token",
             EventKind::GroupMembershipAdd => "Add user to group membership",
             EventKind::AppMembershipRemove => "Remove user from application membership",
+            EventKind::ApiTokenRevoke => "Revoke API token",
+            EventKind::GroupMembershipRemove => "Remove user from group membership",
+            EventKind::AppMembershipAdd => "Add user to application membership",
+            EventKind::PrivilegeGrant => "Grant user privilege",
+            EventKind::PrivilegeRevoke => "Revoke user privilege",
+            EventKind::GroupPrivilegeGrant => "Grant group privilege",
+            EventKind::GroupPrivilegeRevoke => "Revoke group privilege",
         }
     }
 
@@ -647,6 +698,12 @@ impl EventKind {
             EventKind::ApiTokenCreate => "api.token.create",
             EventKind::GroupMembershipAdd => "core.user_group_member.user_add",
             EventKind::AppMembershipRemove => "app.generic.unprovision.deactivate_user",
+            EventKind::ApiTokenRevoke => "api.token.revoke",
+            EventKind::GroupMembershipRemove => "core.user_group_member.user_remove",
+            EventKind::AppMembershipAdd => "app.generic.provision.assign_user_to_app",
+            EventKind::PrivilegeGrant => "core.user.admin_privilege.granted",
+            EventKind::PrivilegeRevoke => "core.user.admin_privilege.revoked",
+            EventKind::GroupPrivilegeGrant | EventKind::GroupPrivilegeRevoke => return None,
         })
     }
 }
@@ -722,6 +779,16 @@ pub enum Target {
     AppMember { user: u32, app: u16 },
     /// An API token.
     Token(u16),
+    /// A user granted or revoked a role.
+    UserRole {
+        user: u32,
+        role: crate::graph::RoleRef,
+    },
+    /// A group granted or revoked a role.
+    GroupRole {
+        group: u16,
+        role: crate::graph::RoleRef,
+    },
 }
 
 impl Target {
@@ -729,7 +796,9 @@ impl Target {
     pub fn user(self) -> Option<u32> {
         match self {
             Target::User(u) | Target::UserFactor(u, _) => Some(u),
-            Target::GroupMember { user, .. } | Target::AppMember { user, .. } => Some(user),
+            Target::GroupMember { user, .. }
+            | Target::AppMember { user, .. }
+            | Target::UserRole { user, .. } => Some(user),
             _ => None,
         }
     }
@@ -883,6 +952,15 @@ pub struct Org {
     pub policies: Vec<Policy>,
     pub api_tokens: Vec<ApiToken>,
     pub admins: Vec<Admin>,
+    /// Apps assigned to groups (their members reach the app with `scope` GROUP).
+    pub group_apps: Vec<crate::graph::GroupApp>,
+    /// Custom admin roles.
+    pub custom_roles: Vec<crate::graph::CustomRole>,
+    /// Resource sets custom roles are granted over.
+    pub resource_sets: Vec<crate::graph::ResourceSet>,
+    /// Role assignments other than users' standard roles (those are `admins`): standard
+    /// roles held by groups, and custom roles held by users or groups.
+    pub role_grants: Vec<crate::graph::RoleGrant>,
     /// System Log events sorted by `published` (ties keep insertion order).
     pub events: Vec<LogEvent>,
     pub open_admin_sessions: Vec<OpenAdminSession>,

@@ -1,6 +1,7 @@
 //! Renders the org's structs into the JSON shapes real Okta returns (checked against
 //! /work/shared/okta-fixtures): users, factors, app links, apps, groups, policies and
-//! rules, API tokens, admin assignees, roles and System Log events.
+//! rules, API tokens, admin assignees, roles and System Log events. The identity graph's
+//! other shapes (role targets, IAM lists, app users and groups) are in `render_graph.rs`.
 //!
 //! Users and events, the bulk of the traffic, go through borrowed `Serialize` structs
 //! written straight into the output buffer; the small, irregular objects use `json!`.
@@ -17,7 +18,7 @@ use crate::model::*;
 use crate::time::format_ms;
 
 /// Object timestamps (users, factors, apps, ...) have whole seconds in Okta: `…:19.000Z`.
-fn ts(ms: i64) -> String {
+pub(crate) fn ts(ms: i64) -> String {
     format_ms(ms - ms.rem_euclid(1000))
 }
 
@@ -276,7 +277,7 @@ impl<'a> Renderer<'a> {
             .expect("serialising into a Vec cannot fail");
     }
 
-    fn user_href(&self, user: &User) -> String {
+    pub(crate) fn user_href(&self, user: &User) -> String {
         format!("{}/api/v1/users/{}", self.base, user.id)
     }
 
@@ -478,26 +479,34 @@ impl<'a> Renderer<'a> {
         serde_json::to_writer(out, &list).expect("serialising into a Vec cannot fail");
     }
 
-    /// `GET /api/v1/users/{id}/roles`.
+    /// `GET /api/v1/users/{id}/roles`: the user's own roles (`assignmentType` USER) and
+    /// their groups' roles (`assignmentType` GROUP, linking to the group).
     pub fn roles(&self, out: &mut Vec<u8>, index: usize) {
         let user = &self.org.users[index];
         let list: Vec<Value> = self
             .org
-            .admins
+            .held_roles(index as u32)
             .iter()
-            .filter(|a| a.user as usize == index)
-            .map(|a| {
-                let (kind, label) = a.role.type_and_label();
-                json!({
-                    "id": a.role_assignment_id,
-                    "label": label,
-                    "type": kind,
-                    "status": "ACTIVE",
-                    "created": ts(a.assigned_ms),
-                    "lastUpdated": ts(a.assigned_ms),
-                    "assignmentType": "USER",
-                    "_links": { "assignee": { "href": self.user_href(user) } }
-                })
+            .map(|held| {
+                let assignee = match held.via_group {
+                    None => self.user_href(user),
+                    Some(g) => format!(
+                        "{}/api/v1/groups/{}",
+                        self.base, self.org.groups[g as usize].id
+                    ),
+                };
+                self.role_assignment(
+                    &held.assignment_id,
+                    held.role,
+                    &held.scope,
+                    held.assigned_ms,
+                    if held.via_group.is_some() {
+                        "GROUP"
+                    } else {
+                        "USER"
+                    },
+                    &assignee,
+                )
             })
             .collect();
         serde_json::to_writer(out, &list).expect("serialising into a Vec cannot fail");
@@ -878,6 +887,12 @@ impl<'a> Renderer<'a> {
         });
         if token.network_anywhere {
             value["network"] = json!({ "connection": "ANYWHERE" });
+        } else if !token.network_zones.is_empty() {
+            value["network"] = json!({
+                "connection": "ZONE",
+                "include": token.network_zones,
+                "exclude": []
+            });
         }
         value["expiresAt"] = json!(ts(token.expires_ms));
         value["created"] = json!(ts(token.created_ms));
@@ -975,6 +990,44 @@ impl<'a> Renderer<'a> {
             },
             EventKind::AccessAdminApp => "/admin/sso/callback".to_string(),
             EventKind::ApiTokenCreate => "/api/internal/tokens".to_string(),
+            EventKind::ApiTokenRevoke => match event.target {
+                Target::Token(t) => org
+                    .api_tokens
+                    .get(t as usize)
+                    .map_or("/api/internal/tokens".to_string(), |token| {
+                        format!("/api/internal/tokens/{}", token.id)
+                    }),
+                _ => "/api/internal/tokens".to_string(),
+            },
+            EventKind::GroupMembershipRemove => match event.target {
+                Target::GroupMember { user, group } => format!(
+                    "/api/v1/groups/{}/users/{}",
+                    org.groups[group as usize % org.groups.len()].id,
+                    org.users[user as usize].id
+                ),
+                _ => "/api/v1/groups".to_string(),
+            },
+            EventKind::AppMembershipAdd => match event.target {
+                Target::AppMember { user, app } => format!(
+                    "/api/v1/apps/{}/users/{}",
+                    org.apps[app as usize % org.apps.len()].id,
+                    org.users[user as usize].id
+                ),
+                _ => "/api/v1/apps".to_string(),
+            },
+            EventKind::GroupPrivilegeGrant | EventKind::GroupPrivilegeRevoke => {
+                match event.target {
+                    Target::GroupRole { group, .. } => format!(
+                        "/api/v1/groups/{}/roles",
+                        org.groups[group as usize % org.groups.len()].id
+                    ),
+                    _ => "/api/v1/groups".to_string(),
+                }
+            }
+            EventKind::PrivilegeGrant | EventKind::PrivilegeRevoke => match target_user_id {
+                Some(id) => format!("/api/v1/users/{id}/roles"),
+                None => "/api/v1/users".to_string(),
+            },
             kind => {
                 let action = match kind {
                     EventKind::FactorActivate => "factors/activate",
@@ -999,6 +1052,21 @@ impl<'a> Renderer<'a> {
         let url = format!("{request_uri}?");
         debug.request_uri = Some(&request_uri);
         debug.url = Some(&url);
+        let privilege = match event.target {
+            Target::UserRole { role, .. } | Target::GroupRole { role, .. } => {
+                Some(org.role_type_and_label(role).1.to_string())
+            }
+            _ => None,
+        };
+        match event.kind {
+            EventKind::PrivilegeGrant | EventKind::GroupPrivilegeGrant => {
+                debug.privilege_granted = privilege.as_deref();
+            }
+            EventKind::PrivilegeRevoke | EventKind::GroupPrivilegeRevoke => {
+                debug.privilege_revoked = privilege.as_deref();
+            }
+            _ => {}
+        }
         let authn_request_id;
         let dt_hash;
         let risk;
@@ -1271,6 +1339,17 @@ impl<'a> Renderer<'a> {
                     self.user_target(user, "User"),
                 ]
             }
+            Target::UserRole { user, .. } => vec![self.user_target(user, "User")],
+            Target::GroupRole { group, .. } => {
+                let g = &org.groups[group as usize % org.groups.len()];
+                vec![WireTarget {
+                    id: g.id.clone(),
+                    kind: "UserGroup",
+                    alternate_id: "unknown".into(),
+                    display_name: g.name.clone(),
+                    detail_entry: None,
+                }]
+            }
             Target::Token(t) => {
                 let token = org.api_tokens.get(t as usize)?;
                 vec![WireTarget {
@@ -1469,6 +1548,10 @@ struct DebugData<'a> {
     factor: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     log_only_security_data: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    privilege_granted: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    privilege_revoked: Option<&'a str>,
     request_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     request_uri: Option<&'a str>,

@@ -586,6 +586,15 @@ fn route(
                 })
                 .ok_or_else(|| ApiError::not_found(id, "User"))?;
             let user = &r.org.users[index];
+            if let ["roles", role_id, "targets", kind @ ..] = rest {
+                let held = r.org.held_roles(index as u32);
+                let scope = held
+                    .iter()
+                    .find(|h| h.assignment_id == *role_id)
+                    .map(|h| &h.scope)
+                    .ok_or_else(|| ApiError::not_found(role_id, "Role"))?;
+                return role_targets(r, path, raw_query, q, scope, kind);
+            }
             let mut out = Vec::with_capacity(2048);
             match rest {
                 [] => r.user(&mut out, user, true),
@@ -634,8 +643,48 @@ fn route(
                 .ok_or_else(|| ApiError::not_found(id, "AppInstance"))?;
             Ok(single(values_to_vec(r.app(app))))
         }
+        ["api", "v1", "apps", id, "users"] => {
+            let app = app_position(r, id)?;
+            let items: Vec<usize> = (0..r.org.users.len())
+                .filter(|&u| r.org.users[u].app_links.iter().any(|l| l.app == app))
+                .collect();
+            paginate_ids(
+                r,
+                path,
+                raw_query,
+                q,
+                &items,
+                50,
+                500,
+                |u| r.org.users[u].id.as_str(),
+                |u| r.app_user(app, u as u32),
+            )
+        }
+        ["api", "v1", "apps", id, "groups"] => {
+            let app = app_position(r, id)?;
+            let items: Vec<usize> = (0..r.org.group_apps.len())
+                .filter(|&i| r.org.group_apps[i].app == app)
+                .collect();
+            paginate_ids(
+                r,
+                path,
+                raw_query,
+                q,
+                &items,
+                20,
+                200,
+                |i| r.org.groups[r.org.group_apps[i].group as usize].id.as_str(),
+                |i| r.app_group(&r.org.group_apps[i]),
+            )
+        }
         ["api", "v1", "groups"] => {
-            let items: Vec<usize> = (0..r.org.groups.len()).collect();
+            let wanted = group_filter(q)?;
+            let items: Vec<usize> = (0..r.org.groups.len())
+                .filter(|&i| wanted(&r.org.groups[i]))
+                .collect();
+            let stats = q
+                .get("expand")
+                .is_some_and(|e| e.split(',').any(|x| x == "stats"));
             paginate_ids(
                 r,
                 path,
@@ -645,8 +694,61 @@ fn route(
                 10_000,
                 10_000,
                 |i| r.org.groups[i].id.as_str(),
-                |i| r.group(&r.org.groups[i]),
+                |i| r.group_expanded(i, stats),
             )
+        }
+        ["api", "v1", "groups", id, rest @ ..] if !rest.is_empty() => {
+            let g = r
+                .org
+                .groups
+                .iter()
+                .position(|g| g.id == *id)
+                .ok_or_else(|| ApiError::not_found(id, "UserGroup"))?;
+            let group = &r.org.groups[g];
+            match rest {
+                ["users"] => {
+                    let items: Vec<usize> = group.members.iter().map(|&u| u as usize).collect();
+                    paginate_ids(
+                        r,
+                        path,
+                        raw_query,
+                        q,
+                        &items,
+                        1_000,
+                        10_000,
+                        |u| r.org.users[u].id.as_str(),
+                        |u| {
+                            let mut out = Vec::with_capacity(1024);
+                            r.user(&mut out, &r.org.users[u], false);
+                            serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null)
+                        },
+                    )
+                }
+                ["apps"] => {
+                    let values = r
+                        .org
+                        .group_apps
+                        .iter()
+                        .filter(|a| a.group as usize == g)
+                        .map(|a| r.app(&r.org.apps[a.app as usize]))
+                        .collect();
+                    Ok(self_only(values_array(values)))
+                }
+                ["roles"] => Ok(single(values_array(r.group_roles(g as u16)))),
+                ["roles", role_id, "targets", kind @ ..] => {
+                    let grant = r
+                        .org
+                        .role_grants
+                        .iter()
+                        .find(|x| {
+                            x.id == *role_id
+                                && x.principal == crate::graph::Principal::Group(g as u16)
+                        })
+                        .ok_or_else(|| ApiError::not_found(role_id, "Role"))?;
+                    role_targets(r, path, raw_query, q, &grant.scope, kind)
+                }
+                _ => Err(ApiError::not_found(path, "Path")),
+            }
         }
         ["api", "v1", "groups", id] => {
             let group = r
@@ -696,12 +798,217 @@ fn route(
         }
         ["api", "v1", "logs"] => list_logs(r, path, raw_query, q),
         ["api", "v1", "api-tokens"] => {
-            let values = r.org.api_tokens.iter().map(|t| r.api_token(t)).collect();
+            let values = r
+                .org
+                .api_tokens
+                .iter()
+                .filter(|t| t.revoked_ms.is_none())
+                .map(|t| r.api_token(t))
+                .collect();
             Ok(self_only(values_array(values)))
         }
         ["api", "v1", "iam", "assignees", "users"] => list_assignees(r, path, q),
+        ["api", "v1", "iam", "roles"] => {
+            let items: Vec<usize> = (0..r.org.custom_roles.len()).collect();
+            body_page(
+                r,
+                path,
+                q,
+                "roles",
+                &items,
+                |i| r.org.custom_roles[i].id.as_str(),
+                |i| r.custom_role(&r.org.custom_roles[i]),
+            )
+        }
+        ["api", "v1", "iam", "roles", id, rest @ ..] => {
+            let role = r
+                .org
+                .custom_roles
+                .iter()
+                .find(|c| c.id == *id)
+                .ok_or_else(|| ApiError::not_found(id, "Role"))?;
+            match rest {
+                [] => Ok(single(values_to_vec(r.custom_role(role)))),
+                ["permissions"] => {
+                    let permissions: Vec<serde_json::Value> = role
+                        .permissions
+                        .iter()
+                        .map(|p| r.permission(role, p))
+                        .collect();
+                    let body = serde_json::json!({ "permissions": permissions, "_links": {} });
+                    Ok(single(values_to_vec(body)))
+                }
+                _ => Err(ApiError::not_found(path, "Path")),
+            }
+        }
+        ["api", "v1", "iam", "resource-sets"] => {
+            let items: Vec<usize> = (0..r.org.resource_sets.len()).collect();
+            body_page(
+                r,
+                path,
+                q,
+                "resource-sets",
+                &items,
+                |i| r.org.resource_sets[i].id.as_str(),
+                |i| r.resource_set(&r.org.resource_sets[i]),
+            )
+        }
+        ["api", "v1", "iam", "resource-sets", id, rest @ ..] => {
+            let set = r
+                .org
+                .resource_sets
+                .iter()
+                .find(|s| s.id == *id)
+                .ok_or_else(|| ApiError::not_found(id, "ResourceSet"))?;
+            match rest {
+                [] => Ok(single(values_to_vec(r.resource_set(set)))),
+                ["resources"] => {
+                    let items: Vec<usize> = (0..set.resources.len()).collect();
+                    body_page(
+                        r,
+                        path,
+                        q,
+                        "resources",
+                        &items,
+                        |i| set.resources[i].0.as_str(),
+                        |i| r.set_resource(set, &set.resources[i].0, set.resources[i].1),
+                    )
+                }
+                _ => Err(ApiError::not_found(path, "Path")),
+            }
+        }
         _ => Err(ApiError::not_found(path, "Path")),
     }
+}
+
+/// The index of the app with this id.
+fn app_position(r: &Renderer<'_>, id: &str) -> Result<u16, ApiError> {
+    r.org
+        .apps
+        .iter()
+        .position(|a| a.id == id)
+        .map(|p| p as u16)
+        .ok_or_else(|| ApiError::not_found(id, "AppInstance"))
+}
+
+/// Which groups `GET /api/v1/groups` keeps: `filter` or `search` with `type eq "X"`
+/// (joined with `or`), or `search=lastMembershipUpdated gt "<ISO time>"`.
+/// Whether a group passes a `GET /api/v1/groups` filter.
+type GroupTest = Box<dyn Fn(&crate::model::Group) -> bool>;
+
+fn group_filter(q: &Query) -> Result<GroupTest, ApiError> {
+    let Some(expr) = q.get("filter").or_else(|| q.get("search")) else {
+        return Ok(Box::new(|_| true));
+    };
+    if let Some(rest) = expr.trim().strip_prefix("lastMembershipUpdated gt ") {
+        let since = parse_iso(rest.trim().trim_matches('"'))
+            .ok_or_else(|| bad("filter", format!("Invalid search criteria: {expr}")))?;
+        return Ok(Box::new(move |g| g.last_membership_updated_ms > since));
+    }
+    let kinds = filter_values(expr, "type").map_err(ApiError::bad_query)?;
+    Ok(Box::new(move |g| {
+        let kind = match g.kind {
+            crate::model::GroupKind::BuiltIn => "BUILT_IN",
+            crate::model::GroupKind::OktaGroup => "OKTA_GROUP",
+            crate::model::GroupKind::AppGroup => "APP_GROUP",
+        };
+        kinds.iter().any(|k| k.eq_ignore_ascii_case(kind))
+    }))
+}
+
+/// `…/roles/{id}/targets/groups` or `…/targets/catalog/apps` of a role assignment with
+/// `scope`, paged with the `Link` header (a role over the whole org has no targets).
+fn role_targets(
+    r: &Renderer<'_>,
+    path: &str,
+    raw_query: Option<&str>,
+    q: &Query,
+    scope: &crate::graph::RoleScope,
+    kind: &[&str],
+) -> Result<Page, ApiError> {
+    use crate::graph::RoleScope;
+    match kind {
+        ["groups"] => {
+            let items: Vec<usize> = match scope {
+                RoleScope::Groups(gs) => gs.iter().map(|&g| g as usize).collect(),
+                _ => Vec::new(),
+            };
+            paginate_ids(
+                r,
+                path,
+                raw_query,
+                q,
+                &items,
+                20,
+                200,
+                |g| r.org.groups[g].id.as_str(),
+                |g| r.group(&r.org.groups[g]),
+            )
+        }
+        ["catalog", "apps"] => {
+            let items: Vec<usize> = match scope {
+                RoleScope::Apps(apps) => apps.iter().map(|&a| a as usize).collect(),
+                _ => Vec::new(),
+            };
+            paginate_ids(
+                r,
+                path,
+                raw_query,
+                q,
+                &items,
+                20,
+                200,
+                |a| r.org.apps[a].id.as_str(),
+                |a| r.catalog_app(a as u16),
+            )
+        }
+        _ => Err(ApiError::not_found(path, "Path")),
+    }
+}
+
+/// A page of an IAM list: `{"<key>": [...], "_links": {"self", "next"}}`, the next page's
+/// link in the body (cursor: the last item's id), as the `/api/v1/iam` endpoints do.
+fn body_page<'o>(
+    r: &Renderer<'o>,
+    path: &str,
+    q: &Query,
+    key: &str,
+    items: &[usize],
+    id_of: impl Fn(usize) -> &'o str,
+    render: impl Fn(usize) -> serde_json::Value,
+) -> Result<Page, ApiError> {
+    let limit = parse_limit(q.get("limit"), 100, 100).map_err(ApiError::bad_query)?;
+    let start = match q.get("after") {
+        Some(after) => items
+            .iter()
+            .position(|&i| id_of(i) == after)
+            .map(|p| p + 1)
+            .ok_or_else(|| bad("after", format!("after: '{after}' is not a valid cursor")))?,
+        None => 0,
+    };
+    let page: Vec<usize> = items.iter().skip(start).take(limit).copied().collect();
+    let values: Vec<serde_json::Value> = page.iter().map(|&i| render(i)).collect();
+    let mut links = serde_json::Map::new();
+    links.insert(
+        "self".into(),
+        serde_json::json!({ "href": format!("{}{path}", r.base) }),
+    );
+    if start + page.len() < items.len() {
+        if let Some(&last) = page.last() {
+            let next = q.with_cursor(limit, id_of(last));
+            links.insert(
+                "next".into(),
+                serde_json::json!({ "href": format!("{}{path}?{next}", r.base) }),
+            );
+        }
+    }
+    let mut body = serde_json::Map::new();
+    body.insert(key.to_string(), serde_json::Value::Array(values));
+    body.insert("_links".into(), serde_json::Value::Object(links));
+    Ok(Page {
+        body: values_to_vec(serde_json::Value::Object(body)),
+        links: Vec::new(),
+    })
 }
 
 fn values_to_vec(value: serde_json::Value) -> Vec<u8> {
@@ -925,12 +1232,8 @@ fn list_logs(
 fn list_assignees(r: &Renderer<'_>, path: &str, q: &Query) -> Result<Page, ApiError> {
     let org = r.org;
     let limit = parse_limit(q.get("limit"), 100, 100).map_err(ApiError::bad_query)?;
-    let mut users: Vec<u32> = Vec::new();
-    for a in &org.admins {
-        if !users.contains(&a.user) {
-            users.push(a.user);
-        }
-    }
+    // Every user holding a role, directly or through a group.
+    let users = org.role_holders();
     let start = match q.get("after") {
         Some(after) => users
             .iter()

@@ -1,5 +1,6 @@
 //! The `okta-sim` binary: prints exactly one "listening" line when ready, serves the org,
-//! exits cleanly on SIGTERM and SIGINT, and `--ground-truth` prints JSON and exits.
+//! exits cleanly on SIGTERM and SIGINT, and `--ground-truth` (or `--graph-truth`) prints JSON
+//! and exits.
 
 mod common;
 
@@ -117,6 +118,49 @@ async fn ground_truth_flag_prints_json() {
     );
     let by_slug = v["by_slug"].as_object().expect("by_slug");
     assert_eq!(by_slug.len(), 7);
+    for (slug, value) in truth.by_slug() {
+        assert_eq!(by_slug[slug], serde_json::json!(value), "{slug}");
+    }
+}
+
+#[tokio::test]
+async fn graph_truth_flag_prints_json() {
+    let mut child = Command::new(BIN)
+        .args([
+            "--seed",
+            "42",
+            "--users",
+            "300",
+            "--now",
+            "2026-11-23T02:00:00Z",
+            "--graph-truth",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut out)
+        .await
+        .expect("read");
+    assert!(child.wait().await.expect("wait").success());
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let org = okta_sim::Org::generate(&okta_sim::OrgSpec {
+        seed: 42,
+        users: 300,
+        now_ms: common::NOW_MS,
+    });
+    let truth = org.graph_truth(common::NOW_MS);
+    assert_eq!(v["users"].as_array().map(Vec::len), Some(truth.users.len()));
+    assert_eq!(
+        v["admins"].as_array().map(Vec::len),
+        Some(truth.admins.len())
+    );
+    let by_slug = v["by_slug"].as_object().expect("by_slug");
+    assert_eq!(by_slug.len(), 4);
     for (slug, value) in truth.by_slug() {
         assert_eq!(by_slug[slug], serde_json::json!(value), "{slug}");
     }

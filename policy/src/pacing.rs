@@ -8,6 +8,14 @@
 //! [`Bucket`] uses at most a `share` of each window and also keeps at least
 //! `limit * (1 - share)` of the server's remaining budget untouched.
 //!
+//! Okta also limits how many requests of an org may be in flight, and answers one
+//! too many with a 429 whose limit and remaining are both 0. A bucket starts with
+//! [`INITIAL_MAX_IN_FLIGHT`] and climbs slowly from there; a concurrency 429 halves
+//! its in-flight cap once per congestion episode, learns the ceiling the server
+//! accepts, climbs back to it one slot per `cap` answers, and tries one more than
+//! the ceiling only every [`CONCURRENCY_PROBE_MS`] (doubling after each refusal):
+//! additive increase, multiplicative decrease.
+//!
 //! Everything here is pure: times are local epoch milliseconds passed in by the
 //! caller, and the server's reset is converted to the local clock using the
 //! offset between the response's `Date` header and the local receive time.
@@ -29,6 +37,19 @@ pub const RECHECK_MS: i64 = 50;
 
 /// The smallest usable share; smaller (or non-positive) shares are raised to it.
 pub const MIN_SHARE: f64 = 0.01;
+
+/// A family starts with at most this many requests in flight and climbs one slot
+/// per that many answers towards `max_concurrency` (slow start), so that an unknown
+/// concurrency limit below `max_concurrency` costs one 429 rather than a burst.
+pub const INITIAL_MAX_IN_FLIGHT: u64 = 8;
+
+/// How long a family runs at its learned concurrency ceiling before it tries one
+/// request more in flight. Doubled each time that try is refused (up to
+/// [`MAX_CONCURRENCY_PROBE_MS`]), back to this once a try succeeds.
+pub const CONCURRENCY_PROBE_MS: i64 = 10_000;
+
+/// The longest wait between tries above the learned concurrency ceiling.
+pub const MAX_CONCURRENCY_PROBE_MS: i64 = 600_000;
 
 /// The rate-limit headers of one response. Unparseable values are `None`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -253,6 +274,19 @@ fn ms(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// One congestion episode: the concurrency 429s answering requests that were
+/// already in flight when the first of them arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cut {
+    /// Requests in flight when the episode began (the refused one included).
+    in_flight: u64,
+    /// Concurrency 429s in the episode so far.
+    refused: u64,
+    /// Requests sent since the episode began; while 0, every concurrency 429
+    /// belongs to it.
+    sent_since: u64,
+}
+
 /// Pacing state for one endpoint family.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bucket {
@@ -267,7 +301,18 @@ pub struct Bucket {
     sent_in_window: u64,
     /// Lowered by concurrency 429s, raised again by successes.
     max_in_flight: Option<u64>,
+    /// Successes at the current `max_in_flight`, towards the next raise.
     successes_since_cut: u64,
+    /// The most in flight the server is believed to accept, learned from
+    /// concurrency 429s; `max_in_flight` climbs back to it quickly and past it
+    /// only one step per probe interval.
+    ceiling: Option<u64>,
+    /// The congestion episode of the last concurrency 429.
+    cut: Option<Cut>,
+    /// When `max_in_flight` last rose to or past the ceiling.
+    raised_at_ms: i64,
+    /// The current wait between tries above the ceiling (0 = the base).
+    probe_interval_ms: i64,
     hold: Option<Hold>,
     /// The smallest local-minus-server clock offset seen. `Date` has whole seconds
     /// and truncates, and responses arrive after they were dated, so every
@@ -310,6 +355,12 @@ impl Bucket {
         self.max_in_flight
     }
 
+    /// The most in flight the server is believed to accept, if a concurrency 429
+    /// has told.
+    pub fn concurrency_ceiling(&self) -> Option<u64> {
+        self.ceiling
+    }
+
     /// The window that is still current at `now`.
     fn current_window(&self, now_local_ms: i64) -> Option<&Window> {
         self.window.as_ref().filter(|w| !w.expired(now_local_ms))
@@ -349,7 +400,8 @@ impl Bucket {
         let configured = cfg.max_concurrency.max(1) as u64;
         let cap = self
             .max_in_flight
-            .map_or(configured, |c| c.clamp(1, configured));
+            .unwrap_or(INITIAL_MAX_IN_FLIGHT)
+            .clamp(1, configured);
         if self.in_flight >= cap {
             return wait(now.saturating_add(RECHECK_MS), WaitReason::ConcurrencyCap);
         }
@@ -369,6 +421,9 @@ impl Bucket {
         self.roll(now_local_ms);
         self.in_flight += 1;
         self.sent_in_window += 1;
+        if let Some(cut) = &mut self.cut {
+            cut.sent_since += 1;
+        }
     }
 
     /// Records a response's status and rate-limit headers, received at `now_local_ms`.
@@ -382,11 +437,7 @@ impl Bucket {
         }
 
         if status == 429 && h.is_concurrency_limit() {
-            let basis = self
-                .max_in_flight
-                .map_or(self.in_flight, |c| c.min(self.in_flight));
-            self.max_in_flight = Some((basis / 2).max(1));
-            self.successes_since_cut = 0;
+            self.on_concurrency_limit(now);
             self.hold = Some(Hold {
                 since_ms: now,
                 target_ms: None,
@@ -406,13 +457,8 @@ impl Bucket {
                     .map(|r| r.saturating_add(RESET_MARGIN_MS)),
                 reason: WaitReason::RateLimited,
             });
-        } else if let Some(cap) = self.max_in_flight {
-            // Additive increase after a concurrency cut: one more slot per `cap` answers.
-            self.successes_since_cut += 1;
-            if self.successes_since_cut >= cap {
-                self.max_in_flight = Some(cap.saturating_add(1));
-                self.successes_since_cut = 0;
-            }
+        } else {
+            self.on_concurrency_success(now);
         }
 
         let (Some(remaining), Some(reset_s), Some(reset_local)) =
@@ -459,6 +505,82 @@ impl Bucket {
             self.latest_reset_epoch_s
                 .map_or(reset_s, |l| l.max(reset_s)),
         );
+    }
+
+    /// A concurrency 429 (multiplicative decrease). The first of an episode halves
+    /// the cap and guesses the ceiling as one below what was in flight; each further
+    /// 429 of the same episode (answering a request sent before the cut) lowers the
+    /// ceiling by one more, without halving again. A refused try above the ceiling
+    /// doubles the wait before the next try.
+    fn on_concurrency_limit(&mut self, now: i64) {
+        let in_flight = self.in_flight.max(1);
+        match &mut self.cut {
+            Some(cut) if cut.sent_since == 0 => {
+                cut.refused += 1;
+                let ceiling = cut.in_flight.saturating_sub(cut.refused).max(1);
+                self.ceiling = Some(ceiling);
+                self.max_in_flight = self.max_in_flight.map(|c| c.min(ceiling));
+            }
+            _ => {
+                let cap = self.max_in_flight.unwrap_or(in_flight);
+                let tried_above = self.ceiling.is_some_and(|c| cap > c);
+                if tried_above {
+                    self.probe_interval_ms =
+                        (self.probe_interval().saturating_mul(2)).min(MAX_CONCURRENCY_PROBE_MS);
+                }
+                let ceiling = (in_flight - 1).max(1);
+                self.ceiling = Some(ceiling);
+                self.max_in_flight = Some((cap.min(in_flight) / 2).clamp(1, ceiling));
+                self.cut = Some(Cut {
+                    in_flight,
+                    refused: 1,
+                    sent_since: 0,
+                });
+            }
+        }
+        self.successes_since_cut = 0;
+        self.raised_at_ms = now;
+    }
+
+    /// An answer that was not a 429 (additive increase): while the family uses its
+    /// whole cap, one more slot per `cap` answers up to the ceiling; past it, one
+    /// more only after the probe interval at the ceiling, and a try that holds for
+    /// `cap` answers raises the ceiling.
+    fn on_concurrency_success(&mut self, now: i64) {
+        let cap = self.max_in_flight.unwrap_or(INITIAL_MAX_IN_FLIGHT);
+        if self.in_flight < cap {
+            // The cap did not limit anything: no evidence that more would pass.
+            return;
+        }
+        self.successes_since_cut += 1;
+        if self.successes_since_cut < cap {
+            return;
+        }
+        let ceiling = self.ceiling.unwrap_or(u64::MAX);
+        if cap > ceiling {
+            // The try above the ceiling held: that many in flight pass.
+            self.ceiling = Some(cap);
+            self.probe_interval_ms = 0;
+            self.raised_at_ms = now;
+            self.successes_since_cut = 0;
+            return;
+        }
+        if cap == ceiling && now.saturating_sub(self.raised_at_ms) < self.probe_interval() {
+            return;
+        }
+        self.max_in_flight = Some(cap.saturating_add(1));
+        self.successes_since_cut = 0;
+        if cap + 1 >= ceiling {
+            self.raised_at_ms = now;
+        }
+    }
+
+    fn probe_interval(&self) -> i64 {
+        if self.probe_interval_ms > 0 {
+            self.probe_interval_ms
+        } else {
+            CONCURRENCY_PROBE_MS
+        }
     }
 
     /// A response's reset on the local clock, converted with the best offset seen.

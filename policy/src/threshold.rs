@@ -86,6 +86,51 @@ pub fn status(
     }
 }
 
+/// Why a pair of thresholds is refused.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+pub enum ThresholdError {
+    #[error("a threshold must be a finite number, not {0}")]
+    NotFinite(f64),
+    #[error("warn {warn} lies past breach {breach}: this KRI is better {better}, so warn must be {must} breach")]
+    WarnPastBreach {
+        warn: f64,
+        breach: f64,
+        better: &'static str,
+        must: &'static str,
+    },
+}
+
+/// Checks thresholds an operator sets: each finite, and warn not past breach given the
+/// direction (higher is better: warn >= breach; lower is better: warn <= breach), so
+/// that a worsening value reaches warn first. Equal thresholds are allowed.
+pub fn check_thresholds(
+    direction: Direction,
+    warn: Option<f64>,
+    breach: Option<f64>,
+) -> Result<(), ThresholdError> {
+    for t in [warn, breach].into_iter().flatten() {
+        if !t.is_finite() {
+            return Err(ThresholdError::NotFinite(t));
+        }
+    }
+    let (Some(warn), Some(breach)) = (warn, breach) else {
+        return Ok(());
+    };
+    let (past, better, must) = match direction {
+        Direction::HigherIsBetter => (warn < breach, "higher", "at least"),
+        Direction::LowerIsBetter => (warn > breach, "lower", "at most"),
+    };
+    if past {
+        return Err(ThresholdError::WarnPastBreach {
+            warn,
+            breach,
+            better,
+            must,
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +221,32 @@ mod tests {
             assert_eq!(
                 got, *want,
                 "case #{i}: value {value:?} {dir:?} warn {warn:?} breach {breach:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn thresholds_past_each_other_are_refused() {
+        type Check = (Direction, Option<f64>, Option<f64>, bool);
+        const CHECKS: &[Check] = &[
+            (HigherIsBetter, Some(95.0), Some(90.0), true),
+            (HigherIsBetter, Some(90.0), Some(90.0), true),
+            (HigherIsBetter, Some(80.0), Some(90.0), false),
+            (LowerIsBetter, Some(1.0), Some(5.0), true),
+            (LowerIsBetter, Some(5.0), Some(5.0), true),
+            (LowerIsBetter, Some(6.0), Some(5.0), false),
+            (LowerIsBetter, None, Some(5.0), true),
+            (HigherIsBetter, Some(80.0), None, true),
+            (HigherIsBetter, None, None, true),
+            (HigherIsBetter, Some(f64::NAN), Some(90.0), false),
+            (LowerIsBetter, Some(1.0), Some(f64::INFINITY), false),
+        ];
+        for (i, (dir, warn, breach, ok)) in CHECKS.iter().enumerate() {
+            let got = check_thresholds(*dir, *warn, *breach);
+            assert_eq!(
+                got.is_ok(),
+                *ok,
+                "case #{i}: {dir:?} {warn:?} {breach:?}: {got:?}"
             );
         }
     }

@@ -5,12 +5,16 @@
 //! which the tests below check over varied and real events.
 
 use super::json::{Kept, Key, KeySeed, Shape, Skip, Slot, Str, StrFields, Tolerant};
-use super::models::{LogEvent, LogTarget, KEPT_DEBUG_KEYS, KEPT_SECURITY_KEYS};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess};
+use super::models::{
+    LogClient, LogEvent, LogTarget, DETECTION_DEBUG_KEYS, DETECTION_SECURITY_KEYS, KEPT_DEBUG_KEYS,
+    KEPT_GEOLOCATION_KEYS, KEPT_SECURITY_KEYS,
+};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
+use std::fmt;
 
 /// The top-level members read, by index.
-const TOP: &[&str; 9] = &[
+const TOP: &[&str; 10] = &[
     "uuid",
     "published",
     "eventType",
@@ -20,6 +24,7 @@ const TOP: &[&str; 9] = &[
     "authenticationContext",
     "debugContext",
     "securityContext",
+    "client",
 ];
 const UUID: usize = 0;
 const PUBLISHED: usize = 1;
@@ -30,12 +35,20 @@ const OUTCOME: usize = 5;
 const AUTH_CONTEXT: usize = 6;
 const DEBUG_CONTEXT: usize = 7;
 const SECURITY_CONTEXT: usize = 8;
+const CLIENT: usize = 9;
 
 /// `actor` and each `target[]` entry: `id`, `type`, `alternateId`.
 const PARTY: &[&str; 3] = &["id", "type", "alternateId"];
 const OUTCOME_FIELDS: &[&str; 2] = &["result", "reason"];
-const AUTH_FIELDS: &[&str; 1] = &["externalSessionId"];
+const AUTH_FIELDS: &[&str; 2] = &["externalSessionId", "rootSessionId"];
 const DEBUG_DATA: &[&str; 1] = &["debugData"];
+/// `client`: `ipAddress`, `userAgent` (its `rawUserAgent`), `geographicalContext`.
+const CLIENT_FIELDS: &[&str; 3] = &["ipAddress", "userAgent", "geographicalContext"];
+const USER_AGENT_FIELDS: &[&str; 1] = &["rawUserAgent"];
+const GEO_FIELDS: &[&str; 3] = &["city", "country", "geolocation"];
+
+/// City, country and the kept `geolocation` members.
+type GeoParts = (Option<String>, Option<String>, Option<Map<String, Value>>);
 
 /// Reads one event; `Ok(None)` when the value is not a JSON object (it is consumed all
 /// the same). Fails only on input that is not JSON.
@@ -59,6 +72,7 @@ impl<'de> Shape<'de> for Event {
         let mut auth = Slot::default();
         let mut debug = Slot::default();
         let mut security = Slot::default();
+        let mut client = Slot::default();
         while let Some(key) = map.next_key_seed(KeySeed(TOP))? {
             let (i, folded) = match key {
                 Key::Exact(i) => (i, None),
@@ -78,7 +92,12 @@ impl<'de> Shape<'de> for Event {
                 OUTCOME => outcome.read(m, folded, StrFields(OUTCOME_FIELDS))?,
                 AUTH_CONTEXT => auth.read(m, folded, StrFields(AUTH_FIELDS))?,
                 DEBUG_CONTEXT => debug.read(m, folded, DebugContext)?,
-                SECURITY_CONTEXT => security.read(m, folded, Kept(KEPT_SECURITY_KEYS))?,
+                SECURITY_CONTEXT => security.read(
+                    m,
+                    folded,
+                    KeptSplit(KEPT_SECURITY_KEYS, DETECTION_SECURITY_KEYS),
+                )?,
+                CLIENT => client.read(m, folded, Client)?,
                 _ => {
                     m.next_value::<Skip>()?;
                 }
@@ -87,7 +106,12 @@ impl<'de> Shape<'de> for Event {
         let [actor_id, actor_type, actor_alternate_id] =
             actor.resolve().flatten().unwrap_or_default();
         let [outcome_result, outcome_reason] = outcome.resolve().flatten().unwrap_or_default();
-        let [external_session_id] = auth.resolve().flatten().unwrap_or_default();
+        let (debug_data, debug_data_detect) = match debug.resolve().flatten().flatten() {
+            Some((kris, detect)) => (Some(kris), Some(detect)),
+            None => (None, None),
+        };
+        let security = security.resolve().flatten();
+        let [external_session_id, root_session_id] = auth.resolve().flatten().unwrap_or_default();
         Ok(Some(LogEvent {
             uuid: uuid.resolve().flatten(),
             published: published.resolve().flatten(),
@@ -99,8 +123,12 @@ impl<'de> Shape<'de> for Event {
             outcome_result,
             outcome_reason,
             external_session_id,
-            debug_data: debug.resolve().flatten().flatten(),
-            security_context: security.resolve().flatten(),
+            root_session_id,
+            debug_data,
+            security_context: security.as_ref().map(|(kris, _)| kris.clone()),
+            detection_debug: debug_data_detect,
+            detection_security: security.map(|(_, detect)| detect),
+            client: client.resolve().flatten(),
         }))
     }
 }
@@ -127,19 +155,152 @@ impl<'de> Shape<'de> for Targets {
     }
 }
 
+/// `client`: its IP address, raw user agent and geographical context; anything but an
+/// object is absent.
+struct Client;
+
+impl<'de> Shape<'de> for Client {
+    type Out = Option<LogClient>;
+
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+        let mut ip = Slot::default();
+        let mut agent = Slot::default();
+        let mut geo = Slot::default();
+        while let Some(key) = map.next_key_seed(KeySeed(CLIENT_FIELDS))? {
+            let (i, folded) = match key {
+                Key::Exact(i) => (i, None),
+                Key::Folded(i, k) => (i, Some(k)),
+                Key::Other => {
+                    map.next_value::<Skip>()?;
+                    continue;
+                }
+            };
+            match i {
+                0 => ip.read(&mut map, folded, Str)?,
+                1 => agent.read(&mut map, folded, StrFields(USER_AGENT_FIELDS))?,
+                _ => geo.read(&mut map, folded, Geo)?,
+            }
+        }
+        let [user_agent] = agent.resolve().flatten().unwrap_or_default();
+        let (city, country, geolocation) = geo.resolve().flatten().unwrap_or_default();
+        Ok(Some(LogClient {
+            ip_address: ip.resolve().flatten(),
+            user_agent,
+            city,
+            country,
+            geolocation,
+        }))
+    }
+}
+
+/// `client.geographicalContext`: city, country and the `lat`/`lon` of `geolocation`.
+struct Geo;
+
+impl<'de> Shape<'de> for Geo {
+    type Out = Option<GeoParts>;
+
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+        let mut city = Slot::default();
+        let mut country = Slot::default();
+        let mut location = Slot::default();
+        while let Some(key) = map.next_key_seed(KeySeed(GEO_FIELDS))? {
+            let (i, folded) = match key {
+                Key::Exact(i) => (i, None),
+                Key::Folded(i, k) => (i, Some(k)),
+                Key::Other => {
+                    map.next_value::<Skip>()?;
+                    continue;
+                }
+            };
+            match i {
+                0 => city.read(&mut map, folded, Str)?,
+                1 => country.read(&mut map, folded, Str)?,
+                _ => location.read(&mut map, folded, Kept(KEPT_GEOLOCATION_KEYS))?,
+            }
+        }
+        Ok(Some((
+            city.resolve().flatten(),
+            country.resolve().flatten(),
+            location.resolve().flatten(),
+        )))
+    }
+}
+
 /// `debugContext`: an object whose `debugData` object is kept (its
-/// [`KEPT_DEBUG_KEYS`] only). Outer `None`: not an object; inner: no usable `debugData`.
+/// [`KEPT_DEBUG_KEYS`] and, apart, its [`DETECTION_DEBUG_KEYS`]). Outer `None`: not an
+/// object; inner: no usable `debugData`.
 struct DebugContext;
 
+/// The members of an object under the first list of keys and, apart, under the second
+/// (each ignoring ASCII case), as raw values: what `kept` in `models` makes of the whole
+/// object with each list. Anything but an object is absent.
+struct KeptSplit(&'static [&'static str], &'static [&'static str]);
+
+impl<'de> Shape<'de> for KeptSplit {
+    type Out = Option<(Map<String, Value>, Map<String, Value>)>;
+
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+        let (mut first, mut second) = (Map::new(), Map::new());
+        while let Some(key) = map.next_key_seed(SplitKeySeed(self.0, self.1))? {
+            // `insert` as `Value`'s own map building does: a later duplicate wins.
+            match key {
+                Some((key, true)) => {
+                    first.insert(key, map.next_value()?);
+                }
+                Some((key, false)) => {
+                    second.insert(key, map.next_value()?);
+                }
+                None => {
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        Ok(Some((first, second)))
+    }
+}
+
+/// How `debugData` is split: the KRIs' keys, then the detections'.
+const DEBUG_SPLIT: KeptSplit = KeptSplit(KEPT_DEBUG_KEYS, DETECTION_DEBUG_KEYS);
+
+/// Reads an object key: `Some((key, true))` when it is one of the first list ignoring
+/// ASCII case, `Some((key, false))` when one of the second, else `None` (no allocation).
+struct SplitKeySeed(&'static [&'static str], &'static [&'static str]);
+
+impl<'de> DeserializeSeed<'de> for SplitKeySeed {
+    type Value = Option<(String, bool)>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SplitKeySeed {
+    type Value = Option<(String, bool)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        let within = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(s));
+        Ok(if within(self.0) {
+            Some((s.to_string(), true))
+        } else if within(self.1) {
+            Some((s.to_string(), false))
+        } else {
+            None
+        })
+    }
+}
+
 impl<'de> Shape<'de> for DebugContext {
-    type Out = Option<Option<Map<String, Value>>>;
+    type Out = Option<Option<(Map<String, Value>, Map<String, Value>)>>;
 
     fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
         let mut data = Slot::default();
         while let Some(key) = map.next_key_seed(KeySeed(DEBUG_DATA))? {
             match key {
-                Key::Exact(_) => data.read(&mut map, None, Kept(KEPT_DEBUG_KEYS))?,
-                Key::Folded(_, k) => data.read(&mut map, Some(k), Kept(KEPT_DEBUG_KEYS))?,
+                Key::Exact(_) => data.read(&mut map, None, DEBUG_SPLIT)?,
+                Key::Folded(_, k) => data.read(&mut map, Some(k), DEBUG_SPLIT)?,
                 Key::Other => {
                     map.next_value::<Skip>()?;
                 }

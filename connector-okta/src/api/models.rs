@@ -181,10 +181,33 @@ pub struct LogEvent {
     pub outcome_result: Option<String>,
     pub outcome_reason: Option<String>,
     pub external_session_id: Option<String>,
+    /// `authenticationContext.rootSessionId`: the sign-in session the external one
+    /// descends from.
+    pub root_session_id: Option<String>,
     /// `debugContext.debugData`, raw but only its [`KEPT_DEBUG_KEYS`].
     pub debug_data: Option<Map<String, Value>>,
     /// `securityContext`, raw but only its [`KEPT_SECURITY_KEYS`].
     pub security_context: Option<Map<String, Value>>,
+    /// `debugContext.debugData`, raw but only its [`DETECTION_DEBUG_KEYS`].
+    pub detection_debug: Option<Map<String, Value>>,
+    /// `securityContext`, raw but only its [`DETECTION_SECURITY_KEYS`].
+    pub detection_security: Option<Map<String, Value>>,
+    /// `client`, when it is an object: where the request came from.
+    pub client: Option<LogClient>,
+}
+
+/// The `client` of a System Log event, as far as the detections read it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LogClient {
+    pub ip_address: Option<String>,
+    /// `userAgent.rawUserAgent`.
+    pub user_agent: Option<String>,
+    /// `geographicalContext.city`.
+    pub city: Option<String>,
+    /// `geographicalContext.country`.
+    pub country: Option<String>,
+    /// `geographicalContext.geolocation`, raw but only its [`KEPT_GEOLOCATION_KEYS`].
+    pub geolocation: Option<Map<String, Value>>,
 }
 
 /// The `debugContext.debugData` keys the KRIs read (matched case-insensitively). The rest
@@ -195,6 +218,16 @@ pub const KEPT_DEBUG_KEYS: &[&str] = &["behaviors", "logOnlySecurityData", "fact
 
 /// The `securityContext` keys the KRIs read (matched case-insensitively).
 pub const KEPT_SECURITY_KEYS: &[&str] = &["userBehaviors"];
+
+/// The further `debugContext.debugData` keys the detections (`crate::detect`) read.
+pub const DETECTION_DEBUG_KEYS: &[&str] =
+    &["dtHash", "changeDetails", "privilegeGranted", "network"];
+
+/// The further `securityContext` keys the detections read.
+pub const DETECTION_SECURITY_KEYS: &[&str] = &["asNumber", "isProxy"];
+
+/// The `client.geographicalContext.geolocation` keys the detections read.
+pub const KEPT_GEOLOCATION_KEYS: &[&str] = &["lat", "lon"];
 
 /// The members of `obj` whose key is one of `keys`, ignoring case.
 fn kept(obj: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
@@ -221,6 +254,20 @@ fn obj_of(v: Option<&Value>) -> Option<&Map<String, Value>> {
     v.and_then(Value::as_object)
 }
 
+fn client_of(c: &Map<String, Value>) -> LogClient {
+    let agent = obj_of(get_ci(c, "userAgent"));
+    let geo = obj_of(get_ci(c, "geographicalContext"));
+    LogClient {
+        ip_address: str_of(get_ci(c, "ipAddress")),
+        user_agent: agent.and_then(|a| str_of(get_ci(a, "rawUserAgent"))),
+        city: geo.and_then(|g| str_of(get_ci(g, "city"))),
+        country: geo.and_then(|g| str_of(get_ci(g, "country"))),
+        geolocation: geo
+            .and_then(|g| obj_of(get_ci(g, "geolocation")))
+            .map(|l| kept(l, KEPT_GEOLOCATION_KEYS)),
+    }
+}
+
 impl LogEvent {
     /// Reads an event from any JSON value; a non-object gives `None`.
     pub fn from_value(v: &Value) -> Option<LogEvent> {
@@ -229,6 +276,8 @@ impl LogEvent {
         let outcome = obj_of(get_ci(o, "outcome"));
         let auth = obj_of(get_ci(o, "authenticationContext"));
         let debug = obj_of(get_ci(o, "debugContext"));
+        let debug_data = debug.and_then(|d| obj_of(get_ci(d, "debugData")));
+        let security = obj_of(get_ci(o, "securityContext"));
         let targets = match get_ci(o, "target") {
             Some(Value::Array(items)) => items
                 .iter()
@@ -252,11 +301,12 @@ impl LogEvent {
             outcome_result: outcome.and_then(|x| str_of(get_ci(x, "result"))),
             outcome_reason: outcome.and_then(|x| str_of(get_ci(x, "reason"))),
             external_session_id: auth.and_then(|a| str_of(get_ci(a, "externalSessionId"))),
-            debug_data: debug
-                .and_then(|d| obj_of(get_ci(d, "debugData")))
-                .map(|d| kept(d, KEPT_DEBUG_KEYS)),
-            security_context: obj_of(get_ci(o, "securityContext"))
-                .map(|sc| kept(sc, KEPT_SECURITY_KEYS)),
+            root_session_id: auth.and_then(|a| str_of(get_ci(a, "rootSessionId"))),
+            debug_data: debug_data.map(|d| kept(d, KEPT_DEBUG_KEYS)),
+            security_context: security.map(|sc| kept(sc, KEPT_SECURITY_KEYS)),
+            detection_debug: debug_data.map(|d| kept(d, DETECTION_DEBUG_KEYS)),
+            detection_security: security.map(|sc| kept(sc, DETECTION_SECURITY_KEYS)),
+            client: obj_of(get_ci(o, "client")).map(client_of),
         })
     }
 

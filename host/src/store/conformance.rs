@@ -366,10 +366,11 @@ async fn runs_record_job_kind_status_and_stats(store: &dyn Store) {
 }
 
 async fn kri_history_shows_latest_and_change(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("k-a"), &sealed(1))
-        .await
-        .expect("add");
+    let all_kris = Tenant {
+        kris: vec![],
+        ..tenant("k-a")
+    };
+    store.add_tenant(&all_kris, &sealed(1)).await.expect("add");
     store
         .seed_definitions(
             "k-a",
@@ -432,6 +433,39 @@ async fn kri_history_shows_latest_and_change(store: &dyn Store) {
     );
     assert_eq!(mfa.details, serde_json::json!({"sampled": false}));
     assert_eq!((mfa.numerator, mfa.denominator), (Some(85.5), Some(100.0)));
+
+    // The status follows the current thresholds at once, without a new run.
+    assert!(store
+        .set_thresholds("k-a", "mfa", Some(90.0), Some(86.0))
+        .await
+        .expect("set"));
+    let rows = store.latest_kris("k-a").await.expect("kris");
+    assert_eq!(
+        rows[1].status,
+        KriStatus::Breach,
+        "85.5 is under the new breach"
+    );
+    assert!(!store
+        .set_thresholds("k-a", "nope", None, None)
+        .await
+        .expect("set"));
+
+    // A KRI switched off is not shown; its history stays unless purged.
+    store
+        .set_tenant_kris("k-a", &["mfa".to_string()])
+        .await
+        .expect("select");
+    let rows = store.latest_kris("k-a").await.expect("kris");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].slug, "mfa");
+    store.set_tenant_kris("k-a", &[]).await.expect("select all");
+    assert_eq!(store.latest_kris("k-a").await.expect("kris").len(), 2);
+    let purged = store
+        .purge_kri_values("k-a", &["mfa".to_string()])
+        .await
+        .expect("purge");
+    assert_eq!(purged, 1, "the one admins value");
+    assert_eq!(store.latest_kris("k-a").await.expect("kris").len(), 1);
 }
 
 async fn state_is_set_and_deleted_per_connector(store: &dyn Store) {
@@ -936,7 +970,10 @@ async fn alerts_are_filtered_and_change_status(store: &dyn Store) {
         },
     )
     .await;
-    let all = store.find_alerts("als-a", None, None).await.expect("alerts");
+    let all = store
+        .find_alerts("als-a", None, None)
+        .await
+        .expect("alerts");
     assert_eq!(all.len(), 2);
     let high = store
         .find_alerts("als-a", None, Some(Severity::High))
@@ -1002,14 +1039,22 @@ async fn access_paths_are_rebuilt_and_answer_the_seed_queries(store: &dyn Store)
         },
     )
     .await;
-    assert_eq!(store.rebuild_access_paths("acp-a").await.expect("rebuild"), 6);
+    assert_eq!(
+        store.rebuild_access_paths("acp-a").await.expect("rebuild"),
+        6
+    );
     // Rebuilding replaces the rows, never adds to them.
-    assert_eq!(store.rebuild_access_paths("acp-a").await.expect("rebuild"), 6);
+    assert_eq!(
+        store.rebuild_access_paths("acp-a").await.expect("rebuild"),
+        6
+    );
     let limits = QueryLimits::default();
     let column = |sql: &str, name: &'static str| {
         let sql = sql.to_string();
         async move {
-            let rows = run_query(store, "acp-a", &sql, limits).await.expect("query");
+            let rows = run_query(store, "acp-a", &sql, limits)
+                .await
+                .expect("query");
             let at = rows.columns.iter().position(|c| c == name).expect("column");
             let mut out: Vec<String> = rows
                 .rows

@@ -272,6 +272,11 @@ pub trait Store: Send + Sync {
     /// Replaces a tenant's extra config (validated by the caller).
     async fn set_tenant_extra(&self, id: &str, extra: &serde_json::Value)
         -> Result<(), StoreError>;
+    /// Replaces which KRIs a tenant computes (`[]` = all; validated by the caller).
+    async fn set_tenant_kris(&self, id: &str, kris: &[String]) -> Result<(), StoreError>;
+    /// Deletes the stored values of a tenant's KRIs that are not in `keep`; returns
+    /// how many values were deleted.
+    async fn purge_kri_values(&self, id: &str, keep: &[String]) -> Result<usize, StoreError>;
     /// Replaces a tenant's quota overrides.
     async fn set_tenant_quotas(
         &self,
@@ -296,6 +301,14 @@ pub trait Store: Send + Sync {
         defs: &[KriDefinitionRow],
     ) -> Result<(), StoreError>;
     async fn definitions(&self, tenant_id: &str) -> Result<Vec<KriDefinitionRow>, StoreError>;
+    /// Sets a tenant's thresholds of one KRI; false when the tenant has no such KRI.
+    async fn set_thresholds(
+        &self,
+        tenant_id: &str,
+        slug: &str,
+        warn: Option<f64>,
+        breach: Option<f64>,
+    ) -> Result<bool, StoreError>;
 
     // ---- runs ----------------------------------------------------------------
 
@@ -315,6 +328,10 @@ pub trait Store: Send + Sync {
     /// database is locked by another process records the failure where it can and
     /// shows it at once; it never leaves the run `running`.
     async fn fail_run(&self, run_id: i64, error: &str, stats: &RunStats) -> Result<(), StoreError>;
+    /// Marks the runs this process left `running` as `interrupted` with `reason` (a
+    /// signal ended the process before they finished), releasing their leases.
+    /// Returns how many.
+    async fn interrupt_own_runs(&self, reason: &str) -> Result<usize, StoreError>;
     /// A tenant's runs, newest first.
     async fn runs(&self, tenant_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError>;
 
@@ -378,31 +395,12 @@ pub trait Store: Send + Sync {
 
 /// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-23T02:10:23.000Z`).
 pub fn format_ms(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        sod / 3600,
-        (sod % 3600) / 60,
-        sod % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let t = jiff::Timestamp::from_millisecond(ms).unwrap_or(if ms < 0 {
+        jiff::Timestamp::MIN
+    } else {
+        jiff::Timestamp::MAX
+    });
+    format!("{t:.3}")
 }
 
 #[cfg(test)]

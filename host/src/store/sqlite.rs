@@ -35,7 +35,9 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::graph::access_paths;
-use crate::model::{Direction, Edge, EntityRef, Event, Node, RunKind, RunStatus, Severity};
+use crate::model::{
+    Direction, Edge, EntityRef, Event, KriStatus, Node, RunKind, RunStatus, Severity,
+};
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
 
@@ -849,6 +851,32 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_tenant_kris(&self, id: &str, kris: &[String]) -> Result<(), StoreError> {
+        let (id, kris) = (id.to_string(), to_json(&kris));
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE tenants SET kris = ?2 WHERE id = ?1",
+                params![id, kris],
+            )?;
+            if n == 0 {
+                return Err(StoreError::UnknownTenant(id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_kri_values(&self, id: &str, keep: &[String]) -> Result<usize, StoreError> {
+        let (id, keep) = (id.to_string(), to_json(&keep));
+        self.call(move |conn| {
+            Ok(conn.execute(
+                "DELETE FROM kri_values WHERE tenant_id = ?1 AND slug NOT IN (SELECT value FROM json_each(?2))",
+                params![id, keep],
+            )?)
+        })
+        .await
+    }
+
     async fn set_tenant_quotas(
         &self,
         id: &str,
@@ -964,6 +992,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_thresholds(
+        &self,
+        tenant_id: &str,
+        slug: &str,
+        warn: Option<f64>,
+        breach: Option<f64>,
+    ) -> Result<bool, StoreError> {
+        let (id, slug) = (tenant_id.to_string(), slug.to_string());
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE kri_definitions SET warn = ?3, breach = ?4 WHERE tenant_id = ?1 AND slug = ?2",
+                params![id, slug, warn, breach],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
     async fn start_run(&self, start: &RunStart) -> Result<i64, StoreError> {
         let start = start.clone();
         let pending = self.pending.clone();
@@ -1043,6 +1089,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn interrupt_own_runs(&self, reason: &str) -> Result<usize, StoreError> {
+        let reason = reason.to_string();
+        self.call(move |conn| {
+            Ok(conn.execute(
+                "UPDATE runs SET status = 'interrupted', error = ?2, finished_at = ?3, duration_ms = ?3 - started_at
+                 WHERE status = 'running' AND pid = ?1",
+                params![std::process::id() as i64, reason, now_ms()],
+            )?)
+        })
+        .await
+    }
+
     async fn runs(&self, tenant_id: &str, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
         let id = tenant_id.to_string();
         let pending = self.pending.clone();
@@ -1093,29 +1151,47 @@ impl Store for SqliteStore {
                 "SELECT v.slug, COALESCE(d.name, v.slug), COALESCE(d.unit, ''), v.value, v.status, v.numerator, v.denominator,
                         v.details, v.reason, d.warn, d.breach, v.run_id, v.computed_at,
                         (SELECT p.value FROM kri_values p WHERE p.tenant_id = v.tenant_id AND p.slug = v.slug AND p.run_id < v.run_id
-                           ORDER BY p.run_id DESC LIMIT 1)
+                           ORDER BY p.run_id DESC LIMIT 1),
+                        d.direction
                  FROM kri_values v
                  LEFT JOIN kri_definitions d ON d.tenant_id = v.tenant_id AND d.slug = v.slug
+                 LEFT JOIN tenants t ON t.id = v.tenant_id
                  WHERE v.tenant_id = ?1
                    AND v.id = (SELECT MAX(l.id) FROM kri_values l WHERE l.tenant_id = v.tenant_id AND l.slug = v.slug)
+                   AND (t.kris IS NULL OR t.kris = '[]' OR v.slug IN (SELECT value FROM json_each(t.kris)))
                  ORDER BY v.slug",
             )?;
             let rows = stmt.query_map(params![id], |r| {
                 let details: String = r.get(7)?;
                 let value: Option<f64> = r.get(3)?;
                 let previous: Option<f64> = r.get(13)?;
+                let warn: Option<f64> = r.get(9)?;
+                let breach: Option<f64> = r.get(10)?;
+                // The status follows the current thresholds, so a threshold change
+                // shows at once; a value that was not evaluated stays so.
+                let stored = word(r, 4, parse_kri_status)?;
+                let direction = r
+                    .get::<_, Option<String>>(14)?
+                    .as_deref()
+                    .and_then(parse_direction);
+                let status = match direction {
+                    Some(d) if stored != KriStatus::NotEvaluated => {
+                        kri_policy::threshold::status(value, d, warn, breach)
+                    }
+                    _ => stored,
+                };
                 Ok(KriRow {
                     slug: r.get(0)?,
                     name: r.get(1)?,
                     unit: r.get(2)?,
                     value,
-                    status: word(r, 4, parse_kri_status)?,
+                    status,
                     numerator: r.get(5)?,
                     denominator: r.get(6)?,
                     details: json_or(&details, serde_json::Value::Null),
                     reason: r.get(8)?,
-                    warn: r.get(9)?,
-                    breach: r.get(10)?,
+                    warn,
+                    breach,
                     run_id: r.get(11)?,
                     computed_at: format_ms(r.get(12)?),
                     previous_value: previous,

@@ -213,6 +213,7 @@ enum Step {
     Remaining(Option<u64>),
     Limit(Option<u64>),
     MaxInFlight(Option<u64>),
+    Ceiling(Option<u64>),
 }
 use Step::*;
 
@@ -441,6 +442,69 @@ fn scenarios() -> Vec<(&'static str, PacingConfig, Vec<Step>)> {
             ],
         ),
         (
+            "slow start: at most INITIAL_MAX_IN_FLIGHT at first, one more per that many answers at the cap",
+            cfg(1.0, 16),
+            vec![
+                Send(T0),
+                Resp(T0 + 100, 200, hdr(1000, 999, w1, T0 + 100)),
+                Done,
+                SendN(T0 + 100, INITIAL_MAX_IN_FLIGHT),
+                Decide(T0 + 100, wait(T0 + 100 + RECHECK_MS, ConcurrencyCap)),
+                Resp(T0 + 120, 200, hdr(1000, 990, w1, T0 + 120)),
+                Resp(T0 + 120, 200, hdr(1000, 989, w1, T0 + 120)),
+                Resp(T0 + 120, 200, hdr(1000, 988, w1, T0 + 120)),
+                Resp(T0 + 120, 200, hdr(1000, 987, w1, T0 + 120)),
+                Resp(T0 + 120, 200, hdr(1000, 986, w1, T0 + 120)),
+                Resp(T0 + 120, 200, hdr(1000, 985, w1, T0 + 120)),
+                Resp(T0 + 120, 200, hdr(1000, 984, w1, T0 + 120)),
+                MaxInFlight(None),
+                Resp(T0 + 120, 200, hdr(1000, 983, w1, T0 + 120)),
+                MaxInFlight(Some(INITIAL_MAX_IN_FLIGHT + 1)),
+                SendN(T0 + 120, 1),
+                Decide(T0 + 120, wait(T0 + 120 + RECHECK_MS, ConcurrencyCap)),
+                // Answers while the cap is not used up are no reason to raise it.
+                Done,
+                Done,
+                Resp(T0 + 130, 200, hdr(1000, 982, w1, T0 + 130)),
+                Resp(T0 + 130, 200, hdr(1000, 981, w1, T0 + 130)),
+                MaxInFlight(Some(INITIAL_MAX_IN_FLIGHT + 1)),
+            ],
+        ),
+        (
+            "a burst of concurrency 429s is one episode: one halving, ceiling = in flight - refused",
+            cfg(1.0, 8),
+            vec![
+                Send(T0),
+                Resp(T0 + 100, 200, hdr(1000, 999, w1, T0 + 100)),
+                Done,
+                SendN(T0 + 100, 8),
+                Resp(T0 + 101, 429, hdr(0, 0, w1, T0 + 101)),
+                Done,
+                MaxInFlight(Some(4)),
+                Ceiling(Some(7)),
+                Resp(T0 + 101, 429, hdr(0, 0, w1, T0 + 101)),
+                Done,
+                Resp(T0 + 102, 429, hdr(0, 0, w1, T0 + 102)),
+                Done,
+                Ceiling(Some(5)),
+                MaxInFlight(Some(4)),
+                Resp(T0 + 103, 429, hdr(0, 0, w1, T0 + 103)),
+                Done,
+                Ceiling(Some(4)),
+                MaxInFlight(Some(4)),
+                InFlight(4),
+                Decide(T0 + 500, wait(T0 + 1103, ConcurrencyLimited)),
+                // After the hold, a new request's 429 is a new episode: halve again.
+                Resp(T0 + 1110, 200, hdr(1000, 990, w1, T0 + 1110)),
+                Done,
+                Send(T0 + 1110),
+                Resp(T0 + 1111, 429, hdr(0, 0, w1, T0 + 1111)),
+                Done,
+                MaxInFlight(Some(2)),
+                Ceiling(Some(3)),
+            ],
+        ),
+        (
             "rate-limit 429 waits for the reset converted by Date",
             cfg(0.5, 16),
             vec![
@@ -550,6 +614,7 @@ fn bucket_scenarios() {
                 Remaining(r) => assert_eq!(b.remaining(), r, "{at}"),
                 Limit(l) => assert_eq!(b.limit(), l, "{at}"),
                 MaxInFlight(m) => assert_eq!(b.max_in_flight(), m, "{at}"),
+                Ceiling(c) => assert_eq!(b.concurrency_ceiling(), c, "{at}"),
             }
         }
     }
@@ -860,6 +925,91 @@ fn whole_second_dates_converge_on_the_smallest_offset() {
             b.reset_local_ms(),
             Some(reset_s as i64 * 1000 + want_offset),
             "{name}"
+        );
+    }
+}
+
+/// A server that refuses (with an immediate concurrency 429) any request arriving
+/// while `limit` of ours are in flight, and answers the others after `latency_ms`.
+/// Returns (concurrency 429s, elapsed ms) for `requests` successful answers.
+fn run_against_concurrency_limit(requests: u64, limit: u64, latency_ms: i64) -> (u64, i64) {
+    let cfg = cfg(1.0, 16);
+    let mut b = Bucket::new();
+    let mut now = T0;
+    // (completion time, refused) of each request in flight.
+    let mut in_flight: Vec<(i64, bool)> = Vec::new();
+    let (mut done, mut refused, mut steps) = (0u64, 0u64, 0u64);
+    while done < requests {
+        steps += 1;
+        assert!(steps < 10_000_000, "no progress");
+        in_flight.sort_unstable();
+        while in_flight.first().is_some_and(|(t, _)| *t <= now) {
+            let (t, was_refused) = in_flight.remove(0);
+            if was_refused {
+                b.on_response(429, &hdr(0, 0, S0 + 60, t), t);
+            } else {
+                b.on_response(200, &RateLimitHeaders::default(), t);
+                done += 1;
+            }
+            b.on_done();
+        }
+        match b.decide(now, &cfg) {
+            Decision::SendNow if done + (in_flight.len() as u64) < requests => {
+                b.on_send(now);
+                let accepted = in_flight.iter().filter(|(_, r)| !r).count() as u64;
+                if accepted >= limit {
+                    refused += 1;
+                    in_flight.push((now + 1, true));
+                } else {
+                    in_flight.push((now + latency_ms, false));
+                }
+            }
+            Decision::SendNow => now = in_flight.first().map_or(now + 1, |(t, _)| *t),
+            Decision::WaitUntil { local_ms, .. } => {
+                let next = in_flight.first().map_or(i64::MAX, |(t, _)| *t);
+                now = local_ms.min(next).max(now + 1);
+            }
+        }
+    }
+    (refused, now - T0)
+}
+
+#[test]
+fn a_concurrency_limit_is_learned_once_and_probed_rarely() {
+    // (label, requests, server's in-flight limit, latency ms)
+    type Case = (&'static str, u64, u64, i64);
+    const CASES: &[Case] = &[
+        ("limit 8, a short run", 2_500, 8, 20),
+        ("limit 8, a long run", 40_000, 8, 20),
+        ("limit 5, slow answers", 5_000, 5, 100),
+        ("limit 1", 500, 1, 20),
+    ];
+    for (label, requests, limit, latency) in CASES {
+        let (refused, elapsed) = run_against_concurrency_limit(*requests, *limit, *latency);
+        // The first burst (up to INITIAL_MAX_IN_FLIGHT in flight) is refused above
+        // the limit, or one refusal when slow start reaches it; after that, at most
+        // one refusal per try above the ceiling, and the tries back off
+        // exponentially from CONCURRENCY_PROBE_MS.
+        let burst = INITIAL_MAX_IN_FLIGHT.saturating_sub(*limit).max(1);
+        let mut tries = 0;
+        let mut at = CONCURRENCY_PROBE_MS;
+        let mut interval = CONCURRENCY_PROBE_MS;
+        while at <= elapsed {
+            tries += 1;
+            interval *= 2;
+            at += interval;
+        }
+        eprintln!("{label}: {refused} concurrency 429s in {elapsed} ms");
+        assert!(
+            refused <= burst + tries,
+            "case {label}: {refused} concurrency 429s (burst {burst}, tries {tries})"
+        );
+        // Throughput stays close to the limit: each episode costs one retry wait.
+        let ideal = requests.div_ceil(*limit) as i64 * latency;
+        let waits = (tries as i64 + 1) * PacingConfig::default().min_retry_wait_ms as i64;
+        assert!(
+            elapsed <= ideal + ideal / 10 + waits,
+            "case {label}: {elapsed} ms, ideal {ideal} ms"
         );
     }
 }

@@ -11,8 +11,12 @@
 //!    through the host vs a direct reqwest call, and the log KRIs over 1,000,000
 //!    events in wasm vs native.
 //!
+//! 6. Concurrency that adapts: a full run of a 2,500-user org that allows only 8
+//!    requests in flight: its concurrency 429s and its wall time against the
+//!    rate-limit floor, printed next to the figures of the previous `make bench`.
+//!
 //! Usage: `kri-bench [--only N,...] [--users N] [--quick]`. Figures also go to
-//! `target/bench/results.json`.
+//! `target/bench/results.json`, over the previous figures of the ones not run.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -230,6 +234,70 @@ impl Bench {
         self.record("kri_full_wall_ms", json!(wall));
         self.record("kri_full_requests", json!(full.stats.requests));
         sim.shutdown().await;
+        Ok(())
+    }
+
+    /// Figure 6: concurrency 429s and wall time of a full run against an org that
+    /// allows 8 requests in flight, next to the previous `make bench` figures.
+    async fn concurrency_limit(&mut self, previous: Option<&Value>) -> Result<()> {
+        const USERS: usize = 2_500;
+        const IN_FLIGHT: u32 = 8;
+        println!("\n[6] full run, {USERS} users, an org that allows {IN_FLIGHT} requests in flight, Okta limits x{LIMIT_FACTOR} per {WINDOW_MS} ms window, share {SHARE}");
+        let org = Org::generate(&OrgSpec {
+            seed: 4242,
+            users: USERS,
+            now_ms: NOW,
+        });
+        let mut limits = limits();
+        limits.concurrency = IN_FLIGHT;
+        let sim = SimServer::start(org, sim_config(limits.clone(), LATENCY_MS), 0).await?;
+        let (_dir, host) = host_with(&["plugins/okta.wasm"], SHARE).await?;
+        host.add_tenant(
+            tenant("narrow", "okta", &sim.base_url(), json!({})),
+            &token(TOKEN),
+        )
+        .await?;
+        let t = Instant::now();
+        let run = run_at(&host, "okta", "narrow", NOW).await?;
+        let wall = t.elapsed().as_millis() as u64;
+        let stats = sim.stats();
+        sim.shutdown().await;
+        let (floor, _, _) = floors(&stats.by_family, &limits, SHARE);
+        let ratio = wall as f64 / floor.max(1) as f64;
+        println!(
+            "    now:      concurrency 429s {}  (all 429s {})  requests {}  most in flight {}  wall {}  floor {}  wall / floor {ratio:.3}",
+            stats.concurrency_limited,
+            stats.too_many_requests,
+            run.stats.requests,
+            stats.max_in_flight,
+            secs(wall),
+            secs(floor)
+        );
+        match previous {
+            Some(p) => println!(
+                "    previous: concurrency 429s {}  (all 429s {})  requests {}  wall {}  floor {}  wall / floor {:.3}",
+                p["concurrency_429s"],
+                p["responses_429"],
+                p["requests"],
+                secs(p["wall_ms"].as_u64().unwrap_or(0)),
+                secs(p["floor_ms"].as_u64().unwrap_or(0)),
+                p["wall_over_floor"].as_f64().unwrap_or(0.0)
+            ),
+            None => println!("    previous: none recorded in target/bench/results.json"),
+        }
+        println!(
+            "    target: at most a handful of concurrency 429s, wall / floor no worse than before"
+        );
+        self.record(
+            "concurrency_8",
+            json!({
+                "users": USERS, "in_flight_allowed": IN_FLIGHT,
+                "concurrency_429s": stats.concurrency_limited, "responses_429": stats.too_many_requests,
+                "requests": run.stats.requests, "max_in_flight": stats.max_in_flight,
+                "wall_ms": wall, "floor_ms": floor, "wall_over_floor": ratio,
+                "previous": previous.cloned(),
+            }),
+        );
         Ok(())
     }
 
@@ -628,13 +696,30 @@ async fn serve_sims(n: usize, users: usize) -> Result<()> {
     Ok(())
 }
 
+fn results_path() -> PathBuf {
+    workspace().join("target/bench/results.json")
+}
+
+/// The figures of the previous `make bench`, if it left any.
+fn previous_results() -> BTreeMap<String, Value> {
+    std::fs::read(results_path())
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok())
+        .and_then(|doc| serde_json::from_value(doc["results"].clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Writes this run's figures over the previous ones (figures not run are kept).
 fn write_results(results: &BTreeMap<String, Value>) -> Result<PathBuf> {
-    let dir = workspace().join("target/bench");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("results.json");
+    let path = results_path();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut all = previous_results();
+    all.extend(results.iter().map(|(k, v)| (k.clone(), v.clone())));
     let doc = json!({
         "machine": machine(),
-        "results": results,
+        "results": all,
     });
     std::fs::write(&path, serde_json::to_string_pretty(&doc)?)?;
     Ok(path)
@@ -712,6 +797,16 @@ async fn main() -> Result<()> {
     }
     if want(5) {
         b.overhead().await?;
+    }
+    if want(6) {
+        let previous = previous_results().remove("concurrency_8").map(|mut v| {
+            // Only one level of history: the previous run's own `previous` is dropped.
+            if let Some(o) = v.as_object_mut() {
+                o.remove("previous");
+            }
+            v
+        });
+        b.concurrency_limit(previous.as_ref()).await?;
     }
     let path = write_results(&b.results)?;
     println!("\nfigures written to {}", path.display());

@@ -1,0 +1,467 @@
+//! A simulated day's changes to the identity graph, each with the System Log event Okta
+//! writes for it: group memberships (`group.user_membership.add/remove`), app
+//! assignments (`application.user_membership.add/remove`), role grants and revokes to
+//! users (`user.account.privilege.grant/revoke`) and groups
+//! (`group.privilege.grant/revoke`), and API tokens (`system.api_token.create/revoke`).
+//!
+//! Drawn from its own random stream, after the day's other changes. It also keeps the
+//! graph's invariant (a member of a group assigned an app has a link to it): new users
+//! join `Everyone` and the group their creation event names, and users whose app links
+//! were cleared leave the groups that gave them apps.
+
+use std::collections::HashMap;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use crate::graph::{Principal, RoleRef, RoleScope};
+use crate::ids::mix64;
+use crate::model::*;
+use crate::time::DAY_MS;
+
+impl Org {
+    /// Applies the graph's share of a day in `(from, to)` and pushes its events to `out`.
+    /// `out` already holds the day's other events (new users' group additions included).
+    pub(crate) fn advance_graph(
+        &mut self,
+        seed: u64,
+        from: i64,
+        to: i64,
+        fraction: f64,
+        events: &mut Vec<LogEvent>,
+    ) {
+        let mut rng = StdRng::seed_from_u64(
+            mix64(seed ^ 0x6772_6170_6864_6179) ^ mix64(self.seed) ^ mix64(from as u64),
+        );
+        let mut user_last: HashMap<u32, i64> = HashMap::new();
+        for e in events.iter() {
+            if let Some(u) = e.target.user() {
+                let last = user_last.entry(u).or_insert(e.published_ms);
+                *last = (*last).max(e.published_ms);
+            }
+        }
+        let out = &mut DayLog { events, user_last };
+        // Times only move forward, so the log tells the changes in the order they happen.
+        let mut clock = from + 1;
+        let mut time_in = |rng: &mut StdRng| {
+            if to > from + 1 {
+                clock = clock.max(rng.gen_range(from + 1..to));
+            }
+            clock.min(to)
+        };
+        self.keep_graph_invariant(&mut rng, out, &mut time_in);
+        if fraction <= 0.0 {
+            return;
+        }
+        let n = self.users.len();
+        let k = ((n as f64 * fraction) / 4.0).ceil().max(1.0) as usize;
+        for _ in 0..k {
+            let t = time_in(&mut rng);
+            self.join_random_group(&mut rng, t, out);
+            let t = time_in(&mut rng);
+            self.leave_random_group(&mut rng, t, out);
+            let t = time_in(&mut rng);
+            self.assign_random_app(&mut rng, t, out);
+            let t = time_in(&mut rng);
+            self.unassign_random_app(&mut rng, t, out);
+        }
+        let t = time_in(&mut rng);
+        self.grant_user_role(&mut rng, t, out);
+        let t = time_in(&mut rng);
+        self.revoke_user_role(&mut rng, t, out);
+        let t = time_in(&mut rng);
+        if rng.gen_bool(0.5) {
+            self.grant_group_role(&mut rng, t, out);
+        } else {
+            self.revoke_group_role(&mut rng, t, out);
+        }
+        let t = time_in(&mut rng);
+        if rng.gen_bool(0.6) {
+            self.create_token(&mut rng, t, out);
+        }
+        let t = time_in(&mut rng);
+        if rng.gen_bool(0.5) {
+            self.revoke_token(&mut rng, t, out);
+        }
+    }
+
+    /// New users join `Everyone` and the group their creation named; users without the
+    /// link a group's app gives leave that group.
+    fn keep_graph_invariant(
+        &mut self,
+        rng: &mut StdRng,
+        out: &mut DayLog<'_>,
+        time_in: &mut impl FnMut(&mut StdRng) -> i64,
+    ) {
+        let n = self.users.len() as u32;
+        for g in self.groups_of_kind(GroupKind::BuiltIn) {
+            let members = &mut self.groups[g as usize].members;
+            let next = members.last().map_or(0, |&u| u + 1);
+            members.extend(next..n);
+        }
+        let joins: Vec<(u32, u16, i64)> = out
+            .events
+            .iter()
+            .filter(|e| e.kind == EventKind::GroupMembershipAdd)
+            .filter_map(|e| match e.target {
+                Target::GroupMember { user, group } => Some((user, group, e.published_ms)),
+                _ => None,
+            })
+            .collect();
+        for (user, group, t) in joins {
+            self.add_member(rng, user, group, t, out);
+        }
+        let mut leaves: Vec<(u32, u16)> = Vec::new();
+        for a in &self.group_apps {
+            for &u in &self.groups[a.group as usize].members {
+                let linked = self.users[u as usize]
+                    .app_links
+                    .iter()
+                    .any(|l| l.app == a.app);
+                if !linked && !leaves.contains(&(u, a.group)) {
+                    leaves.push((u, a.group));
+                }
+            }
+        }
+        for (user, group) in leaves {
+            let t = time_in(rng);
+            self.remove_member(rng, user, group, t, out);
+        }
+    }
+
+    /// Adds `user` to `group` (no event: the caller logs the addition) and links the
+    /// group's apps, logging each new app assignment.
+    fn add_member(
+        &mut self,
+        rng: &mut StdRng,
+        user: u32,
+        group: u16,
+        t: i64,
+        out: &mut DayLog<'_>,
+    ) {
+        let g = &mut self.groups[group as usize];
+        if let Err(pos) = g.members.binary_search(&user) {
+            g.members.insert(pos, user);
+        }
+        g.last_membership_updated_ms = g.last_membership_updated_ms.max(t);
+        let apps: Vec<u16> = self
+            .group_apps
+            .iter()
+            .filter(|a| a.group == group)
+            .map(|a| a.app)
+            .collect();
+        let actor = Actor::System;
+        for app in apps {
+            if self.link_app(rng, user, app) {
+                let target = Target::AppMember { user, app };
+                self.log_graph(rng, EventKind::AppMembershipAdd, t, actor, target, out);
+            }
+        }
+    }
+
+    /// Removes `user` from `group`, logging it, and unlinks the apps no other group of
+    /// theirs gives, logging each removal.
+    fn remove_member(
+        &mut self,
+        rng: &mut StdRng,
+        user: u32,
+        group: u16,
+        t: i64,
+        out: &mut DayLog<'_>,
+    ) {
+        let g = &mut self.groups[group as usize];
+        let Ok(pos) = g.members.binary_search(&user) else {
+            return;
+        };
+        g.members.remove(pos);
+        g.last_membership_updated_ms = g.last_membership_updated_ms.max(t);
+        let actor = self.graph_actor(rng);
+        let target = Target::GroupMember { user, group };
+        self.log_graph(rng, EventKind::GroupMembershipRemove, t, actor, target, out);
+        let apps: Vec<u16> = self
+            .group_apps
+            .iter()
+            .filter(|a| a.group == group)
+            .map(|a| a.app)
+            .collect();
+        for app in apps {
+            let linked = self.users[user as usize]
+                .app_links
+                .iter()
+                .any(|l| l.app == app);
+            if linked && self.groups_granting(user, app).is_empty() {
+                self.unlink_app(user, app, t);
+                let target = Target::AppMember { user, app };
+                self.log_graph(
+                    rng,
+                    EventKind::AppMembershipRemove,
+                    t,
+                    Actor::System,
+                    target,
+                    out,
+                );
+            }
+        }
+    }
+
+    fn unlink_app(&mut self, user: u32, app: u16, t: i64) {
+        let u = &mut self.users[user as usize];
+        u.app_links.retain(|l| l.app != app);
+        for (i, link) in u.app_links.iter_mut().enumerate() {
+            link.sort_order = i as u16;
+        }
+        u.last_updated_ms = t;
+    }
+
+    fn active_users(&self) -> Vec<u32> {
+        (0..self.users.len() as u32)
+            .filter(|&u| self.users[u as usize].status == UserStatus::Active)
+            .collect()
+    }
+
+    fn join_random_group(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
+        let groups = self.groups_of_kind(GroupKind::OktaGroup);
+        let (Some(&user), Some(&group)) = (self.active_users().choose(rng), groups.choose(rng))
+        else {
+            return;
+        };
+        if self.groups[group as usize]
+            .members
+            .binary_search(&user)
+            .is_ok()
+        {
+            return;
+        }
+        let actor = self.graph_actor(rng);
+        let target = Target::GroupMember { user, group };
+        self.log_graph(rng, EventKind::GroupMembershipAdd, t, actor, target, out);
+        self.add_member(rng, user, group, t, out);
+    }
+
+    fn leave_random_group(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
+        let groups: Vec<u16> = self
+            .groups_of_kind(GroupKind::OktaGroup)
+            .into_iter()
+            .filter(|&g| !self.groups[g as usize].members.is_empty())
+            .collect();
+        let Some(&group) = groups.choose(rng) else {
+            return;
+        };
+        let members = &self.groups[group as usize].members;
+        let user = members[rng.gen_range(0..members.len())];
+        self.remove_member(rng, user, group, t, out);
+    }
+
+    fn assign_random_app(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
+        let apps = self.assignable_apps();
+        let (Some(&user), Some(&app)) = (self.active_users().choose(rng), apps.choose(rng)) else {
+            return;
+        };
+        if self.link_app(rng, user, app) {
+            self.users[user as usize].last_updated_ms = t;
+            let actor = self.graph_actor(rng);
+            let target = Target::AppMember { user, app };
+            self.log_graph(rng, EventKind::AppMembershipAdd, t, actor, target, out);
+        }
+    }
+
+    fn unassign_random_app(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
+        let Some(&user) = self.active_users().choose(rng) else {
+            return;
+        };
+        let direct: Vec<u16> = self
+            .apps_of_user(&self.users[user as usize])
+            .into_iter()
+            .filter(|&a| a >= 3 && self.groups_granting(user, a).is_empty())
+            .collect();
+        let Some(&app) = direct.choose(rng) else {
+            return;
+        };
+        self.unlink_app(user, app, t);
+        let actor = self.graph_actor(rng);
+        let target = Target::AppMember { user, app };
+        self.log_graph(rng, EventKind::AppMembershipRemove, t, actor, target, out);
+    }
+
+    fn grant_user_role(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
+        let candidates: Vec<u32> = self
+            .active_users()
+            .into_iter()
+            .filter(|&u| !self.admins.iter().any(|a| a.user == u))
+            .collect();
+        let Some(&user) = candidates.choose(rng) else {
+            return;
+        };
+        let role = if rng.gen_bool(0.1) {
+            AdminRole::SuperAdmin
+        } else {
+            *[
+                AdminRole::HelpDeskAdmin,
+                AdminRole::AppAdmin,
+                AdminRole::ReadOnlyAdmin,
+                AdminRole::UserAdmin,
+                AdminRole::ReportAdmin,
+            ]
+            .choose(rng)
+            .unwrap_or(&AdminRole::ReadOnlyAdmin)
+        };
+        let admin = Admin {
+            user,
+            role,
+            role_assignment_id: self.new_id(rng, "ra1"),
+            assigned_ms: t,
+            scope: RoleScope::Org,
+        };
+        self.admins.push(admin);
+        let actor = self.graph_actor(rng);
+        let target = Target::UserRole {
+            user,
+            role: RoleRef::Standard(role),
+        };
+        self.log_graph(rng, EventKind::PrivilegeGrant, t, actor, target, out);
+    }
+
+    fn revoke_user_role(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
+        // The first admin (a super admin) stays, so the org always has one.
+        if self.admins.len() < 3 {
+            return;
+        }
+        let i = rng.gen_range(1..self.admins.len());
+        let admin = self.admins.remove(i);
+        let actor = self.graph_actor(rng);
+        let target = Target::UserRole {
+            user: admin.user,
+            role: RoleRef::Standard(admin.role),
+        };
+        self.log_graph(rng, EventKind::PrivilegeRevoke, t, actor, target, out);
+    }
+
+    fn grant_group_role(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
+        let groups: Vec<u16> = self
+            .admin_group_candidates()
+            .into_iter()
+            .filter(|&g| {
+                !self
+                    .role_grants
+                    .iter()
+                    .any(|r| r.principal == Principal::Group(g))
+            })
+            .collect();
+        let Some(&group) = groups.choose(rng) else {
+            return;
+        };
+        let role = *[AdminRole::HelpDeskAdmin, AdminRole::GroupMembershipAdmin]
+            .choose(rng)
+            .unwrap_or(&AdminRole::HelpDeskAdmin);
+        let grant = crate::graph::RoleGrant {
+            id: self.new_id(rng, "gra"),
+            principal: Principal::Group(group),
+            role: RoleRef::Standard(role),
+            scope: RoleScope::Org,
+            assigned_ms: t,
+        };
+        self.role_grants.push(grant);
+        let actor = self.graph_actor(rng);
+        let target = Target::GroupRole {
+            group,
+            role: RoleRef::Standard(role),
+        };
+        self.log_graph(rng, EventKind::GroupPrivilegeGrant, t, actor, target, out);
+    }
+
+    fn revoke_group_role(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
+        let grants: Vec<usize> = (0..self.role_grants.len())
+            .filter(|&i| matches!(self.role_grants[i].principal, Principal::Group(_)))
+            .collect();
+        let Some(&i) = grants.choose(rng) else {
+            return;
+        };
+        let grant = self.role_grants.remove(i);
+        let Principal::Group(group) = grant.principal else {
+            return;
+        };
+        let actor = self.graph_actor(rng);
+        let target = Target::GroupRole {
+            group,
+            role: grant.role,
+        };
+        self.log_graph(rng, EventKind::GroupPrivilegeRevoke, t, actor, target, out);
+    }
+
+    fn create_token(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
+        let Some(owner) = self.admins.choose(rng).map(|a| a.user) else {
+            return;
+        };
+        let mut token = self.new_token(rng, owner, "Automation", t);
+        token.created_ms = t;
+        token.last_updated_ms = t;
+        token.expires_ms = t + 30 * DAY_MS;
+        self.api_tokens.push(token);
+        let index = (self.api_tokens.len() - 1) as u16;
+        self.log_graph(
+            rng,
+            EventKind::ApiTokenCreate,
+            t,
+            Actor::User(owner),
+            Target::Token(index),
+            out,
+        );
+    }
+
+    fn revoke_token(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
+        let live: Vec<usize> = (0..self.api_tokens.len())
+            .filter(|&i| self.api_tokens[i].revoked_ms.is_none())
+            .collect();
+        let Some(&i) = live.choose(rng) else {
+            return;
+        };
+        self.api_tokens[i].revoked_ms = Some(t);
+        self.api_tokens[i].last_updated_ms = t;
+        let actor = self.graph_actor(rng);
+        self.log_graph(
+            rng,
+            EventKind::ApiTokenRevoke,
+            t,
+            actor,
+            Target::Token(i as u16),
+            out,
+        );
+    }
+
+    /// An admin to act as, or Okta itself when the org has none.
+    fn graph_actor(&self, rng: &mut StdRng) -> Actor {
+        self.admins
+            .choose(rng)
+            .map_or(Actor::System, |a| Actor::User(a.user))
+    }
+
+    fn log_graph(
+        &mut self,
+        rng: &mut StdRng,
+        kind: EventKind,
+        t: i64,
+        actor: Actor,
+        target: Target,
+        out: &mut DayLog<'_>,
+    ) {
+        // Never before an earlier event of the day about the same user.
+        let t = match target.user() {
+            Some(u) => {
+                let last = out.user_last.entry(u).or_insert(t);
+                *last = (*last).max(t);
+                *last
+            }
+            None => t,
+        };
+        let session = self.new_session(false);
+        let e = self.event(rng, kind, t, actor, target, OutcomeResult::Success, session);
+        out.events.push(e);
+    }
+}
+
+/// The day's events, and the time of the latest one about each user.
+pub(crate) struct DayLog<'a> {
+    events: &'a mut Vec<LogEvent>,
+    user_last: HashMap<u32, i64>,
+}
