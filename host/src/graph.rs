@@ -184,7 +184,11 @@ pub fn access_paths(nodes: &[Node], edges: &[Edge]) -> Vec<AccessPath> {
             .into_iter()
             .filter(|n| is(n, node_kind::API_TOKEN))
         {
-            rows.extend(reach.iter().map(|r| r.row(token, &[user.id.clone()])));
+            rows.extend(
+                reach
+                    .iter()
+                    .map(|r| r.row(token, std::slice::from_ref(&user.id))),
+            );
         }
     }
     // standing_privileges: distinct resources per identity.

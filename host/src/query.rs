@@ -358,7 +358,9 @@ mod tests {
 
     #[test]
     fn refuses_everything_but_one_read_only_query() {
-        let cases: &[(&str, fn(&QueryError) -> bool)] = &[
+        /// Whether a refusal is the expected one.
+        type Expect = fn(&QueryError) -> bool;
+        let cases: &[(&str, Expect)] = &[
             (
                 "INSERT INTO nodes VALUES (1)",
                 |e| matches!(e, QueryError::NotReadOnly(k) if k == "INSERT"),

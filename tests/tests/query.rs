@@ -180,6 +180,21 @@ fn query_runs_the_seed_queries_over_the_tenants_rows_only() {
     assert!(text.starts_with("name"), "{text}");
     assert!(stderr(&out).contains("cut at 2 rows"), "{}", stderr(&out));
 
+    // CSV through the global -o.
+    let out = env.kri(&[
+        "-o",
+        "csv",
+        "query",
+        "--tenant",
+        "acme",
+        "SELECT name, kind FROM nodes WHERE kind = 'app'",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "name,kind\nSalesforce,app\n"
+    );
+
     // Writes and other tables are refused with a clear error, and nothing changes.
     for (sql, says) in [
         ("DELETE FROM nodes", "only read-only queries"),
