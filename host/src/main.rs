@@ -198,6 +198,7 @@ enum Command {
     /// Run one read-only SQL query (PostgreSQL dialect, `labels @> '{...}'` works)
     /// over a tenant's tables: nodes, edges, events, alerts.
     Query {
+        /// The tenant whose rows to read.
         #[arg(long)]
         tenant: String,
         /// One SELECT, WITH ... SELECT or VALUES statement.
@@ -214,6 +215,7 @@ enum Command {
     },
     /// Show a tenant's audit events, newest first.
     Events {
+        /// The tenant whose rows to read.
         #[arg(long)]
         tenant: String,
         /// Only events from this long ago or later (30m, 1h, 7d) or since an RFC 3339
@@ -226,6 +228,7 @@ enum Command {
         /// Only events whose actor has this id or login.
         #[arg(long)]
         actor: Option<String>,
+        /// Print at most this many events.
         #[arg(long, default_value_t = 100)]
         limit: usize,
         /// Print JSON (same as -o json).
@@ -234,6 +237,7 @@ enum Command {
     },
     /// Show a tenant's alerts, oldest first.
     Alerts {
+        /// The tenant whose rows to read.
         #[arg(long)]
         tenant: String,
         /// open, acknowledged or resolved.
@@ -263,6 +267,7 @@ enum Command {
 enum AlertCommand {
     /// Mark an alert acknowledged: someone is looking at it.
     Ack {
+        /// The alert's id (see `kri alerts`).
         id: i64,
         /// Print JSON (same as -o json).
         #[arg(long)]
@@ -270,6 +275,7 @@ enum AlertCommand {
     },
     /// Mark an alert resolved.
     Resolve {
+        /// The alert's id (see `kri alerts`).
         id: i64,
         /// Print JSON (same as -o json).
         #[arg(long)]
