@@ -36,6 +36,10 @@ pub enum StoreError {
     TenantExists(String),
     #[error("the store's worker thread failed: {0}")]
     Worker(String),
+    #[error("no alert with id {0}; see `kri alerts --tenant T`")]
+    UnknownAlert(i64),
+    #[error(transparent)]
+    Query(#[from] crate::query::QueryError),
 }
 
 /// Errors from encrypting or decrypting tenant secrets.

@@ -32,15 +32,16 @@ use crate::contract::{RunRequest, RunSummary, KRIS_JOB};
 use crate::engine::KriEngine;
 use crate::error::{RunError, SecretError, StoreError};
 use crate::gateway::{Gateway, GatewaySettings, GatewayStats};
-use crate::model::{Direction, KriValue, Output, OutputKind, RunKind};
+use crate::model::{Direction, KriValue, Output, OutputKind, RunKind, Severity};
 use crate::pacer::{local_now_ms, Pacer};
 use crate::plugins::{Plugin, PluginRegistry, DEFAULT_MAX_PLUGIN_BYTES};
+use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::runtime::{call_check, call_run, new_store, CallFailure, CallLimits};
 use crate::sandbox::{LogLine, ProgressSink, RunBuffers, SandboxState, RESERVED_STATE_PREFIX};
 use crate::secrets::{SecretKey, Token};
 use crate::store::{
-    KriDefinitionRow, KriOutput, KriRow, RunCommit, RunRecord, RunStart, RunStats, SqliteStore,
-    StateChanges, Store, Tenant,
+    AlertStatus, EventFilter, KriDefinitionRow, KriOutput, KriRow, RunCommit, RunRecord, RunStart,
+    RunStats, SqliteStore, StateChanges, Store, StoredAlert, StoredEvent, Tenant,
 };
 
 /// Where a host keeps its things.
@@ -564,6 +565,49 @@ impl KriHost {
             });
         }
         Ok(tenant)
+    }
+
+    /// A tenant's events matching `filter`, newest first.
+    pub async fn events(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.store.tenant(tenant_id).await?;
+        self.store.find_events(tenant_id, filter, limit).await
+    }
+
+    /// A tenant's alerts with this status and severity (`None`: any), oldest first.
+    pub async fn alerts(
+        &self,
+        tenant_id: &str,
+        status: Option<AlertStatus>,
+        severity: Option<Severity>,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
+        self.store.tenant(tenant_id).await?;
+        self.store.find_alerts(tenant_id, status, severity).await
+    }
+
+    /// Acknowledges or resolves an alert (or opens it again).
+    pub async fn set_alert_status(
+        &self,
+        alert_id: i64,
+        status: AlertStatus,
+    ) -> Result<StoredAlert, StoreError> {
+        self.store.set_alert_status(alert_id, status).await
+    }
+
+    /// Runs a read-only SQL query (PostgreSQL dialect) over a tenant's graph, events
+    /// and alerts; see [`crate::query`].
+    pub async fn query(
+        &self,
+        tenant_id: &str,
+        sql: &str,
+        limits: QueryLimits,
+    ) -> Result<QueryRows, StoreError> {
+        let query = ReadQuery::parse(sql)?;
+        self.store.query(tenant_id, &query, limits).await
     }
 
     /// Runs the connector's `check`: one cheap authenticated call. Nothing is stored.

@@ -10,6 +10,9 @@
 //!   gets the tenant's credential added, and is paced by [`pacer`].
 //! - [`store`] is the `Store` trait and its SQLite backend; [`secrets`] seals
 //!   tokens at rest.
+//! - [`graph`] names the identity graph's node and edge kinds and derives access
+//!   paths from them.
+//! - [`query`] checks and rewrites the read-only SQL of `kri query`.
 //! - [`kri_settings`]: a tenant's thresholds and KRI selection after setup.
 //! - [`model`] holds the host's own types for outputs and runs.
 //!
@@ -20,11 +23,13 @@ pub mod contract;
 pub mod engine;
 pub mod error;
 pub mod gateway;
+pub mod graph;
 pub mod host;
 pub mod kri_settings;
 pub mod model;
 pub mod pacer;
 pub mod plugins;
+pub mod query;
 pub mod runtime;
 pub mod sandbox;
 pub mod secrets;

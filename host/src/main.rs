@@ -15,10 +15,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use kri_host::engine::KriEngine;
 use kri_host::kri_settings::ThresholdChange;
-use kri_host::model::KriStatus;
+use kri_host::model::{KriStatus, Severity};
 use kri_host::plugins::PluginRegistry;
+use kri_host::query::QueryLimits;
 use kri_host::sandbox::Progress;
-use kri_host::store::KriRow;
+use kri_host::store::{format_ms, AlertStatus, EventFilter, KriRow, StoredAlert, StoredEvent};
 use kri_host::{HostConfig, KriHost, NewTenant, RunOptions, Token};
 use output::Format;
 
@@ -198,6 +199,64 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// Run one read-only SQL query (PostgreSQL dialect, `labels @> '{...}'` works)
+    /// over a tenant's tables: nodes, edges, events, alerts.
+    Query {
+        /// The tenant whose rows to read.
+        #[arg(long)]
+        tenant: String,
+        /// One SELECT, WITH ... SELECT or VALUES statement.
+        sql: String,
+        /// Print JSON (same as -o json).
+        #[arg(long)]
+        json: bool,
+        /// Stop the query after this many milliseconds.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+        /// Print at most this many rows (a note on stderr says when rows were cut).
+        #[arg(long, default_value_t = 10_000)]
+        max_rows: usize,
+    },
+    /// Show a tenant's audit events, newest first.
+    Events {
+        /// The tenant whose rows to read.
+        #[arg(long)]
+        tenant: String,
+        /// Only events from this long ago or later (30m, 1h, 7d) or since an RFC 3339
+        /// time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only events of this type, e.g. user.session.start.
+        #[arg(long = "type")]
+        event_type: Option<String>,
+        /// Only events whose actor has this id or login.
+        #[arg(long)]
+        actor: Option<String>,
+        /// Print at most this many events.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON (same as -o json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a tenant's alerts, oldest first.
+    Alerts {
+        /// The tenant whose rows to read.
+        #[arg(long)]
+        tenant: String,
+        /// open, acknowledged or resolved.
+        #[arg(long)]
+        status: Option<String>,
+        /// info, low, medium, high or critical.
+        #[arg(long)]
+        severity: Option<String>,
+        /// Print JSON (same as -o json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Acknowledge or resolve an alert.
+    #[command(subcommand)]
+    Alert(AlertCommand),
     /// List a tenant's KRI thresholds, or change them with `set`.
     Thresholds(ThresholdsArgs),
     /// Print a shell completion script (e.g. `kri completions bash > /etc/bash_completion.d/kri`).
@@ -205,6 +264,26 @@ enum Command {
         /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand)]
+enum AlertCommand {
+    /// Mark an alert acknowledged: someone is looking at it.
+    Ack {
+        /// The alert's id (see `kri alerts`).
+        id: i64,
+        /// Print JSON (same as -o json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Mark an alert resolved.
+    Resolve {
+        /// The alert's id (see `kri alerts`).
+        id: i64,
+        /// Print JSON (same as -o json).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -1166,8 +1245,261 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Thresholds(args) => cmd_thresholds(&cli, args).await?,
+        Command::Query {
+            tenant,
+            sql,
+            json,
+            timeout_ms,
+            max_rows,
+        } => {
+            let limits = QueryLimits {
+                timeout: std::time::Duration::from_millis(*timeout_ms),
+                max_rows: *max_rows,
+            };
+            cmd_query(&cli, tenant, sql, *json, limits).await?
+        }
+        Command::Events {
+            tenant,
+            since,
+            event_type,
+            actor,
+            limit,
+            json,
+        } => {
+            let now_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            let filter = EventFilter {
+                since_ms: since
+                    .as_deref()
+                    .map(|s| parse_since(s, now_ms))
+                    .transpose()?,
+                event_type: event_type.clone(),
+                actor: actor.clone(),
+            };
+            cmd_events(&cli, tenant, &filter, *limit, *json).await?
+        }
+        Command::Alerts {
+            tenant,
+            status,
+            severity,
+            json,
+        } => cmd_alerts(&cli, tenant, status.as_deref(), severity.as_deref(), *json).await?,
+        Command::Alert(cmd) => cmd_alert(&cli, cmd).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn cmd_query(
+    cli: &Cli,
+    tenant: &str,
+    sql: &str,
+    json: bool,
+    limits: QueryLimits,
+) -> Result<()> {
+    let host = open_records(cli).await?;
+    let rows = host
+        .query(tenant, sql, limits)
+        .await
+        .with_context(|| format!("query over tenant `{tenant}` refused or failed"))?;
+    let format = cli.format(json);
+    if format == Format::Json {
+        output::json(&rows.objects())?;
+    } else {
+        let header: Vec<&str> = rows.columns.iter().map(String::as_str).collect();
+        let mut t = table::Table::new(&header);
+        for row in &rows.rows {
+            t.row(row.iter().map(cell_text).collect());
+        }
+        output::table(&t, format)?;
+    }
+    if rows.truncated {
+        eprintln!(
+            "note: output cut at {} rows; raise --max-rows or narrow the query",
+            limits.max_rows
+        );
+    }
+    Ok(())
+}
+
+/// A query result value as a table cell: text as is, NULL empty.
+fn cell_text(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Parses `--since`: a duration back from `now_ms` (`90s`, `30m`, `1h`, `7d`) or an
+/// RFC 3339 time.
+fn parse_since(s: &str, now_ms: i64) -> Result<i64> {
+    let bad = || {
+        anyhow::anyhow!("--since {s}: expected a duration like 30m, 1h, 7d, or an RFC 3339 time")
+    };
+    if let Ok(t) = s.trim().parse::<jiff::Timestamp>() {
+        return Ok(t.as_millisecond());
+    }
+    let unit_at = s.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (n, unit) = s.split_at(unit_at);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let unit_ms: i64 = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(bad()),
+    };
+    Ok(now_ms - n.saturating_mul(unit_ms))
+}
+
+/// An event as `kri events --json` prints it: the stored event with its time also
+/// in RFC 3339.
+#[derive(serde::Serialize)]
+struct EventJson<'a> {
+    #[serde(flatten)]
+    event: &'a StoredEvent,
+    published: String,
+}
+
+/// An alert as `kri alerts --json` prints it: the stored alert with its times also
+/// in RFC 3339.
+#[derive(serde::Serialize)]
+struct AlertJson<'a> {
+    #[serde(flatten)]
+    alert: &'a StoredAlert,
+    first_seen: String,
+    last_seen: String,
+}
+
+impl AlertJson<'_> {
+    fn of(alert: &StoredAlert) -> AlertJson<'_> {
+        AlertJson {
+            alert,
+            first_seen: format_ms(alert.first_seen_ms),
+            last_seen: format_ms(alert.last_seen_ms),
+        }
+    }
+}
+
+async fn cmd_events(
+    cli: &Cli,
+    tenant: &str,
+    filter: &EventFilter,
+    limit: usize,
+    json: bool,
+) -> Result<()> {
+    let host = open_records(cli).await?;
+    let events = host.events(tenant, filter, limit).await?;
+    let format = cli.format(json);
+    if format == Format::Json {
+        let out: Vec<EventJson> = events
+            .iter()
+            .map(|event| EventJson {
+                event,
+                published: format_ms(event.event.time_ms),
+            })
+            .collect();
+        return output::json(&out);
+    }
+    let mut t = table::Table::new(&["PUBLISHED", "TYPE", "ACTOR", "OUTCOME", "UUID"]);
+    for e in &events {
+        let e = &e.event;
+        let actor = if e.actor.name.is_empty() {
+            e.actor.id.clone()
+        } else {
+            e.actor.name.clone()
+        };
+        t.row(vec![
+            format_ms(e.time_ms),
+            e.event_type.clone(),
+            actor,
+            e.outcome
+                .as_ref()
+                .map(|o| o.result.clone())
+                .unwrap_or_default(),
+            e.id.clone(),
+        ]);
+    }
+    output::table(&t, format)
+}
+
+fn alerts_table(alerts: &[StoredAlert]) -> table::Table {
+    let mut t = table::Table::new(&[
+        "ID",
+        "SEVERITY",
+        "STATUS",
+        "DETECTION",
+        "ENTITY",
+        "FIRST SEEN",
+        "LAST SEEN",
+        "EVIDENCE",
+        "TITLE",
+    ]);
+    for a in alerts {
+        let entity = if a.entity.name.is_empty() {
+            a.entity.id.clone()
+        } else {
+            a.entity.name.clone()
+        };
+        t.row(vec![
+            a.id.to_string(),
+            a.severity.to_string(),
+            a.status.as_str().to_string(),
+            a.detection.clone(),
+            entity,
+            format_ms(a.first_seen_ms),
+            format_ms(a.last_seen_ms),
+            a.evidence.len().to_string(),
+            a.title.clone(),
+        ]);
+    }
+    t
+}
+
+async fn cmd_alerts(
+    cli: &Cli,
+    tenant: &str,
+    status: Option<&str>,
+    severity: Option<&str>,
+    json: bool,
+) -> Result<()> {
+    let status = status
+        .map(|w| {
+            AlertStatus::parse(w)
+                .with_context(|| format!("--status {w}: expected open, acknowledged or resolved"))
+        })
+        .transpose()?;
+    let severity = severity
+        .map(|w| {
+            w.parse::<Severity>().with_context(|| {
+                format!("--severity {w}: expected info, low, medium, high or critical")
+            })
+        })
+        .transpose()?;
+    let host = open_records(cli).await?;
+    let alerts = host.alerts(tenant, status, severity).await?;
+    let format = cli.format(json);
+    if format == Format::Json {
+        let out: Vec<AlertJson> = alerts.iter().map(AlertJson::of).collect();
+        return output::json(&out);
+    }
+    output::table(&alerts_table(&alerts), format)
+}
+
+async fn cmd_alert(cli: &Cli, cmd: &AlertCommand) -> Result<()> {
+    let (id, status, json) = match cmd {
+        AlertCommand::Ack { id, json } => (*id, AlertStatus::Acknowledged, *json),
+        AlertCommand::Resolve { id, json } => (*id, AlertStatus::Resolved, *json),
+    };
+    let host = open_records(cli).await?;
+    let alert = host.set_alert_status(id, status).await?;
+    let format = cli.format(json);
+    if format == Format::Json {
+        return output::json(&AlertJson::of(&alert));
+    }
+    output::table(&alerts_table(std::slice::from_ref(&alert)), format)
 }
 
 fn main() -> ExitCode {

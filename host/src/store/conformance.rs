@@ -5,14 +5,15 @@
 use std::collections::BTreeMap;
 
 use super::{
-    AlertStatus, KriDefinitionRow, KriOutput, RunCommit, RunStart, RunStats, StateChanges, Store,
-    Tenant,
+    AlertStatus, EventFilter, KriDefinitionRow, KriOutput, RunCommit, RunStart, RunStats,
+    StateChanges, Store, Tenant,
 };
 use crate::error::StoreError;
 use crate::model::{
     Alert, Direction, Edge, EntityRef, Event, EventOutcome, KriStatus, Node, RunKind, RunStatus,
     Severity,
 };
+use crate::query::{QueryError, QueryLimits, ReadQuery};
 use crate::secrets::SealedSecret;
 
 /// Runs every check against `store`, which must start empty.
@@ -29,6 +30,12 @@ pub async fn run_all(store: &dyn Store) {
     alerts_are_deduplicated_by_key(store).await;
     a_failed_run_changes_nothing_but_its_own_row(store).await;
     removing_a_tenant_removes_everything_kept_for_it(store).await;
+    events_are_filtered_by_time_type_and_actor(store).await;
+    alerts_are_filtered_and_change_status(store).await;
+    access_paths_are_rebuilt_and_answer_the_seed_queries(store).await;
+    queries_see_only_the_tenants_rows(store).await;
+    queries_cannot_write_or_read_other_tables(store).await;
+    queries_are_bounded_in_rows_and_time(store).await;
 }
 
 fn tenant(id: &str) -> Tenant {
@@ -732,5 +739,392 @@ async fn removing_a_tenant_removes_everything_kept_for_it(store: &dyn Store) {
         .load_state("x-a", "okta")
         .await
         .expect("state")
+        .is_empty());
+}
+
+fn okta_node(id: &str, kind: &str, name: &str, org: &str) -> Node {
+    Node {
+        id: id.into(),
+        kind: kind.into(),
+        sub_kind: format!("okta_{kind}"),
+        name: name.into(),
+        labels: BTreeMap::from([
+            ("teleport.dev/origin".to_string(), "okta".to_string()),
+            ("okta/org".to_string(), org.to_string()),
+        ]),
+        properties: serde_json::json!({"status": "ACTIVE"}),
+    }
+}
+
+async fn run_query(
+    store: &dyn Store,
+    tenant: &str,
+    sql: &str,
+    limits: QueryLimits,
+) -> Result<crate::query::QueryRows, StoreError> {
+    let query = ReadQuery::parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    store.query(tenant, &query, limits).await
+}
+
+async fn queries_see_only_the_tenants_rows(store: &dyn Store) {
+    for (t, org) in [("q-a", "https://a.okta.com"), ("q-b", "https://b.okta.com")] {
+        store.add_tenant(&tenant(t), &sealed(1)).await.expect("add");
+        commit(
+            store,
+            t,
+            "inventory",
+            RunCommit {
+                nodes: vec![
+                    okta_node("u1", "user", &format!("ann@{t}"), org),
+                    okta_node("g1", "group", "Everyone", org),
+                ],
+                edges: vec![Edge {
+                    from: "u1".into(),
+                    to: "g1".into(),
+                    kind: "member_of".into(),
+                    properties: serde_json::json!({}),
+                }],
+                events: vec![event(&format!("ev-{t}"), 1_000)],
+                alerts: vec![alert(&format!("k-{t}"), &["ev-1"], 1_000)],
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    let limits = QueryLimits::default();
+    let rows = run_query(
+        store,
+        "q-a",
+        r#"SELECT name FROM nodes WHERE labels @> '{"teleport.dev/origin": "okta"}' ORDER BY name"#,
+        limits,
+    )
+    .await
+    .expect("query");
+    assert_eq!(rows.columns, vec!["name"]);
+    assert_eq!(
+        rows.rows,
+        vec![
+            vec![serde_json::json!("Everyone")],
+            vec![serde_json::json!("ann@q-a")]
+        ]
+    );
+    assert!(!rows.truncated);
+    let rows = run_query(
+        store,
+        "q-b",
+        r#"SELECT id FROM nodes WHERE labels @> '{"okta/org": "https://a.okta.com"}'"#,
+        limits,
+    )
+    .await
+    .expect("query");
+    assert!(rows.rows.is_empty(), "another tenant's org: {rows:?}");
+    for (table, want) in [("edges", 1), ("events", 1), ("alerts", 1)] {
+        let rows = run_query(store, "q-b", &format!("SELECT * FROM {table}"), limits)
+            .await
+            .expect("query");
+        assert_eq!(rows.rows.len(), want, "{table}: {rows:?}");
+        assert!(
+            !rows.columns.iter().any(|c| c == "tenant_id"),
+            "{table} shows no tenant column"
+        );
+    }
+    let err = run_query(store, "nobody", "SELECT 1", limits).await;
+    assert!(matches!(err, Err(StoreError::UnknownTenant(_))), "{err:?}");
+}
+
+async fn queries_cannot_write_or_read_other_tables(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("q-c"), &sealed(1))
+        .await
+        .expect("add");
+    let limits = QueryLimits::default();
+    for sql in [
+        "SELECT * FROM secrets",
+        "SELECT * FROM tenants",
+        "SELECT * FROM state",
+        "SELECT * FROM main.nodes",
+        "SELECT id FROM nodes WHERE id IN (SELECT tenant_id FROM runs)",
+        "SELECT * FROM sqlite_master",
+        "SELECT load_extension('x')",
+    ] {
+        let got = run_query(store, "q-c", sql, limits).await;
+        assert!(
+            matches!(got, Err(StoreError::Query(QueryError::Denied(_)))),
+            "{sql}: {got:?}"
+        );
+    }
+}
+
+async fn queries_are_bounded_in_rows_and_time(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("q-d"), &sealed(1))
+        .await
+        .expect("add");
+    let small = QueryLimits {
+        max_rows: 3,
+        ..QueryLimits::default()
+    };
+    let rows = run_query(
+        store,
+        "q-d",
+        "WITH RECURSIVE n(i) AS (VALUES (1) UNION ALL SELECT i + 1 FROM n WHERE i < 10) SELECT i FROM n",
+        small,
+    )
+    .await
+    .expect("query");
+    assert_eq!(rows.rows.len(), 3);
+    assert!(rows.truncated);
+    let quick = QueryLimits {
+        timeout: std::time::Duration::from_millis(200),
+        ..QueryLimits::default()
+    };
+    let got = run_query(
+        store,
+        "q-d",
+        "WITH RECURSIVE n(i) AS (VALUES (1) UNION ALL SELECT i + 1 FROM n) SELECT count(*) FROM n",
+        quick,
+    )
+    .await;
+    assert!(
+        matches!(got, Err(StoreError::Query(QueryError::Timeout(200)))),
+        "{got:?}"
+    );
+}
+
+async fn events_are_filtered_by_time_type_and_actor(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("evf-a"), &sealed(1))
+        .await
+        .expect("add");
+    store
+        .add_tenant(&tenant("evf-b"), &sealed(1))
+        .await
+        .expect("add");
+    let mut grant = event("e3", 3_000);
+    grant.event_type = "user.account.privilege.grant".into();
+    grant.actor = entity("admin1");
+    commit(
+        store,
+        "evf-a",
+        "logs",
+        RunCommit {
+            events: vec![event("e1", 1_000), event("e2", 2_000), grant],
+            ..Default::default()
+        },
+    )
+    .await;
+    commit(
+        store,
+        "evf-b",
+        "logs",
+        RunCommit {
+            events: vec![event("other", 2_500)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let ids = |events: Vec<super::StoredEvent>| -> Vec<String> {
+        events.into_iter().map(|e| e.event.id).collect()
+    };
+    let find = |filter: EventFilter, limit: usize| async move {
+        ids(store
+            .find_events("evf-a", &filter, limit)
+            .await
+            .expect("events"))
+    };
+    assert_eq!(find(EventFilter::default(), 10).await, ["e3", "e2", "e1"]);
+    assert_eq!(find(EventFilter::default(), 2).await, ["e3", "e2"]);
+    let since = EventFilter {
+        since_ms: Some(2_000),
+        ..Default::default()
+    };
+    assert_eq!(find(since, 10).await, ["e3", "e2"]);
+    let by_type = EventFilter {
+        event_type: Some("user.session.start".into()),
+        ..Default::default()
+    };
+    assert_eq!(find(by_type, 10).await, ["e2", "e1"]);
+    for actor in ["admin1", "admin1@example.com"] {
+        let by_actor = EventFilter {
+            actor: Some(actor.into()),
+            ..Default::default()
+        };
+        assert_eq!(find(by_actor, 10).await, ["e3"], "actor {actor}");
+    }
+}
+
+async fn alerts_are_filtered_and_change_status(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("als-a"), &sealed(1))
+        .await
+        .expect("add");
+    let mut critical = alert("k2", &["e9"], 2_000);
+    critical.severity = Severity::Critical;
+    commit(
+        store,
+        "als-a",
+        "logs",
+        RunCommit {
+            alerts: vec![alert("k1", &["e1"], 1_000), critical],
+            ..Default::default()
+        },
+    )
+    .await;
+    let all = store
+        .find_alerts("als-a", None, None)
+        .await
+        .expect("alerts");
+    assert_eq!(all.len(), 2);
+    let high = store
+        .find_alerts("als-a", None, Some(Severity::High))
+        .await
+        .expect("alerts");
+    assert_eq!(high.len(), 1);
+    assert_eq!(high[0].dedupe_key, "k1");
+    let acked = store
+        .set_alert_status(high[0].id, AlertStatus::Acknowledged)
+        .await
+        .expect("ack");
+    assert_eq!(acked.status, AlertStatus::Acknowledged);
+    assert_eq!(acked.evidence, ["e1"]);
+    let open = store
+        .find_alerts("als-a", Some(AlertStatus::Open), None)
+        .await
+        .expect("alerts");
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].dedupe_key, "k2");
+    // A later emission of the same incident keeps the operator's status.
+    commit(
+        store,
+        "als-a",
+        "logs",
+        RunCommit {
+            alerts: vec![alert("k1", &["e5"], 5_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let acked = store
+        .find_alerts("als-a", Some(AlertStatus::Acknowledged), None)
+        .await
+        .expect("alerts");
+    assert_eq!(acked.len(), 1);
+    assert_eq!(acked[0].evidence, ["e1", "e5"]);
+    let resolved = store
+        .set_alert_status(acked[0].id, AlertStatus::Resolved)
+        .await
+        .expect("resolve");
+    assert_eq!(resolved.status, AlertStatus::Resolved);
+    let missing = store.set_alert_status(999_999, AlertStatus::Resolved).await;
+    assert!(
+        matches!(missing, Err(StoreError::UnknownAlert(999_999))),
+        "{missing:?}"
+    );
+}
+
+async fn access_paths_are_rebuilt_and_answer_the_seed_queries(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("acp-a"), &sealed(1))
+        .await
+        .expect("add");
+    let (nodes, edges) = crate::graph::small_graph();
+    commit(
+        store,
+        "acp-a",
+        "inventory",
+        RunCommit {
+            nodes,
+            edges,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        store.rebuild_access_paths("acp-a").await.expect("rebuild"),
+        6
+    );
+    // Rebuilding replaces the rows, never adds to them.
+    assert_eq!(
+        store.rebuild_access_paths("acp-a").await.expect("rebuild"),
+        6
+    );
+    let limits = QueryLimits::default();
+    let column = |sql: &str, name: &'static str| {
+        let sql = sql.to_string();
+        async move {
+            let rows = run_query(store, "acp-a", &sql, limits)
+                .await
+                .expect("query");
+            let at = rows.columns.iter().position(|c| c == name).expect("column");
+            let mut out: Vec<String> = rows
+                .rows
+                .iter()
+                .map(|r| match &r[at] {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+            out.sort();
+            out
+        }
+    };
+    let origin = r#"resource_labels @> '{"teleport.dev/origin": "okta"}'"#;
+    assert_eq!(
+        column(
+            "SELECT * FROM access_path WHERE identity = 'ann@acme.com' AND kind = 'ALLOWED'",
+            "resource"
+        )
+        .await,
+        ["Engineering", "Sales", "Salesforce", "Slack"]
+    );
+    assert_eq!(
+        column(
+            &format!("SELECT * FROM access_path WHERE resource = 'Salesforce' AND {origin}"),
+            "identity"
+        )
+        .await,
+        ["ann@acme.com"]
+    );
+    assert_eq!(
+        column(
+            &format!("SELECT * FROM access_path WHERE resource = 'Engineering' AND {origin}"),
+            "path"
+        )
+        .await,
+        [r#"["u-ann","g-eng"]"#]
+    );
+    assert_eq!(
+        column(
+            &format!("SELECT * FROM access_path WHERE standing_privileges >= 1 AND {origin}"),
+            "identity"
+        )
+        .await
+        .len(),
+        6
+    );
+    assert_eq!(
+        column(
+            "SELECT identity FROM access_path WHERE resource_group = 'org'",
+            "identity"
+        )
+        .await,
+        ["bob@acme.com", "ci-token"]
+    );
+    assert_eq!(
+        column(
+            r#"SELECT * FROM nodes WHERE labels @> '{"teleport.dev/origin": "okta"}'"#,
+            "id"
+        )
+        .await
+        .len(),
+        11
+    );
+    store.remove_tenant("acp-a").await.expect("remove");
+    store
+        .add_tenant(&tenant("acp-a"), &sealed(1))
+        .await
+        .expect("add");
+    assert!(column("SELECT * FROM access_path", "identity")
+        .await
         .is_empty());
 }

@@ -2,13 +2,14 @@
 //!
 //! It holds tenants, their sealed secrets, run history, KRI values (every run's, so
 //! the latest and its change can be shown), KRI definitions and thresholds, connector
-//! state, the identity graph (nodes, edges), the audit stream (events) and alerts. A
-//! run's outputs and state changes land in ONE transaction ([`Store::commit_run`]); a
-//! failed run only updates its own `runs` row, so earlier values and state stay
-//! untouched.
+//! state, the identity graph (nodes, edges) with its access paths, the audit stream
+//! (events) and alerts. A run's outputs and state changes land in ONE transaction
+//! ([`Store::commit_run`]); a failed run only updates its own `runs` row, so earlier
+//! values and state stay untouched.
 //!
 //! - [`sqlite`] is the embedded backend (`<data-dir>/kri.db`), with its numbered SQL
 //!   migrations in `migrations/`.
+//! - `sqlite_query` runs `kri query` SQL on SQLite, confined to one tenant.
 //! - [`liveness`] tells whether a run's owning process still runs.
 //! - `conformance` is the test suite every backend passes.
 
@@ -21,12 +22,14 @@ use crate::error::StoreError;
 use crate::model::{
     Alert, Direction, Edge, EntityRef, Event, KriStatus, Node, RunKind, RunStatus, Severity,
 };
+use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
 
 #[cfg(test)]
 mod conformance;
 pub mod liveness;
 pub mod sqlite;
+mod sqlite_query;
 
 pub use sqlite::SqliteStore;
 
@@ -242,6 +245,16 @@ pub struct StoredEvent {
     pub run_id: i64,
 }
 
+/// Which events to list; every field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Published at or after this time (ms since the Unix epoch).
+    pub since_ms: Option<i64>,
+    pub event_type: Option<String>,
+    /// The actor's id or name (an Okta user id or login).
+    pub actor: Option<String>,
+}
+
 /// What kri keeps, whatever the backend. Every method is one short transaction.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -340,6 +353,44 @@ pub trait Store: Send + Sync {
     async fn events(&self, tenant_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// A tenant's alerts, oldest first.
     async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError>;
+
+    /// A tenant's events matching `filter`, newest first, at most `limit`.
+    async fn find_events(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    /// A tenant's alerts with this status and severity (either `None` for any),
+    /// oldest first.
+    async fn find_alerts(
+        &self,
+        tenant_id: &str,
+        status: Option<AlertStatus>,
+        severity: Option<Severity>,
+    ) -> Result<Vec<StoredAlert>, StoreError>;
+    /// Moves an alert (of any tenant; alert ids are unique in the store) to
+    /// `status` and returns it; [`StoreError::UnknownAlert`] if there is none.
+    async fn set_alert_status(
+        &self,
+        alert_id: i64,
+        status: AlertStatus,
+    ) -> Result<StoredAlert, StoreError>;
+
+    /// Replaces a tenant's `access_path` rows with the paths of its current graph
+    /// ([`crate::graph::access_paths`]), in one transaction. Returns how many rows.
+    async fn rebuild_access_paths(&self, tenant_id: &str) -> Result<usize, StoreError>;
+
+    // ---- SQL -----------------------------------------------------------------
+
+    /// Runs a read-only query over the tenant's own rows of the queryable tables
+    /// ([`crate::query::QUERY_TABLES`]) and nothing else, within `limits`.
+    async fn query(
+        &self,
+        tenant_id: &str,
+        query: &ReadQuery,
+        limits: QueryLimits,
+    ) -> Result<QueryRows, StoreError>;
 }
 
 /// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-23T02:10:23.000Z`).

@@ -28,12 +28,17 @@ use rusqlite::{
 use serde::{Deserialize, Serialize};
 
 use super::liveness::{owner_alive, this_process};
+use super::sqlite_query::run_query;
 use super::{
-    format_ms, parse_kri_status, AlertStatus, KriDefinitionRow, KriRow, RunCommit, RunRecord,
-    RunStart, RunStats, Store, StoredAlert, StoredEdge, StoredEvent, StoredNode, Tenant,
+    format_ms, parse_kri_status, AlertStatus, EventFilter, KriDefinitionRow, KriRow, RunCommit,
+    RunRecord, RunStart, RunStats, Store, StoredAlert, StoredEdge, StoredEvent, StoredNode, Tenant,
 };
 use crate::error::StoreError;
-use crate::model::{Direction, Edge, EntityRef, Event, KriStatus, Node, RunKind, RunStatus};
+use crate::graph::access_paths;
+use crate::model::{
+    Direction, Edge, EntityRef, Event, KriStatus, Node, RunKind, RunStatus, Severity,
+};
+use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
 
 /// Ordered migrations; index + 1 is the schema version they bring the database to.
@@ -42,6 +47,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_run_owner_start.sql"),
     include_str!("migrations/0003_jobs_and_outputs.sql"),
     include_str!("migrations/0004_secret_key_ids.sql"),
+    include_str!("migrations/0005_access_path.sql"),
 ];
 
 /// SQLite's `application_id` of a kri database: "kri1".
@@ -634,6 +640,104 @@ fn apply_state(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A tenant's graph nodes, by id.
+fn read_nodes(conn: &Connection, tenant_id: &str) -> Result<Vec<StoredNode>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, kind, sub_kind, name, labels, properties, first_seen, last_seen
+         FROM nodes WHERE tenant_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map(params![tenant_id], |r| {
+        let labels: String = r.get(4)?;
+        let properties: String = r.get(5)?;
+        Ok(StoredNode {
+            node: Node {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                sub_kind: r.get(2)?,
+                name: r.get(3)?,
+                labels: json_or(&labels, BTreeMap::new()),
+                properties: json_or(&properties, serde_json::Value::Null),
+            },
+            first_seen_ms: r.get(6)?,
+            last_seen_ms: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// A tenant's graph edges, by (from, to, kind).
+fn read_edges(conn: &Connection, tenant_id: &str) -> Result<Vec<StoredEdge>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT from_id, to_id, kind, properties, first_seen, last_seen
+         FROM edges WHERE tenant_id = ?1 ORDER BY from_id, to_id, kind",
+    )?;
+    let rows = stmt.query_map(params![tenant_id], |r| {
+        let properties: String = r.get(3)?;
+        Ok(StoredEdge {
+            edge: Edge {
+                from: r.get(0)?,
+                to: r.get(1)?,
+                kind: r.get(2)?,
+                properties: json_or(&properties, serde_json::Value::Null),
+            },
+            first_seen_ms: r.get(4)?,
+            last_seen_ms: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// An event row (`uuid, published, event_type, actor, targets, outcome, raw, run_id`).
+fn event_from_row(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let actor: String = r.get(3)?;
+    let targets: String = r.get(4)?;
+    let outcome: Option<String> = r.get(5)?;
+    let raw: String = r.get(6)?;
+    Ok(StoredEvent {
+        event: Event {
+            id: r.get(0)?,
+            time_ms: r.get(1)?,
+            event_type: r.get(2)?,
+            actor: json_or(&actor, unknown_entity()),
+            targets: json_or(&targets, Vec::new()),
+            outcome: outcome.and_then(|o| serde_json::from_str(&o).ok()),
+            raw: json_or(&raw, serde_json::Value::Null),
+        },
+        run_id: r.get(7)?,
+    })
+}
+
+fn unknown_entity() -> EntityRef {
+    EntityRef {
+        id: String::new(),
+        kind: String::new(),
+        name: String::new(),
+    }
+}
+
+/// The columns [`alert_from_row`] reads, in its order.
+const ALERT_COLUMNS: &str =
+    "id, detection, severity, title, dedupe_key, entity, evidence, first_seen, last_seen, details, status";
+
+fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<StoredAlert> {
+    let entity: String = r.get(5)?;
+    let evidence: String = r.get(6)?;
+    let details: String = r.get(9)?;
+    Ok(StoredAlert {
+        id: r.get(0)?,
+        detection: r.get(1)?,
+        severity: word(r, 2, |w| w.parse().ok())?,
+        title: r.get(3)?,
+        dedupe_key: r.get(4)?,
+        entity: json_or(&entity, unknown_entity()),
+        evidence: json_or(&evidence, Vec::new()),
+        first_seen_ms: r.get(7)?,
+        last_seen_ms: r.get(8)?,
+        details: json_or(&details, serde_json::Value::Null),
+        status: word(r, 10, AlertStatus::parse)?,
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn add_tenant(&self, tenant: &Tenant, secret: &SealedSecret) -> Result<(), StoreError> {
@@ -715,6 +819,7 @@ impl Store for SqliteStore {
                 "edges",
                 "events",
                 "alerts",
+                "access_path",
             ] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE tenant_id = ?1"),
@@ -1120,127 +1225,159 @@ impl Store for SqliteStore {
 
     async fn nodes(&self, tenant_id: &str) -> Result<Vec<StoredNode>, StoreError> {
         let id = tenant_id.to_string();
-        self.call(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, kind, sub_kind, name, labels, properties, first_seen, last_seen
-                 FROM nodes WHERE tenant_id = ?1 ORDER BY id",
-            )?;
-            let rows = stmt.query_map(params![id], |r| {
-                let labels: String = r.get(4)?;
-                let properties: String = r.get(5)?;
-                Ok(StoredNode {
-                    node: Node {
-                        id: r.get(0)?,
-                        kind: r.get(1)?,
-                        sub_kind: r.get(2)?,
-                        name: r.get(3)?,
-                        labels: json_or(&labels, BTreeMap::new()),
-                        properties: json_or(&properties, serde_json::Value::Null),
-                    },
-                    first_seen_ms: r.get(6)?,
-                    last_seen_ms: r.get(7)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
+        self.call(move |conn| read_nodes(conn, &id)).await
     }
 
     async fn edges(&self, tenant_id: &str) -> Result<Vec<StoredEdge>, StoreError> {
         let id = tenant_id.to_string();
-        self.call(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT from_id, to_id, kind, properties, first_seen, last_seen
-                 FROM edges WHERE tenant_id = ?1 ORDER BY from_id, to_id, kind",
-            )?;
-            let rows = stmt.query_map(params![id], |r| {
-                let properties: String = r.get(3)?;
-                Ok(StoredEdge {
-                    edge: Edge {
-                        from: r.get(0)?,
-                        to: r.get(1)?,
-                        kind: r.get(2)?,
-                        properties: json_or(&properties, serde_json::Value::Null),
-                    },
-                    first_seen_ms: r.get(4)?,
-                    last_seen_ms: r.get(5)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
+        self.call(move |conn| read_edges(conn, &id)).await
     }
 
     async fn events(&self, tenant_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        let id = tenant_id.to_string();
+        self.find_events(tenant_id, &EventFilter::default(), limit)
+            .await
+    }
+
+    async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError> {
+        self.find_alerts(tenant_id, None, None).await
+    }
+
+    async fn find_events(
+        &self,
+        tenant_id: &str,
+        filter: &EventFilter,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let (id, filter) = (tenant_id.to_string(), filter.clone());
         self.call(move |conn| {
             let mut stmt = conn.prepare(
                 "SELECT uuid, published, event_type, actor, targets, outcome, raw, run_id
-                 FROM events WHERE tenant_id = ?1 ORDER BY published DESC, uuid LIMIT ?2",
+                 FROM events WHERE tenant_id = ?1
+                     AND (?2 IS NULL OR published >= ?2)
+                     AND (?3 IS NULL OR event_type = ?3)
+                     AND (?4 IS NULL OR json_extract(actor, '$.id') = ?4 OR json_extract(actor, '$.name') = ?4)
+                 ORDER BY published DESC, uuid LIMIT ?5",
             )?;
-            let rows = stmt.query_map(params![id, limit as i64], |r| {
-                let actor: String = r.get(3)?;
-                let targets: String = r.get(4)?;
-                let outcome: Option<String> = r.get(5)?;
-                let raw: String = r.get(6)?;
-                let unknown = || EntityRef {
-                    id: String::new(),
-                    kind: String::new(),
-                    name: String::new(),
-                };
-                Ok(StoredEvent {
-                    event: Event {
-                        id: r.get(0)?,
-                        time_ms: r.get(1)?,
-                        event_type: r.get(2)?,
-                        actor: json_or(&actor, unknown()),
-                        targets: json_or(&targets, Vec::new()),
-                        outcome: outcome.and_then(|o| serde_json::from_str(&o).ok()),
-                        raw: json_or(&raw, serde_json::Value::Null),
-                    },
-                    run_id: r.get(7)?,
-                })
-            })?;
+            let rows = stmt.query_map(
+                params![
+                    id,
+                    filter.since_ms,
+                    filter.event_type,
+                    filter.actor,
+                    limit as i64
+                ],
+                event_from_row,
+            )?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }
 
-    async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError> {
+    async fn find_alerts(
+        &self,
+        tenant_id: &str,
+        status: Option<AlertStatus>,
+        severity: Option<Severity>,
+    ) -> Result<Vec<StoredAlert>, StoreError> {
         let id = tenant_id.to_string();
         self.call(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT id, detection, severity, title, dedupe_key, entity, evidence, first_seen, last_seen, details, status
-                 FROM alerts WHERE tenant_id = ?1 ORDER BY id",
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE tenant_id = ?1
+                     AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR severity = ?3)
+                 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map(
+                params![
+                    id,
+                    status.map(AlertStatus::as_str),
+                    severity.map(|s| s.as_str())
+                ],
+                alert_from_row,
             )?;
-            let rows = stmt.query_map(params![id], |r| {
-                let entity: String = r.get(5)?;
-                let evidence: String = r.get(6)?;
-                let details: String = r.get(9)?;
-                Ok(StoredAlert {
-                    id: r.get(0)?,
-                    detection: r.get(1)?,
-                    severity: word(r, 2, |w| w.parse().ok())?,
-                    title: r.get(3)?,
-                    dedupe_key: r.get(4)?,
-                    entity: json_or(
-                        &entity,
-                        EntityRef {
-                            id: String::new(),
-                            kind: String::new(),
-                            name: String::new(),
-                        },
-                    ),
-                    evidence: json_or(&evidence, Vec::new()),
-                    first_seen_ms: r.get(7)?,
-                    last_seen_ms: r.get(8)?,
-                    details: json_or(&details, serde_json::Value::Null),
-                    status: word(r, 10, AlertStatus::parse)?,
-                })
-            })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
+    }
+
+    async fn set_alert_status(
+        &self,
+        alert_id: i64,
+        status: AlertStatus,
+    ) -> Result<StoredAlert, StoreError> {
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let changed = tx.execute(
+                "UPDATE alerts SET status = ?2 WHERE id = ?1",
+                params![alert_id, status.as_str()],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::UnknownAlert(alert_id));
+            }
+            let alert = tx.query_row(
+                &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
+                params![alert_id],
+                alert_from_row,
+            )?;
+            tx.commit()?;
+            Ok(alert)
+        })
+        .await
+    }
+
+    async fn rebuild_access_paths(&self, tenant_id: &str) -> Result<usize, StoreError> {
+        self.tenant(tenant_id).await?;
+        let id = tenant_id.to_string();
+        self.call(move |conn| {
+            // One write transaction: the graph read is the graph the paths replace.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let nodes: Vec<Node> = read_nodes(&tx, &id)?.into_iter().map(|n| n.node).collect();
+            let edges: Vec<Edge> = read_edges(&tx, &id)?.into_iter().map(|e| e.edge).collect();
+            let rows = access_paths(&nodes, &edges);
+            tx.execute("DELETE FROM access_path WHERE tenant_id = ?1", params![id])?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO access_path (tenant_id, identity, identity_id, identity_group, action,
+                     action_type, kind, resource_group, resource, resource_id, resource_labels,
+                     identity_labels, standing_privileges, path)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?;
+            for r in &rows {
+                insert.execute(params![
+                    id,
+                    r.identity,
+                    r.identity_id,
+                    r.identity_group,
+                    r.action,
+                    r.action_type,
+                    r.kind,
+                    r.resource_group,
+                    r.resource,
+                    r.resource_id,
+                    to_json(&r.resource_labels),
+                    to_json(&r.identity_labels),
+                    r.standing_privileges,
+                    to_json(&r.path)
+                ])?;
+            }
+            drop(insert);
+            tx.commit()?;
+            Ok(rows.len())
+        })
+        .await
+    }
+
+    async fn query(
+        &self,
+        tenant_id: &str,
+        query: &ReadQuery,
+        limits: QueryLimits,
+    ) -> Result<QueryRows, StoreError> {
+        self.tenant(tenant_id).await?;
+        // Its own read-only connection, so a long query never holds the store's.
+        let (db, tenant, query) = (self.path.clone(), tenant_id.to_string(), query.clone());
+        tokio::task::spawn_blocking(move || run_query(&db, &tenant, &query, limits))
+            .await
+            .map_err(|e| StoreError::Worker(e.to_string()))?
+            .map_err(StoreError::from)
     }
 }
 
