@@ -16,7 +16,7 @@
 //! - [`SimServer`] serves an org on 127.0.0.1 with Okta's pagination, auth, error bodies,
 //!   rate limits (per family, fixed windows, concurrency), latency and injected faults.
 //!
-//! Shapes follow the real material in `/work/shared/okta-fixtures/`.
+//! Shapes follow the real material in `shared/okta-fixtures/` (the folder beside the project root).
 //!
 //! Behaviour worth knowing when writing tests against it:
 //! - `GET /api/v1/users` without a filter lists every user except DEPROVISIONED ones, as

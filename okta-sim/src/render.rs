@@ -1,5 +1,5 @@
 //! Renders the org's structs into the JSON shapes real Okta returns (checked against
-//! /work/shared/okta-fixtures): users, factors, app links, apps, groups, policies and
+//! shared/okta-fixtures beside the project root): users, factors, app links, apps, groups, policies and
 //! rules, API tokens, admin assignees, roles and System Log events. The identity graph's
 //! other shapes (role targets, IAM lists, app users and groups) are in `render_graph.rs`.
 //!
