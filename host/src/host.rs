@@ -221,6 +221,24 @@ impl KriHost {
         Self::open_with(config, false, false).await
     }
 
+    /// Validates the plugin directory without opening a store: what `kri
+    /// connectors` lists. Compiled components are cached under the data directory
+    /// only when it exists (listing never creates it).
+    pub async fn scan_plugins(config: &HostConfig) -> anyhow::Result<PluginRegistry> {
+        let engine = KriEngine::new()?;
+        let linker = crate::runtime::connector_linker(&engine)?;
+        let cache = config.data_dir.join("cache").join("components");
+        let cache = config.data_dir.exists().then_some(cache.as_path());
+        Ok(PluginRegistry::load(
+            &engine,
+            &linker,
+            &config.plugins_dir,
+            cache,
+            config.max_plugin_bytes,
+        )
+        .await)
+    }
+
     async fn open_with(
         config: HostConfig,
         create: bool,
@@ -885,19 +903,19 @@ impl KriHost {
                     match o {
                         Output::Kri(k) => kris.push(k),
                         Output::Node(mut n) => {
-                            n.properties = redact_json(&n.properties, &redact);
+                            n.properties = redact_json(&n.properties, redact);
                             commit.nodes.push(n);
                         }
                         Output::Edge(mut e) => {
-                            e.properties = redact_json(&e.properties, &redact);
+                            e.properties = redact_json(&e.properties, redact);
                             commit.edges.push(e);
                         }
                         Output::Event(mut e) => {
-                            e.raw = redact_json(&e.raw, &redact);
+                            e.raw = redact_json(&e.raw, redact);
                             commit.events.push(e);
                         }
                         Output::Alert(mut a) => {
-                            a.details = redact_json(&a.details, &redact);
+                            a.details = redact_json(&a.details, redact);
                             commit.alerts.push(a);
                         }
                     }

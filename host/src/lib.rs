@@ -37,4 +37,5 @@ pub mod store;
 
 pub use error::{PluginError, RunError, SecretError, StoreError};
 pub use host::{CheckOutcome, HostConfig, KriHost, NewTenant, RunOptions, RunOutcome};
+pub use sandbox::{Progress, ProgressSink};
 pub use secrets::Token;

@@ -13,14 +13,13 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use kri_host::engine::KriEngine;
 use kri_host::kri_settings::ThresholdChange;
 use kri_host::model::{KriStatus, Severity};
 use kri_host::plugins::PluginRegistry;
 use kri_host::query::QueryLimits;
-use kri_host::sandbox::Progress;
+
 use kri_host::store::{format_ms, AlertStatus, EventFilter, KriRow, StoredAlert, StoredEvent};
-use kri_host::{HostConfig, KriHost, NewTenant, RunOptions, Token};
+use kri_host::{HostConfig, KriHost, NewTenant, Progress, RunOptions, Token};
 use output::Format;
 
 mod output;
@@ -516,7 +515,7 @@ fn parse_now(s: &str) -> std::result::Result<i64, String> {
     Ok(t.as_millisecond())
 }
 
-fn progress_sink() -> Option<kri_host::sandbox::ProgressSink> {
+fn progress_sink() -> Option<kri_host::ProgressSink> {
     if !std::io::stderr().is_terminal() {
         return None;
     }
@@ -583,24 +582,13 @@ fn fmt_num(v: Option<f64>) -> String {
 
 async fn cmd_connectors(cli: &Cli, format: Format) -> Result<()> {
     let cfg = config(cli)?;
-    let engine = KriEngine::new()?;
-    let linker = kri_host::runtime::connector_linker(&engine)?;
-    let cache = cfg.data_dir.join("cache").join("components");
-    let cache = cfg.data_dir.exists().then_some(cache.as_path());
     if !cfg.plugins_dir.is_dir() {
         bail!(
             "plugin directory {} does not exist; pass --plugins DIR or put connectors in <data-dir>/plugins",
             cfg.plugins_dir.display()
         );
     }
-    let reg = PluginRegistry::load(
-        &engine,
-        &linker,
-        &cfg.plugins_dir,
-        cache,
-        cfg.max_plugin_bytes,
-    )
-    .await;
+    let reg = KriHost::scan_plugins(&cfg).await?;
     warn_uncached(&reg);
     if format == Format::Json {
         let connectors: Vec<_> = reg
