@@ -251,6 +251,28 @@ impl SqliteStore {
     }
 
     /// Runs `f` on the connection on tokio's blocking pool.
+    /// Replaces one JSON column of a tenant (`column` is one of this file's fixed
+    /// names, never input); an unknown tenant is an error.
+    async fn set_tenant_json(
+        &self,
+        id: &str,
+        column: &'static str,
+        json: String,
+    ) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.call(move |conn| {
+            let n = conn.execute(
+                &format!("UPDATE tenants SET {column} = ?2 WHERE id = ?1"),
+                params![id, json],
+            )?;
+            if n == 0 {
+                return Err(StoreError::UnknownTenant(id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn call<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -837,33 +859,11 @@ impl Store for SqliteStore {
         id: &str,
         extra: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        let (id, extra) = (id.to_string(), extra.to_string());
-        self.call(move |conn| {
-            let n = conn.execute(
-                "UPDATE tenants SET extra = ?2 WHERE id = ?1",
-                params![id, extra],
-            )?;
-            if n == 0 {
-                return Err(StoreError::UnknownTenant(id));
-            }
-            Ok(())
-        })
-        .await
+        self.set_tenant_json(id, "extra", extra.to_string()).await
     }
 
     async fn set_tenant_kris(&self, id: &str, kris: &[String]) -> Result<(), StoreError> {
-        let (id, kris) = (id.to_string(), to_json(&kris));
-        self.call(move |conn| {
-            let n = conn.execute(
-                "UPDATE tenants SET kris = ?2 WHERE id = ?1",
-                params![id, kris],
-            )?;
-            if n == 0 {
-                return Err(StoreError::UnknownTenant(id));
-            }
-            Ok(())
-        })
-        .await
+        self.set_tenant_json(id, "kris", to_json(&kris)).await
     }
 
     async fn purge_kri_values(&self, id: &str, keep: &[String]) -> Result<usize, StoreError> {
@@ -882,18 +882,7 @@ impl Store for SqliteStore {
         id: &str,
         quotas: &BTreeMap<String, u64>,
     ) -> Result<(), StoreError> {
-        let (id, quotas) = (id.to_string(), to_json(quotas));
-        self.call(move |conn| {
-            let n = conn.execute(
-                "UPDATE tenants SET quotas = ?2 WHERE id = ?1",
-                params![id, quotas],
-            )?;
-            if n == 0 {
-                return Err(StoreError::UnknownTenant(id));
-            }
-            Ok(())
-        })
-        .await
+        self.set_tenant_json(id, "quotas", to_json(quotas)).await
     }
 
     async fn set_secret(&self, tenant_id: &str, secret: &SealedSecret) -> Result<(), StoreError> {
