@@ -963,26 +963,74 @@ impl KriHost {
     }
 
     /// Runs many tenants at once, at most `parallel` at a time, each run on its own
-    /// task so guests use every core; results in input order.
+    /// task so guests use every core; results in input order. Each tenant runs the job
+    /// `opts` names (`kris` when none).
     pub async fn run_many(
         self: &Arc<Self>,
         jobs: &[(String, String)],
         parallel: usize,
         opts: RunOptions,
     ) -> Vec<Result<RunOutcome, RunError>> {
-        let permits = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
-        let mut tasks = Vec::with_capacity(jobs.len());
-        for (connector, tenant) in jobs {
-            let host = self.clone();
-            let permits = permits.clone();
+        self.each_tenant_limited(jobs, parallel, move |host, connector, tenant| {
             let opts = opts.clone();
-            let (connector, tenant) = (connector.clone(), tenant.clone());
+            async move { host.run(&connector, &tenant, opts).await }
+        })
+        .await
+    }
+
+    /// Runs every job of each tenant's connector, at most `parallel` tenants at a time:
+    /// one tenant's jobs one after another in [`KriHost::job_order`] (`kris` last), so
+    /// a tenant's KRIs see the other jobs' fresh results. A job that fails or cannot
+    /// start does not stop the tenant's next ones. Per tenant (input order): its jobs'
+    /// names and results in job order, or why its jobs could not be listed.
+    pub async fn run_every_job_many(
+        self: &Arc<Self>,
+        tenants: &[(String, String)],
+        parallel: usize,
+        opts: RunOptions,
+    ) -> Vec<Result<Vec<(String, Result<RunOutcome, RunError>)>, RunError>> {
+        self.each_tenant_limited(tenants, parallel, move |host, connector, tenant| {
+            let opts = opts.clone();
+            async move {
+                let mut outcomes = Vec::new();
+                for job in host.job_order(&connector, &tenant).await? {
+                    let opts = RunOptions {
+                        job: Some(job.clone()),
+                        ..opts.clone()
+                    };
+                    let outcome = host.run(&connector, &tenant, opts).await;
+                    outcomes.push((job, outcome));
+                }
+                Ok(outcomes)
+            }
+        })
+        .await
+    }
+
+    /// Calls `work` for each `(connector, tenant)` on its own task, at most `parallel`
+    /// at a time; results in input order.
+    async fn each_tenant_limited<T, F, Fut>(
+        self: &Arc<Self>,
+        tenants: &[(String, String)],
+        parallel: usize,
+        work: F,
+    ) -> Vec<Result<T, RunError>>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<Self>, String, String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, RunError>> + Send + 'static,
+    {
+        let permits = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+        let mut tasks = Vec::with_capacity(tenants.len());
+        for (connector, tenant) in tenants {
+            let permits = permits.clone();
+            let job = work(self.clone(), connector.clone(), tenant.clone());
             tasks.push(tokio::spawn(async move {
                 let _permit = permits
                     .acquire_owned()
                     .await
                     .map_err(|_| RunError::Other("the run queue was closed".into()))?;
-                host.run(&connector, &tenant, opts).await
+                job.await
             }));
         }
         let mut results = Vec::with_capacity(tasks.len());

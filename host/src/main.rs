@@ -169,6 +169,9 @@ enum Command {
         /// How many tenants run at the same time.
         #[arg(long, default_value_t = 8)]
         parallel: usize,
+        /// Run only this job of each tenant (default: every job, `kris` last).
+        #[arg(long)]
+        job: Option<String>,
         /// Print every run's outcome as JSON (same as -o json).
         #[arg(long)]
         json: bool,
@@ -999,21 +1002,45 @@ fn run_line(o: &kri_host::RunOutcome) -> String {
     )
 }
 
-async fn cmd_run_all(cli: &Cli, parallel: usize, format: Format) -> Result<ExitCode> {
+async fn cmd_run_all(
+    cli: &Cli,
+    parallel: usize,
+    job: Option<&str>,
+    format: Format,
+) -> Result<ExitCode> {
     let mut signals = Signals::install();
     let host = Arc::new(open(cli, false).await?);
-    let jobs: Vec<(String, String)> = host
+    let tenants: Vec<(String, String)> = host
         .tenants()
         .await?
         .into_iter()
         .map(|t| (t.connector, t.id))
         .collect();
-    let results = tokio::select! {
-        results = host.run_many(&jobs, parallel, RunOptions::default()) => results,
-        sig = signals.recv() => return record_interrupted(&host, &sig, "run-all").await,
+    let opts = RunOptions::default();
+    // Per tenant, its jobs' names and results: every job (`kris` last), or the one
+    // `--job` names.
+    let results: Vec<_> = match job {
+        Some(job) => {
+            let opts = RunOptions {
+                job: Some(job.to_string()),
+                ..opts
+            };
+            tokio::select! {
+                results = host.run_many(&tenants, parallel, opts) => results,
+                sig = signals.recv() => return record_interrupted(&host, &sig, "run-all").await,
+            }
+            .into_iter()
+            .map(|r| Ok(vec![(job.to_string(), r)]))
+            .collect()
+        }
+        None => tokio::select! {
+            results = host.run_every_job_many(&tenants, parallel, opts) => results,
+            sig = signals.recv() => return record_interrupted(&host, &sig, "run-all").await,
+        },
     };
     let mut failed = 0;
     let mut out = Vec::new();
+    // New columns go at the end, so that scripts reading CSV by position keep working.
     let mut t = table::Table::new(&[
         "TENANT",
         "CONNECTOR",
@@ -1021,35 +1048,68 @@ async fn cmd_run_all(cli: &Cli, parallel: usize, format: Format) -> Result<ExitC
         "SECONDS",
         "REQUESTS",
         "ERROR",
+        "JOB",
     ]);
-    for ((connector, tenant), r) in jobs.iter().zip(results) {
-        match r {
-            Ok(o) => {
-                if !o.succeeded {
-                    failed += 1;
+    for ((connector, tenant), r) in tenants.iter().zip(results) {
+        let jobs = match r {
+            Ok(jobs) => jobs,
+            Err(e) => vec![(String::from("-"), Err(e))],
+        };
+        // JSON: the last job's outcome (`kris` when all ran), as before jobs existed;
+        // the other jobs' outcomes ride along.
+        let mut doc: Option<(serde_json::Value, serde_json::Value)> = None;
+        let mut others = Vec::new();
+        for (job, r) in jobs {
+            let (row, value, alone) = match r {
+                Ok(o) => {
+                    if !o.succeeded {
+                        failed += 1;
+                    }
+                    let row = vec![
+                        tenant.clone(),
+                        connector.clone(),
+                        if o.succeeded { "succeeded" } else { "failed" }.into(),
+                        format!("{:.1}", o.duration_ms as f64 / 1000.0),
+                        o.stats.requests.to_string(),
+                        o.error.clone().unwrap_or_default(),
+                        job,
+                    ];
+                    let alone = serde_json::to_value(&o)?;
+                    (
+                        row,
+                        serde_json::json!({"tenant": tenant, "outcome": o}),
+                        alone,
+                    )
                 }
-                t.row(vec![
-                    tenant.clone(),
-                    connector.clone(),
-                    if o.succeeded { "succeeded" } else { "failed" }.into(),
-                    format!("{:.1}", o.duration_ms as f64 / 1000.0),
-                    o.stats.requests.to_string(),
-                    o.error.clone().unwrap_or_default(),
-                ]);
-                out.push(serde_json::json!({"tenant": tenant, "outcome": o}));
+                Err(e) => {
+                    failed += 1;
+                    let row = vec![
+                        tenant.clone(),
+                        connector.clone(),
+                        "failed".into(),
+                        "-".into(),
+                        "0".into(),
+                        e.to_string(),
+                        job.clone(),
+                    ];
+                    let error = e.to_string();
+                    (
+                        row,
+                        serde_json::json!({"tenant": tenant, "error": error}),
+                        serde_json::json!({"job": job, "error": error}),
+                    )
+                }
+            };
+            t.row(row);
+            if let Some((_, previous)) = doc.replace((value, alone)) {
+                others.push(previous);
             }
-            Err(e) => {
-                failed += 1;
-                t.row(vec![
-                    tenant.clone(),
-                    connector.clone(),
-                    "failed".into(),
-                    "-".into(),
-                    "0".into(),
-                    e.to_string(),
-                ]);
-                out.push(serde_json::json!({"tenant": tenant, "error": e.to_string()}));
+        }
+        if let Some((mut doc, _)) = doc {
+            if let (Some(obj), false) = (doc.as_object_mut(), others.is_empty()) {
+                obj.insert("other_jobs".into(), serde_json::Value::Array(others));
             }
+            out.push(doc);
         }
     }
     if format == Format::Json {
@@ -1187,9 +1247,11 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             )
             .await
         }
-        Command::RunAll { parallel, json } => {
-            return cmd_run_all(&cli, *parallel, cli.format(*json)).await
-        }
+        Command::RunAll {
+            parallel,
+            job,
+            json,
+        } => return cmd_run_all(&cli, *parallel, job.as_deref(), cli.format(*json)).await,
         Command::Kris {
             tenant,
             json,
@@ -1210,9 +1272,11 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             if format == Format::Json {
                 output::json(&runs)?;
             } else {
+                // New columns go at the end, so that scripts reading CSV by position
+                // keep working.
                 let mut t = table::Table::new(&[
                     "RUN", "STATUS", "STARTED", "SECONDS", "REQUESTS", "429S", "WRITTEN",
-                    "SKIPPED", "ERROR",
+                    "SKIPPED", "ERROR", "JOB",
                 ]);
                 for r in runs {
                     t.row(vec![
@@ -1227,6 +1291,7 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
                         r.rows_written.to_string(),
                         r.rows_skipped.to_string(),
                         r.error.unwrap_or_default(),
+                        r.job,
                     ]);
                 }
                 output::table(&t, format)?;

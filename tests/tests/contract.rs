@@ -182,3 +182,65 @@ async fn the_cli_runs_every_job_kris_last_or_the_one_named() {
         stderr(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_all_runs_every_job_of_every_tenant_or_the_one_named() {
+    let server = EdgeServer::start().await;
+    let env = TestEnv::new(&["test-plugins/minimal.wasm"]);
+    for id in ["acme", "beta"] {
+        let add = env.kri_with_env(
+            &[
+                "tenant",
+                "add",
+                id,
+                "--connector",
+                "minimal",
+                "--base-url",
+                &server.base_url,
+                "--token-env",
+                "TOK",
+                "--allow-insecure-local",
+            ],
+            &[("TOK", "tok-cli-123")],
+        );
+        assert!(add.status.success(), "{}", stderr(&add));
+    }
+
+    let out = env.kri(&["run-all", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let all = v.as_array().expect("array");
+    assert_eq!(all.len(), 2, "{v}");
+    for doc in all {
+        assert_eq!(doc["outcome"]["job"], "kris", "kris runs last: {doc}");
+        assert_eq!(doc["other_jobs"][0]["job"], "inventory", "{doc}");
+        assert_eq!(doc["other_jobs"][0]["emitted"]["node"], 3, "{doc}");
+    }
+
+    // One row per job in the table, the job in the last column.
+    let out = env.kri(&["run-all", "--job", "inventory", "-o", "csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("TENANT,CONNECTOR,STATUS,SECONDS,REQUESTS,ERROR,JOB")
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(rows.iter().all(|r| r.ends_with(",inventory")), "{text}");
+
+    // `kri runs` names each run's job: 3 runs per tenant so far.
+    let out = env.kri(&["runs", "--tenant", "acme", "-o", "csv"]);
+    let text = stdout(&out);
+    assert!(
+        text.lines().next().is_some_and(|h| h.ends_with(",JOB")),
+        "{text}"
+    );
+    let jobs: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.rsplit(',').next())
+        .collect();
+    assert_eq!(jobs, vec!["inventory", "kris", "inventory"], "{text}");
+}

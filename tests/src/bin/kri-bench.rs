@@ -10,20 +10,19 @@
 //! 5. Host overhead: component compile vs cache load, instantiation, one request
 //!    through the host vs a direct reqwest call, and the log KRIs over 1,000,000
 //!    events in wasm vs native.
-//! 6. A first sync longer than one run: the same org and limits as 1, a `wall_ms` of
-//!    20 s, runs until every KRI is evaluated: runs, requests against one full run's,
-//!    total wall time against the rate-limit floor.
-//!
 //! 6. Concurrency that adapts: a full run of a 2,500-user org that allows only 8
 //!    requests in flight: its concurrency 429s and its wall time against the
 //!    rate-limit floor, printed next to the figures of the previous `make bench`.
+//! 7. A first sync longer than one run: the same org and limits as 1, a `wall_ms` of
+//!    20 s, runs until every KRI is evaluated: runs, requests against one full run's,
+//!    total wall time against the rate-limit floor.
 //!
 //! Usage: `kri-bench [--only N,...] [--users N] [--quick]`. Figures also go to
 //! `target/bench/results.json`, over the previous figures of the ones not run.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -885,6 +884,5 @@ async fn main() -> Result<()> {
     }
     let path = write_results(&b.results)?;
     println!("\nfigures written to {}", path.display());
-    let _ = Path::new("");
     Ok(())
 }
