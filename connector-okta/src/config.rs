@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 pub const DEFAULT_ADMIN_SESSION_LOOKBACK_HOURS: u64 = 168;
 pub const DEFAULT_FULL_REFRESH_INTERVAL_HOURS: u64 = 168;
 pub const DEFAULT_FACTOR_BATCH_SIZE: usize = 200;
+pub const DEFAULT_INVENTORY_FULL_SYNC_HOURS: u64 = 24;
 /// Upper bounds that keep a typo from asking for absurd work.
 const MAX_HOURS: u64 = 24 * 366;
 /// Okta keeps the System Log for 90 days.
@@ -26,6 +27,9 @@ pub struct Config {
     pub force_full_refresh: bool,
     /// Requests per `send_all` batch.
     pub factor_batch_size: usize,
+    /// The `inventory` job syncs in full when its last full sync is older than this
+    /// (0: every run); runs in between refresh what the System Log says changed.
+    pub inventory_full_sync_hours: u64,
 }
 
 impl Default for Config {
@@ -36,6 +40,7 @@ impl Default for Config {
             full_refresh_interval_hours: DEFAULT_FULL_REFRESH_INTERVAL_HOURS,
             force_full_refresh: false,
             factor_batch_size: DEFAULT_FACTOR_BATCH_SIZE,
+            inventory_full_sync_hours: DEFAULT_INVENTORY_FULL_SYNC_HOURS,
         }
     }
 }
@@ -105,6 +110,9 @@ impl Config {
         if let Some(n) = int_field(&obj, "factor_batch_size", 1, MAX_BATCH)? {
             cfg.factor_batch_size = n as usize;
         }
+        if let Some(n) = int_field(&obj, "inventory_full_sync_hours", 0, MAX_HOURS)? {
+            cfg.inventory_full_sync_hours = n;
+        }
         match obj.get("force_full_refresh") {
             None | Some(Value::Null) => {}
             Some(Value::Bool(b)) => cfg.force_full_refresh = *b,
@@ -158,6 +166,11 @@ pub fn schema() -> String {
                 "type": "integer", "minimum": 1, "maximum": MAX_BATCH,
                 "default": DEFAULT_FACTOR_BATCH_SIZE,
                 "description": "Per-user requests handed to the host per batch (the host runs a batch concurrently, paced)."
+            },
+            "inventory_full_sync_hours": {
+                "type": "integer", "minimum": 0, "maximum": MAX_HOURS,
+                "default": DEFAULT_INVENTORY_FULL_SYNC_HOURS,
+                "description": "The inventory job reads the whole graph when its last full sync is older than this (0: every run); runs in between read the System Log and refresh only what changed."
             }
         },
         "additionalProperties": true
@@ -184,8 +197,9 @@ mod tests {
                 },
             ),
             (
-                r#"{"admin_session_lookback_hours": 24.0, "full_refresh_interval_hours": 0, "factor_batch_size": 10, "user_sample_cap": null}"#,
+                r#"{"admin_session_lookback_hours": 24.0, "inventory_full_sync_hours": 0, "full_refresh_interval_hours": 0, "factor_batch_size": 10, "user_sample_cap": null}"#,
                 Config {
+                    inventory_full_sync_hours: 0,
                     admin_session_lookback_hours: 24,
                     full_refresh_interval_hours: 0,
                     factor_batch_size: 10,
@@ -221,6 +235,10 @@ mod tests {
             ),
             (r#"{"force_full_refresh": "yes"}"#, "force_full_refresh"),
             (r#"{"factor_batch_size": 100000}"#, "factor_batch_size"),
+            (
+                r#"{"inventory_full_sync_hours": -1}"#,
+                "inventory_full_sync_hours",
+            ),
         ];
         for (text, needle) in cases {
             match Config::parse(text) {

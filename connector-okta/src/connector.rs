@@ -1,11 +1,13 @@
 //! The connector's entry points over the SDK's host traits: the manifest with its
-//! three jobs, `check`, and `run` per job. [`Okta`] is what `lib.rs` exports.
+//! three jobs, `check`, and `run` per job (`kris` here, `inventory` in
+//! `inventory/`). [`Okta`] is what `lib.rs` exports.
 
 use crate::api::models::User;
 use crate::api::{ApiError, OktaClient, USERS};
 use crate::budget::TimeBudget;
 use crate::collect::{Collected, Collector, Got, Needs};
 use crate::config::{self, Config};
+use crate::kris::graph_kris::GraphKri;
 use crate::kris::{
     admin_session_outliers, app_policy_exceptions, failed_mfa_push, impossible_travel,
     inactive_users_with_app_access, mfa_adoption, not_evaluated, phish_resistant_mfa, Kri, Window,
@@ -22,7 +24,7 @@ use std::collections::BTreeSet;
 
 /// The job that computes the KRIs.
 pub const KRIS: &str = "kris";
-/// The identity inventory (graph nodes and edges); emits nothing yet.
+/// The identity inventory: graph nodes and edges, and the four graph KRIs.
 pub const INVENTORY: &str = "inventory";
 /// The System Log stream (events and alerts); emits nothing yet.
 pub const LOGS: &str = "logs";
@@ -66,16 +68,25 @@ pub fn describe() -> Manifest {
         description: "Okta identity KRIs from the Management API and the System Log: MFA \
                       and phishing-resistant MFA adoption, suspended users with app access, \
                       impossible travel, long admin sessions, denied Okta Verify pushes and \
-                      app sign-on policy exceptions. Needs a read-only admin API token."
+                      app sign-on policy exceptions; and the identity graph (users, groups, \
+                      apps, admin roles, API tokens) with admin, super-admin, API-token and \
+                      inactive-user KRIs. Needs a read-only admin API token (roles need \
+                      okta.roles.read)."
             .to_string(),
-        kris: Kri::ALL.iter().map(|k| k.definition()).collect(),
+        kris: Kri::ALL
+            .iter()
+            .map(|k| k.definition())
+            .chain(GraphKri::ALL.iter().map(|k| k.definition()))
+            .collect(),
         jobs: vec![
             job(KRIS, "Computes the seven KRIs.", "P1D", &[OutputKind::Kri]),
             job(
                 INVENTORY,
-                "The identity inventory: users, groups, apps and their links (not yet).",
+                "The identity graph: users, groups, apps, admin roles and API tokens with \
+                 their links, and the four graph KRIs; full every 24 h, incremental from \
+                 the System Log in between.",
                 "PT30M",
-                &[OutputKind::Node, OutputKind::Edge],
+                &[OutputKind::Node, OutputKind::Edge, OutputKind::Kri],
             ),
             job(
                 LOGS,
@@ -105,7 +116,8 @@ impl Connector for Okta {
     fn run(host: &mut Host<'_>, req: &RunRequest) -> Result<RunSummary, ConnectorError> {
         match req.job.as_str() {
             KRIS => run(host, req),
-            INVENTORY | LOGS => Ok(RunSummary {
+            INVENTORY => crate::inventory::run(host, req),
+            LOGS => Ok(RunSummary {
                 items_read: 0,
                 items_skipped: 0,
                 note: format!("job {} emits nothing yet", req.job),
@@ -135,13 +147,15 @@ pub fn check(host: &mut Host<'_>, req: &RunRequest) -> Result<(), ConnectorError
     }
 }
 
-/// The KRIs a request selects (empty = all), in manifest order.
+/// The KRIs of the `kris` job a request selects (empty = all), in manifest order;
+/// the graph KRIs' slugs are the `inventory` job's and are passed over here.
 pub fn selected_kris(slugs: &[String]) -> Result<BTreeSet<Kri>, ConnectorError> {
     if slugs.is_empty() {
         return Ok(Kri::ALL.into_iter().collect());
     }
     slugs
         .iter()
+        .filter(|s| GraphKri::from_slug(s).is_none())
         .map(|s| {
             Kri::from_slug(s).ok_or_else(|| {
                 ConnectorError::InvalidConfig(format!(
@@ -290,11 +304,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn manifest_lists_the_seven_kris() {
+    fn manifest_lists_the_seven_kris_then_the_four_graph_kris() {
         let m = describe();
         assert_eq!(m.name, "okta");
         assert_eq!(m.auth, token_auth("SSWS {token}"));
-        assert_eq!(m.kris.len(), 7);
+        assert_eq!(m.kris.len(), 11);
+        let slugs: Vec<&str> = m.kris.iter().map(|k| k.slug.as_str()).collect();
+        assert_eq!(&slugs[..7], &Kri::ALL.map(Kri::slug)[..]);
+        assert_eq!(&slugs[7..], &GraphKri::ALL.map(GraphKri::slug)[..]);
         assert!(serde_json::from_str::<serde_json::Value>(&m.config_schema).is_ok());
     }
 
@@ -313,21 +330,19 @@ mod tests {
     }
 
     #[test]
-    fn the_inventory_and_logs_jobs_emit_nothing_yet() {
+    fn the_logs_job_emits_nothing_yet() {
         use kri_connector_sdk::fakes::{FakeHost, FakeHttp};
         let mut fake = FakeHost::new(FakeHttp::new(|_: &kri_connector_sdk::http::Request| {
             Err(kri_connector_sdk::http::HttpError::Denied("no".into()))
         }));
-        for job in [INVENTORY, LOGS] {
-            let req = RunRequest {
-                job: job.to_string(),
-                now_ms: 0,
-                time_budget_ms: 1_000,
-                kris: vec![],
-                extra_config: "{}".into(),
-            };
-            assert!(Okta::run(&mut fake.host(), &req).is_ok(), "{job}");
-        }
+        let req = RunRequest {
+            job: LOGS.to_string(),
+            now_ms: 0,
+            time_budget_ms: 1_000,
+            kris: vec![],
+            extra_config: "{}".into(),
+        };
+        assert!(Okta::run(&mut fake.host(), &req).is_ok());
         assert!(fake.http.sent.is_empty());
         assert!(fake.output.kris.is_empty() && fake.output.others.is_empty());
         let req = RunRequest {
@@ -348,6 +363,14 @@ mod tests {
         assert_eq!(selected_kris(&[]).map(|s| s.len()), Ok(7));
         assert_eq!(
             selected_kris(&["okta_failed_mfa_push_24h".into()]).map(|s| s.len()),
+            Ok(1)
+        );
+        assert_eq!(
+            selected_kris(&[
+                "okta_failed_mfa_push_24h".into(),
+                "okta_super_admin_count".into()
+            ])
+            .map(|s| s.len()),
             Ok(1)
         );
         assert!(matches!(

@@ -4,14 +4,16 @@
 
 use std::collections::BTreeMap;
 
+use crate::graph::Coverage;
 use crate::http::{HttpError, Request, Response};
 use crate::types::{KriValue, Level, Output};
 use crate::{Host, Logger, OutputSink, StateStore, Transport};
 
-/// State in a map.
+/// State in a map; other jobs' state in `peers` (job, key).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemState {
     pub map: BTreeMap<String, Vec<u8>>,
+    pub peers: BTreeMap<(String, String), Vec<u8>>,
 }
 
 impl StateStore for MemState {
@@ -32,6 +34,9 @@ impl StateStore for MemState {
             .cloned()
             .collect()
     }
+    fn peer_get(&mut self, job: &str, key: &str) -> Option<Vec<u8>> {
+        self.peers.get(&(job.to_string(), key.to_string())).cloned()
+    }
 }
 
 /// Collects emitted outputs: KRIs apart, since most tests look at them.
@@ -40,6 +45,10 @@ pub struct MemOutput {
     pub kris: Vec<KriValue>,
     /// Nodes, edges, events and alerts, in order.
     pub others: Vec<Output>,
+    /// The graph coverage vouched for, in order.
+    pub coverage: Vec<Coverage>,
+    /// Retracted node ids, in order.
+    pub retracted: Vec<String>,
 }
 
 impl OutputSink for MemOutput {
@@ -50,6 +59,14 @@ impl OutputSink for MemOutput {
                 other => self.others.push(other),
             }
         }
+        Ok(())
+    }
+    fn complete_graph(&mut self, parts: Vec<Coverage>) -> Result<(), String> {
+        self.coverage.extend(parts);
+        Ok(())
+    }
+    fn retract_node(&mut self, id: &str) -> Result<(), String> {
+        self.retracted.push(id.to_string());
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! The host's real imports behind the SDK's traits (inside the component only).
 
-use crate::bindings::kri::connector::{http, log, output, state};
+use crate::bindings::kri::connector::{graph, http, log, output, peer_state, state};
+use crate::graph::Coverage;
 use crate::http::{HttpError, Request, Response};
 use crate::types::{Level, Output};
 use crate::{Host, Logger, OutputSink, StateStore, Transport};
@@ -31,6 +32,9 @@ impl StateStore for HostState {
     fn list_keys(&mut self, prefix: &str) -> Vec<String> {
         state::list_keys(prefix)
     }
+    fn peer_get(&mut self, job: &str, key: &str) -> Option<Vec<u8>> {
+        peer_state::get(job, key)
+    }
 }
 
 struct HostOutput;
@@ -38,6 +42,12 @@ struct HostOutput;
 impl OutputSink for HostOutput {
     fn emit(&mut self, batch: Vec<Output>) -> Result<(), String> {
         output::emit(&batch)
+    }
+    fn complete_graph(&mut self, parts: Vec<Coverage>) -> Result<(), String> {
+        graph::complete(&parts)
+    }
+    fn retract_node(&mut self, id: &str) -> Result<(), String> {
+        graph::retract_node(id)
     }
 }
 

@@ -9,7 +9,10 @@
 //!   [`fakes`] in unit tests and over the real imports inside the component.
 //! - [`Connector`] and [`export_connector!`]: implement the trait, invoke the macro,
 //!   and the crate is a component.
-//! - Helpers: [`link`] and [`pages`] (Link pagination), [`json`] (reading large JSON
+//! - [`graph`]: the coverage a run vouches for, so that the host removes what the
+//!   upstream no longer has ([`OutputSink::complete_graph`]); [`StateStore::peer_get`]
+//!   reads another job's state.
+//! - Helpers: [`link`] and [`pages`] (Link pagination, and `_links.next` in the body), [`json`] (reading large JSON
 //!   list pages without a `Value` tree), [`time`], and builders in [`manifest`] and
 //!   [`outputs`].
 
@@ -53,6 +56,12 @@ pub mod http {
     pub use crate::bindings::kri::connector::http::{Header, HttpError, Method, Request, Response};
 }
 
+/// The identity graph's deletions (the `graph` import).
+pub mod graph {
+    pub use crate::bindings::kri::connector::graph::{Coverage, EdgeEnd};
+}
+
+use graph::Coverage;
 use http::{HttpError, Request, Response};
 use types::{ConnectorError, KriValue, Level, Manifest, Output, RunRequest, RunSummary};
 
@@ -69,6 +78,12 @@ pub trait StateStore {
     fn set(&mut self, key: &str, value: &[u8]) -> Result<(), String>;
     fn delete(&mut self, key: &str);
     fn list_keys(&mut self, prefix: &str) -> Vec<String>;
+
+    /// Another job's committed value of `key` (the `peer-state` import): read only.
+    /// Hosts and fakes without it have none.
+    fn peer_get(&mut self, _job: &str, _key: &str) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// Where outputs go, in batches.
@@ -78,6 +93,17 @@ pub trait OutputSink {
     /// Emits one KRI.
     fn emit_kri(&mut self, value: KriValue) -> Result<(), String> {
         self.emit(vec![Output::Kri(value)])
+    }
+
+    /// Vouches that the run emitted these parts of the graph whole: on commit, the
+    /// host removes what they hold that the run did not emit (the `graph` import).
+    fn complete_graph(&mut self, _parts: Vec<Coverage>) -> Result<(), String> {
+        Err("this sink keeps no identity graph".into())
+    }
+
+    /// Removes a node, and its edges, on commit (the `graph` import).
+    fn retract_node(&mut self, _id: &str) -> Result<(), String> {
+        Err("this sink keeps no identity graph".into())
     }
 }
 

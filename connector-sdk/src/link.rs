@@ -1,6 +1,7 @@
 //! Link pagination: parsing RFC 8288 `Link` headers as APIs such as Okta's and
 //! GitHub's send them: usually one header line per rel (`<url>; rel="next"`),
-//! sometimes several link-values comma-joined in one line.
+//! sometimes several link-values comma-joined in one line; and the HAL form some
+//! APIs use instead, the next page named in the body (`{"_links": {"next": {"href"}}}`).
 
 use crate::http::Header;
 
@@ -102,6 +103,15 @@ pub fn next_link(headers: &[Header]) -> Option<String> {
         .map(|l| l.url)
 }
 
+/// The next page named in a HAL body: `_links.next.href`, if it is a string.
+pub fn body_next_link(body: &serde_json::Value) -> Option<String> {
+    body.get("_links")?
+        .get("next")?
+        .get("href")?
+        .as_str()
+        .map(str::to_string)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +211,22 @@ mod tests {
                     rels: vec!["next".into()]
                 }
             ]
+        );
+    }
+
+    #[test]
+    fn next_page_in_the_body() {
+        let body =
+            serde_json::json!({"roles": [], "_links": {"next": {"href": "https://x/api?after=a"}}});
+        assert_eq!(
+            body_next_link(&body).as_deref(),
+            Some("https://x/api?after=a")
+        );
+        let last = serde_json::json!({"roles": [], "_links": {"self": {"href": "https://x/api"}}});
+        assert_eq!(body_next_link(&last), None);
+        assert_eq!(
+            body_next_link(&serde_json::json!({"_links": {"next": {"href": 3}}})),
+            None
         );
     }
 }

@@ -15,7 +15,9 @@
 //! Jobs of one tenant may run at the same time. They share the tenant's rate-limit
 //! buckets (one pacer per tenant), and each has its own state: job `kris` keeps the
 //! keys it always had, every other job J keeps its keys under `job:J/`, which the
-//! host adds and strips, so no job can read or overwrite another's.
+//! host adds and strips, so no job can overwrite another's. A job may read the other
+//! jobs' state as it was committed when its run started (the `peer-state` import),
+//! never write it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -121,6 +123,8 @@ struct PreparedRun {
     gateway: Arc<Gateway>,
     /// The job's view of the committed state.
     state_base: BTreeMap<String, Vec<u8>>,
+    /// The other jobs' committed state, by job: read only.
+    peer_state: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     request: RunRequest,
 }
 
@@ -766,7 +770,17 @@ impl KriHost {
                 return Err(e);
             }
         };
-        let state_base = job_state(&job, self.store.load_state(tenant_id, connector).await?);
+        let all_state = self.store.load_state(tenant_id, connector).await?;
+        let peer_state = manifest
+            .job_order()
+            .into_iter()
+            .filter(|j| *j != job)
+            .map(|j| {
+                let view = job_state(&j, all_state.clone());
+                (j, view)
+            })
+            .collect();
+        let state_base = job_state(&job, all_state);
         let request = Self::request(&tenant, &job, &quotas, opts.now_ms);
         Ok(PreparedRun {
             tenant,
@@ -778,6 +792,7 @@ impl KriHost {
             started,
             gateway,
             state_base,
+            peer_state,
             request,
         })
     }
@@ -797,7 +812,8 @@ impl KriHost {
             allowed,
             run.state_base.clone(),
             progress,
-        );
+        )
+        .with_peer_state(run.peer_state.clone());
         let limits = CallLimits {
             cpu_ms: run.quotas.cpu_ms,
             wall_ms: run.quotas.wall_ms,
@@ -932,6 +948,7 @@ impl KriHost {
                     .into_iter()
                     .map(|(k, v)| (stored_state_key(&run.job, &k), v))
                     .collect::<StateChanges>();
+                commit.graph = buffers.graph;
                 commit.stats = stats.clone();
                 if let Err(e) = self.store.commit_run(commit).await {
                     let msg = format!("could not commit the run: {e}");

@@ -85,6 +85,34 @@ pub struct Edge {
     pub properties: serde_json::Value,
 }
 
+/// A part of the identity graph a run vouches it emitted whole: on commit, what the
+/// tenant has in it that the run did not emit is removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GraphCoverage {
+    /// Every node of this kind.
+    NodeKind(String),
+    /// Every edge of this kind.
+    EdgeKind(String),
+    /// Every edge of `kind` starting at `node`.
+    EdgesFrom { node: String, kind: String },
+    /// Every edge of `kind` ending at `node`.
+    EdgesTo { node: String, kind: String },
+}
+
+/// The deletions a run asks for in the identity graph, applied when it commits.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GraphChanges {
+    pub coverage: Vec<GraphCoverage>,
+    /// Nodes the upstream deleted; their edges go too.
+    pub retracted: Vec<String>,
+}
+
+impl GraphChanges {
+    pub fn is_empty(&self) -> bool {
+        self.coverage.is_empty() && self.retracted.is_empty()
+    }
+}
+
 /// Who or what an event or alert is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntityRef {

@@ -20,7 +20,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::gateway::{Gateway, GatewayError, InboundResponse, OutboundRequest};
-use crate::model::{Output, OutputKind};
+use crate::model::{GraphChanges, GraphCoverage, Output, OutputKind};
 use crate::store::StateChanges;
 
 /// Keys that start with this are refused to guests: the host keeps the state of
@@ -65,6 +65,8 @@ pub struct RunBuffers {
     pub state_base: BTreeMap<String, Vec<u8>>,
     pub state_changes: StateChanges,
     pub logs: Vec<LogLine>,
+    /// Deletions in the identity graph (the `graph` import).
+    pub graph: GraphChanges,
 }
 
 /// The data of one sandbox's `Store`.
@@ -85,6 +87,9 @@ pub struct SandboxState {
     state_bytes: u64,
     log_bytes: u64,
     pub progress: Option<ProgressSink>,
+    /// The committed state of the connector's other jobs, by job then key: read only
+    /// (the `peer-state` import).
+    peer_state: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     /// CPU accounting: what the guest has run so far (see `runtime::new_store`).
     pub cpu: CpuMeter,
 }
@@ -222,13 +227,59 @@ impl SandboxState {
                 state_base,
                 state_changes: StateChanges::new(),
                 logs: Vec::new(),
+                graph: GraphChanges::default(),
             },
+            peer_state: BTreeMap::new(),
             state_keys,
             state_bytes,
             log_bytes: 0,
             progress,
             cpu: CpuMeter::new(),
         }
+    }
+
+    /// Lets the run read the other jobs' committed state (by job, then key).
+    pub fn with_peer_state(mut self, peers: BTreeMap<String, BTreeMap<String, Vec<u8>>>) -> Self {
+        self.peer_state = peers;
+        self
+    }
+
+    /// Another job's committed value of `key`.
+    pub fn peer_state_get(&self, job: &str, key: &str) -> Option<Vec<u8>> {
+        self.peer_state.get(job)?.get(key).cloned()
+    }
+
+    /// Records graph deletions for the commit; they count against the `outputs`
+    /// quota like the nodes and edges they stand beside.
+    pub fn graph_change(&mut self, change: GraphChanges) -> Result<(), String> {
+        let held = self.buffers.graph.coverage.len() + self.buffers.graph.retracted.len();
+        let more = change.coverage.len() + change.retracted.len();
+        if (held + more) as u64 > self.quotas.outputs {
+            return Err(format!(
+                "more than {} graph deletions in one run (the outputs quota)",
+                self.quotas.outputs
+            ));
+        }
+        for c in &change.coverage {
+            let kind = match c {
+                GraphCoverage::NodeKind(k) | GraphCoverage::EdgeKind(k) => k,
+                GraphCoverage::EdgesFrom { node, kind } | GraphCoverage::EdgesTo { node, kind } => {
+                    if node.is_empty() {
+                        return Err("an edge coverage needs a node id".into());
+                    }
+                    kind
+                }
+            };
+            if kind.is_empty() {
+                return Err("a graph coverage needs a kind".into());
+            }
+        }
+        if change.retracted.iter().any(String::is_empty) {
+            return Err("a retracted node needs an id".into());
+        }
+        self.buffers.graph.coverage.extend(change.coverage);
+        self.buffers.graph.retracted.extend(change.retracted);
+        Ok(())
     }
 
     fn current_state(&self, key: &str) -> Option<&Vec<u8>> {

@@ -11,6 +11,8 @@
 //! - [`Org::ground_truth`] computes what each KRI of `docs/okta-kris.md` must be;
 //!   [`Org::graph_truth`] what the identity graph holds (access, admins, tokens) and the
 //!   four graph KRIs.
+//! - [`Org::generate_shaped`] widens an org to many groups and apps (the benchmark's
+//!   10,000 users in 1,000 groups with 300 apps: [`GraphShape::BENCH`]).
 //! - [`Org::advance`] simulates a day passing, writing the System Log events for it
 //!   (memberships, app assignments, role grants and API tokens change too).
 //! - [`SimServer`] serves an org on 127.0.0.1 with Okta's pagination, auth, error bodies,
@@ -48,6 +50,7 @@ mod query;
 pub mod render;
 mod render_graph;
 mod server;
+mod shape;
 pub mod time;
 mod truth;
 
@@ -55,6 +58,7 @@ pub use config::{Family, FaultConfig, RateLimitConfig, SimConfig};
 pub use graph_truth::{AdminTruth, GraphTruth, ScopeTruth, TokenTruth, UserAccess};
 pub use model::{Org, OrgSpec, UserStatus};
 pub use server::{SimServer, SimStats};
+pub use shape::GraphShape;
 pub use truth::{percent_1dp, GroundTruth};
 
 impl Org {

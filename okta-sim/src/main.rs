@@ -6,7 +6,7 @@ use std::io::Write;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use okta_sim::{Org, OrgSpec, RateLimitConfig, SimConfig, SimServer};
+use okta_sim::{GraphShape, Org, OrgSpec, RateLimitConfig, SimConfig, SimServer};
 
 /// A realistic Okta Management API simulator.
 #[derive(Debug, Parser)]
@@ -52,6 +52,12 @@ struct Args {
     /// JSON and exit without serving.
     #[arg(long)]
     graph_truth: bool,
+    /// Widen the org to this many groups in all (team groups with a few members each).
+    #[arg(long)]
+    groups: Option<usize>,
+    /// Widen the org to this many apps in all (more instances of the catalogue's apps).
+    #[arg(long)]
+    apps: Option<usize>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -61,11 +67,21 @@ fn main() -> anyhow::Result<()> {
             .with_context(|| format!("--now {text:?} is not an RFC 3339 time"))?,
         None => okta_sim::time::wall_clock_ms(),
     };
-    let org = Org::generate(&OrgSpec {
+    let spec = OrgSpec {
         seed: args.seed,
         users: args.users,
         now_ms,
-    });
+    };
+    let org = match (args.groups, args.apps) {
+        (None, None) => Org::generate(&spec),
+        (groups, apps) => Org::generate_shaped(
+            &spec,
+            GraphShape {
+                groups: groups.unwrap_or(0),
+                apps: apps.unwrap_or(0),
+            },
+        ),
+    };
 
     if args.graph_truth {
         let truth = org.graph_truth(now_ms);

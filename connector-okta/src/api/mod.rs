@@ -47,6 +47,61 @@ pub const LOGS: Endpoint = Endpoint {
     permission: "okta.logs.read",
 };
 
+pub const GROUPS: Endpoint = Endpoint {
+    label: "/api/v1/groups",
+    permission: "okta.groups.read",
+};
+pub const GROUP_MEMBERS: Endpoint = Endpoint {
+    label: "/api/v1/groups/{id}/users",
+    permission: "okta.groups.read",
+};
+pub const GROUP_APPS: Endpoint = Endpoint {
+    label: "/api/v1/groups/{id}/apps",
+    permission: "okta.groups.read and okta.apps.read",
+};
+pub const APPS: Endpoint = Endpoint {
+    label: "/api/v1/apps",
+    permission: "okta.apps.read",
+};
+pub const APP_USERS: Endpoint = Endpoint {
+    label: "/api/v1/apps/{id}/users",
+    permission: "okta.apps.read",
+};
+pub const APP_GROUPS: Endpoint = Endpoint {
+    label: "/api/v1/apps/{id}/groups",
+    permission: "okta.apps.read",
+};
+pub const API_TOKENS: Endpoint = Endpoint {
+    label: "/api/v1/api-tokens",
+    permission: "okta.apiTokens.read",
+};
+/// Every role endpoint needs the same permission; a read-only admin lacks it.
+const ROLES_PERMISSION: &str = "okta.roles.read";
+pub const ROLE_ASSIGNEES: Endpoint = Endpoint {
+    label: "/api/v1/iam/assignees/users",
+    permission: ROLES_PERMISSION,
+};
+pub const USER_ROLES: Endpoint = Endpoint {
+    label: "/api/v1/users/{id}/roles",
+    permission: ROLES_PERMISSION,
+};
+pub const GROUP_ROLES: Endpoint = Endpoint {
+    label: "/api/v1/groups/{id}/roles",
+    permission: ROLES_PERMISSION,
+};
+pub const ROLE_TARGETS: Endpoint = Endpoint {
+    label: "/api/v1/{users|groups}/{id}/roles/{id}/targets",
+    permission: ROLES_PERMISSION,
+};
+pub const CUSTOM_ROLES: Endpoint = Endpoint {
+    label: "/api/v1/iam/roles",
+    permission: ROLES_PERMISSION,
+};
+pub const RESOURCE_SETS: Endpoint = Endpoint {
+    label: "/api/v1/iam/resource-sets",
+    permission: ROLES_PERMISSION,
+};
+
 /// Okta refused an endpoint for lack of permission (403, or a 401 `E0000015`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Denied {
@@ -417,6 +472,37 @@ impl<'a> OktaClient<'a> {
 
     /// Every page of a list, following `rel="next"` verbatim until it is absent.
     /// `on_page` gets the running item count.
+    /// Every element under `key` of an IAM list that pages in its body
+    /// (`{"<key>": [...], "_links": {"next": {"href"}}}`), page after page.
+    pub fn list_body(
+        &mut self,
+        ep: Endpoint,
+        first_url: &str,
+        key: &str,
+    ) -> Result<Vec<Value>, ApiError> {
+        let mut items = Vec::new();
+        let mut next = Some(first_url.to_string());
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            self.stats.requests += 1;
+            let resp = self
+                .transport
+                .send(get_request(&url))
+                .map_err(|e| map_http_error(ep, &url, e))?;
+            check_status(ep, &url, &resp)?;
+            let body: Value = serde_json::from_slice(&resp.body)
+                .map_err(|e| malformed(ep, &url, &format!("not JSON ({e})")))?;
+            let Some(list) = body.get(key).and_then(Value::as_array) else {
+                return Err(malformed(ep, &url, &format!("no `{key}` array")));
+            };
+            self.stats.items += list.len() as u64;
+            items.extend(list.iter().cloned());
+            pages += 1;
+            next = link::body_next_link(&body).filter(|n| *n != url && pages < self.max_pages);
+        }
+        Ok(items)
+    }
+
     pub fn list_all<T: ListItem>(
         &mut self,
         ep: Endpoint,

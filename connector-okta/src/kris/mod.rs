@@ -1,9 +1,12 @@
-//! The seven Okta KRIs: their definitions (slug, unit, direction, thresholds, as in
-//! `docs/okta-kris.md`) and one pure function per KRI over plain data, one file each.
+//! The seven Okta KRIs of the `kris` job: their definitions (slug, unit, direction,
+//! thresholds, as in `docs/okta-kris.md`) and one pure function per KRI over plain
+//! data, one file each; and the four the `inventory` job computes from the identity
+//! graph (`graph_kris`).
 
 pub mod admin_session_outliers;
 pub mod app_policy_exceptions;
 pub mod failed_mfa_push;
+pub mod graph_kris;
 pub mod impossible_travel;
 pub mod inactive_users_with_app_access;
 pub mod mfa_adoption;

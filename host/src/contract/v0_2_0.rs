@@ -14,8 +14,8 @@ use super::{config_schema, JobSpec, KriDefinition, KRIS_JOB};
 use crate::error::PluginError;
 use crate::gateway::{InboundResponse, OutboundRequest};
 use crate::model::{
-    Alert, Direction, Edge, EntityRef, Event, EventOutcome, KriValue, Node, Output, OutputKind,
-    Severity,
+    Alert, Direction, Edge, EntityRef, Event, EventOutcome, GraphChanges, GraphCoverage, KriValue,
+    Node, Output, OutputKind, Severity,
 };
 use crate::sandbox::{GuestHttpError, SandboxState};
 
@@ -26,7 +26,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use kri::connector::{http, log, output, state, types};
+use kri::connector::{graph, http, log, output, peer_state, state, types};
 
 same_in_every_version!();
 
@@ -223,5 +223,45 @@ impl output::Host for SandboxState {
             Ok(batch) => SandboxState::emit(self, batch),
             Err(e) => Ok(Err(e)),
         }
+    }
+}
+
+fn coverage(c: graph::Coverage) -> GraphCoverage {
+    match c {
+        graph::Coverage::NodeKind(k) => GraphCoverage::NodeKind(k),
+        graph::Coverage::EdgeKind(k) => GraphCoverage::EdgeKind(k),
+        graph::Coverage::EdgesFrom(e) => GraphCoverage::EdgesFrom {
+            node: e.node,
+            kind: e.kind,
+        },
+        graph::Coverage::EdgesTo(e) => GraphCoverage::EdgesTo {
+            node: e.node,
+            kind: e.kind,
+        },
+    }
+}
+
+impl graph::Host for SandboxState {
+    async fn complete(
+        &mut self,
+        parts: Vec<graph::Coverage>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.graph_change(GraphChanges {
+            coverage: parts.into_iter().map(coverage).collect(),
+            retracted: Vec::new(),
+        }))
+    }
+
+    async fn retract_node(&mut self, id: String) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.graph_change(GraphChanges {
+            coverage: Vec::new(),
+            retracted: vec![id],
+        }))
+    }
+}
+
+impl peer_state::Host for SandboxState {
+    async fn get(&mut self, job: String, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(self.peer_state_get(&job, &key))
     }
 }

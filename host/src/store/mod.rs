@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::StoreError;
 use crate::model::{
-    Alert, Direction, Edge, EntityRef, Event, KriStatus, Node, RunKind, RunStatus, Severity,
+    Alert, Direction, Edge, EntityRef, Event, GraphChanges, KriStatus, Node, RunKind, RunStatus,
+    Severity,
 };
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
@@ -168,6 +169,9 @@ pub struct RunCommit {
     pub alerts: Vec<Alert>,
     pub state: StateChanges,
     pub stats: RunStats,
+    /// Deletions in the identity graph. When the run emitted nodes or edges or asks
+    /// for deletions, the tenant's access paths are rebuilt in the same transaction.
+    pub graph: GraphChanges,
 }
 
 /// A node of the identity graph with when the store first and last saw it.

@@ -15,7 +15,7 @@
 //!   goes to `kri.db-failed-runs` (JSON lines): reads show it at once, and the next
 //!   write applies it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -36,7 +36,7 @@ use super::{
 use crate::error::StoreError;
 use crate::graph::access_paths;
 use crate::model::{
-    Direction, Edge, EntityRef, Event, KriStatus, Node, RunKind, RunStatus, Severity,
+    Direction, Edge, EntityRef, Event, GraphCoverage, KriStatus, Node, RunKind, RunStatus, Severity,
 };
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
@@ -494,7 +494,19 @@ fn insert_kris(tx: &Transaction<'_>, c: &RunCommit, now: i64) -> Result<(), Stor
     Ok(())
 }
 
+/// The run's graph: retracted nodes (with their edges) leave, emitted nodes and edges
+/// are upserted, then what the run covers but did not emit leaves.
 fn upsert_graph(tx: &Transaction<'_>, c: &RunCommit, now: i64) -> Result<(), StoreError> {
+    for id in &c.graph.retracted {
+        tx.execute(
+            "DELETE FROM edges WHERE tenant_id = ?1 AND (from_id = ?2 OR to_id = ?2)",
+            params![c.tenant_id, id],
+        )?;
+        tx.execute(
+            "DELETE FROM nodes WHERE tenant_id = ?1 AND id = ?2",
+            params![c.tenant_id, id],
+        )?;
+    }
     let mut node = tx.prepare_cached(
         "INSERT INTO nodes (tenant_id, id, kind, sub_kind, name, labels, properties, first_seen, last_seen)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)
@@ -530,7 +542,118 @@ fn upsert_graph(tx: &Transaction<'_>, c: &RunCommit, now: i64) -> Result<(), Sto
             now
         ])?;
     }
+    drop((node, edge));
+    remove_uncovered(tx, c)
+}
+
+/// Removes the nodes and edges in the run's coverage that the run did not emit; a
+/// removed node takes its edges along.
+fn remove_uncovered(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
+    if c.graph.coverage.is_empty() {
+        return Ok(());
+    }
+    let emitted_nodes: HashSet<&str> = c.nodes.iter().map(|n| n.id.as_str()).collect();
+    let emitted_edges: HashSet<(&str, &str, &str)> = c
+        .edges
+        .iter()
+        .map(|e| (e.from.as_str(), e.to.as_str(), e.kind.as_str()))
+        .collect();
+    let mut gone_nodes: Vec<String> = Vec::new();
+    let mut gone_edges: Vec<(String, String, String)> = Vec::new();
+    for part in &c.graph.coverage {
+        match part {
+            GraphCoverage::NodeKind(kind) => {
+                let mut stmt =
+                    tx.prepare_cached("SELECT id FROM nodes WHERE tenant_id = ?1 AND kind = ?2")?;
+                let ids = stmt.query_map(params![c.tenant_id, kind], |r| r.get::<_, String>(0))?;
+                for id in ids {
+                    let id = id?;
+                    if !emitted_nodes.contains(id.as_str()) {
+                        gone_nodes.push(id);
+                    }
+                }
+            }
+            GraphCoverage::EdgeKind(kind) => {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT from_id, to_id, kind FROM edges WHERE tenant_id = ?1 AND kind = ?2",
+                )?;
+                let rows = stmt.query_map(params![c.tenant_id, kind], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+                gone_edges.extend(rows.collect::<Result<Vec<_>, _>>()?);
+            }
+            GraphCoverage::EdgesFrom { node, kind } => {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT from_id, to_id, kind FROM edges WHERE tenant_id = ?1 AND from_id = ?2 AND kind = ?3",
+                )?;
+                let rows = stmt.query_map(params![c.tenant_id, node, kind], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+                gone_edges.extend(rows.collect::<Result<Vec<_>, _>>()?);
+            }
+            GraphCoverage::EdgesTo { node, kind } => {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT from_id, to_id, kind FROM edges WHERE tenant_id = ?1 AND to_id = ?2 AND kind = ?3",
+                )?;
+                let rows = stmt.query_map(params![c.tenant_id, node, kind], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+                gone_edges.extend(rows.collect::<Result<Vec<_>, _>>()?);
+            }
+        }
+    }
+    let mut delete_edge = tx.prepare_cached(
+        "DELETE FROM edges WHERE tenant_id = ?1 AND from_id = ?2 AND to_id = ?3 AND kind = ?4",
+    )?;
+    for (from, to, kind) in &gone_edges {
+        if !emitted_edges.contains(&(from.as_str(), to.as_str(), kind.as_str())) {
+            delete_edge.execute(params![c.tenant_id, from, to, kind])?;
+        }
+    }
+    let mut delete_node_edges = tx.prepare_cached(
+        "DELETE FROM edges WHERE tenant_id = ?1 AND (from_id = ?2 OR to_id = ?2)",
+    )?;
+    let mut delete_node =
+        tx.prepare_cached("DELETE FROM nodes WHERE tenant_id = ?1 AND id = ?2")?;
+    for id in &gone_nodes {
+        delete_node_edges.execute(params![c.tenant_id, id])?;
+        delete_node.execute(params![c.tenant_id, id])?;
+    }
     Ok(())
+}
+
+/// Replaces the tenant's `access_path` rows with the paths of its graph as `tx` sees
+/// it. Returns how many rows.
+fn rebuild_paths(tx: &Transaction<'_>, id: &str) -> Result<usize, StoreError> {
+    let nodes: Vec<Node> = read_nodes(tx, id)?.into_iter().map(|n| n.node).collect();
+    let edges: Vec<Edge> = read_edges(tx, id)?.into_iter().map(|e| e.edge).collect();
+    let rows = access_paths(&nodes, &edges);
+    tx.execute("DELETE FROM access_path WHERE tenant_id = ?1", params![id])?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO access_path (tenant_id, identity, identity_id, identity_group, action,
+             action_type, kind, resource_group, resource, resource_id, resource_labels,
+             identity_labels, standing_privileges, path)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?;
+    for r in &rows {
+        insert.execute(params![
+            id,
+            r.identity,
+            r.identity_id,
+            r.identity_group,
+            r.action,
+            r.action_type,
+            r.kind,
+            r.resource_group,
+            r.resource,
+            r.resource_id,
+            to_json(&r.resource_labels),
+            to_json(&r.identity_labels),
+            r.standing_privileges,
+            to_json(&r.path)
+        ])?;
+    }
+    Ok(rows.len())
 }
 
 fn insert_events(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
@@ -1037,6 +1160,9 @@ impl Store for SqliteStore {
             let now = now_ms();
             insert_kris(&tx, &commit, now)?;
             upsert_graph(&tx, &commit, now)?;
+            if !(commit.nodes.is_empty() && commit.edges.is_empty() && commit.graph.is_empty()) {
+                rebuild_paths(&tx, &commit.tenant_id)?;
+            }
             insert_events(&tx, &commit)?;
             upsert_alerts(&tx, &commit)?;
             apply_state(&tx, &commit)?;
@@ -1319,37 +1445,9 @@ impl Store for SqliteStore {
         self.call(move |conn| {
             // One write transaction: the graph read is the graph the paths replace.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let nodes: Vec<Node> = read_nodes(&tx, &id)?.into_iter().map(|n| n.node).collect();
-            let edges: Vec<Edge> = read_edges(&tx, &id)?.into_iter().map(|e| e.edge).collect();
-            let rows = access_paths(&nodes, &edges);
-            tx.execute("DELETE FROM access_path WHERE tenant_id = ?1", params![id])?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO access_path (tenant_id, identity, identity_id, identity_group, action,
-                     action_type, kind, resource_group, resource, resource_id, resource_labels,
-                     identity_labels, standing_privileges, path)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            )?;
-            for r in &rows {
-                insert.execute(params![
-                    id,
-                    r.identity,
-                    r.identity_id,
-                    r.identity_group,
-                    r.action,
-                    r.action_type,
-                    r.kind,
-                    r.resource_group,
-                    r.resource,
-                    r.resource_id,
-                    to_json(&r.resource_labels),
-                    to_json(&r.identity_labels),
-                    r.standing_privileges,
-                    to_json(&r.path)
-                ])?;
-            }
-            drop(insert);
+            let rows = rebuild_paths(&tx, &id)?;
             tx.commit()?;
-            Ok(rows.len())
+            Ok(rows)
         })
         .await
     }

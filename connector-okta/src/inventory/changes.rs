@@ -1,0 +1,140 @@
+//! What an incremental inventory sync re-reads: the System Log events since the last
+//! sync, boiled down to the groups whose members changed, the apps whose assignments
+//! changed, whether users were created (the built-in `Everyone` group grows without an
+//! event of its own) and the objects Okta deleted. Pure.
+
+use crate::api::models::LogEvent;
+use std::collections::BTreeSet;
+
+/// The System Log event types an incremental sync reads.
+pub const EVENT_TYPES: [&str; 14] = [
+    "group.user_membership.add",
+    "group.user_membership.remove",
+    "application.user_membership.add",
+    "application.user_membership.remove",
+    "user.account.privilege.grant",
+    "user.account.privilege.revoke",
+    "group.privilege.grant",
+    "group.privilege.revoke",
+    "system.api_token.create",
+    "system.api_token.revoke",
+    "user.lifecycle.create",
+    "user.lifecycle.delete.completed",
+    "group.lifecycle.delete",
+    "application.lifecycle.delete",
+];
+
+/// What changed since the last sync.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Groups whose membership changed: re-read their members and their apps.
+    pub groups: BTreeSet<String>,
+    /// Apps whose user or group assignments changed: re-read both lists.
+    pub apps: BTreeSet<String>,
+    /// Users were created: the built-in groups gained members.
+    pub users_created: bool,
+    /// Role grants or revokes happened.
+    pub privileges: bool,
+    /// Tokens were created or revoked.
+    pub tokens: bool,
+    /// Users, groups or apps Okta deleted: their nodes leave at once.
+    pub deleted: BTreeSet<String>,
+    /// Events read.
+    pub events: usize,
+}
+
+fn target_ids<'a>(e: &'a LogEvent, kind: &'a str) -> impl Iterator<Item = String> + 'a {
+    e.targets
+        .iter()
+        .filter(move |t| t.target_type.as_deref() == Some(kind))
+        .filter_map(|t| t.id.clone())
+}
+
+/// Boils the events down.
+pub fn changes(events: &[LogEvent]) -> Changes {
+    let mut c = Changes {
+        events: events.len(),
+        ..Changes::default()
+    };
+    for e in events {
+        let Some(kind) = e.event_type.as_deref() else {
+            continue;
+        };
+        match kind {
+            "group.user_membership.add" | "group.user_membership.remove" => {
+                c.groups.extend(target_ids(e, "UserGroup"));
+            }
+            "application.user_membership.add" | "application.user_membership.remove" => {
+                c.apps.extend(target_ids(e, "AppInstance"));
+            }
+            "user.account.privilege.grant"
+            | "user.account.privilege.revoke"
+            | "group.privilege.grant"
+            | "group.privilege.revoke" => c.privileges = true,
+            "system.api_token.create" | "system.api_token.revoke" => c.tokens = true,
+            "user.lifecycle.create" => c.users_created = true,
+            "user.lifecycle.delete.completed" => c.deleted.extend(target_ids(e, "User")),
+            "group.lifecycle.delete" => c.deleted.extend(target_ids(e, "UserGroup")),
+            "application.lifecycle.delete" => c.deleted.extend(target_ids(e, "AppInstance")),
+            _ => {}
+        }
+    }
+    for gone in &c.deleted {
+        c.groups.remove(gone);
+        c.apps.remove(gone);
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(kind: &str, targets: serde_json::Value) -> LogEvent {
+        LogEvent::from_value(&json!({"uuid": "u", "eventType": kind, "target": targets}))
+            .expect("event")
+    }
+
+    #[test]
+    fn events_name_what_to_reread() {
+        let events = vec![
+            event(
+                "group.user_membership.add",
+                json!([{"id": "00u1", "type": "User"}, {"id": "00g1", "type": "UserGroup"}]),
+            ),
+            event(
+                "application.user_membership.remove",
+                json!([{"id": "0ua1", "type": "AppUser"}, {"id": "0oa1", "type": "AppInstance"}, {"id": "00u1", "type": "User"}]),
+            ),
+            event(
+                "group.privilege.grant",
+                json!([{"id": "00g2", "type": "UserGroup"}]),
+            ),
+            event(
+                "system.api_token.revoke",
+                json!([{"id": "00T1", "type": "Token"}]),
+            ),
+            event(
+                "user.lifecycle.create",
+                json!([{"id": "00u9", "type": "User"}]),
+            ),
+            event(
+                "group.user_membership.add",
+                json!([{"id": "00g3", "type": "UserGroup"}]),
+            ),
+            event(
+                "group.lifecycle.delete",
+                json!([{"id": "00g3", "type": "UserGroup"}]),
+            ),
+            event("user.session.start", json!([])),
+        ];
+        let c = changes(&events);
+        assert_eq!(c.groups, BTreeSet::from(["00g1".to_string()]));
+        assert_eq!(c.apps, BTreeSet::from(["0oa1".to_string()]));
+        assert!(c.privileges && c.tokens && c.users_created);
+        assert_eq!(c.deleted, BTreeSet::from(["00g3".to_string()]));
+        assert_eq!(c.events, 8);
+        assert_eq!(changes(&[]), Changes::default());
+    }
+}

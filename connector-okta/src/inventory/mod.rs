@@ -1,0 +1,1023 @@
+//! The `inventory` job: Okta's users, groups, apps, admin roles and API tokens as the
+//! identity graph (`docs/graph.md`), and the four KRIs computed from it.
+//!
+//! A full sync (the first, then every `inventory_full_sync_hours`) reads everything
+//! without per-user calls: users, groups with `expand=stats` and the members of the
+//! non-empty ones, apps with their user and group assignments, role assignees then
+//! only their roles (and a group's roles only where a user's role comes through that
+//! group), role targets, custom roles with their permissions, resource sets, and API
+//! tokens. It vouches for every node and edge kind, so what Okta no longer has leaves
+//! the graph when the run commits.
+//!
+//! An incremental sync reads the System Log since the last sync (see `changes.rs`) and
+//! re-reads only the members of the groups, and the assignments of the apps, that it
+//! names; it re-reads the cheap lists whole (users, groups, apps, roles, tokens: a few
+//! pages) because the KRIs need them, and retracts deleted objects at once. It vouches
+//! only for what it re-read, so it gives the graph a full sync would.
+//!
+//! MFA: each user's summary comes read-only from the factor summaries the `kris` job
+//! keeps in its state (`peer-state` import); admins it does not cover have their
+//! factors read here (a few requests).
+//!
+//! Missing permissions: a 403 on the role endpoints (a read-only admin's token) lands
+//! the graph without role nodes and edges, says which permission is missing in the
+//! run's note and log, and leaves the KRIs that need roles `not_evaluated` with that
+//! reason. A 403 on API tokens does the same for tokens.
+//!
+//! State (the job's own keys): `full_at`, epoch ms of the last full sync, and `cursor`,
+//! epoch ms up to which the System Log was read.
+
+pub mod build;
+pub mod changes;
+
+use crate::api::models::{Factor, LogEvent};
+use crate::api::{
+    ApiError, Denied, Endpoint, OktaClient, API_TOKENS, APPS, APP_GROUPS, APP_USERS, CUSTOM_ROLES,
+    FACTORS, GROUPS, GROUP_APPS, GROUP_MEMBERS, GROUP_ROLES, LOGS, RESOURCE_SETS, ROLE_ASSIGNEES,
+    ROLE_TARGETS, USERS, USER_ROLES,
+};
+use crate::collect::{event_type_filter, log_url, users_url};
+use crate::config::Config;
+use crate::kris::graph_kris::{
+    admins_without_phishing_resistant_mfa, api_tokens_at_risk, inactive_users_90d,
+    super_admin_count, Admin, GraphKri, TokenFacts, UserFacts,
+};
+use crate::kris::mfa_adoption::{summarize_factors, FactorSummary};
+use crate::kris::Window;
+use crate::store::{get_ms, set_ms, FACTORS_SHARD_PREFIX, FACTOR_SHARDS};
+use crate::time::{iso_to_ms, HOUR_MS};
+use build::{
+    assignee_group, edge_kind, node_kind, origin_of, scope_need, MfaSummary, ScopeNeed, Shaper,
+};
+use changes::Changes;
+use kri_connector_sdk::graph::{Coverage, EdgeEnd};
+use kri_connector_sdk::types::{ConnectorError, Edge, KriValue, Level, Node, Output, RunSummary};
+use kri_connector_sdk::{Host, Logger, StateStore};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// State key: epoch ms of the last full sync.
+pub const FULL_AT: &str = "full_at";
+/// State key: epoch ms up to which the System Log was read.
+pub const CURSOR: &str = "cursor";
+/// The job whose factor summaries this one reads.
+const KRIS_JOB: &str = "kris";
+/// Outputs per `emit` call.
+const EMIT_BATCH: usize = 2_000;
+
+/// How a sync went, for the run's summary.
+#[derive(Debug, Default)]
+struct Tally {
+    full: bool,
+    users: usize,
+    groups: usize,
+    groups_read: usize,
+    apps: usize,
+    apps_read: usize,
+    roles: usize,
+    tokens: usize,
+    events: usize,
+    retracted: usize,
+}
+
+/// A permission the sync lacked, and what it left out.
+#[derive(Debug, Clone)]
+struct Gap {
+    denied: Denied,
+    left_out: &'static str,
+}
+
+/// What a sync read, shaped.
+struct Sync {
+    shaper: Shaper,
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+    coverage: Vec<Coverage>,
+    retracted: Vec<String>,
+    users: Vec<Value>,
+    /// user id → login.
+    logins: BTreeMap<String, String>,
+    /// `None` when roles were unreadable.
+    admins: Option<Vec<Admin>>,
+    tokens: Option<Vec<Value>>,
+    roles_gap: Option<Gap>,
+    gaps: Vec<Gap>,
+    tally: Tally,
+}
+
+fn fatal(e: ApiError) -> ConnectorError {
+    e.into_connector_error()
+}
+
+/// A 403 becomes a gap, anything else fails the run.
+fn gap_or_fail<T>(
+    r: Result<T, ApiError>,
+    left_out: &'static str,
+) -> Result<Result<T, Gap>, ConnectorError> {
+    match r {
+        Ok(v) => Ok(Ok(v)),
+        Err(ApiError::Forbidden(denied)) => Ok(Err(Gap { denied, left_out })),
+        Err(e) => Err(fatal(e)),
+    }
+}
+
+fn id_of(v: &Value) -> Option<&str> {
+    v.get("id").and_then(Value::as_str)
+}
+
+fn enc(id: &str) -> String {
+    crate::api::encode_path_segment(id)
+}
+
+/// The factor summaries the `kris` job keeps, read through `peer-state`.
+fn peer_factors(state: &mut dyn StateStore) -> BTreeMap<String, FactorSummary> {
+    let mut out = BTreeMap::new();
+    for shard in 0..FACTOR_SHARDS {
+        let key = format!("{FACTORS_SHARD_PREFIX}{shard:x}");
+        let Some(raw) = state.peer_get(KRIS_JOB, &key) else {
+            continue;
+        };
+        let Ok(map) = serde_json::from_slice::<serde_json::Map<String, Value>>(&raw) else {
+            continue;
+        };
+        for (id, code) in map {
+            if let Some(s) = code.as_u64().and_then(FactorSummary::from_code) {
+                out.insert(id, s);
+            }
+        }
+    }
+    out
+}
+
+fn summary_of(s: &FactorSummary) -> MfaSummary {
+    MfaSummary {
+        enrolled: s.enrolled,
+        phishing_resistant: s.phish_resistant,
+        factor_types: None,
+        source: "kris_state",
+    }
+}
+
+fn summary_from_factors(factors: &[Factor]) -> MfaSummary {
+    let s = summarize_factors(factors);
+    let mut types: Vec<String> = factors
+        .iter()
+        .filter(|f| f.status.as_deref() == Some("ACTIVE"))
+        .filter_map(|f| f.factor_type.clone())
+        .collect();
+    types.sort();
+    types.dedup();
+    MfaSummary {
+        enrolled: s.enrolled,
+        phishing_resistant: s.phish_resistant,
+        factor_types: Some(types),
+        source: "factors",
+    }
+}
+
+/// The reads of one sync, over the API client.
+struct Reader<'a, 'h> {
+    client: OktaClient<'h>,
+    log: &'a mut dyn Logger,
+    cfg: &'a Config,
+}
+
+impl Reader<'_, '_> {
+    fn info(&mut self, msg: &str) {
+        self.log.log(Level::Info, msg);
+    }
+
+    fn list(&mut self, ep: Endpoint, url: &str, stage: &str) -> Result<Vec<Value>, ApiError> {
+        let log = &mut *self.log;
+        let listing = self.client.list_all::<Value>(
+            ep,
+            url,
+            crate::api::ListOptions::default(),
+            &mut |n| log.progress(stage, n, None),
+        )?;
+        Ok(listing.items)
+    }
+
+    /// Many lists, batched through `send_all`; a 404 (the object went meanwhile) is an
+    /// empty list.
+    fn lists(
+        &mut self,
+        ep: Endpoint,
+        urls: &[String],
+        stage: &str,
+    ) -> Result<Vec<Vec<Value>>, ApiError> {
+        let log = &mut *self.log;
+        let results = self.client.get_lists_batched::<Value>(
+            ep,
+            urls,
+            self.cfg.factor_batch_size,
+            true,
+            &mut |done, total| log.progress(stage, done, Some(total)),
+        )?;
+        results
+            .into_iter()
+            .map(|r| match r {
+                Err(ApiError::NotFound { .. }) => Ok(Vec::new()),
+                other => other,
+            })
+            .collect()
+    }
+
+    /// Users in every status: the default list, then the DEPROVISIONED ones it omits.
+    fn users(&mut self) -> Result<Vec<Value>, ApiError> {
+        let mut users = self.list(USERS, "/api/v1/users?limit=200", "inventory: users")?;
+        users.extend(self.list(
+            USERS,
+            &users_url("DEPROVISIONED"),
+            "inventory: deprovisioned users",
+        )?);
+        Ok(users)
+    }
+
+    fn groups(&mut self) -> Result<Vec<Value>, ApiError> {
+        self.list(
+            GROUPS,
+            "/api/v1/groups?expand=stats&limit=1000",
+            "inventory: groups",
+        )
+    }
+
+    fn apps(&mut self) -> Result<Vec<Value>, ApiError> {
+        self.list(APPS, "/api/v1/apps?limit=200", "inventory: apps")
+    }
+}
+
+/// Whether a group listed with `expand=stats` has members (unknown counts as yes).
+fn has_members(group: &Value) -> bool {
+    group
+        .pointer("/_embedded/stats/usersCount")
+        .and_then(Value::as_u64)
+        .is_none_or(|n| n > 0)
+}
+
+/// The org's base URL, from the first `_links.self.href` of the lists read.
+fn org_url(lists: &[&[Value]]) -> Option<String> {
+    lists.iter().flat_map(|l| l.iter()).find_map(|v| {
+        v.pointer("/_links/self/href")
+            .and_then(Value::as_str)
+            .and_then(origin_of)
+    })
+}
+
+/// Role assignments read for the graph.
+struct Roles {
+    nodes: Vec<Node>,
+    edges: Vec<Edge>,
+    admins: Vec<Admin>,
+}
+
+impl Sync {
+    fn new(shaper: Shaper) -> Sync {
+        Sync {
+            shaper,
+            nodes: Vec::new(),
+            edges: Vec::new(),
+            coverage: Vec::new(),
+            retracted: Vec::new(),
+            users: Vec::new(),
+            logins: BTreeMap::new(),
+            admins: None,
+            tokens: None,
+            roles_gap: None,
+            gaps: Vec::new(),
+            tally: Tally::default(),
+        }
+    }
+
+    /// Vouches for every node kind and for `edge_kinds`, except the API tokens when
+    /// they could not be read: those stay as the last sync that could read them left
+    /// them. (Unreadable roles are vouched for: the graph lands without them.)
+    fn cover_read_lists(&mut self, edge_kinds: &[&str]) {
+        let tokens_read = self.tokens.is_some();
+        let keep =
+            |k: &&&str| tokens_read || (**k != node_kind::API_TOKEN && **k != edge_kind::OWNS);
+        let nodes: Vec<Coverage> = node_kind::ALL
+            .iter()
+            .filter(keep)
+            .map(|k| Coverage::NodeKind(k.to_string()))
+            .collect();
+        let edges: Vec<Coverage> = edge_kinds
+            .iter()
+            .filter(keep)
+            .map(|k| Coverage::EdgeKind(k.to_string()))
+            .collect();
+        self.coverage.extend(nodes);
+        self.coverage.extend(edges);
+    }
+
+    fn cover_edges_to(&mut self, node: &str, kind: &str) {
+        self.coverage.push(Coverage::EdgesTo(EdgeEnd {
+            node: node.to_string(),
+            kind: kind.to_string(),
+        }));
+    }
+
+    /// User nodes with their MFA summaries.
+    fn add_users(&mut self, users: Vec<Value>, mfa: &BTreeMap<String, MfaSummary>) {
+        for u in &users {
+            let id = id_of(u).unwrap_or_default();
+            if let Some(n) = self.shaper.user(u, mfa.get(id)) {
+                self.logins.insert(n.id.clone(), n.name.clone());
+                self.nodes.push(n);
+            }
+        }
+        self.tally.users = users.len();
+        self.users = users;
+    }
+
+    fn add_groups(&mut self, groups: &[Value]) {
+        self.nodes
+            .extend(groups.iter().filter_map(|g| self.shaper.group(g)));
+        self.tally.groups = groups.len();
+    }
+
+    fn add_apps(&mut self, apps: &[Value]) {
+        self.nodes
+            .extend(apps.iter().filter_map(|a| self.shaper.app(a)));
+        self.tally.apps = apps.len();
+    }
+
+    /// `member_of` edges of the groups in `ids` (parallel to `members`).
+    fn add_members(&mut self, ids: &[String], members: Vec<Vec<Value>>) {
+        for (group, users) in ids.iter().zip(members) {
+            self.edges.extend(
+                users
+                    .iter()
+                    .filter_map(id_of)
+                    .map(|u| build::member_of(u, group)),
+            );
+        }
+        self.tally.groups_read += ids.len();
+    }
+
+    /// `assigned_to` edges of the apps in `ids` (users and groups lists parallel).
+    fn add_assignments(&mut self, ids: &[String], users: Vec<Vec<Value>>, groups: Vec<Vec<Value>>) {
+        for ((app, users), groups) in ids.iter().zip(users).zip(groups) {
+            self.edges
+                .extend(users.iter().filter_map(|u| build::app_user(app, u)));
+            self.edges
+                .extend(groups.iter().filter_map(|g| build::app_group(app, g)));
+        }
+        self.tally.apps_read += ids.len();
+    }
+}
+
+/// Reads the role assignments: assignees, their roles, the roles of the groups their
+/// roles come through, targets, custom roles' permissions and resource sets.
+fn read_roles(
+    r: &mut Reader<'_, '_>,
+    shaper: &Shaper,
+    logins: &BTreeMap<String, String>,
+) -> Result<Roles, ApiError> {
+    let assignees = r.client.list_body(
+        ROLE_ASSIGNEES,
+        "/api/v1/iam/assignees/users?limit=100",
+        "value",
+    )?;
+    let user_ids: Vec<String> = assignees
+        .iter()
+        .filter_map(id_of)
+        .map(str::to_string)
+        .collect();
+    let urls: Vec<String> = user_ids
+        .iter()
+        .map(|u| format!("/api/v1/users/{}/roles", enc(u)))
+        .collect();
+    let user_roles = r.lists(USER_ROLES, &urls, "inventory: user roles")?;
+
+    // (principal path, principal id, role) for every assignment to read a scope for.
+    let mut assignments: Vec<(&'static str, String, Value)> = Vec::new();
+    let mut via_groups: BTreeSet<String> = BTreeSet::new();
+    let mut admins = Vec::new();
+    for (user, roles) in user_ids.iter().zip(&user_roles) {
+        let mut kinds: Vec<String> = Vec::new();
+        for role in roles {
+            if let Some(k) = role.get("type").and_then(Value::as_str) {
+                if !kinds.iter().any(|x| x == k) {
+                    kinds.push(k.to_string());
+                }
+            }
+            match assignee_group(role) {
+                Some(g) => {
+                    via_groups.insert(g);
+                }
+                None => assignments.push(("users", user.clone(), role.clone())),
+            }
+        }
+        if !kinds.is_empty() {
+            admins.push(Admin {
+                user_id: user.clone(),
+                login: logins.get(user).cloned().unwrap_or_else(|| user.clone()),
+                roles: kinds,
+                phishing_resistant: None,
+            });
+        }
+    }
+    let groups: Vec<String> = via_groups.into_iter().collect();
+    let urls: Vec<String> = groups
+        .iter()
+        .map(|g| format!("/api/v1/groups/{}/roles", enc(g)))
+        .collect();
+    let group_roles = r.lists(GROUP_ROLES, &urls, "inventory: group roles")?;
+    for (group, roles) in groups.iter().zip(group_roles) {
+        assignments.extend(
+            roles
+                .into_iter()
+                .map(|role| ("groups", group.clone(), role)),
+        );
+    }
+
+    // Targets of the standard roles that may be narrowed.
+    let mut target_urls = Vec::new();
+    let mut target_of = Vec::new();
+    for (i, (path, principal, role)) in assignments.iter().enumerate() {
+        let suffix = match scope_need(role) {
+            ScopeNeed::GroupTargets => "groups",
+            ScopeNeed::AppTargets => "catalog/apps",
+            _ => continue,
+        };
+        let Some(rid) = id_of(role) else { continue };
+        target_urls.push(format!(
+            "/api/v1/{path}/{}/roles/{}/targets/{suffix}?limit=200",
+            enc(principal),
+            enc(rid)
+        ));
+        target_of.push(i);
+    }
+    let targets = r.lists(ROLE_TARGETS, &target_urls, "inventory: role targets")?;
+    let mut targets_by: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+    for (i, list) in target_of.into_iter().zip(targets) {
+        targets_by.insert(
+            i,
+            list.iter().filter_map(id_of).map(str::to_string).collect(),
+        );
+    }
+
+    // Custom roles' permissions, and resource sets with their resources.
+    let custom = r
+        .client
+        .list_body(CUSTOM_ROLES, "/api/v1/iam/roles?limit=100", "roles")?;
+    let mut permissions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for role in &custom {
+        let Some(id) = id_of(role) else { continue };
+        let url = format!("/api/v1/iam/roles/{}/permissions", enc(id));
+        let list = r.client.list_body(CUSTOM_ROLES, &url, "permissions")?;
+        let labels = list
+            .iter()
+            .filter_map(|p| p.get("label").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect();
+        permissions.insert(id.to_string(), labels);
+    }
+    let sets = r.client.list_body(
+        RESOURCE_SETS,
+        "/api/v1/iam/resource-sets?limit=100",
+        "resource-sets",
+    )?;
+    let mut nodes = vec![shaper.org_node()];
+    let mut edges = Vec::new();
+    for set in &sets {
+        let Some(id) = id_of(set) else { continue };
+        let url = format!("/api/v1/iam/resource-sets/{}/resources?limit=100", enc(id));
+        let resources: Vec<String> = r
+            .client
+            .list_body(RESOURCE_SETS, &url, "resources")?
+            .iter()
+            .filter_map(|x| x.get("orn").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect();
+        nodes.extend(shaper.resource_set(set, &resources));
+    }
+
+    for (i, (_, principal, role)) in assignments.iter().enumerate() {
+        let custom_id = role.get("role").and_then(Value::as_str);
+        let perms = custom_id
+            .and_then(|c| permissions.get(c))
+            .map(Vec::as_slice);
+        let Some(node) = shaper.role(role, perms) else {
+            continue;
+        };
+        edges.push(build::holds_role(principal, &node.id));
+        let scopes: Vec<String> = match scope_need(role) {
+            ScopeNeed::ResourceSet(set) => vec![set],
+            ScopeNeed::Org => vec![shaper.org_url.clone()],
+            ScopeNeed::GroupTargets | ScopeNeed::AppTargets => match targets_by.get(&i) {
+                Some(t) if !t.is_empty() => t.clone(),
+                _ => vec![shaper.org_url.clone()],
+            },
+        };
+        edges.extend(scopes.iter().map(|s| build::role_scope(&node.id, s)));
+        nodes.push(node);
+    }
+    Ok(Roles {
+        nodes,
+        edges,
+        admins,
+    })
+}
+
+/// A run of the `inventory` job.
+pub fn run(
+    host: &mut Host<'_>,
+    req: &kri_connector_sdk::types::RunRequest,
+) -> Result<RunSummary, ConnectorError> {
+    let cfg = Config::parse(&req.extra_config)?;
+    let now = req.now_ms;
+    let full_at = get_ms(&mut *host.state, FULL_AT);
+    let cursor = get_ms(&mut *host.state, CURSOR);
+    let interval = cfg.inventory_full_sync_hours as i64 * HOUR_MS;
+    let incremental_from = match (full_at, cursor) {
+        (Some(f), Some(c)) if interval > 0 && now - f < interval && c <= now => Some(c),
+        _ => None,
+    };
+    let peer = peer_factors(&mut *host.state);
+    let mut reader = Reader {
+        client: OktaClient::new(&mut *host.http),
+        log: &mut *host.log,
+        cfg: &cfg,
+    };
+    let sync = match incremental_from {
+        None => full_sync(&mut reader, &peer)?,
+        Some(since) => incremental_sync(
+            &mut reader,
+            &peer,
+            Window {
+                start_exclusive: since,
+                end_inclusive: now,
+            },
+        )?,
+    };
+    let requests = reader.client.stats.requests;
+    let items = reader.client.stats.items;
+    let skipped = reader.client.stats.skipped;
+    let (sync, kris) = finish(&mut reader, sync, now)?;
+    drop(reader);
+    emit(host, &sync, kris)?;
+    if sync.tally.full {
+        set_ms(&mut *host.state, FULL_AT, now)?;
+    }
+    set_ms(&mut *host.state, CURSOR, now)?;
+    let t = &sync.tally;
+    let mut note = format!(
+        "{} sync with {requests} API requests: {} users, {} groups ({} member lists read), {} apps ({} assignment lists read), {} role assignments, {} API tokens; {} nodes, {} edges",
+        if t.full { "full" } else { "incremental" },
+        t.users,
+        t.groups,
+        t.groups_read,
+        t.apps,
+        t.apps_read,
+        t.roles,
+        t.tokens,
+        sync.nodes.len(),
+        sync.edges.len()
+    );
+    if !t.full {
+        note.push_str(&format!(
+            "; {} System Log events, {} objects retracted",
+            t.events, t.retracted
+        ));
+    }
+    for gap in &sync.gaps {
+        let msg = format!("{} left out: {}", gap.left_out, gap.denied.reason());
+        host.log.log(Level::Warn, &msg);
+        note.push_str(&format!("; {msg}"));
+    }
+    Ok(RunSummary {
+        items_read: items,
+        items_skipped: skipped,
+        note,
+    })
+}
+
+/// Reads the whole graph.
+fn full_sync(
+    r: &mut Reader<'_, '_>,
+    peer: &BTreeMap<String, FactorSummary>,
+) -> Result<Sync, ConnectorError> {
+    let users = r.users().map_err(fatal)?;
+    let groups = r.groups().map_err(fatal)?;
+    let apps = r.apps().map_err(fatal)?;
+    let shaper = shaper_for(&[&users, &groups, &apps])?;
+    let mut sync = Sync::new(shaper);
+    sync.tally.full = true;
+    let mfa: BTreeMap<String, MfaSummary> = peer
+        .iter()
+        .map(|(k, v)| (k.clone(), summary_of(v)))
+        .collect();
+    sync.add_users(users, &mfa);
+    sync.add_groups(&groups);
+    sync.add_apps(&apps);
+    let with_members: Vec<String> = groups
+        .iter()
+        .filter(|g| has_members(g))
+        .filter_map(id_of)
+        .map(str::to_string)
+        .collect();
+    r.info(&format!(
+        "inventory: full sync; reading the members of {} of {} groups (the others are empty)",
+        with_members.len(),
+        groups.len()
+    ));
+    read_members(r, &mut sync, &with_members)?;
+    let app_ids: Vec<String> = apps.iter().filter_map(id_of).map(str::to_string).collect();
+    read_assignments(r, &mut sync, &app_ids)?;
+    read_roles_and_tokens(r, &mut sync)?;
+    sync.cover_read_lists(&edge_kind::ALL);
+    Ok(sync)
+}
+
+fn shaper_for(lists: &[&[Value]]) -> Result<Shaper, ConnectorError> {
+    let org_url = org_url(lists).ok_or_else(|| {
+        ConnectorError::MalformedResponse(
+            "no user, group or app of the org has a `_links.self.href`, so the org's base URL \
+             (the `okta/org` label) is unknown"
+                .into(),
+        )
+    })?;
+    Ok(Shaper { org_url })
+}
+
+fn read_members(
+    r: &mut Reader<'_, '_>,
+    sync: &mut Sync,
+    groups: &[String],
+) -> Result<(), ConnectorError> {
+    let urls: Vec<String> = groups
+        .iter()
+        .map(|g| format!("/api/v1/groups/{}/users?limit=1000", enc(g)))
+        .collect();
+    let members = r
+        .lists(GROUP_MEMBERS, &urls, "inventory: group members")
+        .map_err(fatal)?;
+    sync.add_members(groups, members);
+    Ok(())
+}
+
+fn read_assignments(
+    r: &mut Reader<'_, '_>,
+    sync: &mut Sync,
+    apps: &[String],
+) -> Result<(), ConnectorError> {
+    let user_urls: Vec<String> = apps
+        .iter()
+        .map(|a| format!("/api/v1/apps/{}/users?limit=500", enc(a)))
+        .collect();
+    let group_urls: Vec<String> = apps
+        .iter()
+        .map(|a| format!("/api/v1/apps/{}/groups?limit=200", enc(a)))
+        .collect();
+    let users = r
+        .lists(APP_USERS, &user_urls, "inventory: app users")
+        .map_err(fatal)?;
+    let groups = r
+        .lists(APP_GROUPS, &group_urls, "inventory: app groups")
+        .map_err(fatal)?;
+    sync.add_assignments(apps, users, groups);
+    Ok(())
+}
+
+/// Roles and tokens, read whole by both kinds of sync (a few requests); each may be
+/// refused for lack of permission, which leaves it out of the graph.
+fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), ConnectorError> {
+    match gap_or_fail(
+        read_roles(r, &sync.shaper, &sync.logins),
+        "role assignments",
+    )? {
+        Ok(roles) => {
+            sync.tally.roles = roles
+                .nodes
+                .iter()
+                .filter(|n| n.kind == node_kind::ADMIN_ROLE)
+                .count();
+            sync.nodes.extend(roles.nodes);
+            sync.edges.extend(roles.edges);
+            sync.admins = Some(roles.admins);
+        }
+        Err(gap) => {
+            // Without roles the org node is still the graph's root.
+            sync.nodes.push(sync.shaper.org_node());
+            sync.roles_gap = Some(gap.clone());
+            sync.gaps.push(gap);
+        }
+    }
+    match gap_or_fail(
+        r.list(
+            API_TOKENS,
+            "/api/v1/api-tokens?limit=200",
+            "inventory: API tokens",
+        ),
+        "API tokens",
+    )? {
+        Ok(tokens) => {
+            sync.tally.tokens = tokens.len();
+            for t in &tokens {
+                sync.nodes.extend(sync.shaper.token(t, None));
+                sync.edges.extend(build::owns(t));
+            }
+            sync.tokens = Some(tokens);
+        }
+        Err(gap) => sync.gaps.push(gap),
+    }
+    Ok(())
+}
+
+/// Re-reads what the System Log says changed in `window`.
+fn incremental_sync(
+    r: &mut Reader<'_, '_>,
+    peer: &BTreeMap<String, FactorSummary>,
+    window: Window,
+) -> Result<Sync, ConnectorError> {
+    let filter = event_type_filter(&changes::EVENT_TYPES);
+    let log = &mut *r.log;
+    let events = r
+        .client
+        .list_all::<LogEvent>(
+            LOGS,
+            &log_url(window, Some(&filter)),
+            crate::api::ListOptions {
+                max_items: None,
+                stop_on_empty_page: true,
+            },
+            &mut |n| log.progress("inventory: System Log", n, None),
+        )
+        .map_err(fatal)?
+        .items;
+    let changes: Changes = changes::changes(&events);
+    let users = r.users().map_err(fatal)?;
+    let groups = r.groups().map_err(fatal)?;
+    let apps = r.apps().map_err(fatal)?;
+    let shaper = shaper_for(&[&users, &groups, &apps])?;
+    let mut sync = Sync::new(shaper);
+    sync.tally.events = changes.events;
+    let mfa: BTreeMap<String, MfaSummary> = peer
+        .iter()
+        .map(|(k, v)| (k.clone(), summary_of(v)))
+        .collect();
+    sync.add_users(users, &mfa);
+    sync.add_groups(&groups);
+    sync.add_apps(&apps);
+    sync.retracted = changes.deleted.iter().cloned().collect();
+    sync.tally.retracted = sync.retracted.len();
+
+    let mut dirty_groups = changes.groups.clone();
+    if changes.users_created {
+        dirty_groups.extend(
+            groups
+                .iter()
+                .filter(|g| g.get("type").and_then(Value::as_str) == Some("BUILT_IN"))
+                .filter_map(id_of)
+                .map(str::to_string),
+        );
+    }
+    let known_groups: BTreeSet<&str> = groups.iter().filter_map(id_of).collect();
+    let dirty_groups: Vec<String> = dirty_groups
+        .into_iter()
+        .filter(|g| known_groups.contains(g.as_str()))
+        .collect();
+    // A membership change flips the `scope` of the group's apps' users: their
+    // assignments are re-read too.
+    let urls: Vec<String> = dirty_groups
+        .iter()
+        .map(|g| format!("/api/v1/groups/{}/apps?limit=200", enc(g)))
+        .collect();
+    let group_apps = r
+        .lists(GROUP_APPS, &urls, "inventory: apps of changed groups")
+        .map_err(fatal)?;
+    let mut dirty_apps = changes.apps.clone();
+    dirty_apps.extend(
+        group_apps
+            .iter()
+            .flatten()
+            .filter_map(id_of)
+            .map(str::to_string),
+    );
+    let known_apps: BTreeSet<&str> = apps.iter().filter_map(id_of).collect();
+    let dirty_apps: Vec<String> = dirty_apps
+        .into_iter()
+        .filter(|a| known_apps.contains(a.as_str()))
+        .collect();
+    r.info(&format!(
+        "inventory: incremental sync over {} System Log events; re-reading {} groups' members and {} apps' assignments",
+        changes.events,
+        dirty_groups.len(),
+        dirty_apps.len()
+    ));
+    read_members(r, &mut sync, &dirty_groups)?;
+    read_assignments(r, &mut sync, &dirty_apps)?;
+    read_roles_and_tokens(r, &mut sync)?;
+    for g in &dirty_groups {
+        sync.cover_edges_to(g, edge_kind::MEMBER_OF);
+    }
+    for a in &dirty_apps {
+        sync.cover_edges_to(a, edge_kind::ASSIGNED_TO);
+    }
+    // The lists read whole: every node kind, and the role and token edges.
+    sync.cover_read_lists(&[
+        edge_kind::HOLDS_ROLE,
+        edge_kind::ROLE_SCOPE,
+        edge_kind::OWNS,
+    ]);
+    Ok(sync)
+}
+
+/// Completes the admins' MFA (reading the factors of those the `kris` job's state does
+/// not cover) and computes the four KRIs.
+fn finish(
+    r: &mut Reader<'_, '_>,
+    mut sync: Sync,
+    now: i64,
+) -> Result<(Sync, Vec<KriValue>), ConnectorError> {
+    let mfa_of = |id: &str, nodes: &[Node]| -> Option<bool> {
+        let n = nodes
+            .iter()
+            .find(|n| n.id == id && n.kind == node_kind::USER)?;
+        let p: Value = serde_json::from_str(&n.properties).ok()?;
+        p.pointer("/mfa/phishing_resistant")
+            .and_then(Value::as_bool)
+    };
+    let mut kris = Vec::new();
+    if let Some(admins) = sync.admins.take() {
+        let mut admins = admins;
+        for a in &mut admins {
+            a.phishing_resistant = mfa_of(&a.user_id, &sync.nodes);
+        }
+        let missing: Vec<String> = admins
+            .iter()
+            .filter(|a| a.phishing_resistant.is_none())
+            .map(|a| a.user_id.clone())
+            .collect();
+        if !missing.is_empty() {
+            let urls: Vec<String> = missing
+                .iter()
+                .map(|u| format!("/api/v1/users/{}/factors", enc(u)))
+                .collect();
+            let log = &mut *r.log;
+            let got = r.client.get_lists_batched::<Factor>(
+                FACTORS,
+                &urls,
+                r.cfg.factor_batch_size,
+                false,
+                &mut |d, t| log.progress("inventory: admins' factors", d, Some(t)),
+            )?;
+            for (user, factors) in missing.iter().zip(got) {
+                let summary = match factors {
+                    Ok(f) => summary_from_factors(&f),
+                    Err(ApiError::Forbidden(_)) | Err(ApiError::NotFound { .. }) => continue,
+                    Err(e) => return Err(fatal(e)),
+                };
+                if let Some(a) = admins.iter_mut().find(|a| &a.user_id == user) {
+                    a.phishing_resistant = Some(summary.phishing_resistant);
+                }
+                set_mfa(&mut sync.nodes, user, &summary);
+            }
+        }
+        kris.push(admins_without_phishing_resistant_mfa(&admins));
+        kris.push(super_admin_count(&admins));
+        if let Some(tokens) = &sync.tokens {
+            kris.push(api_tokens_at_risk(
+                &token_facts(tokens, &sync.users, &admins),
+                now,
+            ));
+        }
+        sync.admins = Some(admins);
+    }
+    if let Some(gap) = &sync.roles_gap {
+        let details = json!({
+            "endpoint": gap.denied.endpoint,
+            "missing_permission": gap.denied.permission,
+            "status": gap.denied.status,
+            "error_code": gap.denied.error_code,
+        });
+        for k in GraphKri::ALL.into_iter().filter(|k| k.needs_roles()) {
+            kris.push(k.not_evaluated(&gap.denied.reason(), details.clone()));
+        }
+    } else if sync.tokens.is_none() {
+        if let Some(gap) = sync.gaps.iter().find(|g| g.left_out == "API tokens") {
+            kris.push(GraphKri::ApiTokensAtRisk.not_evaluated(
+                &gap.denied.reason(),
+                json!({"missing_permission": gap.denied.permission}),
+            ));
+        }
+    }
+    kris.push(inactive_users_90d(&user_facts(&sync.users), now));
+    Ok((sync, kris))
+}
+
+/// Puts a fetched MFA summary on a user's node.
+fn set_mfa(nodes: &mut [Node], user: &str, summary: &MfaSummary) {
+    let Some(n) = nodes
+        .iter_mut()
+        .find(|n| n.id == user && n.kind == node_kind::USER)
+    else {
+        return;
+    };
+    if let Ok(Value::Object(mut p)) = serde_json::from_str::<Value>(&n.properties) {
+        p.insert(
+            "mfa".into(),
+            json!({
+                "enrolled": summary.enrolled,
+                "phishing_resistant": summary.phishing_resistant,
+                "factor_types": summary.factor_types,
+                "source": summary.source,
+            }),
+        );
+        n.properties = Value::Object(p).to_string();
+    }
+}
+
+fn ms(v: &Value, key: &str) -> Option<i64> {
+    v.get(key).and_then(Value::as_str).and_then(iso_to_ms)
+}
+
+fn user_facts(users: &[Value]) -> Vec<UserFacts> {
+    users
+        .iter()
+        .map(|u| UserFacts {
+            id: id_of(u).unwrap_or_default().to_string(),
+            login: u
+                .pointer("/profile/login")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            status: u
+                .get("status")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            last_login_ms: ms(u, "lastLogin"),
+            activated_ms: ms(u, "activated"),
+            created_ms: ms(u, "created"),
+        })
+        .collect()
+}
+
+fn token_facts(tokens: &[Value], users: &[Value], admins: &[Admin]) -> Vec<TokenFacts> {
+    let status: BTreeMap<&str, &str> = users
+        .iter()
+        .filter_map(|u| Some((id_of(u)?, u.get("status")?.as_str()?)))
+        .collect();
+    tokens
+        .iter()
+        .map(|t| {
+            let owner = t.get("userId").and_then(Value::as_str).unwrap_or_default();
+            TokenFacts {
+                id: id_of(t).unwrap_or_default().to_string(),
+                name: t
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                network: t
+                    .pointer("/network/connection")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                owner_status: status.get(owner).map(|s| s.to_string()),
+                owner_roles: admins
+                    .iter()
+                    .find(|a| a.user_id == owner)
+                    .map(|a| a.roles.clone())
+                    .unwrap_or_default(),
+                created_ms: ms(t, "created"),
+            }
+        })
+        .collect()
+}
+
+/// Emits the graph in batches, then its coverage and retractions, then the KRIs.
+fn emit(host: &mut Host<'_>, sync: &Sync, kris: Vec<KriValue>) -> Result<(), ConnectorError> {
+    let outputs: Vec<Output> = sync
+        .nodes
+        .iter()
+        .cloned()
+        .map(Output::Node)
+        .chain(sync.edges.iter().cloned().map(Output::Edge))
+        .collect();
+    let total = outputs.len() as u64;
+    let mut done = 0;
+    let mut rest = outputs.into_iter().peekable();
+    while rest.peek().is_some() {
+        let batch: Vec<Output> = rest.by_ref().take(EMIT_BATCH).collect();
+        done += batch.len() as u64;
+        host.output
+            .emit(batch)
+            .map_err(|e| ConnectorError::HostLimit(format!("emitting the graph failed: {e}")))?;
+        host.log.progress("inventory: emitting", done, Some(total));
+    }
+    for id in &sync.retracted {
+        host.output
+            .retract_node(id)
+            .map_err(|e| ConnectorError::HostLimit(format!("retracting node {id} failed: {e}")))?;
+    }
+    host.output
+        .complete_graph(sync.coverage.clone())
+        .map_err(|e| ConnectorError::HostLimit(format!("completing the graph failed: {e}")))?;
+    host.output
+        .emit(kris.into_iter().map(Output::Kri).collect())
+        .map_err(|e| ConnectorError::HostLimit(format!("emitting the KRIs failed: {e}")))?;
+    Ok(())
+}
