@@ -14,7 +14,7 @@
 //! Policy decisions come from the pure `kri_policy` modules; this file only wires
 //! them to reqwest.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
@@ -23,6 +23,7 @@ use futures::StreamExt;
 use kri_policy::headers::{check_request_headers, check_response_headers, HeaderLimits};
 use kri_policy::pacing::{RateLimitHeaders, RateLimitProfile};
 use kri_policy::quota::{QuotaExceeded, QuotaKind, QuotaUsage, Quotas};
+use serde::Serialize;
 use tracing::Instrument;
 
 use crate::pacer::{local_now_ms, Pacer};
@@ -67,11 +68,20 @@ pub enum GatewayError {
 /// Counters the run history shows.
 #[derive(Debug, Clone, Default)]
 pub struct GatewayStats {
+    /// Requests and 429 answers per rate-limit bucket (the `/metrics` of `kri serve`).
+    pub by_bucket: BTreeMap<String, BucketStats>,
     pub requests: u64,
     pub responses_429: u64,
     pub retries_5xx: u64,
     pub bytes: u64,
     pub denied: u64,
+}
+
+/// Requests sent in one rate-limit bucket, and how many were answered 429.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct BucketStats {
+    pub requests: u64,
+    pub responses_429: u64,
 }
 
 /// Per-tenant settings of the gateway.
@@ -268,7 +278,10 @@ impl Gateway {
             let waited = std::time::Instant::now();
             self.pacer.acquire(&bucket).instrument(span.clone()).await;
             span.record("wait_ms", waited.elapsed().as_millis() as u64);
-            self.bump(|s| s.requests += 1);
+            self.bump(|s| {
+                s.requests += 1;
+                s.by_bucket.entry(bucket.clone()).or_default().requests += 1;
+            });
             let result = self
                 .send_once(&method, &url, &req)
                 .instrument(span.clone())
@@ -290,7 +303,10 @@ impl Gateway {
             drop(_permit);
             let (resp, _) = result?;
             if resp.status == 429 {
-                self.bump(|s| s.responses_429 += 1);
+                self.bump(|s| {
+                    s.responses_429 += 1;
+                    s.by_bucket.entry(bucket.clone()).or_default().responses_429 += 1;
+                });
                 if let Some(rl) = &rl {
                     self.check_429_reset(&bucket, rl)?;
                 }

@@ -21,7 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use kri_policy::pacing::PacingConfig;
@@ -33,7 +33,7 @@ use tracing::Instrument;
 use crate::contract::{RunRequest, RunSummary, KRIS_JOB};
 use crate::engine::KriEngine;
 use crate::error::{RunError, SecretError, StoreError};
-use crate::gateway::{Gateway, GatewaySettings, GatewayStats};
+use crate::gateway::{BucketStats, Gateway, GatewaySettings, GatewayStats};
 use crate::model::{Direction, KriValue, Output, OutputKind, RunKind, Severity};
 use crate::pacer::{local_now_ms, Pacer};
 use crate::plugins::{Plugin, PluginRegistry, DEFAULT_MAX_PLUGIN_BYTES};
@@ -109,6 +109,26 @@ pub struct RunOutcome {
     pub logs: Vec<LogLine>,
     pub retries_5xx: u64,
     pub denied_requests: u64,
+    /// Requests and 429 answers per rate-limit bucket.
+    pub requests_by_bucket: BTreeMap<String, BucketStats>,
+    /// The quota that stopped the run, if one did.
+    #[serde(serialize_with = "quota_name")]
+    pub quota_exceeded: Option<QuotaKind>,
+}
+
+/// Serialises a quota by its name (`wall_ms`), as `--quota` takes it.
+fn quota_name<S: serde::Serializer>(q: &Option<QuotaKind>, s: S) -> Result<S::Ok, S::Error> {
+    match q {
+        Some(q) => s.serialize_some(&q.to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+/// A run recorded as running, with the rest of it to await.
+pub struct StartedRun {
+    pub run_id: i64,
+    pub job: String,
+    pub finish: futures::future::BoxFuture<'static, Result<RunOutcome, RunError>>,
 }
 
 /// A run ready to execute: everything it needs looked up, and recorded as running.
@@ -134,6 +154,8 @@ struct ExecutedRun {
     result: Result<RunSummary, String>,
     buffers: RunBuffers,
     gateway: GatewayStats,
+    /// The quota that stopped the call, if one did.
+    quota: Option<QuotaKind>,
 }
 
 /// Where job `job` keeps state key `key` in the store.
@@ -194,7 +216,9 @@ pub struct KriHost {
     engine: KriEngine,
     store: Arc<dyn Store>,
     key: SecretKey,
-    registry: PluginRegistry,
+    /// The plugins now served; [`KriHost::reload_plugins`] swaps in a new set while
+    /// runs in flight keep the `Arc<Plugin>` they started with.
+    registry: RwLock<Arc<PluginRegistry>>,
     /// False when opened with [`KriHost::open_without_plugins`]: `registry` is empty.
     plugins_loaded: bool,
     pacers: Mutex<HashMap<String, Arc<Pacer>>>,
@@ -280,21 +304,62 @@ impl KriHost {
             engine,
             store: Arc::new(store),
             key,
-            registry,
+            registry: RwLock::new(Arc::new(registry)),
             plugins_loaded: load_plugins,
             pacers: Mutex::new(HashMap::new()),
             config,
         })
     }
 
-    pub fn registry(&self) -> &PluginRegistry {
-        &self.registry
+    /// The plugins served now.
+    pub fn registry(&self) -> Arc<PluginRegistry> {
+        self.registry
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Scans the plugin directory again and serves what it holds now: new and
+    /// changed connectors are served from the next run on (runs in flight finish on
+    /// the version they started with). A file that no longer loads (broken, say) is
+    /// reported among the rejected, and the version it replaced keeps serving.
+    /// Returns the new set.
+    pub async fn reload_plugins(&self) -> anyhow::Result<Arc<PluginRegistry>> {
+        if !self.plugins_loaded {
+            anyhow::bail!("this host was opened without its plugins; it cannot reload them");
+        }
+        let linker = crate::runtime::connector_linker(&self.engine)?;
+        let cache = self.config.data_dir.join("cache").join("components");
+        let mut fresh = PluginRegistry::load(
+            &self.engine,
+            &linker,
+            &self.config.plugins_dir,
+            Some(&cache),
+            self.config.max_plugin_bytes,
+        )
+        .await;
+        let old = self.registry();
+        for (name, plugin) in &old.plugins {
+            let broken_now = fresh.rejected.iter().any(|r| r.path == plugin.path);
+            if broken_now && !fresh.plugins.contains_key(name) {
+                fresh.plugins.insert(name.clone(), plugin.clone());
+            }
+        }
+        let fresh = Arc::new(fresh);
+        *self.registry.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+        Ok(fresh)
     }
 
     /// The store, for the host's own modules; callers outside the crate use
     /// `KriHost`'s methods, never the store.
     pub(crate) fn store(&self) -> &dyn Store {
         self.store.as_ref()
+    }
+
+    /// The store, shared, for the host's own long-lived parts (the scheduler of
+    /// `kri serve`).
+    pub(crate) fn shared_store(&self) -> Arc<dyn Store> {
+        self.store.clone()
     }
 
     pub fn config(&self) -> &HostConfig {
@@ -307,11 +372,12 @@ impl KriHost {
                 "connector `{name}` is needed, but this host was opened without its plugins"
             )));
         }
-        self.registry
+        let registry = self.registry();
+        registry
             .get(name)
             .ok_or_else(|| RunError::UnknownConnector {
                 name: name.to_string(),
-                available: self.registry.names(),
+                available: registry.names(),
             })
     }
 
@@ -378,6 +444,7 @@ impl KriHost {
             allow_insecure_local: t.allow_insecure_local,
             quotas: t.quotas,
             created_at_ms: 0,
+            schedules: BTreeMap::new(),
         };
         self.store.add_tenant(&tenant, &sealed).await?;
         self.seed_definitions(&t.id, &plugin).await?;
@@ -713,6 +780,51 @@ impl KriHost {
         outcome
     }
 
+    /// Starts a run like [`KriHost::run`] and returns as soon as it is recorded as
+    /// running: its id, its job, and the rest of the run to await (or to drop, which
+    /// leaves the run `running` for [`KriHost::interrupt_own_runs`]). `Err` means the
+    /// run did not start, e.g. [`StoreError::RunInProgress`] while the job runs.
+    pub async fn begin_run(
+        self: &Arc<Self>,
+        connector: &str,
+        tenant_id: &str,
+        opts: RunOptions,
+    ) -> Result<StartedRun, RunError> {
+        let span = tracing::info_span!(
+            "run",
+            tenant = tenant_id,
+            connector,
+            job = tracing::field::Empty,
+            run_id = tracing::field::Empty
+        );
+        let prepared = self
+            .prepare(connector, tenant_id, &opts)
+            .instrument(span.clone())
+            .await?;
+        let (run_id, job) = (prepared.run_id, prepared.job.clone());
+        let host = self.clone();
+        let finish = async move {
+            let executed = host.execute(&prepared, opts.progress).await;
+            let outcome = host.commit(prepared, executed).await;
+            match &outcome {
+                Ok(o) => tracing::info!(
+                    succeeded = o.succeeded,
+                    duration_ms = o.duration_ms,
+                    error = o.error.as_deref().unwrap_or(""),
+                    "run finished"
+                ),
+                Err(e) => tracing::info!(error = %e, "run could not be recorded"),
+            }
+            outcome
+        }
+        .instrument(span);
+        Ok(StartedRun {
+            run_id,
+            job,
+            finish: Box::pin(finish),
+        })
+    }
+
     async fn run_in_span(
         &self,
         connector: &str,
@@ -821,6 +933,10 @@ impl KriHost {
         let mut store = new_store(&self.engine, state, limits);
         let result = call_run(&run.plugin.pre, &mut store, limits, &run.request).await;
         let redact = |s: &str| kri_policy::redact::redact(s, &[&run.secret]);
+        let quota = match &result {
+            Err(CallFailure::Quota(q)) => Some(q.kind),
+            _ => None,
+        };
         let result = match result {
             Ok(Ok(summary)) => Ok(summary),
             Ok(Err(e)) => Err(redact(&e)),
@@ -833,6 +949,7 @@ impl KriHost {
             result,
             buffers: store.into_data().buffers,
             gateway: run.gateway.stats(),
+            quota,
         }
     }
 
@@ -976,6 +1093,8 @@ impl KriHost {
             logs: buffers.logs,
             retries_5xx: gw.retries_5xx,
             denied_requests: gw.denied,
+            requests_by_bucket: gw.by_bucket,
+            quota_exceeded: executed.quota,
         })
     }
 

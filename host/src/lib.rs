@@ -15,6 +15,9 @@
 //! - [`query`] checks and rewrites the read-only SQL of `kri query`.
 //! - [`kri_settings`]: a tenant's thresholds and KRI selection after setup.
 //! - [`model`] holds the host's own types for outputs and runs.
+//! - [`serve`] is `kri serve`: the scheduler, the HTTP API, metrics and plugin
+//!   reloads; [`schedule`] its pure schedule arithmetic; [`views`] the JSON
+//!   documents the CLI and the API share.
 //!
 //! The policy rules themselves (allowlists, IP checks, quotas, pacing, thresholds)
 //! live in the pure `kri_policy` crate.
@@ -32,8 +35,11 @@ pub mod plugins;
 pub mod query;
 pub mod runtime;
 pub mod sandbox;
+pub mod schedule;
 pub mod secrets;
+pub mod serve;
 pub mod store;
+pub mod views;
 
 pub use error::{PluginError, RunError, SecretError, StoreError};
 pub use host::{CheckOutcome, HostConfig, KriHost, NewTenant, RunOptions, RunOutcome};

@@ -18,10 +18,12 @@ use kri_host::model::{KriStatus, Severity};
 use kri_host::plugins::PluginRegistry;
 use kri_host::query::QueryLimits;
 
-use kri_host::store::{format_ms, AlertStatus, EventFilter, KriRow, StoredAlert, StoredEvent};
+use kri_host::store::{format_ms, AlertStatus, EventFilter, KriRow, StoredAlert};
+use kri_host::views::{AlertJson, EventJson};
 use kri_host::{HostConfig, KriHost, NewTenant, Progress, RunOptions, Token};
 use output::Format;
 
+mod cmd_serve;
 mod output;
 mod table;
 
@@ -261,6 +263,9 @@ enum Command {
     Alert(AlertCommand),
     /// List a tenant's KRI thresholds, or change them with `set`.
     Thresholds(ThresholdsArgs),
+    /// Run as a service: every tenant's jobs on their schedules, the HTTP API
+    /// (/api/v1) and /metrics, until SIGTERM or SIGINT.
+    Serve(cmd_serve::ServeArgs),
     /// Print a shell completion script (e.g. `kri completions bash > /etc/bash_completion.d/kri`).
     Completions {
         /// The shell to complete for.
@@ -349,7 +354,7 @@ enum TenantCommand {
         /// The tenant to change.
         id: String,
         /// The new extra config, a JSON object (replaces the old one).
-        #[arg(long, required_unless_present_any = ["token_env", "token_stdin", "quotas", "kris"])]
+        #[arg(long, required_unless_present_any = ["token_env", "token_stdin", "quotas", "kris", "schedules"])]
         extra: Option<String>,
         /// Read a new token from this environment variable.
         #[arg(long, conflicts_with = "token_stdin")]
@@ -368,6 +373,11 @@ enum TenantCommand {
         /// With --kris: delete the stored values of the KRIs switched off.
         #[arg(long, requires = "kris")]
         purge: bool,
+        /// How often `kri serve` runs jobs, JOB=ISO-8601 duration, comma-separated
+        /// (e.g. kris=P1D,inventory=PT30M,logs=PT1M), over the connector's defaults;
+        /// JOB=default drops an override.
+        #[arg(long = "schedule", value_delimiter = ',')]
+        schedules: Vec<String>,
     },
 }
 
@@ -473,7 +483,7 @@ async fn open(cli: &Cli, create: bool) -> Result<KriHost> {
     for r in &host.registry().rejected {
         tracing::info!(path = %r.path.display(), reason = %r.error, "plugin rejected");
     }
-    warn_uncached(host.registry());
+    warn_uncached(&host.registry());
     Ok(host)
 }
 
@@ -681,6 +691,7 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             quotas,
             kris,
             purge,
+            schedules,
         } => {
             let quotas = parse_quotas(quotas)?;
             let extra = match extra {
@@ -701,8 +712,8 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
             } else {
                 None
             };
-            // A new KRI selection is checked against the connector's manifest.
-            let host = if kris.is_some() {
+            // A new KRI selection or schedule is checked against the connector's manifest.
+            let host = if kris.is_some() || !schedules.is_empty() {
                 open(cli, false).await?
             } else {
                 open_records(cli).await?
@@ -715,6 +726,11 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
                 host.update_quotas(id, &quotas)
                     .await
                     .with_context(|| format!("cannot update the quotas of tenant `{id}`"))?;
+            }
+            if !schedules.is_empty() {
+                host.update_schedules(id, schedules)
+                    .await
+                    .with_context(|| format!("cannot change the schedules of tenant `{id}`"))?;
             }
             if let Some(token) = token {
                 host.update_token(id, &token)
@@ -841,14 +857,14 @@ fn fail_on_code(rows: &[KriRow], fail_on: Option<FailOn>) -> ExitCode {
 }
 
 /// A signal that ends a run: SIGINT or SIGTERM.
-struct Interrupted {
-    name: &'static str,
+pub(crate) struct Interrupted {
+    pub(crate) name: &'static str,
     code: u8,
 }
 
 /// Handlers for SIGINT and SIGTERM, installed before a run starts so that a signal
 /// arriving at any point of it is seen.
-struct Signals {
+pub(crate) struct Signals {
     #[cfg(unix)]
     streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
 }
@@ -875,7 +891,7 @@ impl Signals {
     }
 
     /// Waits for the first SIGINT or SIGTERM (forever if none can arrive).
-    async fn recv(&mut self) -> Interrupted {
+    pub(crate) async fn recv(&mut self) -> Interrupted {
         #[cfg(unix)]
         if let Some((int, term)) = &mut self.streams {
             return tokio::select! {
@@ -1340,6 +1356,11 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             json,
         } => cmd_alerts(&cli, tenant, status.as_deref(), severity.as_deref(), *json).await?,
         Command::Alert(cmd) => cmd_alert(&cli, cmd).await?,
+        Command::Serve(args) => {
+            let mut signals = Signals::install();
+            let host = open(&cli, true).await?;
+            return cmd_serve::cmd_serve(host, args, &mut signals).await;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -1407,35 +1428,6 @@ fn parse_since(s: &str, now_ms: i64) -> Result<i64> {
     Ok(now_ms - n.saturating_mul(unit_ms))
 }
 
-/// An event as `kri events --json` prints it: the stored event with its time also
-/// in RFC 3339.
-#[derive(serde::Serialize)]
-struct EventJson<'a> {
-    #[serde(flatten)]
-    event: &'a StoredEvent,
-    published: String,
-}
-
-/// An alert as `kri alerts --json` prints it: the stored alert with its times also
-/// in RFC 3339.
-#[derive(serde::Serialize)]
-struct AlertJson<'a> {
-    #[serde(flatten)]
-    alert: &'a StoredAlert,
-    first_seen: String,
-    last_seen: String,
-}
-
-impl AlertJson<'_> {
-    fn of(alert: &StoredAlert) -> AlertJson<'_> {
-        AlertJson {
-            alert,
-            first_seen: format_ms(alert.first_seen_ms),
-            last_seen: format_ms(alert.last_seen_ms),
-        }
-    }
-}
-
 async fn cmd_events(
     cli: &Cli,
     tenant: &str,
@@ -1447,13 +1439,7 @@ async fn cmd_events(
     let events = host.events(tenant, filter, limit).await?;
     let format = cli.format(json);
     if format == Format::Json {
-        let out: Vec<EventJson> = events
-            .iter()
-            .map(|event| EventJson {
-                event,
-                published: format_ms(event.event.time_ms),
-            })
-            .collect();
+        let out: Vec<EventJson> = events.iter().map(EventJson::of).collect();
         return output::json(&out);
     }
     let mut t = table::Table::new(&["PUBLISHED", "TYPE", "ACTOR", "OUTCOME", "UUID"]);

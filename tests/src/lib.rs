@@ -132,6 +132,7 @@ pub fn stderr(o: &Output) -> String {
 /// - `/huge-declared`: 200 with `Content-Length: 1073741824`
 /// - `/items`: two items, and a `Link` to `/items?page=2`, which has a third
 /// - `/slow`: 200 `[]` after 30 ms
+/// - `/sleep/MS`: 200 `[]` after MS milliseconds (a long run)
 /// - `/rate-limited`: 429 whose rate-limit window resets in an hour
 ///
 /// Anything else: 404.
@@ -214,6 +215,10 @@ async fn serve_edge(sock: tokio::net::TcpStream) {
             ok(r#"[{"id":"i3","name":"three"}]"#)
         } else if path == "/slow" {
             tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            ok("[]")
+        } else if let Some(ms) = path.strip_prefix("/sleep/") {
+            let ms = ms.parse::<u64>().unwrap_or(0);
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
             ok("[]")
         } else if path == "/rate-limited" {
             let reset = std::time::SystemTime::now()

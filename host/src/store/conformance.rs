@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    AlertStatus, EventFilter, KriDefinitionRow, KriOutput, RunCommit, RunStart, RunStats,
+    AlertStatus, EventFilter, JobClaim, KriDefinitionRow, KriOutput, RunCommit, RunStart, RunStats,
     StateChanges, Store, Tenant,
 };
 use crate::error::StoreError;
@@ -36,6 +36,12 @@ pub async fn run_all(store: &dyn Store) {
     queries_see_only_the_tenants_rows(store).await;
     queries_cannot_write_or_read_other_tables(store).await;
     queries_are_bounded_in_rows_and_time(store).await;
+    schedules_are_ensured_and_follow_interval_changes(store).await;
+    only_due_free_schedules_are_claimed_oldest_first(store).await;
+    concurrent_claimers_never_claim_the_same_row(store).await;
+    an_expired_lease_is_reclaimed_and_the_stale_holder_loses(store).await;
+    removing_a_tenant_removes_its_schedules(store).await;
+    kri_history_lists_values_newest_first(store).await;
 }
 
 fn tenant(id: &str) -> Tenant {
@@ -48,6 +54,7 @@ fn tenant(id: &str) -> Tenant {
         allow_insecure_local: false,
         quotas: BTreeMap::from([("http_requests".to_string(), 5)]),
         created_at_ms: 0,
+        schedules: BTreeMap::new(),
     }
 }
 
@@ -143,6 +150,7 @@ async fn tenants_are_added_listed_and_removed(store: &dyn Store) {
     assert_eq!(
         Tenant {
             created_at_ms: 0,
+            schedules: BTreeMap::new(),
             ..got.clone()
         },
         tenant("t-a"),
@@ -1127,4 +1135,402 @@ async fn access_paths_are_rebuilt_and_answer_the_seed_queries(store: &dyn Store)
     assert!(column("SELECT * FROM access_path", "identity")
         .await
         .is_empty());
+}
+
+/// The schedules of the tenants whose ids start with `prefix`.
+async fn schedules_of(store: &dyn Store, prefix: &str) -> Vec<super::JobSchedule> {
+    let all = store.schedules().await.expect("schedules");
+    all.into_iter()
+        .filter(|s| s.tenant_id.starts_with(prefix))
+        .collect()
+}
+
+async fn schedules_are_ensured_and_follow_interval_changes(store: &dyn Store) {
+    for id in ["sch-a", "sch-b"] {
+        store
+            .add_tenant(&tenant(id), &sealed(1))
+            .await
+            .expect("add");
+    }
+    assert!(matches!(
+        store.ensure_schedule("sch-nobody", "kris", 60_000, 1_000).await,
+        Err(StoreError::UnknownTenant(id)) if id == "sch-nobody"
+    ));
+    store
+        .ensure_schedule("sch-b", "logs", 60_000, 5_000)
+        .await
+        .expect("ensure");
+    store
+        .ensure_schedule("sch-a", "kris", 86_400_000, 9_000)
+        .await
+        .expect("ensure");
+    store
+        .ensure_schedule("sch-a", "inventory", 1_800_000, 7_000)
+        .await
+        .expect("ensure");
+    let got = schedules_of(store, "sch-").await;
+    let keys: Vec<(&str, &str, i64, i64, i64)> = got
+        .iter()
+        .map(|s| {
+            (
+                s.tenant_id.as_str(),
+                s.job.as_str(),
+                s.interval_ms,
+                s.next_due_ms,
+                s.fence,
+            )
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("sch-a", "inventory", 1_800_000, 7_000, 0),
+            ("sch-a", "kris", 86_400_000, 9_000, 0),
+            ("sch-b", "logs", 60_000, 5_000, 0),
+        ],
+        "ordered by tenant then job; new schedules are due at first_due_ms"
+    );
+    assert!(got
+        .iter()
+        .all(|s| s.lease_owner.is_none() && s.lease_until_ms.is_none()));
+    // Same interval: the next due time stays, whatever first_due_ms says.
+    store
+        .ensure_schedule("sch-a", "kris", 86_400_000, 1_000)
+        .await
+        .expect("ensure");
+    // A changed interval: due at the earlier of the two times.
+    store
+        .ensure_schedule("sch-a", "inventory", 600_000, 3_000)
+        .await
+        .expect("ensure");
+    store
+        .ensure_schedule("sch-b", "logs", 30_000, 50_000)
+        .await
+        .expect("ensure");
+    let got = schedules_of(store, "sch-").await;
+    let keys: Vec<(&str, i64, i64)> = got
+        .iter()
+        .map(|s| (s.job.as_str(), s.interval_ms, s.next_due_ms))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("inventory", 600_000, 3_000),
+            ("kris", 86_400_000, 9_000),
+            ("logs", 30_000, 5_000),
+        ]
+    );
+    for id in ["sch-a", "sch-b"] {
+        store.remove_tenant(id).await.expect("remove");
+    }
+}
+
+async fn only_due_free_schedules_are_claimed_oldest_first(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("clm-a"), &sealed(1))
+        .await
+        .expect("add");
+    let due = |job: &'static str, at: i64| store.ensure_schedule("clm-a", job, 60_000, at);
+    due("j3", 3_000).await.expect("ensure");
+    due("j1", 1_000).await.expect("ensure");
+    due("j2", 2_000).await.expect("ensure");
+    due("later", 10_000).await.expect("ensure");
+    assert!(store
+        .claim_due_jobs("h1", 500, 30_000, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    let claims = store
+        .claim_due_jobs("h1", 3_000, 30_000, 2)
+        .await
+        .expect("claim");
+    assert_eq!(
+        claims,
+        [
+            JobClaim {
+                tenant_id: "clm-a".into(),
+                job: "j1".into(),
+                fence: 1,
+                due_ms: 1_000
+            },
+            JobClaim {
+                tenant_id: "clm-a".into(),
+                job: "j2".into(),
+                fence: 1,
+                due_ms: 2_000
+            },
+        ],
+        "oldest due first, at most `limit`"
+    );
+    let held = schedules_of(store, "clm-").await;
+    let j1 = held.iter().find(|s| s.job == "j1").expect("j1");
+    assert_eq!(j1.lease_owner.as_deref(), Some("h1"));
+    assert_eq!(j1.lease_until_ms, Some(33_000));
+    // Held rows are not claimed again; j3 is due and free, `later` is not due.
+    let more = store
+        .claim_due_jobs("h2", 3_000, 30_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        more.iter().map(|c| c.job.as_str()).collect::<Vec<_>>(),
+        ["j3"]
+    );
+    // Renewing extends the lease; finishing frees it and sets the next due time.
+    assert!(store
+        .renew_job_claim("h1", &claims[0], 20_000, 30_000)
+        .await
+        .expect("renew"));
+    let j1 = schedules_of(store, "clm-")
+        .await
+        .into_iter()
+        .find(|s| s.job == "j1")
+        .expect("j1");
+    assert_eq!(j1.lease_until_ms, Some(50_000));
+    assert!(store
+        .finish_job_claim("h1", &claims[0], 61_000)
+        .await
+        .expect("finish"));
+    let j1 = schedules_of(store, "clm-")
+        .await
+        .into_iter()
+        .find(|s| s.job == "j1")
+        .expect("j1");
+    assert_eq!(
+        (j1.lease_owner, j1.lease_until_ms, j1.next_due_ms, j1.fence),
+        (None, None, 61_000, 1)
+    );
+    // Another owner cannot finish a claim it does not hold.
+    assert!(!store
+        .finish_job_claim("h2", &claims[1], 99_000)
+        .await
+        .expect("finish"));
+    assert!(!store
+        .renew_job_claim("h2", &claims[1], 4_000, 30_000)
+        .await
+        .expect("renew"));
+    assert!(store
+        .finish_job_claim("h1", &claims[1], 62_000)
+        .await
+        .expect("finish"));
+    assert!(store
+        .finish_job_claim("h2", &more[0], 63_000)
+        .await
+        .expect("finish"));
+    assert!(store
+        .claim_due_jobs("h1", 9_999, 30_000, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    store.remove_tenant("clm-a").await.expect("remove");
+}
+
+async fn concurrent_claimers_never_claim_the_same_row(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("cc-a"), &sealed(1))
+        .await
+        .expect("add");
+    for i in 0..40 {
+        store
+            .ensure_schedule("cc-a", &format!("job{i:02}"), 60_000, 1_000 + i)
+            .await
+            .expect("ensure");
+    }
+    let claimer = |owner: &'static str| async move {
+        let mut got = Vec::new();
+        for _ in 0..10 {
+            got.extend(
+                store
+                    .claim_due_jobs(owner, 5_000, 30_000, 3)
+                    .await
+                    .expect("claim"),
+            );
+        }
+        got
+    };
+    let (a, b, c) = futures::join!(claimer("h1"), claimer("h2"), claimer("h3"));
+    let mut jobs: Vec<String> = a
+        .iter()
+        .chain(&b)
+        .chain(&c)
+        .map(|c| c.job.clone())
+        .collect();
+    assert_eq!(jobs.len(), 40, "every due row is claimed");
+    jobs.sort();
+    jobs.dedup();
+    assert_eq!(jobs.len(), 40, "no row is claimed twice");
+    store.remove_tenant("cc-a").await.expect("remove");
+}
+
+async fn an_expired_lease_is_reclaimed_and_the_stale_holder_loses(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("exp-a"), &sealed(1))
+        .await
+        .expect("add");
+    store
+        .ensure_schedule("exp-a", "logs", 60_000, 1_000)
+        .await
+        .expect("ensure");
+    let first = store
+        .claim_due_jobs("h1", 1_000, 10_000, 5)
+        .await
+        .expect("claim");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].fence, 1);
+    // Still leased at 10_999: nobody else gets it.
+    assert!(store
+        .claim_due_jobs("h2", 10_999, 10_000, 5)
+        .await
+        .expect("claim")
+        .is_empty());
+    // Expired at 11_000: h2 takes it over with the next fence.
+    let second = store
+        .claim_due_jobs("h2", 11_000, 10_000, 5)
+        .await
+        .expect("claim");
+    assert_eq!(
+        second,
+        [JobClaim {
+            tenant_id: "exp-a".into(),
+            job: "logs".into(),
+            fence: 2,
+            due_ms: 1_000
+        }]
+    );
+    // The stale holder can neither renew nor finish.
+    assert!(!store
+        .renew_job_claim("h1", &first[0], 11_500, 10_000)
+        .await
+        .expect("renew"));
+    assert!(!store
+        .finish_job_claim("h1", &first[0], 70_000)
+        .await
+        .expect("finish"));
+    let row = schedules_of(store, "exp-").await.remove(0);
+    assert_eq!(
+        (row.lease_owner.as_deref(), row.lease_until_ms, row.fence),
+        (Some("h2"), Some(21_000), 2)
+    );
+    // The same owner with an old fence has lost it too.
+    let old_fence = JobClaim {
+        fence: 1,
+        ..second[0].clone()
+    };
+    assert!(!store
+        .finish_job_claim("h2", &old_fence, 71_000)
+        .await
+        .expect("finish"));
+    assert!(store
+        .finish_job_claim("h2", &second[0], 71_000)
+        .await
+        .expect("finish"));
+    store.remove_tenant("exp-a").await.expect("remove");
+}
+
+async fn removing_a_tenant_removes_its_schedules(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("rms-a"), &sealed(1))
+        .await
+        .expect("add");
+    store
+        .ensure_schedule("rms-a", "kris", 60_000, 1_000)
+        .await
+        .expect("ensure");
+    let claim = store
+        .claim_due_jobs("h1", 1_000, 10_000, 5)
+        .await
+        .expect("claim");
+    assert_eq!(claim.len(), 1);
+    store.remove_tenant("rms-a").await.expect("remove");
+    assert!(schedules_of(store, "rms-").await.is_empty());
+    assert!(!store
+        .renew_job_claim("h1", &claim[0], 2_000, 10_000)
+        .await
+        .expect("renew"));
+    assert!(!store
+        .finish_job_claim("h1", &claim[0], 61_000)
+        .await
+        .expect("finish"));
+    // Added again, the tenant starts with no schedules and a fresh fence.
+    store
+        .add_tenant(&tenant("rms-a"), &sealed(1))
+        .await
+        .expect("add");
+    assert!(schedules_of(store, "rms-").await.is_empty());
+    store
+        .ensure_schedule("rms-a", "kris", 60_000, 1_000)
+        .await
+        .expect("ensure");
+    assert_eq!(schedules_of(store, "rms-").await[0].fence, 0);
+    store.remove_tenant("rms-a").await.expect("remove");
+}
+
+async fn kri_history_lists_values_newest_first(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("kh-a"), &sealed(1))
+        .await
+        .expect("add");
+    store
+        .add_tenant(&tenant("kh-b"), &sealed(1))
+        .await
+        .expect("add");
+    let mut runs = Vec::new();
+    for (mfa, admins) in [(90.0, 3.0), (80.0, 4.0), (70.0, 5.0)] {
+        let kris = vec![
+            kri("mfa", mfa, KriStatus::Ok),
+            kri("admins", admins, KriStatus::Warn),
+        ];
+        runs.push(
+            commit(
+                store,
+                "kh-a",
+                "kris",
+                RunCommit {
+                    kris,
+                    ..Default::default()
+                },
+            )
+            .await,
+        );
+    }
+    let other = vec![kri("mfa", 1.0, KriStatus::Ok)];
+    commit(
+        store,
+        "kh-b",
+        "kris",
+        RunCommit {
+            kris: other,
+            ..Default::default()
+        },
+    )
+    .await;
+    let mfa = store
+        .kri_history("kh-a", Some("mfa"), 10)
+        .await
+        .expect("history");
+    let got: Vec<(Option<f64>, i64)> = mfa.iter().map(|p| (p.value, p.run_id)).collect();
+    assert_eq!(
+        got,
+        [
+            (Some(70.0), runs[2]),
+            (Some(80.0), runs[1]),
+            (Some(90.0), runs[0])
+        ]
+    );
+    assert!(mfa
+        .iter()
+        .all(|p| p.slug == "mfa" && p.status == KriStatus::Ok && p.computed_at_ms > 0));
+    let all = store.kri_history("kh-a", None, 3).await.expect("history");
+    let got: Vec<(&str, i64)> = all.iter().map(|p| (p.slug.as_str(), p.run_id)).collect();
+    assert_eq!(
+        got,
+        [("admins", runs[2]), ("mfa", runs[2]), ("admins", runs[1])]
+    );
+    assert!(store
+        .kri_history("kh-a", Some("nope"), 10)
+        .await
+        .expect("history")
+        .is_empty());
+    for id in ["kh-a", "kh-b"] {
+        store.remove_tenant(id).await.expect("remove");
+    }
 }

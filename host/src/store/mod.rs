@@ -45,6 +45,9 @@ pub struct Tenant {
     pub allow_insecure_local: bool,
     pub quotas: BTreeMap<String, u64>,
     pub created_at_ms: i64,
+    /// Per-job schedule overrides, job -> ISO-8601 duration (`kris` -> `P1D`), on top
+    /// of the connector manifest's default schedules (`kri serve`).
+    pub schedules: BTreeMap<String, String>,
 }
 
 /// A KRI definition with this tenant's thresholds.
@@ -259,6 +262,40 @@ pub struct EventFilter {
     pub actor: Option<String>,
 }
 
+/// One job of one tenant on a schedule, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobSchedule {
+    pub tenant_id: String,
+    pub job: String,
+    pub interval_ms: i64,
+    pub next_due_ms: i64,
+    /// The host holding the job now, while its lease lasts.
+    pub lease_owner: Option<String>,
+    pub lease_until_ms: Option<i64>,
+    /// Incremented by every claim: a holder whose fence moved on has lost the job.
+    pub fence: i64,
+}
+
+/// A claimed due job: the claimant runs it, then finishes the claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobClaim {
+    pub tenant_id: String,
+    pub job: String,
+    pub fence: i64,
+    pub due_ms: i64,
+}
+
+/// One stored value of a KRI, for its history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KriPoint {
+    pub slug: String,
+    pub value: Option<f64>,
+    #[serde(serialize_with = "kri_status_word")]
+    pub status: KriStatus,
+    pub run_id: i64,
+    pub computed_at_ms: i64,
+}
+
 /// What kri keeps, whatever the backend. Every method is one short transaction.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -395,6 +432,69 @@ pub trait Store: Send + Sync {
         query: &ReadQuery,
         limits: QueryLimits,
     ) -> Result<QueryRows, StoreError>;
+
+    // ---- job schedules (kri serve) ----
+
+    /// Makes sure `(tenant, job)` has a schedule with this interval. A new schedule is
+    /// first due at `first_due_ms`; an existing one keeps its next due time unless its
+    /// interval changed, then it is due at the earlier of that time and
+    /// `first_due_ms`. Unknown tenant: [`StoreError::UnknownTenant`]. Removing a tenant
+    /// removes its schedules.
+    async fn ensure_schedule(
+        &self,
+        tenant_id: &str,
+        job: &str,
+        interval_ms: i64,
+        first_due_ms: i64,
+    ) -> Result<(), StoreError>;
+    /// Every schedule, ordered by tenant then job.
+    async fn schedules(&self) -> Result<Vec<JobSchedule>, StoreError>;
+    /// Claims up to `limit` schedules due at `now_ms` (next_due_ms <= now_ms) whose lease
+    /// is free or expired, oldest due first: lease_owner = owner, lease_until =
+    /// now + lease_ms, fence + 1. Two hosts never claim the same row (PostgreSQL:
+    /// `FOR UPDATE SKIP LOCKED`; SQLite: one write transaction).
+    async fn claim_due_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<JobClaim>, StoreError>;
+    /// Extends a held claim to now + lease_ms; false when the claim was lost (another
+    /// host's claim moved the fence on, or the schedule is gone).
+    async fn renew_job_claim(
+        &self,
+        owner: &str,
+        claim: &JobClaim,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, StoreError>;
+    /// Frees the lease and sets the next due time; false when the claim was lost.
+    async fn finish_job_claim(
+        &self,
+        owner: &str,
+        claim: &JobClaim,
+        next_due_ms: i64,
+    ) -> Result<bool, StoreError>;
+
+    // ---- per-tenant schedule overrides and KRI history (kri serve) ----
+
+    /// A tenant's stored KRI values (of one KRI when `slug` is given), newest first,
+    /// at most `limit`.
+    async fn kri_history(
+        &self,
+        tenant_id: &str,
+        slug: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<KriPoint>, StoreError>;
+
+    /// Replaces a tenant's schedule overrides (job -> ISO-8601 duration; validated by
+    /// the caller); an unknown tenant is an error.
+    async fn set_tenant_schedules(
+        &self,
+        id: &str,
+        schedules: &BTreeMap<String, String>,
+    ) -> Result<(), StoreError>;
 }
 
 /// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-23T02:10:23.000Z`).

@@ -30,8 +30,9 @@ use serde::{Deserialize, Serialize};
 use super::liveness::{owner_alive, this_process};
 use super::sqlite_query::run_query;
 use super::{
-    format_ms, parse_kri_status, AlertStatus, EventFilter, KriDefinitionRow, KriRow, RunCommit,
-    RunRecord, RunStart, RunStats, Store, StoredAlert, StoredEdge, StoredEvent, StoredNode, Tenant,
+    format_ms, parse_kri_status, AlertStatus, EventFilter, JobClaim, JobSchedule, KriDefinitionRow,
+    KriPoint, KriRow, RunCommit, RunRecord, RunStart, RunStats, Store, StoredAlert, StoredEdge,
+    StoredEvent, StoredNode, Tenant,
 };
 use crate::error::StoreError;
 use crate::graph::access_paths;
@@ -48,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_jobs_and_outputs.sql"),
     include_str!("migrations/0004_secret_key_ids.sql"),
     include_str!("migrations/0005_access_path.sql"),
+    include_str!("migrations/0009_job_schedules.sql"),
 ];
 
 /// SQLite's `application_id` of a kri database: "kri1".
@@ -443,7 +445,7 @@ fn mark_interrupted(conn: &Connection) -> Result<(), StoreError> {
 }
 
 const TENANT_COLUMNS: &str =
-    "id, connector, base_url, kris, extra, allow_insecure_local, quotas, created_at";
+    "id, connector, base_url, kris, extra, allow_insecure_local, quotas, created_at, schedules";
 
 fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
     let kris: String = r.get(3)?;
@@ -458,6 +460,7 @@ fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
         allow_insecure_local: r.get(5)?,
         quotas: json_or(&quotas, BTreeMap::new()),
         created_at_ms: r.get(7)?,
+        schedules: json_or(&r.get::<_, String>(8)?, BTreeMap::new()),
     })
 }
 
@@ -901,8 +904,8 @@ impl Store for SqliteStore {
                 return Err(StoreError::TenantExists(tenant.id.clone()));
             }
             tx.execute(
-                "INSERT INTO tenants (id, connector, base_url, kris, extra, allow_insecure_local, quotas, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO tenants (id, connector, base_url, kris, extra, allow_insecure_local, quotas, created_at, schedules)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     tenant.id,
                     tenant.connector,
@@ -912,6 +915,7 @@ impl Store for SqliteStore {
                     tenant.allow_insecure_local,
                     to_json(&tenant.quotas),
                     now_ms(),
+                    to_json(&tenant.schedules),
                 ],
             )?;
             tx.execute(
@@ -965,6 +969,7 @@ impl Store for SqliteStore {
                 "events",
                 "alerts",
                 "access_path",
+                "job_schedules",
             ] {
                 tx.execute(
                     &format!("DELETE FROM {table} WHERE tenant_id = ?1"),
@@ -1466,6 +1471,196 @@ impl Store for SqliteStore {
             .map_err(|e| StoreError::Worker(e.to_string()))?
             .map_err(StoreError::from)
     }
+
+    async fn ensure_schedule(
+        &self,
+        tenant_id: &str,
+        job: &str,
+        interval_ms: i64,
+        first_due_ms: i64,
+    ) -> Result<(), StoreError> {
+        let (tenant_id, job) = (tenant_id.to_string(), job.to_string());
+        self.call(move |conn| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let known = tx
+                .query_row(
+                    "SELECT 1 FROM tenants WHERE id = ?1",
+                    params![tenant_id],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            if !known {
+                return Err(StoreError::UnknownTenant(tenant_id));
+            }
+            tx.execute(
+                "INSERT INTO job_schedules (tenant_id, job, interval_ms, next_due_ms)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (tenant_id, job) DO UPDATE SET
+                     next_due_ms = min(next_due_ms, excluded.next_due_ms),
+                     interval_ms = excluded.interval_ms
+                 WHERE interval_ms <> excluded.interval_ms",
+                params![tenant_id, job, interval_ms, first_due_ms],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn schedules(&self) -> Result<Vec<JobSchedule>, StoreError> {
+        self.call(|conn| {
+            let mut stmt = conn.prepare(
+                "SELECT tenant_id, job, interval_ms, next_due_ms, lease_owner, lease_until_ms, fence
+                 FROM job_schedules ORDER BY tenant_id, job",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(JobSchedule {
+                    tenant_id: r.get(0)?,
+                    job: r.get(1)?,
+                    interval_ms: r.get(2)?,
+                    next_due_ms: r.get(3)?,
+                    lease_owner: r.get(4)?,
+                    lease_until_ms: r.get(5)?,
+                    fence: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn claim_due_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<JobClaim>, StoreError> {
+        let owner = owner.to_string();
+        self.call(move |conn| {
+            // One IMMEDIATE transaction holds SQLite's write lock from the read to the
+            // updates, so no other claimant (thread or process) sees the same rows free.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let due: Vec<JobClaim> = {
+                let mut stmt = tx.prepare(
+                    "SELECT tenant_id, job, fence, next_due_ms FROM job_schedules
+                     WHERE next_due_ms <= ?1 AND (lease_until_ms IS NULL OR lease_until_ms <= ?1)
+                     ORDER BY next_due_ms, tenant_id, job LIMIT ?2",
+                )?;
+                let rows = stmt.query_map(
+                    params![now_ms, i64::try_from(limit).unwrap_or(i64::MAX)],
+                    |r| {
+                        Ok(JobClaim {
+                            tenant_id: r.get(0)?,
+                            job: r.get(1)?,
+                            fence: r.get::<_, i64>(2)? + 1,
+                            due_ms: r.get(3)?,
+                        })
+                    },
+                )?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for c in &due {
+                tx.execute(
+                    "UPDATE job_schedules SET lease_owner = ?3, lease_until_ms = ?4, fence = ?5
+                     WHERE tenant_id = ?1 AND job = ?2",
+                    params![
+                        c.tenant_id,
+                        c.job,
+                        owner,
+                        now_ms.saturating_add(lease_ms),
+                        c.fence
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(due)
+        })
+        .await
+    }
+
+    async fn renew_job_claim(
+        &self,
+        owner: &str,
+        claim: &JobClaim,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (owner, claim) = (owner.to_string(), claim.clone());
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE job_schedules SET lease_until_ms = ?5
+                 WHERE tenant_id = ?1 AND job = ?2 AND fence = ?3 AND lease_owner = ?4",
+                params![
+                    claim.tenant_id,
+                    claim.job,
+                    claim.fence,
+                    owner,
+                    now_ms.saturating_add(lease_ms)
+                ],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn finish_job_claim(
+        &self,
+        owner: &str,
+        claim: &JobClaim,
+        next_due_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let (owner, claim) = (owner.to_string(), claim.clone());
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE job_schedules SET lease_owner = NULL, lease_until_ms = NULL, next_due_ms = ?5
+                 WHERE tenant_id = ?1 AND job = ?2 AND fence = ?3 AND lease_owner = ?4",
+                params![claim.tenant_id, claim.job, claim.fence, owner, next_due_ms],
+            )?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn kri_history(
+        &self,
+        tenant_id: &str,
+        slug: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<KriPoint>, StoreError> {
+        let (tenant_id, slug) = (tenant_id.to_string(), slug.map(str::to_string));
+        self.call(move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT slug, value, status, run_id, computed_at FROM kri_values
+                 WHERE tenant_id = ?1 AND (?2 IS NULL OR slug = ?2)
+                 ORDER BY run_id DESC, slug LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![tenant_id, slug, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok(KriPoint {
+                        slug: r.get(0)?,
+                        value: r.get(1)?,
+                        status: word(r, 2, parse_kri_status)?,
+                        run_id: r.get(3)?,
+                        computed_at_ms: r.get(4)?,
+                    })
+                },
+            )?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    async fn set_tenant_schedules(
+        &self,
+        id: &str,
+        schedules: &BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        self.set_tenant_json(id, "schedules", to_json(schedules))
+            .await
+    }
 }
 
 #[cfg(test)]
@@ -1482,6 +1677,7 @@ mod tests {
             allow_insecure_local: false,
             quotas: BTreeMap::new(),
             created_at_ms: 0,
+            schedules: BTreeMap::new(),
         }
     }
 
