@@ -18,8 +18,14 @@
 //!    requests in flight: its concurrency 429s and its wall time against the
 //!    rate-limit floor, printed next to the figures of the previous `make bench`.
 //!
+//! 9. The six seed queries of issue 9 and the graph commands (`kri access`, `kri
+//!    admins`, `kri tokens`) on a 100,000-user graph on SQLite: each one's time.
+//!
 //! Usage: `kri-bench [--only N,...] [--users N] [--quick]`. Figures also go to
 //! `target/bench/results.json`, over the previous figures of the ones not run.
+
+#[path = "bench/graph_queries.rs"]
+mod graph_queries;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -882,6 +888,9 @@ async fn main() -> Result<()> {
     }
     if want(7) {
         b.first_sync().await?;
+    }
+    if want(9) {
+        b.graph_queries().await?;
     }
     let path = write_results(&b.results)?;
     println!("\nfigures written to {}", path.display());
