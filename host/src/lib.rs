@@ -11,7 +11,8 @@
 //! - [`store`] is the `Store` trait and its SQLite backend; [`secrets`] seals
 //!   tokens at rest.
 //! - [`graph`] names the identity graph's node and edge kinds and derives access
-//!   paths from them.
+//!   paths from them; [`graph_questions`] answers the everyday questions over them
+//!   (what a user reaches, who reaches an app, admins, API tokens).
 //! - [`query`] checks and rewrites the read-only SQL of `kri query`.
 //! - [`kri_settings`]: a tenant's thresholds and KRI selection after setup.
 //! - [`model`] holds the host's own types for outputs and runs.
@@ -27,6 +28,7 @@ pub mod engine;
 pub mod error;
 pub mod gateway;
 pub mod graph;
+pub mod graph_questions;
 pub mod host;
 pub mod kri_settings;
 pub mod model;

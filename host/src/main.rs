@@ -23,6 +23,7 @@ use kri_host::views::{AlertJson, EventJson};
 use kri_host::{HostConfig, KriHost, NewTenant, Progress, RunOptions, Token};
 use output::Format;
 
+mod cmd_graph;
 mod cmd_serve;
 mod output;
 mod table;
@@ -220,6 +221,44 @@ enum Command {
         /// Print at most this many rows (a note on stderr says when rows were cut).
         #[arg(long, default_value_t = 10_000)]
         max_rows: usize,
+    },
+    /// Show what a user reaches (--user) or who reaches an app (--app), and through
+    /// what: direct assignment, a group, or an admin role.
+    Access {
+        /// The tenant whose graph to read.
+        #[arg(long)]
+        tenant: String,
+        /// A user's login: the apps, groups and admin scopes the user reaches.
+        #[arg(long, required_unless_present = "app", conflicts_with = "app")]
+        user: Option<String>,
+        /// An app's label: the users who reach the app.
+        #[arg(long)]
+        app: Option<String>,
+        /// Print JSON (same as -o json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show who holds which admin role, directly or through a group, over what scope.
+    Admins {
+        /// The tenant whose graph to read.
+        #[arg(long)]
+        tenant: String,
+        /// Print JSON (same as -o json).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a tenant's API tokens: owner, owner status and admin roles, network, age
+    /// and last use.
+    Tokens {
+        /// The tenant whose graph to read.
+        #[arg(long)]
+        tenant: String,
+        /// Print JSON (same as -o json).
+        #[arg(long)]
+        json: bool,
+        /// Compute ages as of this time (RFC 3339 or epoch ms) instead of now.
+        #[arg(long, value_parser = parse_now)]
+        now: Option<i64>,
     },
     /// Show a tenant's audit events, newest first.
     Events {
@@ -1360,6 +1399,25 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             let mut signals = Signals::install();
             let host = open(&cli, true).await?;
             return cmd_serve::cmd_serve(host, args, &mut signals).await;
+        }
+        Command::Access {
+            tenant,
+            user,
+            app,
+            json,
+        } => {
+            let who = match (user, app) {
+                (Some(login), _) => cmd_graph::Who::User(login),
+                (None, Some(label)) => cmd_graph::Who::App(label),
+                (None, None) => bail!("give --user LOGIN or --app LABEL"),
+            };
+            cmd_graph::access(&cli, tenant, who, cli.format(*json)).await?
+        }
+        Command::Admins { tenant, json } => {
+            cmd_graph::admins(&cli, tenant, cli.format(*json)).await?
+        }
+        Command::Tokens { tenant, json, now } => {
+            cmd_graph::tokens(&cli, tenant, *now, cli.format(*json)).await?
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_secret_key_ids.sql"),
     include_str!("migrations/0005_access_path.sql"),
     include_str!("migrations/0009_job_schedules.sql"),
+    include_str!("migrations/0010_graph_indexes.sql"),
 ];
 
 /// SQLite's `application_id` of a kri database: "kri1".

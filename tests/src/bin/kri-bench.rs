@@ -21,8 +21,14 @@
 //!    groups and 300 apps (requests, wall time against the rate-limit floor), and an
 //!    incremental one a day later as a share of its requests (`bench/inventory.rs`).
 //!
+//! 9. The six seed queries of issue 9 and the graph commands (`kri access`, `kri
+//!    admins`, `kri tokens`) on a 100,000-user graph on SQLite: each one's time.
+//!
 //! Usage: `kri-bench [--only N,...] [--users N] [--quick]`. Figures also go to
 //! `target/bench/results.json`, over the previous figures of the ones not run.
+
+#[path = "bench/graph_queries.rs"]
+mod graph_queries;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -891,6 +897,9 @@ async fn main() -> Result<()> {
     }
     if want(8) {
         b.inventory_sync().await?;
+    }
+    if want(9) {
+        b.graph_queries().await?;
     }
     let path = write_results(&b.results)?;
     println!("\nfigures written to {}", path.display());
