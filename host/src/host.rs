@@ -1067,17 +1067,10 @@ impl KriHost {
                     .collect::<StateChanges>();
                 commit.graph = buffers.graph;
                 commit.stats = stats.clone();
-                let graph_changed = !commit.nodes.is_empty() || !commit.edges.is_empty();
                 if let Err(e) = self.store.commit_run(commit).await {
                     let msg = format!("could not commit the run: {e}");
                     self.store.fail_run(run.run_id, &msg, &stats).await?;
                     return Err(RunError::Store(e));
-                }
-                // access_path follows the graph; the run itself is committed either way.
-                if graph_changed {
-                    if let Err(e) = self.store.rebuild_access_paths(tenant_id).await {
-                        tracing::warn!(tenant = tenant_id, error = %e, "access_path not rebuilt; it shows the graph before this run");
-                    }
                 }
                 None
             }
