@@ -7,6 +7,11 @@ use serde_json::{Map, Value};
 pub const DEFAULT_ADMIN_SESSION_LOOKBACK_HOURS: u64 = 168;
 pub const DEFAULT_FULL_REFRESH_INTERVAL_HOURS: u64 = 168;
 pub const DEFAULT_FACTOR_BATCH_SIZE: usize = 200;
+/// How far back the `logs` job's very first poll reads the System Log.
+pub const DEFAULT_LOG_BACKFILL_HOURS: u64 = 24;
+/// How many System Log pages (of up to 1,000 events) one poll of the `logs` job reads.
+pub const DEFAULT_LOG_PAGES_PER_POLL: u64 = 30;
+const MAX_LOG_PAGES_PER_POLL: u64 = 1000;
 /// Upper bounds that keep a typo from asking for absurd work.
 const MAX_HOURS: u64 = 24 * 366;
 /// Okta keeps the System Log for 90 days.
@@ -26,6 +31,10 @@ pub struct Config {
     pub force_full_refresh: bool,
     /// Requests per `send_all` batch.
     pub factor_batch_size: usize,
+    /// How far back the `logs` job's first poll reads (at most Okta's 90 days).
+    pub log_backfill_hours: u64,
+    /// The most System Log pages one poll of the `logs` job reads.
+    pub log_pages_per_poll: u64,
 }
 
 impl Default for Config {
@@ -36,6 +45,8 @@ impl Default for Config {
             full_refresh_interval_hours: DEFAULT_FULL_REFRESH_INTERVAL_HOURS,
             force_full_refresh: false,
             factor_batch_size: DEFAULT_FACTOR_BATCH_SIZE,
+            log_backfill_hours: DEFAULT_LOG_BACKFILL_HOURS,
+            log_pages_per_poll: DEFAULT_LOG_PAGES_PER_POLL,
         }
     }
 }
@@ -105,6 +116,12 @@ impl Config {
         if let Some(n) = int_field(&obj, "factor_batch_size", 1, MAX_BATCH)? {
             cfg.factor_batch_size = n as usize;
         }
+        if let Some(n) = int_field(&obj, "log_backfill_hours", 1, MAX_LOOKBACK_HOURS)? {
+            cfg.log_backfill_hours = n;
+        }
+        if let Some(n) = int_field(&obj, "log_pages_per_poll", 1, MAX_LOG_PAGES_PER_POLL)? {
+            cfg.log_pages_per_poll = n;
+        }
         match obj.get("force_full_refresh") {
             None | Some(Value::Null) => {}
             Some(Value::Bool(b)) => cfg.force_full_refresh = *b,
@@ -158,6 +175,16 @@ pub fn schema() -> String {
                 "type": "integer", "minimum": 1, "maximum": MAX_BATCH,
                 "default": DEFAULT_FACTOR_BATCH_SIZE,
                 "description": "Per-user requests handed to the host per batch (the host runs a batch concurrently, paced)."
+            },
+            "log_backfill_hours": {
+                "type": "integer", "minimum": 1, "maximum": MAX_LOOKBACK_HOURS,
+                "default": DEFAULT_LOG_BACKFILL_HOURS,
+                "description": "How far back the logs job's very first poll reads the System Log (up to 90 days)."
+            },
+            "log_pages_per_poll": {
+                "type": "integer", "minimum": 1, "maximum": MAX_LOG_PAGES_PER_POLL,
+                "default": DEFAULT_LOG_PAGES_PER_POLL,
+                "description": "The most System Log pages (up to 1,000 events each) one poll of the logs job reads; the next poll goes on from the stored cursor."
             }
         },
         "additionalProperties": true

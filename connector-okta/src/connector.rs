@@ -24,7 +24,7 @@ use std::collections::BTreeSet;
 pub const KRIS: &str = "kris";
 /// The identity inventory (graph nodes and edges); emits nothing yet.
 pub const INVENTORY: &str = "inventory";
-/// The System Log stream (events and alerts); emits nothing yet.
+/// The System Log stream (events, and the alerts the detections raise): `crate::logs`.
 pub const LOGS: &str = "logs";
 
 /// Path words of Okta's API that the host's bucket rules would otherwise take for ids.
@@ -79,7 +79,8 @@ pub fn describe() -> Manifest {
             ),
             job(
                 LOGS,
-                "The System Log as events, and the alerts detected in it (not yet).",
+                "Polls the System Log: stores its events and raises the alerts the eleven \
+                 detections find in it.",
                 "PT1M",
                 &[OutputKind::Event, OutputKind::Alert],
             ),
@@ -105,7 +106,8 @@ impl Connector for Okta {
     fn run(host: &mut Host<'_>, req: &RunRequest) -> Result<RunSummary, ConnectorError> {
         match req.job.as_str() {
             KRIS => run(host, req),
-            INVENTORY | LOGS => Ok(RunSummary {
+            LOGS => crate::logs::run(host, req),
+            INVENTORY => Ok(RunSummary {
                 items_read: 0,
                 items_skipped: 0,
                 note: format!("job {} emits nothing yet", req.job),
@@ -313,12 +315,12 @@ mod tests {
     }
 
     #[test]
-    fn the_inventory_and_logs_jobs_emit_nothing_yet() {
+    fn the_inventory_job_emits_nothing_yet() {
         use kri_connector_sdk::fakes::{FakeHost, FakeHttp};
         let mut fake = FakeHost::new(FakeHttp::new(|_: &kri_connector_sdk::http::Request| {
             Err(kri_connector_sdk::http::HttpError::Denied("no".into()))
         }));
-        for job in [INVENTORY, LOGS] {
+        for job in [INVENTORY] {
             let req = RunRequest {
                 job: job.to_string(),
                 now_ms: 0,

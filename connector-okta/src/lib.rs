@@ -12,6 +12,7 @@ pub mod config;
 pub mod connector;
 pub mod detect;
 pub mod kris;
+pub mod logs;
 pub mod store;
 
 /// Time helpers (ISO-8601 <-> epoch ms), from the SDK.

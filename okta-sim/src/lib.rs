@@ -43,6 +43,7 @@ mod generate;
 pub mod graph;
 mod graph_truth;
 pub mod ids;
+pub mod live;
 pub mod model;
 mod query;
 pub mod render;
@@ -51,6 +52,7 @@ mod server;
 pub mod time;
 mod truth;
 
+pub use live::{LiveEvent, LiveLog, LiveLogSpec, PlantedAlert};
 pub use config::{Family, FaultConfig, RateLimitConfig, SimConfig};
 pub use graph_truth::{AdminTruth, GraphTruth, ScopeTruth, TokenTruth, UserAccess};
 pub use model::{Org, OrgSpec, UserStatus};
