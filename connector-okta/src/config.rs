@@ -8,6 +8,11 @@ pub const DEFAULT_ADMIN_SESSION_LOOKBACK_HOURS: u64 = 168;
 pub const DEFAULT_FULL_REFRESH_INTERVAL_HOURS: u64 = 168;
 pub const DEFAULT_FACTOR_BATCH_SIZE: usize = 200;
 pub const DEFAULT_INVENTORY_FULL_SYNC_HOURS: u64 = 24;
+/// How far back the `logs` job's very first poll reads the System Log.
+pub const DEFAULT_LOG_BACKFILL_HOURS: u64 = 24;
+/// How many System Log pages (of up to 1,000 events) one poll of the `logs` job reads.
+pub const DEFAULT_LOG_PAGES_PER_POLL: u64 = 30;
+const MAX_LOG_PAGES_PER_POLL: u64 = 1000;
 /// Upper bounds that keep a typo from asking for absurd work.
 const MAX_HOURS: u64 = 24 * 366;
 /// Okta keeps the System Log for 90 days.
@@ -30,6 +35,10 @@ pub struct Config {
     /// The `inventory` job syncs in full when its last full sync is older than this
     /// (0: every run); runs in between refresh what the System Log says changed.
     pub inventory_full_sync_hours: u64,
+    /// How far back the `logs` job's first poll reads (at most Okta's 90 days).
+    pub log_backfill_hours: u64,
+    /// The most System Log pages one poll of the `logs` job reads.
+    pub log_pages_per_poll: u64,
 }
 
 impl Default for Config {
@@ -41,6 +50,8 @@ impl Default for Config {
             force_full_refresh: false,
             factor_batch_size: DEFAULT_FACTOR_BATCH_SIZE,
             inventory_full_sync_hours: DEFAULT_INVENTORY_FULL_SYNC_HOURS,
+            log_backfill_hours: DEFAULT_LOG_BACKFILL_HOURS,
+            log_pages_per_poll: DEFAULT_LOG_PAGES_PER_POLL,
         }
     }
 }
@@ -112,6 +123,11 @@ impl Config {
         }
         if let Some(n) = int_field(&obj, "inventory_full_sync_hours", 0, MAX_HOURS)? {
             cfg.inventory_full_sync_hours = n;
+        if let Some(n) = int_field(&obj, "log_backfill_hours", 1, MAX_LOOKBACK_HOURS)? {
+            cfg.log_backfill_hours = n;
+        }
+        if let Some(n) = int_field(&obj, "log_pages_per_poll", 1, MAX_LOG_PAGES_PER_POLL)? {
+            cfg.log_pages_per_poll = n;
         }
         match obj.get("force_full_refresh") {
             None | Some(Value::Null) => {}
@@ -171,6 +187,15 @@ pub fn schema() -> String {
                 "type": "integer", "minimum": 0, "maximum": MAX_HOURS,
                 "default": DEFAULT_INVENTORY_FULL_SYNC_HOURS,
                 "description": "The inventory job reads the whole graph when its last full sync is older than this (0: every run); runs in between read the System Log and refresh only what changed."
+            "log_backfill_hours": {
+                "type": "integer", "minimum": 1, "maximum": MAX_LOOKBACK_HOURS,
+                "default": DEFAULT_LOG_BACKFILL_HOURS,
+                "description": "How far back the logs job's very first poll reads the System Log (up to 90 days)."
+            },
+            "log_pages_per_poll": {
+                "type": "integer", "minimum": 1, "maximum": MAX_LOG_PAGES_PER_POLL,
+                "default": DEFAULT_LOG_PAGES_PER_POLL,
+                "description": "The most System Log pages (up to 1,000 events each) one poll of the logs job reads; the next poll goes on from the stored cursor."
             }
         },
         "additionalProperties": true

@@ -26,7 +26,7 @@ use std::collections::BTreeSet;
 pub const KRIS: &str = "kris";
 /// The identity inventory: graph nodes and edges, and the four graph KRIs.
 pub const INVENTORY: &str = "inventory";
-/// The System Log stream (events and alerts); emits nothing yet.
+/// The System Log stream (events, and the alerts the detections raise): `crate::logs`.
 pub const LOGS: &str = "logs";
 
 /// Path words of Okta's API that the host's bucket rules would otherwise take for ids.
@@ -90,7 +90,8 @@ pub fn describe() -> Manifest {
             ),
             job(
                 LOGS,
-                "The System Log as events, and the alerts detected in it (not yet).",
+                "Polls the System Log: stores its events and raises the alerts the eleven \
+                 detections find in it.",
                 "PT1M",
                 &[OutputKind::Event, OutputKind::Alert],
             ),
@@ -117,11 +118,7 @@ impl Connector for Okta {
         match req.job.as_str() {
             KRIS => run(host, req),
             INVENTORY => crate::inventory::run(host, req),
-            LOGS => Ok(RunSummary {
-                items_read: 0,
-                items_skipped: 0,
-                note: format!("job {} emits nothing yet", req.job),
-            }),
+            LOGS => crate::logs::run(host, req),
             other => Err(ConnectorError::InvalidConfig(format!(
                 "unknown job {other:?}; this connector runs: {KRIS}, {INVENTORY}, {LOGS}"
             ))),
@@ -330,21 +327,11 @@ mod tests {
     }
 
     #[test]
-    fn the_logs_job_emits_nothing_yet() {
+    fn an_unknown_job_is_refused_before_any_request() {
         use kri_connector_sdk::fakes::{FakeHost, FakeHttp};
         let mut fake = FakeHost::new(FakeHttp::new(|_: &kri_connector_sdk::http::Request| {
             Err(kri_connector_sdk::http::HttpError::Denied("no".into()))
         }));
-        let req = RunRequest {
-            job: LOGS.to_string(),
-            now_ms: 0,
-            time_budget_ms: 1_000,
-            kris: vec![],
-            extra_config: "{}".into(),
-        };
-        assert!(Okta::run(&mut fake.host(), &req).is_ok());
-        assert!(fake.http.sent.is_empty());
-        assert!(fake.output.kris.is_empty() && fake.output.others.is_empty());
         let req = RunRequest {
             job: "nope".into(),
             now_ms: 0,
@@ -356,6 +343,7 @@ mod tests {
             Okta::run(&mut fake.host(), &req),
             Err(ConnectorError::InvalidConfig(_))
         ));
+        assert!(fake.http.sent.is_empty());
     }
 
     #[test]

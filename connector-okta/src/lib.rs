@@ -14,6 +14,7 @@ pub mod connector;
 pub mod detect;
 pub mod inventory;
 pub mod kris;
+pub mod logs;
 pub mod store;
 
 /// Time helpers (ISO-8601 <-> epoch ms), from the SDK.

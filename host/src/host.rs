@@ -46,6 +46,10 @@ use crate::store::{
     RunStats, SqliteStore, StateChanges, Store, StoredAlert, StoredEvent, Tenant,
 };
 
+/// How long a tenant's events are kept unless its extra config says
+/// `event_retention_days`.
+pub const DEFAULT_EVENT_RETENTION_DAYS: i64 = 90;
+
 /// Where a host keeps its things.
 #[derive(Debug, Clone)]
 pub struct HostConfig {
@@ -996,6 +1000,24 @@ impl KriHost {
             .collect())
     }
 
+    /// Deletes the tenant's events older than its retention (the tenant's extra
+    /// `event_retention_days`, else [`DEFAULT_EVENT_RETENTION_DAYS`]) before `now_ms`.
+    /// Runs after each poll that streams events; a failure is logged, not the run's.
+    async fn prune_events(&self, tenant: &Tenant, now_ms: i64) {
+        let days = tenant
+            .extra
+            .get("event_retention_days")
+            .and_then(serde_json::Value::as_i64)
+            .filter(|d| *d > 0)
+            .unwrap_or(DEFAULT_EVENT_RETENTION_DAYS);
+        let before = now_ms.saturating_sub(days.saturating_mul(86_400_000));
+        match self.store.prune_events(&tenant.id, before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(tenant = %tenant.id, pruned = n, days, "events past retention deleted"),
+            Err(e) => tracing::warn!(tenant = %tenant.id, error = %e, "pruning old events failed"),
+        }
+    }
+
     /// Records the run: on success its outputs and the job's state changes in one
     /// transaction, on failure only the failure.
     async fn commit(
@@ -1067,10 +1089,19 @@ impl KriHost {
                     .collect::<StateChanges>();
                 commit.graph = buffers.graph;
                 commit.stats = stats.clone();
+                let streams_events = !commit.events.is_empty()
+                    || run
+                        .plugin
+                        .manifest
+                        .job(&run.job)
+                        .is_some_and(|j| j.outputs.contains(&OutputKind::Event));
                 if let Err(e) = self.store.commit_run(commit).await {
                     let msg = format!("could not commit the run: {e}");
                     self.store.fail_run(run.run_id, &msg, &stats).await?;
                     return Err(RunError::Store(e));
+                }
+                if streams_events {
+                    self.prune_events(&run.tenant, run.request.now_ms).await;
                 }
                 None
             }

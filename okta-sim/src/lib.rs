@@ -45,6 +45,7 @@ mod generate;
 pub mod graph;
 mod graph_truth;
 pub mod ids;
+pub mod live;
 pub mod model;
 mod query;
 pub mod render;
@@ -54,6 +55,7 @@ mod shape;
 pub mod time;
 mod truth;
 
+pub use live::{LiveEvent, LiveLog, LiveLogSpec, PlantedAlert};
 pub use config::{Family, FaultConfig, RateLimitConfig, SimConfig};
 pub use graph_truth::{AdminTruth, GraphTruth, ScopeTruth, TokenTruth, UserAccess};
 pub use model::{Org, OrgSpec, UserStatus};

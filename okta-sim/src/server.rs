@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Family, FaultConfig, SimConfig};
+use crate::live::{LiveLog, LiveLogSpec};
 use crate::ids::{error_id, hex_request_id, mix64};
 use crate::model::{EventKind, Org, UserStatus};
 use crate::query::{filter_values, parse_limit, BadQuery, Query};
@@ -73,6 +74,8 @@ struct Shared {
     counter: AtomicU64,
     base_url: String,
     id_salt: u64,
+    /// When set, `/api/v1/logs` serves this live log instead of the org's events.
+    live: Option<Mutex<LiveLog>>,
 }
 
 /// A running simulator: one org on one loopback port.
@@ -86,6 +89,26 @@ pub struct SimServer {
 impl SimServer {
     /// Binds `127.0.0.1:port` (0 = any free port) and serves `org` in a tokio task.
     pub async fn start(org: Org, config: SimConfig, port: u16) -> anyhow::Result<SimServer> {
+        SimServer::start_with(org, config, None, port).await
+    }
+
+    /// Like [`SimServer::start`], with `/api/v1/logs` serving a live System Log
+    /// ([`LiveLog`]) whose clock starts now.
+    pub async fn start_live(
+        org: Org,
+        config: SimConfig,
+        live: LiveLogSpec,
+        port: u16,
+    ) -> anyhow::Result<SimServer> {
+        SimServer::start_with(org, config, Some(LiveLog::new(live)), port).await
+    }
+
+    async fn start_with(
+        org: Org,
+        config: SimConfig,
+        live: Option<LiveLog>,
+        port: u16,
+    ) -> anyhow::Result<SimServer> {
         let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, port))
             .await
             .with_context(|| format!("binding 127.0.0.1:{port}"))?;
@@ -102,6 +125,7 @@ impl SimServer {
             in_flight: AtomicU32::new(0),
             counter: AtomicU64::new(0),
             base_url,
+            live: live.map(Mutex::new),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let listener = listener.tap_io(|tcp| {
@@ -143,6 +167,15 @@ impl SimServer {
     /// The served org; tests mutate it between runs (e.g. `advance`).
     pub fn org(&self) -> Arc<RwLock<Org>> {
         self.shared.org.clone()
+    }
+
+    /// Runs `f` over the live log caught up with its clock; `None` without one.
+    pub fn live_log<R>(&self, f: impl FnOnce(&LiveLog) -> R) -> Option<R> {
+        self.shared.live.as_ref().map(|live| {
+            let mut live = lock(live);
+            live.catch_up();
+            f(&live)
+        })
     }
 
     /// Replaces the injected faults while running.
@@ -491,7 +524,15 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     }
 
     let query = Query::parse(raw_query.as_deref());
-    let routed = {
+    let live = shared
+        .live
+        .as_ref()
+        .filter(|_| path.trim_end_matches('/') == "/api/v1/logs");
+    let routed = if let Some(live) = live {
+        let mut live = lock(live);
+        live.catch_up();
+        list_live_logs(&live, &shared.base_url, &path, raw_query.as_deref(), &query)
+    } else {
         let org = shared
             .org
             .read()
@@ -1226,6 +1267,96 @@ fn list_logs(
         links.push(next_link(r.base, path, q, limit, &cursor_text(next_cursor)));
     }
     let body = json_array(page.into_iter(), |out, i| r.event(out, &events[i]));
+    Ok(Page { body, links })
+}
+
+/// `/api/v1/logs` over a live log: positions are in order of appearance, so an event
+/// persisted late comes after the cursor of a poll that already passed its `published`
+/// time. `since`/`until` bound `published`; `filter` takes `eventType eq "..."`.
+fn list_live_logs(
+    live: &LiveLog,
+    base: &str,
+    path: &str,
+    raw_query: Option<&str>,
+    q: &Query,
+) -> Result<Page, ApiError> {
+    let events = live.visible();
+    let limit = parse_limit(q.get("limit"), 100, 1000).map_err(ApiError::bad_query)?;
+    let time = |name: &'static str| -> Result<Option<i64>, ApiError> {
+        q.get(name)
+            .map(|s| {
+                parse_iso(s).ok_or_else(|| {
+                    bad(name, format!("{name}: '{s}' is not a valid ISO-8601 date"))
+                })
+            })
+            .transpose()
+    };
+    let since = time("since")?.unwrap_or(live.now_ms() - 7 * DAY_MS);
+    let until = time("until")?;
+    let descending = match q.get("sortOrder") {
+        None => false,
+        Some(s) if s.eq_ignore_ascii_case("ASCENDING") => false,
+        Some(s) if s.eq_ignore_ascii_case("DESCENDING") => true,
+        Some(s) => {
+            return Err(bad(
+                "sortOrder",
+                format!("sortOrder: '{s}' must be ASCENDING or DESCENDING"),
+            ))
+        }
+    };
+    let types: Option<Vec<String>> = match q.get("filter") {
+        Some(f) => Some(filter_values(f, "eventType").map_err(ApiError::bad_query)?),
+        None => None,
+    };
+    let matches = |i: usize| {
+        let e = &events[i];
+        e.published_ms >= since
+            && until.is_none_or(|u| e.published_ms < u)
+            && types
+                .as_ref()
+                .is_none_or(|ts| ts.iter().any(|t| *t == e.event_type))
+    };
+    let cursor = match q.get("after") {
+        Some(a) => Some(
+            a.rsplit_once('_')
+                .and_then(|(_, i)| i.parse::<usize>().ok())
+                .filter(|&i| i <= events.len())
+                .ok_or_else(|| bad("after", format!("after: '{a}' is not a valid cursor")))?,
+        ),
+        None => None,
+    };
+    let mut page = Vec::with_capacity(limit.min(events.len()));
+    let (next_cursor, more) = if !descending {
+        let mut i = cursor.unwrap_or(0);
+        while i < events.len() && page.len() < limit {
+            if matches(i) {
+                page.push(i);
+            }
+            i += 1;
+        }
+        // Polling (no `until`): the next link is always there, even on an empty page.
+        (i, until.is_none() || (i..events.len()).any(matches))
+    } else {
+        let mut i = cursor.unwrap_or(events.len());
+        while i > 0 && page.len() < limit {
+            i -= 1;
+            if matches(i) {
+                page.push(i);
+            }
+        }
+        (i, (0..i).any(matches))
+    };
+    let mut links = vec![self_link(base, path, raw_query)];
+    if more {
+        let published = events
+            .get(next_cursor.saturating_sub(1))
+            .map_or(live.now_ms(), |e| e.published_ms);
+        let after = format!("{published}_{next_cursor}");
+        links.push(next_link(base, path, q, limit, &after));
+    }
+    let body = json_array(page.into_iter(), |out, i| {
+        out.extend_from_slice(&events[i].body)
+    });
     Ok(Page { body, links })
 }
 

@@ -42,6 +42,8 @@ pub async fn run_all(store: &dyn Store) {
     an_expired_lease_is_reclaimed_and_the_stale_holder_loses(store).await;
     removing_a_tenant_removes_its_schedules(store).await;
     kri_history_lists_values_newest_first(store).await;
+    alerts_rise_in_severity_and_keep_the_first_evidence_time(store).await;
+    events_past_retention_are_pruned(store).await;
 }
 
 fn tenant(id: &str) -> Tenant {
@@ -1499,6 +1501,19 @@ async fn kri_history_lists_values_newest_first(store: &dyn Store) {
         "kris",
         RunCommit {
             kris: other,
+async fn alerts_rise_in_severity_and_keep_the_first_evidence_time(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("sev-a"), &sealed(1))
+        .await
+        .expect("add");
+    let mut first = alert("push:u1", &["ev1", "ev5"], 5_000);
+    first.details = serde_json::json!({"first_seen_ms": 1_000, "pushes": 5});
+    commit(
+        store,
+        "sev-a",
+        "logs",
+        RunCommit {
+            alerts: vec![first],
             ..Default::default()
         },
     )
@@ -1533,4 +1548,64 @@ async fn kri_history_lists_values_newest_first(store: &dyn Store) {
     for id in ["kh-a", "kh-b"] {
         store.remove_tenant(id).await.expect("remove");
     }
+    let mut worse = alert("push:u1", &["ev6"], 6_000);
+    worse.severity = Severity::Critical;
+    worse.title = "Push fatigue, then a sign-in".into();
+    worse.details = serde_json::json!({"first_seen_ms": 1_000, "pushes": 6});
+    commit(
+        store,
+        "sev-a",
+        "logs",
+        RunCommit {
+            alerts: vec![worse],
+            ..Default::default()
+        },
+    )
+    .await;
+    // A lower severity later changes nothing but the evidence and last-seen time.
+    commit(
+        store,
+        "sev-a",
+        "logs",
+        RunCommit {
+            alerts: vec![alert("push:u1", &["ev7"], 7_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    let alerts = store.alerts("sev-a").await.expect("alerts");
+    assert_eq!(alerts.len(), 1);
+    let a = &alerts[0];
+    assert_eq!(a.severity, Severity::Critical, "the severity rose");
+    assert_eq!(a.title, "Push fatigue, then a sign-in");
+    assert_eq!(a.details["pushes"], 6);
+    assert_eq!((a.first_seen_ms, a.last_seen_ms), (1_000, 7_000));
+    assert_eq!(a.evidence, ["ev1", "ev5", "ev6", "ev7"]);
+}
+
+async fn events_past_retention_are_pruned(store: &dyn Store) {
+    for t in ["ret-a", "ret-b"] {
+        store.add_tenant(&tenant(t), &sealed(1)).await.expect("add");
+        commit(
+            store,
+            t,
+            "logs",
+            RunCommit {
+                events: vec![event("old", 1_000), event("edge", 2_000), event("new", 3_000)],
+                ..Default::default()
+            },
+        )
+        .await;
+    }
+    assert_eq!(store.prune_events("ret-a", 2_000).await.expect("prune"), 1);
+    let ids: Vec<String> = store
+        .events("ret-a", 10)
+        .await
+        .expect("events")
+        .into_iter()
+        .map(|e| e.event.id)
+        .collect();
+    assert_eq!(ids, ["new", "edge"], "published before the cutoff goes");
+    assert_eq!(store.events("ret-b", 10).await.expect("events").len(), 3);
+    assert_eq!(store.prune_events("ret-a", 2_000).await.expect("prune"), 0);
 }

@@ -495,6 +495,10 @@ pub trait Store: Send + Sync {
         id: &str,
         schedules: &BTreeMap<String, String>,
     ) -> Result<(), StoreError>;
+    // ---- the System Log stream (retention) -------------------------------------
+
+    /// Deletes a tenant's events published before `before_ms`; returns how many.
+    async fn prune_events(&self, tenant_id: &str, before_ms: i64) -> Result<usize, StoreError>;
 }
 
 /// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-23T02:10:23.000Z`).

@@ -37,7 +37,8 @@ use super::{
 use crate::error::StoreError;
 use crate::graph::access_paths;
 use crate::model::{
-    Direction, Edge, EntityRef, Event, GraphCoverage, KriStatus, Node, RunKind, RunStatus, Severity,
+    Alert, Direction, Edge, EntityRef, Event, GraphCoverage, KriStatus, Node, RunKind, RunStatus,
+    Severity,
 };
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
@@ -49,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_jobs_and_outputs.sql"),
     include_str!("migrations/0004_secret_key_ids.sql"),
     include_str!("migrations/0005_access_path.sql"),
+    include_str!("migrations/0007_event_columns.sql"),
     include_str!("migrations/0009_job_schedules.sql"),
     include_str!("migrations/0010_graph_indexes.sql"),
 ];
@@ -683,15 +685,31 @@ fn insert_events(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> 
     Ok(())
 }
 
+/// When an alert's first evidence happened: `details.first_seen_ms` when the
+/// connector gives it (the WIT alert carries only the newest evidence's time), else
+/// `seen_ms`.
+fn first_seen_ms(a: &Alert) -> i64 {
+    a.details
+        .get("first_seen_ms")
+        .and_then(serde_json::Value::as_i64)
+        .map_or(a.seen_ms, |f| f.min(a.seen_ms))
+}
+
 fn upsert_alerts(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
     let mut existing = tx.prepare_cached(
-        "SELECT id, evidence, last_seen FROM alerts WHERE tenant_id = ?1 AND dedupe_key = ?2",
+        "SELECT id, evidence, first_seen, last_seen, severity FROM alerts WHERE tenant_id = ?1 AND dedupe_key = ?2",
     )?;
-    let mut update =
-        tx.prepare_cached("UPDATE alerts SET evidence = ?2, last_seen = ?3 WHERE id = ?1")?;
+    // The same incident again: more evidence, a later last-seen, and the higher
+    // severity (with its title and details) when it rose.
+    let mut update = tx.prepare_cached(
+        "UPDATE alerts SET evidence = ?2, first_seen = ?3, last_seen = ?4 WHERE id = ?1",
+    )?;
+    let mut raise = tx.prepare_cached(
+        "UPDATE alerts SET severity = ?2, title = ?3, details = ?4 WHERE id = ?1",
+    )?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO alerts (tenant_id, detection, severity, title, entity, dedupe_key, first_seen, last_seen, evidence, details, status)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, 'open')",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open')",
     )?;
     for a in &c.alerts {
         let found = existing
@@ -700,18 +718,34 @@ fn upsert_alerts(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> 
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
                     r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                    r.get::<_, String>(4)?,
                 ))
             })
             .optional()?;
         match found {
-            Some((id, evidence, last_seen)) => {
+            Some((id, evidence, first_seen, last_seen, severity)) => {
                 let mut merged: Vec<String> = json_or(&evidence, Vec::new());
                 for e in &a.evidence {
                     if !merged.contains(e) {
                         merged.push(e.clone());
                     }
                 }
-                update.execute(params![id, to_json(&merged), last_seen.max(a.seen_ms)])?;
+                update.execute(params![
+                    id,
+                    to_json(&merged),
+                    first_seen.min(first_seen_ms(a)),
+                    last_seen.max(a.seen_ms)
+                ])?;
+                let stored: Option<Severity> = severity.parse().ok();
+                if stored.is_none_or(|s| a.severity > s) {
+                    raise.execute(params![
+                        id,
+                        a.severity.as_str(),
+                        a.title,
+                        a.details.to_string()
+                    ])?;
+                }
             }
             None => {
                 insert.execute(params![
@@ -721,6 +755,7 @@ fn upsert_alerts(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> 
                     a.title,
                     to_json(&a.entity),
                     a.dedupe_key,
+                    first_seen_ms(a),
                     a.seen_ms,
                     to_json(&a.evidence),
                     a.details.to_string()
@@ -1662,6 +1697,16 @@ impl Store for SqliteStore {
         self.set_tenant_json(id, "schedules", to_json(schedules))
             .await
     }
+    async fn prune_events(&self, tenant_id: &str, before_ms: i64) -> Result<usize, StoreError> {
+        let id = tenant_id.to_string();
+        self.call(move |conn| {
+            Ok(conn.execute(
+                "DELETE FROM events WHERE tenant_id = ?1 AND published < ?2",
+                params![id, before_ms],
+            )?)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -1703,6 +1748,76 @@ mod tests {
             job: "kris".into(),
             kind: RunKind::Run,
         }
+    }
+
+    #[tokio::test]
+    async fn events_have_normalized_columns_from_the_raw_system_log_event() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        store
+            .add_tenant(&tenant("norm"), &sealed())
+            .await
+            .expect("add");
+        let raw = serde_json::json!({
+            "uuid": "e1", "published": "2026-11-23T02:13:20.000Z",
+            "eventType": "user.session.start", "displayMessage": "User login to Okta",
+            "severity": "INFO",
+            "actor": {"id": "00u1", "type": "User", "alternateId": "ann@example.com"},
+            "outcome": {"result": "FAILURE", "reason": "VERIFICATION_ERROR"},
+            "client": {"ipAddress": "203.0.113.9", "userAgent": {"rawUserAgent": "curl/8"},
+                "geographicalContext": {"city": "Berlin", "country": "Germany",
+                    "geolocation": {"lat": 52.5, "lon": 13.4}}},
+            "securityContext": {"asNumber": 3320, "isProxy": false},
+            "authenticationContext": {"externalSessionId": "102abc", "rootSessionId": "102root"},
+            "debugContext": {"debugData": {"dtHash": "beef", "factor": "PASSWORD_AS_FACTOR"}},
+            "target": []
+        });
+        let event = Event {
+            id: "e1".into(),
+            time_ms: 1_795_400_000_000,
+            event_type: "user.session.start".into(),
+            actor: EntityRef {
+                id: "00u1".into(),
+                kind: "User".into(),
+                name: "ann@example.com".into(),
+            },
+            targets: vec![],
+            outcome: None,
+            raw,
+        };
+        let run_id = store.start_run(&start("norm")).await.expect("start");
+        store
+            .commit_run(RunCommit {
+                run_id,
+                tenant_id: "norm".into(),
+                connector: "okta".into(),
+                events: vec![event],
+                ..RunCommit::default()
+            })
+            .await
+            .expect("commit");
+        let q = ReadQuery::parse(
+            "SELECT display_message, severity, outcome_result, outcome_reason, actor_id, \
+             actor_alternate_id, actor_type, client_ip, geo_city, geo_country, geo_lat, geo_lon, \
+             asn, is_proxy, external_session_id, root_session_id, user_agent, debug_data FROM events",
+        )
+        .expect("parse");
+        let rows = store
+            .query("norm", &q, QueryLimits::default())
+            .await
+            .expect("query");
+        let row = rows.objects().into_iter().next().expect("one row");
+        let want = serde_json::json!({
+            "display_message": "User login to Okta", "severity": "INFO",
+            "outcome_result": "FAILURE", "outcome_reason": "VERIFICATION_ERROR",
+            "actor_id": "00u1", "actor_alternate_id": "ann@example.com", "actor_type": "User",
+            "client_ip": "203.0.113.9", "geo_city": "Berlin", "geo_country": "Germany",
+            "geo_lat": 52.5, "geo_lon": 13.4, "asn": 3320, "is_proxy": 0,
+            "external_session_id": "102abc", "root_session_id": "102root",
+            "user_agent": "curl/8",
+            "debug_data": "{\"dtHash\":\"beef\",\"factor\":\"PASSWORD_AS_FACTOR\"}"
+        });
+        assert_eq!(serde_json::Value::Object(row), want);
     }
 
     #[tokio::test]

@@ -120,7 +120,8 @@ pub(crate) fn run_query(
 fn create_tenant_views(conn: &Connection, tenant_id: &str) -> rusqlite::Result<()> {
     let tenant = tenant_id.replace('\'', "''");
     for table in QUERY_TABLES {
-        let mut info = conn.prepare("SELECT name FROM pragma_table_info(?1, 'main')")?;
+        // `table_xinfo`: generated columns (the events' normalized ones) included.
+        let mut info = conn.prepare("SELECT name FROM pragma_table_xinfo(?1, 'main')")?;
         let columns: Vec<String> = info
             .query_map([table], |r| r.get::<_, String>(0))?
             .collect::<Result<_, _>>()?;
