@@ -16,15 +16,17 @@ setup:
 # The host at target/release/kri, okta-sim at target/release/okta-sim, every
 # connector component at target/plugins/<name>.wasm, and the test components at
 # target/test-plugins/ (probe and bad-describe speak the frozen contract 0.1.0,
-# minimal is a 0.2.0 connector on the SDK).
+# minimal is a 0.2.0 connector on the SDK, stream-emitter stores a System Log as
+# events in the Okta connector's name).
 build: setup
 	$(CARGO) build --release -p kri-host -p okta-sim
-	$(CARGO) build --release --target $(WASM_TARGET) -p connector-okta -p kri-test-probe -p kri-test-bad-describe -p kri-test-minimal
+	$(CARGO) build --release --target $(WASM_TARGET) -p connector-okta -p kri-test-probe -p kri-test-bad-describe -p kri-test-minimal -p kri-test-stream-emitter
 	@mkdir -p target/plugins target/test-plugins
 	cp $(WASM_OUT)/connector_okta.wasm target/plugins/okta.wasm
 	cp $(WASM_OUT)/kri_test_probe.wasm target/test-plugins/probe.wasm
 	cp $(WASM_OUT)/kri_test_bad_describe.wasm target/test-plugins/bad-describe.wasm
 	cp $(WASM_OUT)/kri_test_minimal.wasm target/test-plugins/minimal.wasm
+	cp $(WASM_OUT)/kri_test_stream_emitter.wasm target/test-plugins/stream-emitter.wasm
 
 # Every test: unit tests of each crate and the end-to-end tests against real
 # components and okta-sim.
