@@ -17,10 +17,13 @@ setup:
 # connector component at target/plugins/<name>.wasm, and the test components at
 # target/test-plugins/ (probe and bad-describe speak the frozen contract 0.1.0,
 # minimal is a 0.2.0 connector on the SDK, stream-emitter stores a System Log as
-# events in the Okta connector's name).
+# events in the Okta connector's name; it links connector-okta as a library, so it
+# is built on its own and first: its build leaves a connector_okta.wasm without
+# exports, which the connector's own build then replaces).
 build: setup
 	$(CARGO) build --release -p kri-host -p okta-sim
-	$(CARGO) build --release --target $(WASM_TARGET) -p connector-okta -p kri-test-probe -p kri-test-bad-describe -p kri-test-minimal -p kri-test-stream-emitter
+	$(CARGO) build --release --target $(WASM_TARGET) -p kri-test-stream-emitter
+	$(CARGO) build --release --target $(WASM_TARGET) -p connector-okta -p kri-test-probe -p kri-test-bad-describe -p kri-test-minimal
 	@mkdir -p target/plugins target/test-plugins
 	cp $(WASM_OUT)/connector_okta.wasm target/plugins/okta.wasm
 	cp $(WASM_OUT)/kri_test_probe.wasm target/test-plugins/probe.wasm
