@@ -17,9 +17,13 @@ setup:
 # connector component at target/plugins/<name>.wasm, and the test components at
 # target/test-plugins/ (probe and bad-describe speak the frozen contract 0.1.0,
 # minimal is a 0.2.0 connector on the SDK, static-graph emits the graph in its
-# tenant's extra config).
+# tenant's extra config, stream-emitter stores a System Log as events in the Okta
+# connector's name; it links connector-okta as a library, so it is built on its own
+# and first: its build leaves a connector_okta.wasm without exports, which the
+# connector's own build then replaces).
 build: setup
 	$(CARGO) build --release -p kri-host -p okta-sim
+	$(CARGO) build --release --target $(WASM_TARGET) -p kri-test-stream-emitter
 	$(CARGO) build --release --target $(WASM_TARGET) -p connector-okta -p kri-test-probe -p kri-test-bad-describe -p kri-test-minimal -p kri-test-static-graph
 	@mkdir -p target/plugins target/test-plugins
 	cp $(WASM_OUT)/connector_okta.wasm target/plugins/okta.wasm
@@ -27,6 +31,7 @@ build: setup
 	cp $(WASM_OUT)/kri_test_bad_describe.wasm target/test-plugins/bad-describe.wasm
 	cp $(WASM_OUT)/kri_test_minimal.wasm target/test-plugins/minimal.wasm
 	cp $(WASM_OUT)/kri_test_static_graph.wasm target/test-plugins/static-graph.wasm
+	cp $(WASM_OUT)/kri_test_stream_emitter.wasm target/test-plugins/stream-emitter.wasm
 
 # Every test: unit tests of each crate and the end-to-end tests against real
 # components and okta-sim.

@@ -18,15 +18,18 @@ use crate::api::{
 };
 use crate::budget::TimeBudget;
 use crate::config::Config;
-use crate::kris::admin_session_outliers::{self, AdvanceStats, SessionBook};
+use crate::kris::admin_session_outliers::{AdvanceStats, SessionBook, SessionFeed};
 use crate::kris::app_policy_exceptions::PolicyWithRules;
+use crate::kris::failed_mfa_push::PushTally;
+use crate::kris::impossible_travel::TravelTally;
 use crate::kris::inactive_users_with_app_access::{AppLinksRefresh, SuspendedUser};
 use crate::kris::mfa_adoption::{summarize_factors, FactorSummary, MfaPopulation, RefreshInfo};
-use crate::kris::{Kri, Window};
+use crate::kris::{Kri, Window, WindowFilter};
 use crate::store::{self, Pass};
 use crate::time::{ms_to_iso, HOUR_MS};
+use kri_connector_sdk::stored_events::{EventQuery, StreamCoverage};
 use kri_connector_sdk::types::{ConnectorError, Level};
-use kri_connector_sdk::{Logger, StateStore};
+use kri_connector_sdk::{Logger, StateStore, StoredEvents};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -195,12 +198,79 @@ pub struct AdminData {
     pub stats: AdvanceStats,
 }
 
+/// Where a window's events were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogSource {
+    /// The System Log API, all of the window.
+    SystemLog,
+    /// The tenant's stored stream up to `until_ms` (what the stream covers), the
+    /// System Log after it.
+    StoredStream { until_ms: i64 },
+}
+
+impl LogSource {
+    /// How the run's note and the KRI details name it.
+    pub fn describe(self) -> String {
+        match self {
+            LogSource::SystemLog => "system log".to_string(),
+            LogSource::StoredStream { until_ms } => {
+                format!("stored stream until {}", ms_to_iso(until_ms))
+            }
+        }
+    }
+}
+
+/// The two KRIs over the last 24 h of events (impossible travel, denied pushes),
+/// tallied as pages of events go by: nothing of an event outlives its page.
+#[derive(Debug)]
+pub struct DayTallies {
+    pub filter: WindowFilter,
+    pub travel: TravelTally,
+    pub push: PushTally,
+    pub source: LogSource,
+}
+
+impl DayTallies {
+    pub fn new(window: Window) -> DayTallies {
+        DayTallies {
+            filter: WindowFilter::new(window),
+            travel: TravelTally::default(),
+            push: PushTally::default(),
+            source: LogSource::SystemLog,
+        }
+    }
+
+    pub fn add(&mut self, ev: &LogEvent) {
+        if self.filter.admit(ev) {
+            self.travel.add(ev);
+            self.push.add(ev);
+        }
+    }
+}
+
+/// Where the stored stream can stand in for the System Log over `window`: up to the
+/// end of the window or of the coverage, whichever is first. `None` when the coverage
+/// does not reach back to the window's start (or was never declared).
+pub fn stream_part(coverage: Option<StreamCoverage>, window: Window) -> Option<Window> {
+    let c = coverage?;
+    if c.after_ms > window.start_exclusive || c.until_ms <= window.start_exclusive {
+        return None;
+    }
+    Some(Window {
+        start_exclusive: window.start_exclusive,
+        end_inclusive: c.until_ms.min(window.end_inclusive),
+    })
+}
+
+/// Stored events per page asked of the host.
+const STREAM_PAGE: u32 = 1000;
+
 /// Everything collected; `None` for data no selected KRI needs.
 #[derive(Debug, Default)]
 pub struct Collected {
     pub mfa: Option<Got<MfaPopulation>>,
     pub suspended: Option<Got<SuspendedData>>,
-    pub events_24h: Option<Got<Vec<LogEvent>>>,
+    pub events_24h: Option<Got<DayTallies>>,
     pub admin: Option<Got<AdminData>>,
     pub policies: Option<Got<Vec<PolicyWithRules>>>,
     /// Set while some ACTIVE users have no factor data yet (a pass not finished).
@@ -282,6 +352,7 @@ fn gap<T>(r: Result<T, ApiError>) -> Result<Got<T>, ConnectorError> {
 pub struct Collector<'a> {
     pub client: OktaClient<'a>,
     pub state: &'a mut dyn StateStore,
+    pub events: &'a mut dyn StoredEvents,
     pub log: &'a mut dyn Logger,
     pub cfg: &'a Config,
     pub now: i64,
@@ -293,6 +364,7 @@ impl<'a> Collector<'a> {
     pub fn new(
         client: OktaClient<'a>,
         state: &'a mut dyn StateStore,
+        events: &'a mut dyn StoredEvents,
         log: &'a mut dyn Logger,
         cfg: &'a Config,
         now: i64,
@@ -301,6 +373,7 @@ impl<'a> Collector<'a> {
         Collector {
             client,
             state,
+            events,
             log,
             cfg,
             now,
@@ -326,13 +399,7 @@ impl<'a> Collector<'a> {
             out.suspended = Some(suspended);
             out.suspended_sync = sync;
         }
-        if needs.events_24h {
-            let window = Window::last_24h(self.now);
-            out.events_24h = Some(gap(self.read_log(window, None, "logs_24h"))?);
-        }
-        if needs.admin_sessions {
-            out.admin = Some(self.admin_sessions()?);
-        }
+        self.log_kris(needs, &mut out)?;
         if needs.policies {
             out.policies = Some(gap(self.policies())?);
         }
@@ -896,10 +963,11 @@ impl<'a> Collector<'a> {
         Ok((Ok(data), sync))
     }
 
-    fn admin_sessions(&mut self) -> Result<Got<AdminData>, ConnectorError> {
+    /// The admin-session window: from the cursor (never further back than the
+    /// look-back, nor in the future) to now.
+    fn admin_window(&mut self) -> (Window, Option<i64>) {
         let lookback = self.cfg.admin_session_lookback_hours as i64 * HOUR_MS;
         let cursor = store::get_ms(self.state, store::ADMIN_CURSOR);
-        // Never read further back than the look-back, nor from a cursor in the future.
         let since = match cursor {
             Some(c) => c.max(self.now - lookback).min(self.now),
             None => self.now - lookback,
@@ -908,13 +976,182 @@ impl<'a> Collector<'a> {
             start_exclusive: since,
             end_inclusive: self.now,
         };
-        let events = match gap(self.read_log(window, Some(ADMIN_SESSION_FILTER), "admin_sessions"))?
-        {
-            Ok(v) => v,
-            Err(d) => return Ok(Err(d)),
-        };
+        (window, cursor)
+    }
+
+    /// The log KRIs' data, page by page: the last 24 h of events into [`DayTallies`],
+    /// the admin-session window into a [`SessionFeed`]. Each window is read from the
+    /// tenant's stored stream where its coverage reaches back to the window's start
+    /// (the part after the coverage's end from the System Log), else from the System
+    /// Log as a whole; one pass over the stream serves both windows.
+    fn log_kris(&mut self, needs: Needs, out: &mut Collected) -> Result<(), ConnectorError> {
+        if !needs.events_24h && !needs.admin_sessions {
+            return Ok(());
+        }
+        let coverage = self.events.coverage();
+        let mut day = needs
+            .events_24h
+            .then(|| DayTallies::new(Window::last_24h(self.now)));
+        let admin = needs.admin_sessions.then(|| self.admin_window());
+        let mut feed = admin.map(|(w, _)| SessionFeed::new(w));
+        let day_stream = day
+            .as_ref()
+            .and_then(|d| stream_part(coverage, d.filter.window));
+        let admin_stream = feed
+            .as_ref()
+            .and_then(|f| stream_part(coverage, f.window()));
+        // One pass over the union of the parts read from the stream.
+        let parts: Vec<Window> = [day_stream, admin_stream].into_iter().flatten().collect();
+        if let (Some(start), Some(end)) = (
+            parts.iter().map(|w| w.start_exclusive).min(),
+            parts.iter().map(|w| w.end_inclusive).max(),
+        ) {
+            let pass = Window {
+                start_exclusive: start,
+                end_inclusive: end,
+            };
+            let read = self.read_stream(pass, &mut |ev| {
+                if let (Some(d), Some(w)) = (day.as_mut(), day_stream) {
+                    if ev.published_ms().is_some_and(|ms| w.contains(ms)) {
+                        d.add(ev);
+                    }
+                }
+                if let (Some(f), Some(w)) = (feed.as_mut(), admin_stream) {
+                    if ev.published_ms().is_some_and(|ms| w.contains(ms)) {
+                        f.add(ev);
+                    }
+                }
+            });
+            if let Err(e) = read {
+                return Err(ConnectorError::HostLimit(format!(
+                    "reading the stored event stream failed: {e}"
+                )));
+            }
+        }
+        // What the stream did not cover comes from the System Log.
+        if let Some(mut d) = day {
+            let rest = match day_stream {
+                Some(part) => {
+                    d.source = LogSource::StoredStream {
+                        until_ms: part.end_inclusive,
+                    };
+                    Window {
+                        start_exclusive: part.end_inclusive,
+                        end_inclusive: d.filter.window.end_inclusive,
+                    }
+                }
+                None => d.filter.window,
+            };
+            let read = if rest.start_exclusive < rest.end_inclusive {
+                self.walk_log(rest, None, "logs_24h", &mut |ev| d.add(ev))
+            } else {
+                Ok(())
+            };
+            out.events_24h = Some(gap(read)?.map(|()| {
+                self.info(&format!(
+                    "last 24 h: {} events from the {}",
+                    d.filter.examined,
+                    d.source.describe()
+                ));
+                d
+            }));
+        }
+        if let (Some(mut f), Some((window, cursor))) = (feed, admin) {
+            let rest = match admin_stream {
+                Some(part) => Window {
+                    start_exclusive: part.end_inclusive,
+                    end_inclusive: window.end_inclusive,
+                },
+                None => window,
+            };
+            let read = if rest.start_exclusive < rest.end_inclusive {
+                self.walk_log(
+                    rest,
+                    Some(ADMIN_SESSION_FILTER),
+                    "admin_sessions",
+                    &mut |ev| f.add(ev),
+                )
+            } else {
+                Ok(())
+            };
+            out.admin = Some(match gap(read)? {
+                Ok(()) => Ok(self.admin_sessions(f, cursor, admin_stream.is_some())),
+                Err(d) => Err(d),
+            });
+        }
+        Ok(())
+    }
+
+    /// The tenant's stored events of `window`, page by page, each read into the
+    /// connector's event model and handed to `on_event`. Stored events whose JSON is not
+    /// an event object are counted as skipped.
+    fn read_stream(
+        &mut self,
+        window: Window,
+        on_event: &mut dyn FnMut(&LogEvent),
+    ) -> Result<(), String> {
+        let mut cursor = None;
+        let mut read = 0u64;
+        loop {
+            let page = self.events.read_events(&EventQuery {
+                after_ms: window.start_exclusive,
+                until_ms: window.end_inclusive,
+                cursor: cursor.take(),
+                limit: STREAM_PAGE,
+            })?;
+            for stored in &page.events {
+                match serde_json::from_str::<LogEvent>(&stored.raw) {
+                    Ok(ev) => on_event(&ev),
+                    Err(_) => self.skipped += 1,
+                }
+            }
+            read += page.events.len() as u64;
+            self.log.progress("stored_events", read, None);
+            match page.next_cursor {
+                Some(next) if !page.events.is_empty() => cursor = Some(next),
+                _ => break,
+            }
+        }
+        self.client.stats.items += read;
+        Ok(())
+    }
+
+    /// System Log events of `window`, page by page, handed to `on_event`; no page
+    /// outlives its turn.
+    fn walk_log(
+        &mut self,
+        window: Window,
+        filter: Option<&str>,
+        stage: &str,
+        on_event: &mut dyn FnMut(&LogEvent),
+    ) -> Result<(), ApiError> {
+        let url = log_url(window, filter);
+        let mut read = 0u64;
+        let log = &mut *self.log;
+        let skipped = self
+            .client
+            .for_each_page::<LogEvent>(LOGS, &url, &mut |events| {
+                read += events.len() as u64;
+                for ev in &events {
+                    on_event(ev);
+                }
+                log.progress(stage, read, None);
+            })?;
+        self.skipped += skipped;
+        Ok(())
+    }
+
+    /// Plays the admin-session events into the book kept in state, and moves the
+    /// cursor to now.
+    fn admin_sessions(
+        &mut self,
+        feed: SessionFeed,
+        cursor: Option<i64>,
+        stream: bool,
+    ) -> AdminData {
+        let since = feed.window().start_exclusive;
         let mut book = store::load_session_book(self.state, self.log);
-        let stats = admin_session_outliers::advance(&mut book, &events, window);
+        let stats = feed.apply(&mut book);
         let saved = store::save_session_book(self.state, &book).and_then(|_| {
             let cursor = self.now.max(cursor.unwrap_or(i64::MIN));
             store::set_ms(self.state, store::ADMIN_CURSOR, cursor)
@@ -928,12 +1165,17 @@ impl<'a> Collector<'a> {
             self.state.delete(store::ADMIN_CURSOR);
         }
         self.info(&format!(
-            "admin sessions: {} events since {}, {} open",
+            "admin sessions: {} events since {} from the {}, {} open",
             stats.events_examined,
             ms_to_iso(since),
+            if stream {
+                "stored stream"
+            } else {
+                "system log"
+            },
             book.open.len()
         ));
-        Ok(Ok(AdminData { book, stats }))
+        AdminData { book, stats }
     }
 
     fn policies(&mut self) -> Result<Vec<PolicyWithRules>, ApiError> {

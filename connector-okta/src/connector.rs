@@ -9,8 +9,8 @@ use crate::collect::{Collected, Collector, Got, Needs};
 use crate::config::{self, Config};
 use crate::kris::graph_kris::GraphKri;
 use crate::kris::{
-    admin_session_outliers, app_policy_exceptions, failed_mfa_push, impossible_travel,
-    inactive_users_with_app_access, mfa_adoption, not_evaluated, phish_resistant_mfa, Kri, Window,
+    admin_session_outliers, app_policy_exceptions, inactive_users_with_app_access, mfa_adoption,
+    not_evaluated, phish_resistant_mfa, Kri,
 };
 use kri_connector_sdk::manifest::{job, token_auth};
 use kri_connector_sdk::types::{
@@ -202,12 +202,8 @@ pub fn compute(kri: Kri, c: &Collected, now: i64) -> KriValue {
                 &s.users, s.skipped, &s.refresh,
             )
         }),
-        Kri::ImpossibleTravel24h => with(kri, &c.events_24h, |e| {
-            impossible_travel::impossible_travel(e, Window::last_24h(now))
-        }),
-        Kri::FailedMfaPush24h => with(kri, &c.events_24h, |e| {
-            failed_mfa_push::failed_mfa_push(e, Window::last_24h(now))
-        }),
+        Kri::ImpossibleTravel24h => with(kri, &c.events_24h, |d| d.travel.finish(&d.filter)),
+        Kri::FailedMfaPush24h => with(kri, &c.events_24h, |d| d.push.finish(&d.filter)),
         Kri::AdminSessionOutliers24h => with(kri, &c.admin, |a| {
             admin_session_outliers::admin_session_outliers(&a.book, now, &a.stats)
         }),
@@ -241,8 +237,16 @@ pub fn run_within(
     );
     let collected = {
         let client = OktaClient::new(&mut *host.http);
-        Collector::new(client, &mut *host.state, &mut *host.log, &cfg, now, budget)
-            .collect(Needs::of(&kris))?
+        Collector::new(
+            client,
+            &mut *host.state,
+            &mut *host.events,
+            &mut *host.log,
+            &cfg,
+            now,
+            budget,
+        )
+        .collect(Needs::of(&kris))?
     };
     let values: Vec<KriValue> = kris.iter().map(|k| compute(*k, &collected, now)).collect();
     let mut not_evaluated = Vec::new();
@@ -282,6 +286,9 @@ pub fn run_within(
             "; app links refresh {} ({} users fetched)",
             s.refresh.mode, s.refresh.fetched
         ));
+    }
+    if let Some(Ok(day)) = &collected.events_24h {
+        note.push_str(&format!("; last 24 h from the {}", day.source.describe()));
     }
     for p in [&collected.mfa_sync, &collected.suspended_sync]
         .into_iter()

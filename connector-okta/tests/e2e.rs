@@ -9,7 +9,7 @@ use common::{load_org, FakeOkta};
 use connector_okta::connector::{self, Host};
 use connector_okta::store;
 use connector_okta::time::{iso_to_ms, HOUR_MS};
-use kri_connector_sdk::fakes::{MemLog, MemOutput, MemState};
+use kri_connector_sdk::fakes::{MemEvents, MemLog, MemOutput, MemState};
 use kri_connector_sdk::types::{ConnectorError, KriValue, RunRequest, RunSummary};
 use kri_connector_sdk::StateStore;
 use serde_json::{json, Value};
@@ -74,6 +74,7 @@ fn run_with(
             state,
             output: &mut output,
             log: &mut log,
+            events: &mut MemEvents::default(),
         };
         connector::run(&mut host, &req)
     };
@@ -97,6 +98,7 @@ fn check(okta: &mut FakeOkta) -> Result<(), ConnectorError> {
         state: &mut state,
         output: &mut output,
         log: &mut log,
+        events: &mut MemEvents::default(),
     };
     connector::check(
         &mut host,
@@ -897,6 +899,7 @@ fn a_full_state_quota_does_not_stop_the_kris() {
             state: &mut state,
             output: &mut output,
             log: &mut log,
+            events: &mut MemEvents::default(),
         },
         &RunRequest {
             job: connector::KRIS.to_string(),
@@ -1222,6 +1225,7 @@ fn run_on_a_short_budget(okta: &mut FakeOkta, state: &mut MemState) -> Outcome {
             state,
             output: &mut output,
             log: &mut log,
+            events: &mut MemEvents::default(),
         };
         connector::run_within(&mut host, &req, &budget)
     };

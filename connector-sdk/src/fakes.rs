@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::graph::Coverage;
 use crate::http::{HttpError, Request, Response};
-use crate::types::{KriValue, Level, Output};
-use crate::{Host, Logger, OutputSink, StateStore, Transport};
+use crate::stored_events::{EventPage, EventQuery, StreamCoverage};
+use crate::types::{Event, KriValue, Level, Output};
+use crate::{Host, Logger, OutputSink, StateStore, StoredEvents, Transport};
 
 /// State in a map; other jobs' state in `peers` (job, key).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -103,6 +104,71 @@ impl Logger for NullLog {
     fn progress(&mut self, _stage: &str, _done: u64, _total: Option<u64>) {}
 }
 
+/// A stored stream in memory: `events` (kept sorted by time, then id) and the
+/// coverage last declared. Pages hold at most [`MemEvents::PAGE_MAX`] events; the
+/// cursor is the index of the next event.
+#[derive(Debug, Clone, Default)]
+pub struct MemEvents {
+    pub events: Vec<Event>,
+    pub coverage: Option<StreamCoverage>,
+    /// Pages read so far.
+    pub pages_read: u64,
+}
+
+impl MemEvents {
+    /// The bound the real host puts on a page, too.
+    pub const PAGE_MAX: usize = 1000;
+
+    /// A stream of `events` complete for `coverage`.
+    pub fn new(mut events: Vec<Event>, coverage: Option<StreamCoverage>) -> MemEvents {
+        events.sort_by(|a, b| (a.time_ms, &a.id).cmp(&(b.time_ms, &b.id)));
+        MemEvents {
+            events,
+            coverage,
+            pages_read: 0,
+        }
+    }
+}
+
+impl StoredEvents for MemEvents {
+    fn coverage(&mut self) -> Option<StreamCoverage> {
+        self.coverage
+    }
+    fn declare_coverage(&mut self, coverage: StreamCoverage) -> Result<(), String> {
+        if coverage.after_ms >= coverage.until_ms {
+            return Err("an empty coverage range".into());
+        }
+        self.coverage = Some(coverage);
+        Ok(())
+    }
+    fn read_events(&mut self, q: &EventQuery) -> Result<EventPage, String> {
+        let from = match &q.cursor {
+            None => 0,
+            Some(c) => c
+                .parse::<usize>()
+                .map_err(|_| format!("bad cursor {c:?}"))?,
+        };
+        let limit = (q.limit as usize).clamp(1, Self::PAGE_MAX);
+        let mut events = Vec::new();
+        let mut next = None;
+        for (i, e) in self.events.iter().enumerate().skip(from) {
+            if e.time_ms <= q.after_ms || e.time_ms > q.until_ms {
+                continue;
+            }
+            if events.len() == limit {
+                next = Some(i.to_string());
+                break;
+            }
+            events.push(e.clone());
+        }
+        self.pages_read += 1;
+        Ok(EventPage {
+            events,
+            next_cursor: next,
+        })
+    }
+}
+
 /// HTTP answered by a closure; every request is recorded. `send_all` answers each
 /// request in order.
 pub struct FakeHttp<F: FnMut(&Request) -> Result<Response, HttpError>> {
@@ -151,6 +217,7 @@ pub struct FakeHost<T: Transport> {
     pub state: MemState,
     pub output: MemOutput,
     pub log: MemLog,
+    pub events: MemEvents,
 }
 
 impl<T: Transport> FakeHost<T> {
@@ -160,6 +227,7 @@ impl<T: Transport> FakeHost<T> {
             state: MemState::default(),
             output: MemOutput::default(),
             log: MemLog::default(),
+            events: MemEvents::default(),
         }
     }
 
@@ -170,6 +238,7 @@ impl<T: Transport> FakeHost<T> {
             state: &mut self.state,
             output: &mut self.output,
             log: &mut self.log,
+            events: &mut self.events,
         }
     }
 }

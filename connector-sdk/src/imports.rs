@@ -1,10 +1,13 @@
 //! The host's real imports behind the SDK's traits (inside the component only).
 
-use crate::bindings::kri::connector::{graph, http, log, output, peer_state, state};
+use crate::bindings::kri::connector::{
+    graph, http, log, output, peer_state, state, stored_events,
+};
 use crate::graph::Coverage;
 use crate::http::{HttpError, Request, Response};
+use crate::stored_events::{EventPage, EventQuery, StreamCoverage};
 use crate::types::{Level, Output};
-use crate::{Host, Logger, OutputSink, StateStore, Transport};
+use crate::{Host, Logger, OutputSink, StateStore, StoredEvents, Transport};
 
 struct HostHttp;
 
@@ -62,12 +65,28 @@ impl Logger for HostLog {
     }
 }
 
+struct HostEvents;
+
+impl StoredEvents for HostEvents {
+    fn coverage(&mut self) -> Option<StreamCoverage> {
+        stored_events::coverage()
+    }
+    fn declare_coverage(&mut self, coverage: StreamCoverage) -> Result<(), String> {
+        stored_events::declare_coverage(coverage)
+    }
+    fn read_events(&mut self, query: &EventQuery) -> Result<EventPage, String> {
+        stored_events::read_events(query)
+    }
+}
+
 pub(crate) fn with_host<R>(f: impl FnOnce(&mut Host<'_>) -> R) -> R {
-    let (mut h, mut s, mut o, mut l) = (HostHttp, HostState, HostOutput, HostLog);
+    let (mut h, mut s, mut o, mut l, mut e) =
+        (HostHttp, HostState, HostOutput, HostLog, HostEvents);
     f(&mut Host {
         http: &mut h,
         state: &mut s,
         output: &mut o,
         log: &mut l,
+        events: &mut e,
     })
 }

@@ -5,7 +5,7 @@
 //!   modules [`types`] and [`http`] re-export them, and they are the connector's
 //!   types too (no mirror types).
 //! - [`Host`]: the host's imports as traits ([`Transport`], [`StateStore`],
-//!   [`OutputSink`], [`Logger`]), so connector logic runs natively over the fakes of
+//!   [`OutputSink`], [`Logger`], [`StoredEvents`]), so connector logic runs natively over the fakes of
 //!   [`fakes`] in unit tests and over the real imports inside the component.
 //! - [`Connector`] and [`export_connector!`]: implement the trait, invoke the macro,
 //!   and the crate is a component.
@@ -62,7 +62,16 @@ pub mod graph {
 }
 
 use graph::Coverage;
+
+/// The types of the `stored-events` import (the tenant's stored audit stream).
+pub mod stored_events {
+    pub use crate::bindings::kri::connector::stored_events::{
+        EventPage, EventQuery, StreamCoverage,
+    };
+}
+
 use http::{HttpError, Request, Response};
+use stored_events::{EventPage, EventQuery, StreamCoverage};
 use types::{ConnectorError, KriValue, Level, Manifest, Output, RunRequest, RunSummary};
 
 /// The connector's only way out: the host's `http` import.
@@ -113,12 +122,24 @@ pub trait Logger {
     fn progress(&mut self, stage: &str, done: u64, total: Option<u64>);
 }
 
+/// The tenant's stored audit stream, read page by page, and how far it is complete.
+pub trait StoredEvents {
+    /// How far the stored stream is complete, as a job last declared it.
+    fn coverage(&mut self) -> Option<StreamCoverage>;
+    /// Declares how far the stored stream, with this run's events, is complete
+    /// (committed with the run).
+    fn declare_coverage(&mut self, coverage: StreamCoverage) -> Result<(), String>;
+    /// One page of stored events, ascending by time then id.
+    fn read_events(&mut self, query: &EventQuery) -> Result<EventPage, String>;
+}
+
 /// The host's imports, as trait objects.
 pub struct Host<'a> {
     pub http: &'a mut dyn Transport,
     pub state: &'a mut dyn StateStore,
     pub output: &'a mut dyn OutputSink,
     pub log: &'a mut dyn Logger,
+    pub events: &'a mut dyn StoredEvents,
 }
 
 /// A connector: its manifest and its two entry points.

@@ -39,11 +39,13 @@ use crate::pacer::{local_now_ms, Pacer};
 use crate::plugins::{Plugin, PluginRegistry, DEFAULT_MAX_PLUGIN_BYTES};
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::runtime::{call_check, call_run, new_store, CallFailure, CallLimits};
-use crate::sandbox::{LogLine, ProgressSink, RunBuffers, SandboxState, RESERVED_STATE_PREFIX};
+use crate::sandbox::{
+    LogLine, ProgressSink, RunBuffers, SandboxState, StreamAccess, RESERVED_STATE_PREFIX,
+};
 use crate::secrets::{SecretKey, Token};
 use crate::store::{
     AlertStatus, EventFilter, KriDefinitionRow, KriOutput, KriRow, RunCommit, RunRecord, RunStart,
-    RunStats, SqliteStore, StateChanges, Store, StoredAlert, StoredEvent, Tenant,
+    RunStats, SqliteStore, StateChanges, Store, StoredAlert, StoredEvent, StreamCoverage, Tenant,
 };
 
 /// How long a tenant's events are kept unless its extra config says
@@ -150,6 +152,8 @@ struct PreparedRun {
     /// The other jobs' committed state, by job: read only.
     peer_state: BTreeMap<String, BTreeMap<String, Vec<u8>>>,
     request: RunRequest,
+    /// The tenant's stored stream coverage as committed (the `stored-events` import).
+    stream_coverage: Option<StreamCoverage>,
 }
 
 /// What executing a run left to commit.
@@ -169,6 +173,17 @@ fn stored_state_key(job: &str, key: &str) -> String {
     } else {
         format!("{RESERVED_STATE_PREFIX}{job}/{key}")
     }
+}
+
+/// Where the host keeps a tenant's stream coverage among its connector's state: under
+/// the host's reserved prefix, in no job's namespace (job names have no `@`), so no job
+/// sees it as state and it commits in the same transaction as the run's events.
+const STREAM_COVERAGE_KEY: &str = "job:@stream/coverage";
+
+/// The stream coverage kept in a connector's state, if any was declared.
+fn stream_coverage(all: &BTreeMap<String, Vec<u8>>) -> Option<StreamCoverage> {
+    all.get(STREAM_COVERAGE_KEY)
+        .and_then(|bytes| serde_json::from_slice(bytes).ok())
 }
 
 /// The part of a connector's stored state that job `job` sees, under its own keys.
@@ -896,6 +911,7 @@ impl KriHost {
                 (j, view)
             })
             .collect();
+        let stream_coverage = stream_coverage(&all_state);
         let state_base = job_state(&job, all_state);
         let request = Self::request(&tenant, &job, &quotas, opts.now_ms);
         Ok(PreparedRun {
@@ -910,6 +926,7 @@ impl KriHost {
             state_base,
             peer_state,
             request,
+            stream_coverage,
         })
     }
 
@@ -922,7 +939,7 @@ impl KriHost {
             .iter()
             .map(|k| k.slug.clone())
             .collect();
-        let state = SandboxState::new(
+        let mut state = SandboxState::new(
             run.quotas,
             Some(run.gateway.clone()),
             allowed,
@@ -934,6 +951,16 @@ impl KriHost {
             cpu_ms: run.quotas.cpu_ms,
             wall_ms: run.quotas.wall_ms,
         };
+        state.stream = Some(StreamAccess {
+            store: self.store.clone(),
+            tenant_id: run.tenant.id.clone(),
+            coverage: run.stream_coverage,
+            may_declare: run
+                .plugin
+                .manifest
+                .job(&run.job)
+                .is_some_and(|j| j.outputs.contains(&OutputKind::Event)),
+        });
         let mut store = new_store(&self.engine, state, limits);
         let result = call_run(&run.plugin.pre, &mut store, limits, &run.request).await;
         let redact = |s: &str| kri_policy::redact::redact(s, &[&run.secret]);
@@ -1088,6 +1115,12 @@ impl KriHost {
                     .map(|(k, v)| (stored_state_key(&run.job, &k), v))
                     .collect::<StateChanges>();
                 commit.graph = buffers.graph;
+                if let Some(c) = buffers.declared_coverage {
+                    commit.state.insert(
+                        STREAM_COVERAGE_KEY.to_string(),
+                        Some(serde_json::to_vec(&c).unwrap_or_default()),
+                    );
+                }
                 commit.stats = stats.clone();
                 let streams_events = !commit.events.is_empty()
                     || run

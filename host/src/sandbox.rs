@@ -3,11 +3,12 @@
 //! module in `contract/` converts its bindings and calls these).
 //!
 //! Each import hands the call to the gateway (http), the state overlay (state), the
-//! output buffer (output) or the log buffer (log), charging the run's quotas. Nested
-//! results: the outer `wasmtime::Result` is a trap that ends the instance (a spent
-//! quota), the inner result is what the guest sees. Nothing here touches the
-//! database: buffered outputs and state changes are committed by `KriHost::run` only
-//! when the run succeeds.
+//! output buffer (output), the log buffer (log) or the tenant's stored stream
+//! (stored-events: read-only pages through the `Store` trait), charging the run's
+//! quotas. Nested results: the outer `wasmtime::Result` is a trap that ends the
+//! instance (a spent quota), the inner result is what the guest sees. Nothing here
+//! writes to the database: buffered outputs, state changes and a declared stream
+//! coverage are committed by `KriHost::run` only when the run succeeds.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::gateway::{Gateway, GatewayError, InboundResponse, OutboundRequest};
 use crate::model::{GraphChanges, GraphCoverage, Output, OutputKind};
-use crate::store::StateChanges;
+use crate::store::{PagedEvent, StateChanges, Store, StreamCoverage};
 
 /// Keys that start with this are refused to guests: the host keeps the state of
 /// jobs other than `kris` under `job:<name>/` (see `host.rs`).
@@ -67,6 +68,27 @@ pub struct RunBuffers {
     pub logs: Vec<LogLine>,
     /// Deletions in the identity graph (the `graph` import).
     pub graph: GraphChanges,
+    /// The stream coverage the run declared (`stored-events.declare-coverage`).
+    pub declared_coverage: Option<StreamCoverage>,
+}
+
+/// The most stored events one `stored-events.read-events` page holds.
+pub const STORED_EVENTS_PAGE_MAX: usize = 1000;
+
+/// A run's view of its tenant's stored stream (the `stored-events` import).
+pub struct StreamAccess {
+    pub store: Arc<dyn Store>,
+    pub tenant_id: String,
+    /// As committed before the run.
+    pub coverage: Option<StreamCoverage>,
+    /// Whether the run's job emits events, and so may declare the coverage.
+    pub may_declare: bool,
+}
+
+/// One page of stored events for a guest.
+pub struct StoredEventsPage {
+    pub events: Vec<PagedEvent>,
+    pub next_cursor: Option<String>,
 }
 
 /// The data of one sandbox's `Store`.
@@ -81,6 +103,8 @@ pub struct SandboxState {
     pub gateway: Option<Arc<Gateway>>,
     pub allowed_slugs: BTreeSet<String>,
     pub buffers: RunBuffers,
+    /// The tenant's stored stream; `None` outside runs (describe, check).
+    pub stream: Option<StreamAccess>,
     /// Keys and bytes held in state (committed plus pending), kept as running totals
     /// so that a `state.set` costs the same however many keys are pending.
     state_keys: u64,
@@ -228,8 +252,10 @@ impl SandboxState {
                 state_changes: StateChanges::new(),
                 logs: Vec::new(),
                 graph: GraphChanges::default(),
+                declared_coverage: None,
             },
             peer_state: BTreeMap::new(),
+            stream: None,
             state_keys,
             state_bytes,
             log_bytes: 0,
@@ -366,6 +392,71 @@ impl SandboxState {
             out.push(self.gateway_result(r)?);
         }
         Ok(out)
+    }
+
+    fn stream(&self) -> Result<&StreamAccess, String> {
+        self.stream
+            .as_ref()
+            .ok_or_else(|| "the stored event stream is only readable during a run".to_string())
+    }
+
+    /// The coverage as declared by this run, else as committed before it.
+    pub fn stream_coverage(&self) -> Option<StreamCoverage> {
+        self.buffers
+            .declared_coverage
+            .or_else(|| self.stream.as_ref().and_then(|s| s.coverage))
+    }
+
+    pub fn declare_stream_coverage(&mut self, c: StreamCoverage) -> Result<(), String> {
+        let access = self.stream()?;
+        if !access.may_declare {
+            return Err(
+                "only a job that emits events may declare the stream's coverage; add `event` \
+                 to the job's outputs in the manifest"
+                    .into(),
+            );
+        }
+        if c.after_ms >= c.until_ms {
+            return Err(format!(
+                "coverage ({}, {}] is empty: after-ms must be below until-ms",
+                c.after_ms, c.until_ms
+            ));
+        }
+        self.buffers.declared_coverage = Some(c);
+        Ok(())
+    }
+
+    /// One page of the tenant's stored events of `(after_ms, until_ms]`; the cursor is
+    /// `<time-ms>:<id>` of the previous page's last event.
+    pub async fn read_stored_events(
+        &mut self,
+        after_ms: i64,
+        until_ms: i64,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<StoredEventsPage, String> {
+        let access = self.stream()?;
+        let from = match cursor {
+            None => None,
+            Some(c) => Some(parse_stream_cursor(&c).ok_or_else(|| {
+                format!("cursor {c:?} is not one the host gave: pass a page's next-cursor as is")
+            })?),
+        };
+        let limit = (limit as usize).clamp(1, STORED_EVENTS_PAGE_MAX);
+        let (store, tenant) = (access.store.clone(), access.tenant_id.clone());
+        let started = Instant::now();
+        let events = store
+            .event_page(&tenant, after_ms, until_ms, from, limit)
+            .await;
+        self.cpu.blocked += started.elapsed();
+        let events = events.map_err(|e| format!("reading stored events failed: {e}"))?;
+        let next_cursor = (events.len() == limit)
+            .then(|| events.last().map(|e| format!("{}:{}", e.time_ms, e.id)))
+            .flatten();
+        Ok(StoredEventsPage {
+            events,
+            next_cursor,
+        })
     }
 
     pub fn state_get(&self, key: &str) -> Option<Vec<u8>> {
@@ -528,6 +619,12 @@ impl SandboxState {
     }
 }
 
+/// Reads a stored-events cursor, `<time-ms>:<id>`.
+fn parse_stream_cursor(c: &str) -> Option<(i64, String)> {
+    let (ms, id) = c.split_once(':')?;
+    Some((ms.parse().ok()?, id.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,5 +697,48 @@ mod tests {
         let r = s.state_set("job:logs/cursor".into(), b"x".to_vec());
         assert!(r.expect("no trap").is_err());
         assert!(s.buffers.state_changes.is_empty());
+    }
+
+    fn with_stream(may_declare: bool, dir: &std::path::Path) -> SandboxState {
+        let mut s = sandbox(10);
+        let store = crate::store::SqliteStore::open(dir).expect("store");
+        s.stream = Some(StreamAccess {
+            store: Arc::new(store),
+            tenant_id: "t".into(),
+            coverage: Some(StreamCoverage {
+                after_ms: 0,
+                until_ms: 10,
+            }),
+            may_declare,
+        });
+        s
+    }
+
+    #[test]
+    fn only_a_job_that_emits_events_declares_a_non_empty_coverage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let c = |after_ms, until_ms| StreamCoverage { after_ms, until_ms };
+        let mut reader = with_stream(false, dir.path());
+        assert!(reader.declare_stream_coverage(c(0, 20)).is_err());
+        assert_eq!(reader.stream_coverage(), Some(c(0, 10)));
+        let mut writer = with_stream(true, dir.path());
+        for bad in [c(5, 5), c(6, 5)] {
+            assert!(writer.declare_stream_coverage(bad).is_err(), "{bad:?}");
+        }
+        assert!(writer.declare_stream_coverage(c(0, 20)).is_ok());
+        assert_eq!(writer.stream_coverage(), Some(c(0, 20)));
+        assert_eq!(writer.buffers.declared_coverage, Some(c(0, 20)));
+        // Outside a run there is no stream.
+        let mut outside = sandbox(1);
+        assert_eq!(outside.stream_coverage(), None);
+        assert!(outside.declare_stream_coverage(c(0, 20)).is_err());
+    }
+
+    #[test]
+    fn stream_cursors_are_the_hosts_own() {
+        assert_eq!(parse_stream_cursor("12:abc"), Some((12, "abc".into())));
+        assert_eq!(parse_stream_cursor("12:a:b"), Some((12, "a:b".into())));
+        assert_eq!(parse_stream_cursor("x:abc"), None);
+        assert_eq!(parse_stream_cursor("12"), None);
     }
 }

@@ -514,6 +514,34 @@ impl<'a> OktaClient<'a> {
         self.continue_list(ep, first_url, first, opts, on_page)
     }
 
+    /// Every page of a list, like [`OktaClient::list_all`] with `stop_on_empty_page`,
+    /// handing each page's items to `on_page` instead of keeping them, so a long list
+    /// is never held whole. Returns how many elements were skipped as unreadable.
+    pub fn for_each_page<T: ListItem>(
+        &mut self,
+        ep: Endpoint,
+        first_url: &str,
+        on_page: &mut dyn FnMut(Vec<T>),
+    ) -> Result<u64, ApiError> {
+        let mut url = first_url.to_string();
+        let mut skipped = 0;
+        let mut pages = 0;
+        loop {
+            let page = self.get_page::<T>(ep, &url)?;
+            pages += 1;
+            skipped += page.skipped;
+            let empty = page.items.is_empty();
+            on_page(page.items);
+            let Some(next) = page.next else {
+                return Ok(skipped);
+            };
+            if empty || next == url || pages >= self.max_pages {
+                return Ok(skipped);
+            }
+            url = next;
+        }
+    }
+
     fn continue_list<T: ListItem>(
         &mut self,
         ep: Endpoint,

@@ -6,7 +6,7 @@
 //! sees its end; ended outliers are remembered for 24 h so every run within a day of the
 //! end counts them.
 
-use super::{evaluated, events_in_window, round1, Kri, Window, DETAILS_LIST_CAP};
+use super::{evaluated, round1, Kri, Window, WindowFilter, DETAILS_LIST_CAP};
 use crate::api::models::LogEvent;
 use crate::time::{ms_to_iso, HOUR_MS};
 use kri_connector_sdk::types::KriValue;
@@ -68,85 +68,124 @@ pub struct AdvanceStats {
     pub forgotten_open: u64,
 }
 
-/// Feeds the events of `window` (`(cursor or now - lookback, now]`) into the book and
-/// prunes it at `window.end_inclusive` (now).
-pub fn advance(book: &mut SessionBook, events: &[LogEvent], window: Window) -> AdvanceStats {
-    let now = window.end_inclusive;
-    let we = events_in_window(events, window);
-    let mut stats = AdvanceStats {
-        events_examined: we.examined,
-        events_skipped: we.skipped,
-        ..AdvanceStats::default()
-    };
-    // (time, 0 = start / 1 = end, session id, actor)
-    let mut items: Vec<(i64, u8, String, Option<String>)> = Vec::new();
-    for ev in we.events {
+/// One admin-session start or end: (time, 0 = start / 1 = end, session id, actor).
+type SessionItem = (i64, u8, String, Option<String>);
+
+/// Collects the admin-session starts and ends of `window` (`(cursor or now - lookback,
+/// now]`) from events fed one at a time, page by page; only those events are kept (a
+/// few per admin sign-in), and other event types are not even counted, so reading every
+/// stored event gives the same figures as a System Log read filtered to the two types.
+#[derive(Debug)]
+pub struct SessionFeed {
+    filter: WindowFilter,
+    items: Vec<SessionItem>,
+    /// Start or end events without a published time or session id.
+    skipped: u64,
+}
+
+impl SessionFeed {
+    pub fn new(window: Window) -> SessionFeed {
+        SessionFeed {
+            filter: WindowFilter::new(window),
+            items: Vec::new(),
+            skipped: 0,
+        }
+    }
+
+    pub fn window(&self) -> Window {
+        self.filter.window
+    }
+
+    pub fn add(&mut self, ev: &LogEvent) {
         let kind = match ev.event_type.as_deref().map(str::trim) {
             Some(START_EVENT) => 0,
             Some(END_EVENT) => 1,
-            _ => continue,
+            _ => return,
         };
+        if !self.filter.admit(ev) {
+            return;
+        }
         let (Some(ms), Some(sid)) = (ev.published_ms(), ev.external_session_id.as_deref()) else {
-            stats.events_skipped += 1;
-            continue;
+            self.skipped += 1;
+            return;
         };
         let sid = sid.trim();
         if sid.is_empty() {
-            stats.events_skipped += 1;
-            continue;
+            self.skipped += 1;
+            return;
         }
         let actor = ev
             .actor_alternate_id
             .clone()
             .or_else(|| ev.actor_id.clone());
-        items.push((ms, kind, sid.to_string(), actor));
+        self.items.push((ms, kind, sid.to_string(), actor));
     }
-    items.sort_by_key(|a| (a.0, a.1));
-    for (ms, kind, sid, actor) in items {
-        if kind == 0 {
-            stats.starts += 1;
-            let entry = book.open.entry(sid).or_insert(OpenSession {
-                start_ms: ms,
-                actor: actor.clone(),
-            });
-            if ms < entry.start_ms {
-                *entry = OpenSession {
-                    start_ms: ms,
-                    actor,
-                };
-            }
-            continue;
-        }
-        stats.ends += 1;
-        let Some(open) = book.open.remove(&sid) else {
-            stats.ends_without_start += 1;
-            continue;
+
+    /// Plays the collected starts and ends into the book in time order and prunes it at
+    /// the window's end (now).
+    pub fn apply(mut self, book: &mut SessionBook) -> AdvanceStats {
+        let now = self.filter.window.end_inclusive;
+        let mut stats = AdvanceStats {
+            events_examined: self.filter.examined,
+            events_skipped: self.filter.skipped + self.skipped,
+            ..AdvanceStats::default()
         };
-        if ms - open.start_ms > OUTLIER_MS {
-            let ended = EndedSession {
-                session_id: sid,
-                start_ms: open.start_ms,
-                end_ms: ms,
-                actor: open.actor.or(actor),
+        self.items.sort_by_key(|a| (a.0, a.1));
+        for (ms, kind, sid, actor) in self.items {
+            if kind == 0 {
+                stats.starts += 1;
+                let entry = book.open.entry(sid).or_insert(OpenSession {
+                    start_ms: ms,
+                    actor: actor.clone(),
+                });
+                if ms < entry.start_ms {
+                    *entry = OpenSession {
+                        start_ms: ms,
+                        actor,
+                    };
+                }
+                continue;
+            }
+            stats.ends += 1;
+            let Some(open) = book.open.remove(&sid) else {
+                stats.ends_without_start += 1;
+                continue;
             };
-            if !book.recent_outliers.contains(&ended) {
-                book.recent_outliers.push(ended);
+            if ms - open.start_ms > OUTLIER_MS {
+                let ended = EndedSession {
+                    session_id: sid,
+                    start_ms: open.start_ms,
+                    end_ms: ms,
+                    actor: open.actor.or(actor),
+                };
+                if !book.recent_outliers.contains(&ended) {
+                    book.recent_outliers.push(ended);
+                }
             }
         }
+        // Prune.
+        book.recent_outliers
+            .retain(|s| s.end_ms > now - 24 * HOUR_MS);
+        let before = book.open.len();
+        book.open.retain(|_, s| now - s.start_ms <= MAX_OPEN_AGE_MS);
+        if book.open.len() > MAX_OPEN_SESSIONS {
+            let mut starts: Vec<i64> = book.open.values().map(|s| s.start_ms).collect();
+            starts.sort_unstable();
+            let cutoff = starts[book.open.len() - MAX_OPEN_SESSIONS];
+            book.open.retain(|_, s| s.start_ms >= cutoff);
+        }
+        stats.forgotten_open = (before - book.open.len()) as u64;
+        stats
     }
-    // Prune.
-    book.recent_outliers
-        .retain(|s| s.end_ms > now - 24 * HOUR_MS);
-    let before = book.open.len();
-    book.open.retain(|_, s| now - s.start_ms <= MAX_OPEN_AGE_MS);
-    if book.open.len() > MAX_OPEN_SESSIONS {
-        let mut starts: Vec<i64> = book.open.values().map(|s| s.start_ms).collect();
-        starts.sort_unstable();
-        let cutoff = starts[book.open.len() - MAX_OPEN_SESSIONS];
-        book.open.retain(|_, s| s.start_ms >= cutoff);
+}
+
+/// Feeds a slice of events of `window` into the book (see [`SessionFeed`]).
+pub fn advance(book: &mut SessionBook, events: &[LogEvent], window: Window) -> AdvanceStats {
+    let mut feed = SessionFeed::new(window);
+    for ev in events {
+        feed.add(ev);
     }
-    stats.forgotten_open = (before - book.open.len()) as u64;
-    stats
+    feed.apply(book)
 }
 
 /// The KRI from the book as it stands at `now`.

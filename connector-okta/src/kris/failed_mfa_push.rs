@@ -3,7 +3,7 @@
 //! `user.authentication.auth_via_mfa` with `debugData.factor == "OKTA_VERIFY_PUSH"` and
 //! outcome FAILURE. A failed PASSWORD_AS_FACTOR (or any other factor) is no push denial.
 
-use super::{evaluated, events_in_window, Kri, Window, DETAILS_LIST_CAP};
+use super::{evaluated, Kri, Window, WindowFilter, DETAILS_LIST_CAP};
 use crate::api::models::{is, LogEvent};
 use kri_connector_sdk::types::KriValue;
 use serde_json::{json, Value};
@@ -41,41 +41,60 @@ pub fn is_push_denial(ev: &LogEvent) -> bool {
     classify(ev) != PushVerdict::NotAPushDenial
 }
 
-pub fn failed_mfa_push(events: &[LogEvent], window: Window) -> KriValue {
-    let we = events_in_window(events, window);
-    let mut classic = 0u64;
-    let mut oie = 0u64;
-    let mut listed = Vec::new();
-    for ev in &we.events {
-        let verdict = classify(ev);
-        match verdict {
-            PushVerdict::ClassicDenyPush => classic += 1,
-            PushVerdict::IdentityEngineFailedPush => oie += 1,
-            PushVerdict::NotAPushDenial => continue,
+/// The KRI over events fed one at a time (each already admitted to the window once).
+#[derive(Debug, Default)]
+pub struct PushTally {
+    classic: u64,
+    oie: u64,
+    listed: Vec<Value>,
+}
+
+impl PushTally {
+    pub fn add(&mut self, ev: &LogEvent) {
+        match classify(ev) {
+            PushVerdict::ClassicDenyPush => self.classic += 1,
+            PushVerdict::IdentityEngineFailedPush => self.oie += 1,
+            PushVerdict::NotAPushDenial => return,
         }
-        if listed.len() < DETAILS_LIST_CAP {
-            listed.push(json!({
+        if self.listed.len() < DETAILS_LIST_CAP {
+            self.listed.push(json!({
                 "uuid": ev.uuid, "published": ev.published, "event_type": ev.event_type,
                 "actor": ev.actor_alternate_id,
             }));
         }
     }
-    let count = classic + oie;
-    let details = json!({
-        "window": window.to_json(),
-        "events_examined": we.examined,
-        "events_skipped": we.skipped,
-        "classic_deny_push": classic,
-        "identity_engine_failed_push": oie,
-        "events": listed,
-    });
-    evaluated(
-        Kri::FailedMfaPush24h,
-        count as f64,
-        Some(count as f64),
-        None,
-        details,
-    )
+
+    /// The KRI, with what `filter` (the window's) counted.
+    pub fn finish(&self, filter: &WindowFilter) -> KriValue {
+        let count = self.classic + self.oie;
+        let details = json!({
+            "window": filter.window.to_json(),
+            "events_examined": filter.examined,
+            "events_skipped": filter.skipped,
+            "classic_deny_push": self.classic,
+            "identity_engine_failed_push": self.oie,
+            "events": &self.listed,
+        });
+        evaluated(
+            Kri::FailedMfaPush24h,
+            count as f64,
+            Some(count as f64),
+            None,
+            details,
+        )
+    }
+}
+
+/// The KRI over a slice of events.
+pub fn failed_mfa_push(events: &[LogEvent], window: Window) -> KriValue {
+    let mut filter = WindowFilter::new(window);
+    let mut tally = PushTally::default();
+    for ev in events {
+        if filter.admit(ev) {
+            tally.add(ev);
+        }
+    }
+    tally.finish(&filter)
 }
 
 #[cfg(test)]

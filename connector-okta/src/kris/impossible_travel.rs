@@ -6,7 +6,7 @@
 //! `securityContext.userBehaviors` (Java-map string, object, or array of names / of
 //! `{name, result}` objects).
 
-use super::{evaluated, events_in_window, Kri, Window, DETAILS_LIST_CAP};
+use super::{evaluated, Kri, Window, WindowFilter, DETAILS_LIST_CAP};
 use crate::api::models::{get_ci, LogEvent};
 use kri_connector_sdk::types::KriValue;
 use serde_json::{json, Value};
@@ -159,49 +159,66 @@ pub fn velocity_positive(ev: &LogEvent) -> bool {
     behaviors(ev).0.iter().any(is_velocity_positive)
 }
 
-pub fn impossible_travel(events: &[LogEvent], window: Window) -> KriValue {
-    let we = events_in_window(events, window);
-    let mut matched = Vec::new();
-    let mut unreadable = 0u64;
-    let mut with_behaviors = 0u64;
-    for ev in &we.events {
+/// The KRI over events fed one at a time (each already admitted to the window once).
+#[derive(Debug, Default)]
+pub struct TravelTally {
+    count: u64,
+    unreadable: u64,
+    with_behaviors: u64,
+    listed: Vec<Value>,
+}
+
+impl TravelTally {
+    pub fn add(&mut self, ev: &LogEvent) {
         let (bs, bad) = behaviors(ev);
         if bad {
-            unreadable += 1;
+            self.unreadable += 1;
         }
         if !bs.is_empty() {
-            with_behaviors += 1;
+            self.with_behaviors += 1;
         }
-        if bs.iter().any(is_velocity_positive) {
-            matched.push(*ev);
+        if !bs.iter().any(is_velocity_positive) {
+            return;
+        }
+        self.count += 1;
+        if self.listed.len() < DETAILS_LIST_CAP {
+            self.listed.push(json!({
+                "uuid": ev.uuid, "published": ev.published, "event_type": ev.event_type,
+                "actor": ev.actor_alternate_id,
+            }));
         }
     }
-    let count = matched.len() as u64;
-    let listed: Vec<Value> = matched
-        .iter()
-        .take(DETAILS_LIST_CAP)
-        .map(|e| {
-            json!({
-                "uuid": e.uuid, "published": e.published, "event_type": e.event_type,
-                "actor": e.actor_alternate_id,
-            })
-        })
-        .collect();
-    let details = json!({
-        "window": window.to_json(),
-        "events_examined": we.examined,
-        "events_skipped": we.skipped,
-        "events_with_behaviors": with_behaviors,
-        "unreadable_security_data": unreadable,
-        "events": listed,
-    });
-    evaluated(
-        Kri::ImpossibleTravel24h,
-        count as f64,
-        Some(count as f64),
-        None,
-        details,
-    )
+
+    /// The KRI, with what `filter` (the window's) counted.
+    pub fn finish(&self, filter: &WindowFilter) -> KriValue {
+        let details = json!({
+            "window": filter.window.to_json(),
+            "events_examined": filter.examined,
+            "events_skipped": filter.skipped,
+            "events_with_behaviors": self.with_behaviors,
+            "unreadable_security_data": self.unreadable,
+            "events": &self.listed,
+        });
+        evaluated(
+            Kri::ImpossibleTravel24h,
+            self.count as f64,
+            Some(self.count as f64),
+            None,
+            details,
+        )
+    }
+}
+
+/// The KRI over a slice of events.
+pub fn impossible_travel(events: &[LogEvent], window: Window) -> KriValue {
+    let mut filter = WindowFilter::new(window);
+    let mut tally = TravelTally::default();
+    for ev in events {
+        if filter.admit(ev) {
+            tally.add(ev);
+        }
+    }
+    tally.finish(&filter)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::api::models::LogEvent;
 use crate::time::{ms_to_iso, HOUR_MS};
 use kri_connector_sdk::types::{Direction, KriDefinition, KriValue};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 
 /// The KRIs, in manifest order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -204,10 +204,13 @@ impl Window {
     }
 }
 
-/// Events of a window, each `uuid` once, with counts of what was looked at.
-#[derive(Debug, Default)]
-pub struct WindowEvents<'a> {
-    pub events: Vec<&'a LogEvent>,
+/// The distinct events of a window, admitted one at a time as pages of events go by,
+/// with counts of what was looked at. Only the `uuid`s are remembered (a canonical UUID
+/// as 16 bytes), so a day of 1,000,000 events costs tens of MB, not the events.
+#[derive(Debug)]
+pub struct WindowFilter {
+    pub window: Window,
+    seen: UuidSet,
     /// Distinct events inside the window.
     pub examined: u64,
     /// Events without a `uuid` or a readable `published`.
@@ -218,26 +221,75 @@ pub struct WindowEvents<'a> {
     pub duplicates: u64,
 }
 
-pub fn events_in_window(events: &[LogEvent], window: Window) -> WindowEvents<'_> {
-    let mut seen = BTreeSet::new();
-    let mut out = WindowEvents::default();
-    for ev in events {
-        let (Some(uuid), Some(ms)) = (ev.uuid.as_deref(), ev.published_ms()) else {
-            out.skipped += 1;
-            continue;
-        };
-        if !window.contains(ms) {
-            out.outside += 1;
-            continue;
+impl WindowFilter {
+    pub fn new(window: Window) -> WindowFilter {
+        WindowFilter {
+            window,
+            seen: UuidSet::default(),
+            examined: 0,
+            skipped: 0,
+            outside: 0,
+            duplicates: 0,
         }
-        if !seen.insert(uuid) {
-            out.duplicates += 1;
-            continue;
-        }
-        out.examined += 1;
-        out.events.push(ev);
     }
-    out
+
+    /// Whether `ev` is inside the window and its `uuid` not seen before; counts it
+    /// either way.
+    pub fn admit(&mut self, ev: &LogEvent) -> bool {
+        let (Some(uuid), Some(ms)) = (ev.uuid.as_deref(), ev.published_ms()) else {
+            self.skipped += 1;
+            return false;
+        };
+        if !self.window.contains(ms) {
+            self.outside += 1;
+            return false;
+        }
+        if !self.seen.insert(uuid) {
+            self.duplicates += 1;
+            return false;
+        }
+        self.examined += 1;
+        true
+    }
+}
+
+/// A set of event ids: canonical UUIDs (`8-4-4-4-12` hex digits, any case) kept as
+/// `u128`, anything else as text.
+#[derive(Debug, Default)]
+struct UuidSet {
+    canonical: HashSet<u128>,
+    other: HashSet<String>,
+}
+
+impl UuidSet {
+    /// `false` when `id` was already in the set.
+    fn insert(&mut self, id: &str) -> bool {
+        match canonical_uuid(id) {
+            Some(n) => self.canonical.insert(n),
+            None => self.other.insert(id.to_string()),
+        }
+    }
+}
+
+/// The 128 bits of a canonical UUID; `None` for any other text. Case is folded, so
+/// `A` and `a` read the same (Okta writes lower case).
+fn canonical_uuid(id: &str) -> Option<u128> {
+    let bytes = id.as_bytes();
+    if bytes.len() != 36 {
+        return None;
+    }
+    let mut n: u128 = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if matches!(i, 8 | 13 | 18 | 23) {
+            if b != b'-' {
+                return None;
+            }
+            continue;
+        }
+        let digit = (b as char).to_digit(16)?;
+        n = (n << 4) | digit as u128;
+    }
+    Some(n)
 }
 
 /// At most this many ids are listed in `details`.
@@ -325,6 +377,38 @@ mod tests {
         ] {
             assert_eq!(pct(part, whole), want, "{part}/{whole}");
         }
+    }
+
+    #[test]
+    fn window_filter_admits_each_uuid_once_inside_the_window() {
+        let now = 100 * HOUR_MS;
+        let ev = |uuid: Option<&str>, ms: i64| LogEvent {
+            uuid: uuid.map(str::to_string),
+            published: Some(ms_to_iso(ms)),
+            ..LogEvent::default()
+        };
+        let mut f = WindowFilter::new(Window::last_24h(now));
+        let a = "6d9a3a0e-1b2c-11ee-8f3a-0123456789ab";
+        let cases = [
+            (ev(Some(a), now - 1), true),
+            (ev(Some(a), now - 2), false),
+            (ev(Some(&a.to_uppercase()), now - 1), false),
+            (ev(Some("not-a-uuid"), now), true),
+            (ev(Some("not-a-uuid"), now), false),
+            (ev(Some("6d9a3a0e-1b2c-11ee-8f3a-0123456789ac"), now), true),
+            (ev(Some("b"), now + 1), false),
+            (ev(Some("c"), now - 24 * HOUR_MS), false),
+            (ev(None, now), false),
+        ];
+        for (i, (e, want)) in cases.iter().enumerate() {
+            assert_eq!(f.admit(e), *want, "case {i}");
+        }
+        assert_eq!(
+            (f.examined, f.duplicates, f.outside, f.skipped),
+            (3, 3, 2, 1)
+        );
+        assert_eq!(canonical_uuid("6d9a3a0e-1b2c-11ee-8f3a-0123456789ag"), None);
+        assert_eq!(canonical_uuid("6d9a3a0e11b2c-11ee-8f3a-0123456789ab"), None);
     }
 
     #[test]

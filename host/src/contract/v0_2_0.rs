@@ -1,7 +1,9 @@
 //! `kri:connector@0.2.0` (`wit/0.2.0/`): its bindings, its imports over the sandbox,
 //! and the conversions into the host's types. The shapes match `model.rs` field for
 //! field; JSON carried as text becomes `serde_json::Value` here, and an output whose
-//! JSON does not parse is refused to the guest.
+//! JSON does not parse is refused to the guest. The `stored-events` import (added to
+//! 0.2.0 later; older 0.2.0 components simply do not import it) hands stored events
+//! back with their raw JSON as the stored text.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +20,7 @@ use crate::model::{
     Node, Output, OutputKind, Severity,
 };
 use crate::sandbox::{GuestHttpError, SandboxState};
+use crate::store::{PagedEvent, StreamCoverage};
 
 wasmtime::component::bindgen!({
     path: "../wit/0.2.0",
@@ -26,7 +29,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-use kri::connector::{graph, http, log, output, peer_state, state, types};
+use kri::connector::{graph, http, log, output, peer_state, state, stored_events, types};
 
 same_in_every_version!();
 
@@ -263,5 +266,62 @@ impl graph::Host for SandboxState {
 impl peer_state::Host for SandboxState {
     async fn get(&mut self, job: String, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
         Ok(self.peer_state_get(&job, &key))
+    }
+}
+
+fn guest_entity(e: EntityRef) -> types::EntityRef {
+    types::EntityRef {
+        id: e.id,
+        kind: e.kind,
+        name: e.name,
+    }
+}
+
+fn guest_event(e: PagedEvent) -> types::Event {
+    types::Event {
+        id: e.id,
+        time_ms: e.time_ms,
+        event_type: e.event_type,
+        actor: guest_entity(e.actor),
+        targets: e.targets.into_iter().map(guest_entity).collect(),
+        outcome: e.outcome.map(|o| types::EventOutcome {
+            result: o.result,
+            reason: o.reason,
+        }),
+        raw: e.raw,
+    }
+}
+
+impl stored_events::Host for SandboxState {
+    async fn coverage(&mut self) -> wasmtime::Result<Option<stored_events::StreamCoverage>> {
+        Ok(self
+            .stream_coverage()
+            .map(|c| stored_events::StreamCoverage {
+                after_ms: c.after_ms,
+                until_ms: c.until_ms,
+            }))
+    }
+
+    async fn declare_coverage(
+        &mut self,
+        c: stored_events::StreamCoverage,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.declare_stream_coverage(StreamCoverage {
+            after_ms: c.after_ms,
+            until_ms: c.until_ms,
+        }))
+    }
+
+    async fn read_events(
+        &mut self,
+        q: stored_events::EventQuery,
+    ) -> wasmtime::Result<Result<stored_events::EventPage, String>> {
+        let page = self
+            .read_stored_events(q.after_ms, q.until_ms, q.cursor, q.limit)
+            .await;
+        Ok(page.map(|p| stored_events::EventPage {
+            events: p.events.into_iter().map(guest_event).collect(),
+            next_cursor: p.next_cursor,
+        }))
     }
 }

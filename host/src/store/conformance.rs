@@ -44,6 +44,7 @@ pub async fn run_all(store: &dyn Store) {
     kri_history_lists_values_newest_first(store).await;
     alerts_rise_in_severity_and_keep_the_first_evidence_time(store).await;
     events_past_retention_are_pruned(store).await;
+    event_pages_walk_a_window_in_time_then_id_order(store).await;
 }
 
 fn tenant(id: &str) -> Tenant {
@@ -1608,4 +1609,73 @@ async fn events_past_retention_are_pruned(store: &dyn Store) {
     assert_eq!(ids, ["new", "edge"], "published before the cutoff goes");
     assert_eq!(store.events("ret-b", 10).await.expect("events").len(), 3);
     assert_eq!(store.prune_events("ret-a", 2_000).await.expect("prune"), 0);
+}
+
+async fn event_pages_walk_a_window_in_time_then_id_order(store: &dyn Store) {
+    for id in ["evp-a", "evp-b"] {
+        store
+            .add_tenant(&tenant(id), &sealed(1))
+            .await
+            .expect("add");
+    }
+    // Ties on time (b, a, c at 2000) come back by id; 1000 is on the window's open
+    // start, 5000 past its end; another tenant's event at 2000 is never seen.
+    let events = [
+        ("x", 1_000),
+        ("b", 2_000),
+        ("a", 2_000),
+        ("c", 2_000),
+        ("d", 3_000),
+        ("e", 4_000),
+        ("z", 5_000),
+    ];
+    commit(
+        store,
+        "evp-a",
+        "logs",
+        RunCommit {
+            events: events.iter().map(|(id, t)| event(id, *t)).collect(),
+            ..Default::default()
+        },
+    )
+    .await;
+    commit(
+        store,
+        "evp-b",
+        "logs",
+        RunCommit {
+            events: vec![event("aa", 2_000)],
+            ..Default::default()
+        },
+    )
+    .await;
+    for limit in [1usize, 2, 3, 10] {
+        let mut seen = Vec::new();
+        let mut from: Option<(i64, String)> = None;
+        loop {
+            let page = store
+                .event_page("evp-a", 1_000, 4_000, from.clone(), limit)
+                .await
+                .expect("page");
+            assert!(page.len() <= limit);
+            let Some(last) = page.last() else { break };
+            from = Some((last.time_ms, last.id.clone()));
+            let full = page.len() == limit;
+            seen.extend(page.into_iter().map(|e| e.id));
+            if !full {
+                break;
+            }
+        }
+        assert_eq!(seen, ["a", "b", "c", "d", "e"], "limit {limit}");
+    }
+    let first = store
+        .event_page("evp-a", 0, 1_000, None, 10)
+        .await
+        .expect("page");
+    assert_eq!(first.len(), 1);
+    assert_eq!(
+        first[0].raw, r#"{"uuid":"x"}"#,
+        "raw JSON comes back as stored text"
+    );
+    assert_eq!(first[0].actor, entity("u1"));
 }

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::StoreError;
 use crate::model::{
-    Alert, Direction, Edge, EntityRef, Event, GraphChanges, KriStatus, Node, RunKind, RunStatus,
+    Alert, Direction, Edge, EntityRef, Event, EventOutcome, GraphChanges, KriStatus, Node,
+    RunKind, RunStatus,
     Severity,
 };
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
@@ -296,6 +297,28 @@ pub struct KriPoint {
     pub computed_at_ms: i64,
 }
 
+/// How far a tenant's stored event stream is complete: every event whose time is in
+/// `(after_ms, until_ms]` is stored. Declared by the job that stores the stream
+/// (the `stored-events` import) and kept with the connector's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamCoverage {
+    pub after_ms: i64,
+    pub until_ms: i64,
+}
+
+/// A stored event as a page of the `stored-events` import carries it: its raw JSON
+/// as the stored text, not parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PagedEvent {
+    pub id: String,
+    pub time_ms: i64,
+    pub event_type: String,
+    pub actor: EntityRef,
+    pub targets: Vec<EntityRef>,
+    pub outcome: Option<EventOutcome>,
+    pub raw: String,
+}
+
 /// What kri keeps, whatever the backend. Every method is one short transaction.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -499,6 +522,19 @@ pub trait Store: Send + Sync {
 
     /// Deletes a tenant's events published before `before_ms`; returns how many.
     async fn prune_events(&self, tenant_id: &str, before_ms: i64) -> Result<usize, StoreError>;
+    // ---- Stored stream pages (issue 10: the 24 h KRIs read the stored stream) -------
+
+    /// One page of a tenant's events whose time is in `(after_ms, until_ms]` and,
+    /// with `from`, comes after that (time, id): ascending by (time, id), at most
+    /// `limit`.
+    async fn event_page(
+        &self,
+        tenant_id: &str,
+        after_ms: i64,
+        until_ms: i64,
+        from: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<PagedEvent>, StoreError>;
 }
 
 /// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-23T02:10:23.000Z`).

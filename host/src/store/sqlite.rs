@@ -31,8 +31,8 @@ use super::liveness::{owner_alive, this_process};
 use super::sqlite_query::run_query;
 use super::{
     format_ms, parse_kri_status, AlertStatus, EventFilter, JobClaim, JobSchedule, KriDefinitionRow,
-    KriPoint, KriRow, RunCommit, RunRecord, RunStart, RunStats, Store, StoredAlert, StoredEdge,
-    StoredEvent, StoredNode, Tenant,
+    KriPoint, KriRow, PagedEvent, RunCommit, RunRecord, RunStart, RunStats, Store, StoredAlert,
+    StoredEdge, StoredEvent, StoredNode, Tenant,
 };
 use crate::error::StoreError;
 use crate::graph::access_paths;
@@ -1704,6 +1704,45 @@ impl Store for SqliteStore {
                 "DELETE FROM events WHERE tenant_id = ?1 AND published < ?2",
                 params![id, before_ms],
             )?)
+    async fn event_page(
+        &self,
+        tenant_id: &str,
+        after_ms: i64,
+        until_ms: i64,
+        from: Option<(i64, String)>,
+        limit: usize,
+    ) -> Result<Vec<PagedEvent>, StoreError> {
+        let id = tenant_id.to_string();
+        // The lowest time a row of this page can have (inclusive): after the window's
+        // start, or the previous page's last time (ties broken by id), so that every
+        // page starts its index range where the previous one ended.
+        let (low_ms, from_id) = match from {
+            Some((ms, id)) => (ms.max(after_ms.saturating_add(1)), Some(id)),
+            None => (after_ms.saturating_add(1), None),
+        };
+        self.call(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT uuid, published, event_type, actor, targets, outcome, raw
+                 FROM events WHERE tenant_id = ?1 AND published >= ?2 AND published <= ?3
+                     AND (?4 IS NULL OR published > ?2 OR uuid > ?4)
+                 ORDER BY published, uuid LIMIT ?5",
+            )?;
+            let rows =
+                stmt.query_map(params![id, low_ms, until_ms, from_id, limit as i64], |r| {
+                    let actor: String = r.get(3)?;
+                    let targets: String = r.get(4)?;
+                    let outcome: Option<String> = r.get(5)?;
+                    Ok(PagedEvent {
+                        id: r.get(0)?,
+                        time_ms: r.get(1)?,
+                        event_type: r.get(2)?,
+                        actor: json_or(&actor, unknown_entity()),
+                        targets: json_or(&targets, Vec::new()),
+                        outcome: outcome.and_then(|o| serde_json::from_str(&o).ok()),
+                        raw: r.get(6)?,
+                    })
+                })?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
         .await
     }

@@ -2,15 +2,18 @@
 //! be timed as a wasm component and natively: [`synthetic_log_jsonl`] writes realistic
 //! System Log events (the real JSON shape: ordinary sign-ins, velocity behaviours in all
 //! three places, Okta Verify push denials of both kinds and their look-alikes, admin
-//! console sessions that start and end), and [`compute_log_kris`] parses them with the
-//! connector's own event model, exactly as `/api/v1/logs` pages are parsed, and runs the
-//! real KRI functions for impossible travel, denied pushes and admin-session outliers.
+//! console sessions that start and end), and [`compute_log_kris`] parses them page by
+//! page with the connector's own event model, exactly as `/api/v1/logs` pages are
+//! parsed, and feeds the real streaming aggregations of impossible travel, denied
+//! pushes and admin-session outliers.
 
 use connector_okta::api::models::LogEvent;
 use connector_okta::api::{parse_page, LOGS};
 use connector_okta::config::DEFAULT_ADMIN_SESSION_LOOKBACK_HOURS;
-use connector_okta::kris::admin_session_outliers::{self, SessionBook};
-use connector_okta::kris::{failed_mfa_push, impossible_travel, Window};
+use connector_okta::kris::admin_session_outliers::{self, SessionBook, SessionFeed};
+use connector_okta::kris::failed_mfa_push::{self, PushTally};
+use connector_okta::kris::impossible_travel::TravelTally;
+use connector_okta::kris::{Window, WindowFilter};
 use connector_okta::time::{ms_to_iso, HOUR_MS};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -28,15 +31,26 @@ pub struct LogKriFigures {
     pub admin_session_outliers: u64,
 }
 
-/// Events per parsed page: the connector asks `/api/v1/logs` for `limit=1000`.
+/// Events per parsed page: the connector asks `/api/v1/logs` for `limit=1000`, and the
+/// host's stored-events pages hold as many.
 const PAGE: usize = 1000;
 
 /// Parses `lines` (one System Log event as JSON each) page by page with the connector's
-/// `/api/v1/logs` body parser, then computes the three log KRIs at `now_ms` as a first
-/// run would: the last 24 h for travel and pushes, the default admin-session look-back
-/// for the session book.
+/// `/api/v1/logs` body parser and feeds each page to the three log KRIs' streaming
+/// aggregations, as the `kris` job does (no page outlives its turn), then computes them
+/// at `now_ms` as a first run would: the last 24 h for travel and pushes, the default
+/// admin-session look-back for the session book.
 pub fn compute_log_kris(lines: &[String], now_ms: i64) -> LogKriFigures {
-    let mut events: Vec<LogEvent> = Vec::with_capacity(lines.len());
+    let day = Window::last_24h(now_ms);
+    let lookback = Window {
+        start_exclusive: now_ms - DEFAULT_ADMIN_SESSION_LOOKBACK_HOURS as i64 * HOUR_MS,
+        end_inclusive: now_ms,
+    };
+    let mut filter = WindowFilter::new(day);
+    let mut travel = TravelTally::default();
+    let mut push = PushTally::default();
+    let mut sessions = SessionFeed::new(lookback);
+    let mut parsed = 0u64;
     let mut body: Vec<u8> = Vec::new();
     for page in lines.chunks(PAGE) {
         body.clear();
@@ -49,23 +63,26 @@ pub fn compute_log_kris(lines: &[String], now_ms: i64) -> LogKriFigures {
         }
         body.push(b']');
         // A page that is not JSON is dropped whole, as the connector would fail on it.
-        if let Ok((items, _skipped)) = parse_page::<LogEvent>(LOGS, "/api/v1/logs", &body) {
-            events.extend(items);
+        let Ok((events, _skipped)) = parse_page::<LogEvent>(LOGS, "/api/v1/logs", &body) else {
+            continue;
+        };
+        parsed += events.len() as u64;
+        for ev in &events {
+            if filter.admit(ev) {
+                travel.add(ev);
+                push.add(ev);
+            }
+            sessions.add(ev);
         }
     }
-    let day = Window::last_24h(now_ms);
-    let travel = impossible_travel::impossible_travel(&events, day);
-    let push = failed_mfa_push::failed_mfa_push(&events, day);
-    let lookback = Window {
-        start_exclusive: now_ms - DEFAULT_ADMIN_SESSION_LOOKBACK_HOURS as i64 * HOUR_MS,
-        end_inclusive: now_ms,
-    };
+    let travel = travel.finish(&filter);
+    let push = push.finish(&filter);
     let mut book = SessionBook::default();
-    let stats = admin_session_outliers::advance(&mut book, &events, lookback);
+    let stats = sessions.apply(&mut book);
     let admin = admin_session_outliers::admin_session_outliers(&book, now_ms, &stats);
     let count = |v: Option<f64>| v.map_or(0, |x| x as u64);
     LogKriFigures {
-        events_parsed: events.len() as u64,
+        events_parsed: parsed,
         impossible_travel: count(travel.value),
         failed_mfa_push: count(push.value),
         admin_session_outliers: count(admin.value),
@@ -81,29 +98,61 @@ pub fn synthetic_log_jsonl(n: usize, now_ms: i64, seed: u64) -> Vec<String> {
 
 /// [`synthetic_log_jsonl`] and the KRI figures the events were written to produce.
 pub fn synthetic_log_with_truth(n: usize, now_ms: i64, seed: u64) -> (Vec<String>, LogKriFigures) {
-    let mut g = Gen {
-        rng: XorShift::new(seed),
-        now: now_ms,
-        truth: LogKriFigures {
-            events_parsed: n as u64,
-            ..LogKriFigures::default()
-        },
-        pending_ends: BinaryHeap::new(),
-        next_session: 0,
-    };
-    let span = 25 * HOUR_MS;
-    let start = now_ms - span;
-    let mut out = Vec::with_capacity(n);
-    for i in 0..n {
+    let mut log = SyntheticLog::new(n, now_ms, seed);
+    let out: Vec<String> = log.by_ref().collect();
+    (out, log.truth())
+}
+
+/// The events of [`synthetic_log_jsonl`] one at a time, so a million of them need not
+/// be held at once; [`SyntheticLog::truth`] is complete once the iterator is spent.
+pub struct SyntheticLog {
+    g: Gen,
+    next: usize,
+    n: usize,
+}
+
+impl SyntheticLog {
+    pub fn new(n: usize, now_ms: i64, seed: u64) -> SyntheticLog {
+        SyntheticLog {
+            g: Gen {
+                rng: XorShift::new(seed),
+                now: now_ms,
+                truth: LogKriFigures {
+                    events_parsed: n as u64,
+                    ..LogKriFigures::default()
+                },
+                pending_ends: BinaryHeap::new(),
+                next_session: 0,
+            },
+            next: 0,
+            n,
+        }
+    }
+
+    /// The KRI figures the events generated so far were written to produce.
+    pub fn truth(&self) -> LogKriFigures {
+        self.g.truth
+    }
+}
+
+impl Iterator for SyntheticLog {
+    type Item = String;
+
+    fn next(&mut self) -> Option<String> {
+        if self.next >= self.n {
+            return None;
+        }
+        let span = 25 * HOUR_MS;
+        let start = self.g.now - span;
         // Strictly increasing to `now` itself for the last event.
-        let t = start + ((i as i128 + 1) * span as i128 / n as i128) as i64;
-        let mut line = g.event(t);
+        let t = start + ((self.next as i128 + 1) * span as i128 / self.n as i128) as i64;
+        self.next += 1;
+        let mut line = self.g.event(t);
         // `format!` leaves up to twice the length as capacity: a million lines would
         // hold gigabytes of slack.
         line.shrink_to_fit();
-        out.push(line);
+        Some(line)
     }
-    (out, g.truth)
 }
 
 /// xorshift64*: small, fast, good enough for test data.
