@@ -12,7 +12,7 @@ use crate::kris::{
     admin_session_outliers, app_policy_exceptions, inactive_users_with_app_access, mfa_adoption,
     not_evaluated, phish_resistant_mfa, Kri,
 };
-use kri_connector_sdk::manifest::{job, token_auth};
+use kri_connector_sdk::manifest::{job, oauth_client_credentials, token_auth};
 use kri_connector_sdk::types::{
     BucketScheme, ConcurrencySignal, ConnectorError, KriValue, Level, Manifest, Output, OutputKind,
     RateLimitProfile, ResetFormat, RunRequest, RunSummary,
@@ -96,10 +96,30 @@ pub fn describe() -> Manifest {
                 &[OutputKind::Event, OutputKind::Alert],
             ),
         ],
-        auth: token_auth("SSWS {token}"),
+        auth: auth(),
         config_schema: config::schema(),
         rate_limit: rate_limit(),
     }
+}
+
+/// The scopes an OAuth service app needs for every job: users, factors, app links
+/// and policies for the KRIs, the System Log for the logs job, and groups, apps,
+/// roles and API tokens for the inventory.
+pub const OAUTH_SCOPES: &[&str] = &[
+    "okta.users.read",
+    "okta.policies.read",
+    "okta.logs.read",
+    "okta.groups.read",
+    "okta.apps.read",
+    "okta.roles.read",
+    "okta.apiTokens.read",
+];
+
+/// An SSWS API token, or an OAuth 2.0 service app on the org authorization server.
+fn auth() -> Vec<kri_connector_sdk::types::AuthScheme> {
+    let mut schemes = token_auth("SSWS {token}");
+    schemes.push(oauth_client_credentials("/oauth2/v1/token", OAUTH_SCOPES));
+    schemes
 }
 
 /// The Okta connector, as the SDK exports it.

@@ -202,8 +202,8 @@ macro_rules! export_connector {
 /// Builders for the manifest parts most connectors share.
 pub mod manifest {
     use crate::types::{
-        AuthScheme, BucketScheme, ConcurrencySignal, Direction, Job, KriDefinition, OutputKind,
-        RateLimitProfile, ResetFormat,
+        AuthScheme, BucketScheme, ConcurrencySignal, Direction, Job, KriDefinition,
+        OauthClientCredentials, OutputKind, RateLimitProfile, ResetFormat,
     };
 
     /// A KRI without default thresholds; its description is its name.
@@ -232,6 +232,16 @@ pub mod manifest {
     /// A static token sent as `template` with `{token}` replaced, e.g. `Bearer {token}`.
     pub fn token_auth(template: &str) -> Vec<AuthScheme> {
         vec![AuthScheme::Token(template.to_string())]
+    }
+
+    /// OAuth 2.0 client credentials: the host gets access tokens from `token_path`
+    /// on the tenant's base URL with these scopes (the ones the connector's jobs
+    /// need), and adds them to requests itself.
+    pub fn oauth_client_credentials(token_path: &str, scopes: &[&str]) -> AuthScheme {
+        AuthScheme::OauthClientCredentials(OauthClientCredentials {
+            token_path: token_path.to_string(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        })
     }
 
     /// An upstream without rate-limit headers: one bucket for everything, paced by

@@ -40,6 +40,8 @@ pub enum StoreError {
     UnknownAlert(i64),
     #[error(transparent)]
     Query(#[from] crate::query::QueryError),
+    #[error("tenants were added or removed while their secrets were being re-sealed; nothing was changed, run `kri secrets rotate` again")]
+    SecretsChanged,
 }
 
 /// Errors from encrypting or decrypting tenant secrets.
@@ -47,6 +49,8 @@ pub enum StoreError {
 pub enum SecretError {
     #[error("KRI_ENCRYPTION_KEY must be 64 hex characters (32 bytes)")]
     BadEnvKey,
+    #[error("environment variable {0} must hold a key of 64 hex characters (32 bytes)")]
+    BadKeyVar(String),
     #[error("key file {path}: {reason}")]
     KeyFile { path: PathBuf, reason: String },
     #[error("key file {path} is missing, and the store holds secrets sealed with it (tenants {tenants}); restore that key file, or set {env} to the key that sealed them. kri creates a new key only for a store with no sealed secrets", env = crate::secrets::KEY_ENV)]
@@ -83,6 +87,8 @@ pub enum PluginError {
     DescribeFailed(String),
     #[error("invalid manifest: {0}")]
     BadManifest(String),
+    #[error("refused by --require-trusted: {0}")]
+    Untrusted(String),
     #[error("duplicate connector name `{name}`: {second} and {first} both provide it; {first} (first by file name) is used, rename or remove one of them")]
     Duplicate {
         name: String,
@@ -112,6 +118,9 @@ pub enum RunError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The tenant's OAuth client got no access token (the message says what to fix).
+    #[error("{0}")]
+    Auth(String),
     #[error("{0}")]
     Other(String),
 }

@@ -4,13 +4,16 @@
 //! guest `Authorization` is refused), the origin allowlist (the tenant's base URL
 //! only; https unless the tenant allows insecure local), the resolved-address check
 //! (done inside the DNS resolver, so the checked address is the one connected to;
-//! IP-literal hosts are checked directly), auth injection from the tenant's token,
+//! IP-literal hosts are checked directly), auth injection (the tenant's static token
+//! in the connector's template, or an access token from the tenant's OAuth client,
+//! which a 401 makes it renew once),
 //! rate-limit pacing, the send itself (no redirects, no proxies), and the response
 //! limits (headers, bytes per response and per run). 429s are retried after the
 //! server's reset, unless that reset lies beyond what the run can still wait: then
 //! the request (and every later one of that endpoint family) fails at once with the
 //! bucket, the reset time and what to do. 5xx to idempotent requests are retried
-//! with backoff. The token is redacted from anything an upstream echoes back.
+//! with backoff. The token (every access token, for OAuth) is redacted from anything
+//! an upstream echoes back.
 //! Policy decisions come from the pure `kri_policy` modules; this file only wires
 //! them to reqwest.
 
@@ -23,9 +26,11 @@ use futures::StreamExt;
 use kri_policy::headers::{check_request_headers, check_response_headers, HeaderLimits};
 use kri_policy::pacing::{RateLimitHeaders, RateLimitProfile};
 use kri_policy::quota::{QuotaExceeded, QuotaKind, QuotaUsage, Quotas};
+use reqwest::header::{HeaderName, HeaderValue};
 use serde::Serialize;
 use tracing::Instrument;
 
+use crate::oauth::{AccessToken, OAuthClient};
 use crate::pacer::{local_now_ms, Pacer};
 use crate::secrets::Token;
 
@@ -59,6 +64,9 @@ pub enum GatewayError {
     /// sees it as a quota error on this request.
     #[error("{0}")]
     RateLimited(String),
+    /// No access token could be had for the request.
+    #[error("no access token: {0}")]
+    Auth(String),
     #[error("timeout: {0}")]
     Timeout(String),
     #[error("transport: {0}")]
@@ -84,14 +92,29 @@ pub struct BucketStats {
     pub responses_429: u64,
 }
 
+/// How the gateway authorizes the tenant's requests.
+pub enum GatewayAuth {
+    /// A static token, put into the connector's `Authorization` template.
+    Token { template: String, token: Token },
+    /// Access tokens from the tenant's OAuth client.
+    OAuth(Arc<OAuthClient>),
+}
+
+/// [`GatewayAuth`] ready to use: the static header rendered once.
+enum Auth {
+    Static { authorization: String, token: Token },
+    OAuth(Arc<OAuthClient>),
+}
+
 /// Per-tenant settings of the gateway.
 pub struct GatewaySettings {
     pub base_url: String,
     pub allow_insecure_local: bool,
-    pub auth_scheme: String,
     /// How the upstream reports its rate limits (from the connector's manifest).
     pub rate_limit: RateLimitProfile,
-    pub token: Token,
+    pub auth: GatewayAuth,
+    /// Trust roots added to the system's (`--ca-file`).
+    pub extra_roots: Vec<reqwest::Certificate>,
     pub quotas: Quotas,
     pub request_timeout: Duration,
     pub max_429_retries: u32,
@@ -104,9 +127,8 @@ pub struct GatewaySettings {
 pub struct Gateway {
     base_url: String,
     allow_insecure_local: bool,
-    authorization: String,
+    auth: Auth,
     rate_limit: RateLimitProfile,
-    token: Token,
     client: reqwest::Client,
     pacer: Arc<Pacer>,
     quotas: Quotas,
@@ -164,35 +186,57 @@ fn lower_method(m: &str) -> Result<reqwest::Method, GatewayError> {
     }
 }
 
+/// An HTTP client under the egress policy: no redirects, no proxies, and unless
+/// `allow_insecure_local`, https only to addresses the IP policy allows. TLS trusts
+/// the system's roots (and the bundled web roots) plus `extra_roots`.
+pub fn http_client(
+    allow_insecure_local: bool,
+    request_timeout: Duration,
+    extra_roots: &[reqwest::Certificate],
+) -> reqwest::Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .user_agent(concat!("kri/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(request_timeout)
+        .pool_max_idle_per_host(64);
+    for root in extra_roots {
+        builder = builder.add_root_certificate(root.clone());
+    }
+    if !allow_insecure_local {
+        builder = builder
+            .dns_resolver(Arc::new(CheckedResolver))
+            .https_only(true);
+    }
+    builder.build()
+}
+
 impl Gateway {
     pub fn new(
         settings: GatewaySettings,
         pacer: Arc<Pacer>,
         usage: Arc<Mutex<QuotaUsage>>,
     ) -> anyhow::Result<Gateway> {
-        let authorization =
-            kri_policy::auth::render_authorization(&settings.auth_scheme, settings.token.expose())
-                .map_err(|e| anyhow::anyhow!("the connector's auth scheme is unusable: {e}"))?;
-        let mut builder = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .user_agent(concat!("kri/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(settings.request_timeout)
-            .pool_max_idle_per_host(64);
-        if !settings.allow_insecure_local {
-            builder = builder
-                .dns_resolver(Arc::new(CheckedResolver))
-                .https_only(true);
-        }
-        let client = builder.build()?;
+        let auth = match settings.auth {
+            GatewayAuth::Token { template, token } => Auth::Static {
+                authorization: kri_policy::auth::render_authorization(&template, token.expose())
+                    .map_err(|e| anyhow::anyhow!("the connector's auth scheme is unusable: {e}"))?,
+                token,
+            },
+            GatewayAuth::OAuth(client) => Auth::OAuth(client),
+        };
+        let client = http_client(
+            settings.allow_insecure_local,
+            settings.request_timeout,
+            &settings.extra_roots,
+        )?;
         let concurrency = settings.quotas.concurrent_requests.max(1) as usize;
         Ok(Gateway {
             base_url: settings.base_url,
             allow_insecure_local: settings.allow_insecure_local,
-            authorization,
+            auth,
             rate_limit: settings.rate_limit,
-            token: settings.token,
             client,
             pacer,
             quotas: settings.quotas,
@@ -223,8 +267,57 @@ impl Gateway {
         f(&mut self.stats.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
+    /// `text` with the tenant's token (every access token, for OAuth) redacted.
     pub fn redact_text(&self, text: &str) -> String {
-        kri_policy::redact::redact(text, &[self.token.expose()])
+        match &self.auth {
+            Auth::Static { token, .. } => kri_policy::redact::redact(text, &[token.expose()]),
+            Auth::OAuth(client) => client.redact(text),
+        }
+    }
+
+    fn redact_body(&self, body: &[u8]) -> Vec<u8> {
+        match &self.auth {
+            Auth::Static { token, .. } => kri_policy::redact::redact_bytes(body, &[token.expose()]),
+            Auth::OAuth(client) => client.redact_bytes(body),
+        }
+    }
+
+    /// Gets an OAuth tenant's access token now (a static token is always ready).
+    pub async fn ready(&self) -> Result<(), GatewayError> {
+        match &self.auth {
+            Auth::Static { .. } => Ok(()),
+            Auth::OAuth(client) => client
+                .token()
+                .await
+                .map(|_| ())
+                .map_err(|e| GatewayError::Auth(self.redact_text(&e.to_string()))),
+        }
+    }
+
+    /// The headers that authorize one request, and the access token they carry.
+    async fn authorize(
+        &self,
+        method: &reqwest::Method,
+        url: &url::Url,
+    ) -> Result<(Vec<(HeaderName, HeaderValue)>, Option<Arc<AccessToken>>), GatewayError> {
+        match &self.auth {
+            Auth::Static { authorization, .. } => {
+                let mut v = HeaderValue::from_str(authorization)
+                    .map_err(|_| GatewayError::Denied("unusable authorization value".into()))?;
+                v.set_sensitive(true);
+                Ok((vec![(reqwest::header::AUTHORIZATION, v)], None))
+            }
+            Auth::OAuth(client) => {
+                let auth_err = |e: crate::oauth::OAuthError| {
+                    GatewayError::Auth(self.redact_text(&e.to_string()))
+                };
+                let token = client.token().await.map_err(auth_err)?;
+                let headers = client
+                    .headers(&token, method.as_str(), url)
+                    .map_err(auth_err)?;
+                Ok((headers, Some(token)))
+            }
+        }
     }
 
     /// Checks a request against every policy and returns what to send.
@@ -232,6 +325,16 @@ impl Gateway {
         let method = lower_method(&req.method)?;
         check_request_headers(&req.headers, &self.header_limits)
             .map_err(|e| GatewayError::Denied(e.to_string()))?;
+        // The host signs DPoP proofs itself; a guest's would be a forgery.
+        if req
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("dpop"))
+        {
+            return Err(GatewayError::Denied(
+                "the guest may not set a DPoP header; the host adds proofs itself".into(),
+            ));
+        }
         let url = kri_policy::egress::resolve_request_url(
             &self.base_url,
             &req.url,
@@ -262,7 +365,9 @@ impl Gateway {
         self.refuse_unreachable_reset(&bucket)?;
         let mut attempts_429 = 0u32;
         let mut attempts_5xx = 0u32;
+        let mut renewed_token = false;
         loop {
+            let (auth_headers, token) = self.authorize(&method, &url).await?;
             self.charge(QuotaKind::HttpRequests, 1)?;
             let _permit = self
                 .in_flight
@@ -283,7 +388,7 @@ impl Gateway {
                 s.by_bucket.entry(bucket.clone()).or_default().requests += 1;
             });
             let result = self
-                .send_once(&method, &url, &req)
+                .send_once(&method, &url, &req, auth_headers)
                 .instrument(span.clone())
                 .await;
             let (status, rl) = match &result {
@@ -302,6 +407,14 @@ impl Gateway {
             );
             drop(_permit);
             let (resp, _) = result?;
+            if let (401, Some(token), Auth::OAuth(client)) = (resp.status, &token, &self.auth) {
+                if !renewed_token {
+                    // Revoked or expired early: one more try with a new token.
+                    renewed_token = true;
+                    client.invalidate(token).await;
+                    continue;
+                }
+            }
             if resp.status == 429 {
                 self.bump(|s| {
                     s.responses_429 += 1;
@@ -391,15 +504,15 @@ impl Gateway {
         method: &reqwest::Method,
         url: &url::Url,
         req: &OutboundRequest,
+        auth_headers: Vec<(HeaderName, HeaderValue)>,
     ) -> Result<(InboundResponse, RateLimitHeaders), GatewayError> {
         let mut builder = self.client.request(method.clone(), url.clone());
         for (name, value) in &req.headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
-        let mut auth = reqwest::header::HeaderValue::from_str(&self.authorization)
-            .map_err(|_| GatewayError::Denied("unusable authorization value".into()))?;
-        auth.set_sensitive(true);
-        builder = builder.header(reqwest::header::AUTHORIZATION, auth);
+        for (name, value) in auth_headers {
+            builder = builder.header(name, value);
+        }
         if let Some(body) = &req.body {
             self.charge(QuotaKind::TotalBytes, body.len() as u64)?;
             builder = builder.body(body.clone());
@@ -444,7 +557,7 @@ impl Gateway {
             self.bump(|s| s.bytes += chunk.len() as u64);
             body.extend_from_slice(&chunk);
         }
-        let body = kri_policy::redact::redact_bytes(&body, &[self.token.expose()]);
+        let body = self.redact_body(&body);
         Ok((
             InboundResponse {
                 status,

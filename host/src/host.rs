@@ -33,8 +33,10 @@ use tracing::Instrument;
 use crate::contract::{RunRequest, RunSummary, KRIS_JOB};
 use crate::engine::KriEngine;
 use crate::error::{RunError, SecretError, StoreError};
-use crate::gateway::{BucketStats, Gateway, GatewaySettings, GatewayStats};
+use crate::gateway::{BucketStats, Gateway, GatewayAuth, GatewaySettings, GatewayStats};
 use crate::model::{Direction, KriValue, Output, OutputKind, RunKind, Severity};
+use crate::oauth::jws::PrivateKey;
+use crate::oauth::{OAuthClient, OAuthGrant};
 use crate::pacer::{local_now_ms, Pacer};
 use crate::plugins::{Plugin, PluginRegistry, DEFAULT_MAX_PLUGIN_BYTES};
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
@@ -42,11 +44,12 @@ use crate::runtime::{call_check, call_run, new_store, CallFailure, CallLimits};
 use crate::sandbox::{
     LogLine, ProgressSink, RunBuffers, SandboxState, StreamAccess, RESERVED_STATE_PREFIX,
 };
-use crate::secrets::{SecretKey, Token};
+use crate::secrets::{Credential, OAuthClientSecret, SecretKey, Token};
 use crate::store::{
     AlertStatus, EventFilter, KriDefinitionRow, KriOutput, KriRow, RunCommit, RunRecord, RunStart,
     RunStats, SqliteStore, StateChanges, Store, StoredAlert, StoredEvent, StreamCoverage, Tenant,
 };
+use crate::trust::TrustPolicy;
 
 /// How long a tenant's events are kept unless its extra config says
 /// `event_retention_days`.
@@ -61,6 +64,10 @@ pub struct HostConfig {
     pub pacing: PacingConfig,
     /// The largest plugin file that is read; larger files are rejected.
     pub max_plugin_bytes: u64,
+    /// PEM certificates trusted besides the system's roots (TLS inspection).
+    pub ca_file: Option<PathBuf>,
+    /// Load only plugins the operator trusts (`kri plugin trust`, or signed).
+    pub require_trusted: bool,
 }
 
 impl HostConfig {
@@ -71,6 +78,8 @@ impl HostConfig {
             data_dir,
             pacing: PacingConfig::default(),
             max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
+            ca_file: None,
+            require_trusted: false,
         }
     }
 }
@@ -142,7 +151,6 @@ struct PreparedRun {
     tenant: Tenant,
     plugin: Arc<Plugin>,
     job: String,
-    secret: String,
     quotas: Quotas,
     run_id: i64,
     started: Instant,
@@ -223,6 +231,29 @@ fn wall_ms_stop(q: &QuotaExceeded, tenant_id: &str) -> String {
     )
 }
 
+/// What `kri secrets rotate` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rotation {
+    /// The id of the key that sealed the secrets before.
+    pub old_key_id: String,
+    /// The id of the key that seals them now.
+    pub new_key_id: String,
+    /// How many tenants' secrets were re-sealed.
+    pub tenants: usize,
+    /// Where the new key is: the key file, or the environment variable it came from.
+    pub new_key_source: String,
+}
+
+/// Aborts the process at a named point of a multi-step change when the environment
+/// variable `KRI_TEST_FAILPOINT` names it: how the end-to-end tests crash a
+/// rotation halfway. Nothing is cleaned up, as in a real crash.
+fn failpoint(name: &str) {
+    if std::env::var("KRI_TEST_FAILPOINT").is_ok_and(|v| v == name) {
+        eprintln!("kri: failpoint {name}: aborting");
+        std::process::abort();
+    }
+}
+
 /// What a check found.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckOutcome {
@@ -241,7 +272,29 @@ pub struct KriHost {
     /// False when opened with [`KriHost::open_without_plugins`]: `registry` is empty.
     plugins_loaded: bool,
     pacers: Mutex<HashMap<String, Arc<Pacer>>>,
+    /// Each OAuth tenant's client (its cached token shared by its runs), with a
+    /// fingerprint of the sealed credential it was made from.
+    oauth_clients: Mutex<HashMap<String, (String, Arc<OAuthClient>)>>,
+    /// Trust roots from `config.ca_file`.
+    extra_roots: Vec<reqwest::Certificate>,
     config: HostConfig,
+}
+
+/// The certificates of a PEM bundle, for `--ca-file`.
+fn read_ca_file(path: &std::path::Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    use anyhow::Context as _;
+    let pem =
+        std::fs::read(path).with_context(|| format!("cannot read --ca-file {}", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).with_context(|| {
+        format!(
+            "--ca-file {} is not a PEM certificate bundle",
+            path.display()
+        )
+    })?;
+    if certs.is_empty() {
+        anyhow::bail!("--ca-file {} holds no PEM certificate", path.display());
+    }
+    Ok(certs)
 }
 
 fn tenant_id_ok(id: &str) -> bool {
@@ -276,12 +329,14 @@ impl KriHost {
         let linker = crate::runtime::connector_linker(&engine)?;
         let cache = config.data_dir.join("cache").join("components");
         let cache = config.data_dir.exists().then_some(cache.as_path());
-        Ok(PluginRegistry::load(
+        let trust = TrustPolicy::load(&config.data_dir, config.require_trusted)?;
+        Ok(PluginRegistry::load_trusted(
             &engine,
             &linker,
             &config.plugins_dir,
             cache,
             config.max_plugin_bytes,
+            &trust,
         )
         .await)
     }
@@ -297,23 +352,26 @@ impl KriHost {
             SqliteStore::open_existing(&config.data_dir)?
         };
         // A key file is created only for a store with no sealed secrets.
-        let sealed_tenants: Vec<String> = store
-            .sealed_secrets()
-            .await?
-            .into_iter()
-            .map(|(tenant, _)| tenant)
-            .collect();
+        let sealed = store.sealed_secrets().await?;
+        crate::secrets::recover_rotation(&config.data_dir, &sealed)?;
+        let sealed_tenants: Vec<String> = sealed.into_iter().map(|(tenant, _)| tenant).collect();
         let key = SecretKey::load(&config.data_dir, create, &sealed_tenants)?;
+        let extra_roots = match &config.ca_file {
+            Some(path) => read_ca_file(path)?,
+            None => Vec::new(),
+        };
         let engine = KriEngine::new()?;
         let linker = crate::runtime::connector_linker(&engine)?;
         let registry = if load_plugins {
             let cache = config.data_dir.join("cache").join("components");
-            PluginRegistry::load(
+            let trust = TrustPolicy::load(&config.data_dir, config.require_trusted)?;
+            PluginRegistry::load_trusted(
                 &engine,
                 &linker,
                 &config.plugins_dir,
                 Some(&cache),
                 config.max_plugin_bytes,
+                &trust,
             )
             .await
         } else {
@@ -326,6 +384,8 @@ impl KriHost {
             registry: RwLock::new(Arc::new(registry)),
             plugins_loaded: load_plugins,
             pacers: Mutex::new(HashMap::new()),
+            oauth_clients: Mutex::new(HashMap::new()),
+            extra_roots,
             config,
         })
     }
@@ -369,6 +429,19 @@ impl KriHost {
         Ok(fresh)
     }
 
+    /// Records the component at `path` as trusted in `config.data_dir` (creating
+    /// the directory): its SHA-256, so that `--require-trusted` loads it and
+    /// refuses it again once its bytes change. The file must be a component.
+    pub fn trust_plugin(
+        config: &HostConfig,
+        path: &std::path::Path,
+    ) -> anyhow::Result<crate::trust::TrustedComponent> {
+        use anyhow::Context as _;
+        let bytes = crate::plugins::read_component(path, config.max_plugin_bytes)
+            .with_context(|| format!("cannot trust {}", path.display()))?;
+        Ok(crate::trust::trust_file(&config.data_dir, path, &bytes)?)
+    }
+
     /// The store, for the host's own modules; callers outside the crate use
     /// `KriHost`'s methods, never the store.
     pub(crate) fn store(&self) -> &dyn Store {
@@ -400,8 +473,59 @@ impl KriHost {
             })
     }
 
-    /// Validates and adds a tenant; nothing is written when anything is wrong.
+    /// Validates and adds a tenant with a static token; nothing is written when
+    /// anything is wrong.
     pub async fn add_tenant(&self, t: NewTenant, token: &Token) -> Result<(), RunError> {
+        kri_policy::redact::check_token_length(token.expose())
+            .map_err(|e| RunError::Other(e.to_string()))?;
+        let plugin = self.plugin(&t.connector)?;
+        if plugin.manifest.auth_scheme.is_none() {
+            return Err(RunError::Other(format!(
+                "connector `{}` does not accept API tokens; add the tenant with --oauth-client-id and --private-key-file",
+                t.connector
+            )));
+        }
+        self.add_tenant_with(t, &Credential::Token(token.clone()))
+            .await
+    }
+
+    /// Validates and adds a tenant that signs in as an OAuth service app. The key
+    /// must be a usable RS256 or ES256 key; without scopes the tenant asks for the
+    /// connector's declared ones. Nothing is written when anything is wrong.
+    pub async fn add_oauth_tenant(
+        &self,
+        t: NewTenant,
+        mut client: OAuthClientSecret,
+    ) -> Result<(), RunError> {
+        use secrecy::ExposeSecret;
+        let plugin = self.plugin(&t.connector)?;
+        let Some(scheme) = &plugin.manifest.oauth else {
+            return Err(RunError::Other(format!(
+                "connector `{}` does not accept OAuth client credentials; add the tenant with an API token",
+                t.connector
+            )));
+        };
+        let client_id = client.client_id.trim();
+        if client_id.is_empty()
+            || client_id
+                .chars()
+                .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(RunError::Other(
+                "--oauth-client-id is empty or has spaces or control characters".into(),
+            ));
+        }
+        client.client_id = client_id.to_string();
+        PrivateKey::from_pem(client.private_key_pem.expose_secret())
+            .map_err(|e| RunError::Other(format!("--private-key-file: {e}")))?;
+        if client.scopes.is_empty() {
+            client.scopes = scheme.scopes.clone();
+        }
+        self.add_tenant_with(t, &Credential::OAuthClient(client))
+            .await
+    }
+
+    async fn add_tenant_with(&self, t: NewTenant, credential: &Credential) -> Result<(), RunError> {
         if !tenant_id_ok(&t.id) {
             return Err(RunError::Other(format!(
                 "tenant id `{}` must be 1-64 of letters, digits, `-`, `_`, `.`",
@@ -409,8 +533,6 @@ impl KriHost {
             )));
         }
         let plugin = self.plugin(&t.connector)?;
-        kri_policy::redact::check_token_length(token.expose())
-            .map_err(|e| RunError::Other(e.to_string()))?;
         kri_policy::egress::Origin::from_base_url(&t.base_url)
             .map_err(|e| RunError::Other(format!("--base-url {}: {e}", t.base_url)))?;
         if t.base_url.starts_with("http://") && !t.allow_insecure_local {
@@ -453,7 +575,7 @@ impl KriHost {
             .apply_overrides(&overrides)
             .map_err(|e| RunError::Other(e.to_string()))?;
         self.check_key_seals_the_store().await?;
-        let sealed = self.key.seal(&t.id, token)?;
+        let sealed = self.key.seal_credential(&t.id, credential)?;
         let tenant = Tenant {
             id: t.id.clone(),
             connector: t.connector,
@@ -468,6 +590,55 @@ impl KriHost {
         self.store.add_tenant(&tenant, &sealed).await?;
         self.seed_definitions(&t.id, &plugin).await?;
         Ok(())
+    }
+
+    /// Re-seals every tenant's secret under a new key, atomically. With the key file
+    /// the new key is made here (`secret.key.next`, renamed over `secret.key` once
+    /// the store's transaction has committed); with `KRI_ENCRYPTION_KEY` the new key
+    /// comes from environment variable `new_key_env`, and the operator switches
+    /// `KRI_ENCRYPTION_KEY` to it afterwards. Every secret is opened before anything
+    /// is written, so a secret the current key cannot open stops the rotation.
+    pub async fn rotate_key(&self, new_key_env: Option<&str>) -> Result<Rotation, RunError> {
+        let new_key = match (self.key.from_environment(), new_key_env) {
+            (true, Some(var)) => SecretKey::from_env(var)?,
+            (true, None) => {
+                return Err(RunError::Other(format!(
+                    "the key comes from {}; put the new key (64 hex characters) in another environment variable and pass its name with --new-key-env",
+                    crate::secrets::KEY_ENV
+                )))
+            }
+            (false, Some(_)) => {
+                return Err(RunError::Other(
+                    "--new-key-env is for keys given in KRI_ENCRYPTION_KEY; with the key file, kri makes the new key itself".into(),
+                ))
+            }
+            (false, None) => crate::secrets::create_next_key(&self.config.data_dir)?,
+        };
+        if new_key.id() == self.key.id() {
+            return Err(RunError::Other("the new key is the current key".into()));
+        }
+        let mut resealed = Vec::new();
+        for (tenant, _) in self.store.sealed_secrets().await? {
+            let credential = self
+                .key
+                .open_credential(&tenant, &self.store.secret(&tenant).await?)?;
+            resealed.push((
+                tenant.clone(),
+                new_key.seal_credential(&tenant, &credential)?,
+            ));
+        }
+        failpoint("rotate-before-commit");
+        self.store.reseal_secrets(&resealed).await?;
+        failpoint("rotate-after-commit");
+        if !self.key.from_environment() {
+            crate::secrets::promote_next_key(&self.config.data_dir)?;
+        }
+        Ok(Rotation {
+            old_key_id: self.key.id().to_string(),
+            new_key_id: new_key.id().to_string(),
+            tenants: resealed.len(),
+            new_key_source: new_key.source.clone(),
+        })
     }
 
     /// Refuses to seal with a key other than the one that sealed the store's
@@ -594,17 +765,28 @@ impl KriHost {
             .clone()
     }
 
-    /// The tenant, its connector, its opened token and its quotas.
+    /// The tenant, its connector, how its requests are authorized, and its quotas.
     async fn load(
         &self,
         connector: &str,
         tenant_id: &str,
-    ) -> Result<(Tenant, Arc<Plugin>, Token, Quotas), RunError> {
+    ) -> Result<(Tenant, Arc<Plugin>, GatewayAuth, Quotas), RunError> {
         let tenant = self.tenant_of(connector, tenant_id).await?;
         let plugin = self.plugin(connector)?;
-        let token = self
-            .key
-            .open(tenant_id, &self.store.secret(tenant_id).await?)?;
+        let sealed = self.store.secret(tenant_id).await?;
+        let token = match self.key.open_credential(tenant_id, &sealed)? {
+            Credential::Token(token) => GatewayAuth::Token {
+                template: plugin.manifest.auth_scheme.clone().ok_or_else(|| {
+                    RunError::Other(format!(
+                        "tenant `{tenant_id}` has an API token, but connector `{connector}` accepts only OAuth client credentials; add the tenant again with --oauth-client-id and --private-key-file"
+                    ))
+                })?,
+                token,
+            },
+            Credential::OAuthClient(client) => {
+                GatewayAuth::OAuth(self.oauth_client(&tenant, &plugin, &sealed, client)?)
+            }
+        };
         let mut quotas = Quotas::default();
         let overrides: Vec<(String, u64)> =
             tenant.quotas.iter().map(|(k, v)| (k.clone(), *v)).collect();
@@ -614,11 +796,73 @@ impl KriHost {
         Ok((tenant, plugin, token, quotas))
     }
 
+    /// The tenant's OAuth client: the one its earlier runs used (with its cached
+    /// token) while the sealed credential is unchanged, else a new one.
+    fn oauth_client(
+        &self,
+        tenant: &Tenant,
+        plugin: &Plugin,
+        sealed: &crate::secrets::SealedSecret,
+        secret: OAuthClientSecret,
+    ) -> Result<Arc<OAuthClient>, RunError> {
+        use secrecy::ExposeSecret;
+        use sha2::{Digest, Sha256};
+        let fingerprint = hex::encode(
+            Sha256::new()
+                .chain_update(&sealed.nonce)
+                .chain_update(&sealed.ciphertext)
+                .chain_update(tenant.base_url.as_bytes())
+                .finalize(),
+        );
+        let mut clients = self.oauth_clients.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((fp, client)) = clients.get(&tenant.id) {
+            if *fp == fingerprint {
+                return Ok(client.clone());
+            }
+        }
+        let scheme = plugin.manifest.oauth.as_ref().ok_or_else(|| {
+            RunError::Other(format!(
+                "tenant `{}` signs in with OAuth, but connector `{}` does not accept OAuth client credentials; add the tenant again with an API token",
+                tenant.id, plugin.manifest.name
+            ))
+        })?;
+        let token_url = kri_policy::egress::resolve_request_url(
+            &tenant.base_url,
+            &scheme.token_path,
+            tenant.allow_insecure_local,
+        )
+        .map_err(|e| {
+            RunError::Other(format!("the connector's OAuth token path is unusable: {e}"))
+        })?;
+        let key = PrivateKey::from_pem(secret.private_key_pem.expose_secret()).map_err(|e| {
+            RunError::Other(format!("the private key of tenant `{}`: {e}", tenant.id))
+        })?;
+        let http = crate::gateway::http_client(
+            tenant.allow_insecure_local,
+            Duration::from_secs(60),
+            &self.extra_roots,
+        )
+        .map_err(|e| RunError::Other(format!("cannot build the HTTP client: {e}")))?;
+        let client = Arc::new(OAuthClient::new(
+            OAuthGrant {
+                token_url,
+                client_id: secret.client_id,
+                key_id: secret.key_id,
+                key,
+                scopes: secret.scopes,
+                dpop: secret.dpop,
+            },
+            http,
+        ));
+        clients.insert(tenant.id.clone(), (fingerprint, client.clone()));
+        Ok(client)
+    }
+
     fn gateway(
         &self,
         tenant: &Tenant,
         plugin: &Plugin,
-        token: Token,
+        auth: GatewayAuth,
         quotas: &Quotas,
         usage: Arc<Mutex<QuotaUsage>>,
         deadline: Instant,
@@ -626,9 +870,9 @@ impl KriHost {
         let settings = GatewaySettings {
             base_url: tenant.base_url.clone(),
             allow_insecure_local: tenant.allow_insecure_local,
-            auth_scheme: plugin.manifest.auth_scheme.clone(),
             rate_limit: plugin.manifest.rate_limit.clone(),
-            token,
+            auth,
+            extra_roots: self.extra_roots.clone(),
             quotas: *quotas,
             request_timeout: Duration::from_secs(60),
             max_429_retries: 20,
@@ -720,15 +964,21 @@ impl KriHost {
 
     /// Runs the connector's `check`: one cheap authenticated call. Nothing is stored.
     pub async fn check(&self, connector: &str, tenant_id: &str) -> Result<CheckOutcome, RunError> {
-        let (tenant, plugin, token, quotas) = self.load(connector, tenant_id).await?;
-        let secret = token.expose().to_string();
+        let (tenant, plugin, auth, quotas) = self.load(connector, tenant_id).await?;
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
         let limits = CallLimits {
             cpu_ms: quotas.cpu_ms,
             wall_ms: quotas.wall_ms.min(120_000),
         };
         let deadline = Instant::now() + Duration::from_millis(limits.wall_ms);
-        let gateway = self.gateway(&tenant, &plugin, token, &quotas, usage, deadline)?;
+        let gateway = self.gateway(&tenant, &plugin, auth, &quotas, usage, deadline)?;
+        if let Err(e) = gateway.ready().await {
+            return Ok(CheckOutcome {
+                ok: false,
+                error: Some(e.to_string()),
+                requests: 0,
+            });
+        }
         let state = SandboxState::new(
             quotas,
             Some(gateway.clone()),
@@ -749,7 +999,7 @@ impl KriHost {
             Ok(Err(e)) => Some(e),
             Err(f) => Some(f.to_string()),
         }
-        .map(|e| kri_policy::redact::redact(&e, &[&secret]));
+        .map(|e| gateway.redact_text(&e));
         Ok(CheckOutcome {
             ok: error.is_none(),
             error,
@@ -862,7 +1112,7 @@ impl KriHost {
         tenant_id: &str,
         opts: &RunOptions,
     ) -> Result<PreparedRun, RunError> {
-        let (tenant, plugin, token, quotas) = self.load(connector, tenant_id).await?;
+        let (tenant, plugin, auth, quotas) = self.load(connector, tenant_id).await?;
         let manifest = &plugin.manifest;
         let job = match &opts.job {
             Some(name) => manifest.job(name),
@@ -877,7 +1127,6 @@ impl KriHost {
         .clone();
         tracing::Span::current().record("job", job.as_str());
         self.seed_definitions(tenant_id, &plugin).await?;
-        let secret = token.expose().to_string();
         let run_id = self
             .store
             .start_run(&RunStart {
@@ -892,7 +1141,7 @@ impl KriHost {
         let started = Instant::now();
         let deadline = started + Duration::from_millis(quotas.wall_ms);
         let usage = Arc::new(Mutex::new(QuotaUsage::default()));
-        let gateway = match self.gateway(&tenant, &plugin, token, &quotas, usage, deadline) {
+        let gateway = match self.gateway(&tenant, &plugin, auth, &quotas, usage, deadline) {
             Ok(g) => g,
             Err(e) => {
                 self.store
@@ -901,6 +1150,15 @@ impl KriHost {
                 return Err(e);
             }
         };
+        // An OAuth tenant gets its token before the guest starts, so that a refusal
+        // fails the run with the host's own message.
+        if let Err(e) = gateway.ready().await {
+            let msg = e.to_string();
+            self.store
+                .fail_run(run_id, &msg, &RunStats::default())
+                .await?;
+            return Err(RunError::Auth(msg));
+        }
         let all_state = self.store.load_state(tenant_id, connector).await?;
         let peer_state = manifest
             .job_order()
@@ -918,7 +1176,6 @@ impl KriHost {
             tenant,
             plugin,
             job,
-            secret,
             quotas,
             run_id,
             started,
@@ -963,7 +1220,7 @@ impl KriHost {
         });
         let mut store = new_store(&self.engine, state, limits);
         let result = call_run(&run.plugin.pre, &mut store, limits, &run.request).await;
-        let redact = |s: &str| kri_policy::redact::redact(s, &[&run.secret]);
+        let redact = |s: &str| run.gateway.redact_text(s);
         let quota = match &result {
             Err(CallFailure::Quota(q)) => Some(q.kind),
             _ => None,
@@ -1064,7 +1321,7 @@ impl KriHost {
             rows_skipped: 0,
             note: None,
         };
-        let redact = |s: &str| kri_policy::redact::redact(s, &[&run.secret]);
+        let redact = |s: &str| run.gateway.redact_text(s);
         let mut emitted: BTreeMap<OutputKind, u64> = BTreeMap::new();
         for o in &buffers.outputs {
             *emitted.entry(o.kind()).or_default() += 1;

@@ -7,9 +7,12 @@
 //! - [`contract`] has one module per contract version (`kri:connector@0.1.0`,
 //!   `@0.2.0`), each converting its bindings into the host's own types.
 //! - [`gateway`] is the only door out: every guest request passes the egress policy,
-//!   gets the tenant's credential added, and is paced by [`pacer`].
+//!   gets the tenant's credential added, and is paced by [`pacer`]; [`oauth`] gets
+//!   access tokens for tenants that sign in as OAuth service apps.
 //! - [`store`] is the `Store` trait and its SQLite backend; [`secrets`] seals
 //!   tokens at rest.
+//! - [`trust`] records which plugin files the operator trusts (hashes, ed25519
+//!   signatures).
 //! - [`graph`] names the identity graph's node and edge kinds and derives access
 //!   paths from them; [`graph_questions`] answers the everyday questions over them
 //!   (what a user reaches, who reaches an app, admins, API tokens).
@@ -32,6 +35,7 @@ pub mod graph_questions;
 pub mod host;
 pub mod kri_settings;
 pub mod model;
+pub mod oauth;
 pub mod pacer;
 pub mod plugins;
 pub mod query;
@@ -41,9 +45,10 @@ pub mod schedule;
 pub mod secrets;
 pub mod serve;
 pub mod store;
+pub mod trust;
 pub mod views;
 
 pub use error::{PluginError, RunError, SecretError, StoreError};
-pub use host::{CheckOutcome, HostConfig, KriHost, NewTenant, RunOptions, RunOutcome};
+pub use host::{CheckOutcome, HostConfig, KriHost, NewTenant, Rotation, RunOptions, RunOutcome};
 pub use sandbox::{Progress, ProgressSink};
-pub use secrets::Token;
+pub use secrets::{OAuthClientSecret, Token};

@@ -20,10 +20,12 @@ use kri_host::query::QueryLimits;
 
 use kri_host::store::{format_ms, AlertStatus, EventFilter, KriRow, StoredAlert};
 use kri_host::views::{AlertJson, EventJson};
-use kri_host::{HostConfig, KriHost, NewTenant, Progress, RunOptions, Token};
+use kri_host::{HostConfig, KriHost, NewTenant, OAuthClientSecret, Progress, RunOptions, Token};
 use output::Format;
 
 mod cmd_graph;
+mod cmd_plugin;
+mod cmd_secrets;
 mod cmd_serve;
 mod output;
 mod table;
@@ -73,6 +75,14 @@ struct Cli {
         default_value_t = kri_host::plugins::DEFAULT_MAX_PLUGIN_BYTES
     )]
     max_plugin_bytes: u64,
+    /// Load only plugins that are trusted (`kri plugin trust`) or signed by a key in
+    /// <data-dir>/trusted-keys; others are rejected with the reason.
+    #[arg(long, global = true, env = "KRI_REQUIRE_TRUSTED")]
+    require_trusted: bool,
+    /// PEM certificates to trust besides the system's roots, for networks that
+    /// inspect TLS.
+    #[arg(long, global = true, env = "KRI_CA_FILE")]
+    ca_file: Option<PathBuf>,
     /// Output format on stdout: table for people, json or csv for machines
     /// (a command's --json is the same as -o json).
     #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Table)]
@@ -305,11 +315,46 @@ enum Command {
     /// Run as a service: every tenant's jobs on their schedules, the HTTP API
     /// (/api/v1) and /metrics, until SIGTERM or SIGINT.
     Serve(cmd_serve::ServeArgs),
+    /// Manage which plugin files are trusted.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+    /// Manage the key that seals tenants' secrets.
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Print a shell completion script (e.g. `kri completions bash > /etc/bash_completion.d/kri`).
     Completions {
         /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Record a component's SHA-256 as trusted: with --require-trusted it loads,
+    /// and once its bytes change it is refused until trusted again.
+    Trust {
+        /// The component file (e.g. plugins/okta.wasm).
+        file: PathBuf,
+        /// Print JSON (same as -o json).
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum SecretsCommand {
+    /// Re-seal every tenant's secret under a new key, atomically. With the key file,
+    /// kri makes the new key and replaces the file; with KRI_ENCRYPTION_KEY, give
+    /// the new key in another variable (--new-key-env) and switch to it afterwards.
+    Rotate {
+        /// The environment variable holding the new key (64 hex characters), when the
+        /// current key comes from KRI_ENCRYPTION_KEY.
+        #[arg(long)]
+        new_key_env: Option<String>,
+        /// Print JSON (same as -o json).
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -434,12 +479,31 @@ struct TenantAdd {
     #[arg(
         long,
         conflicts_with = "token_stdin",
-        required_unless_present = "token_stdin"
+        required_unless_present_any = ["token_stdin", "oauth_client_id"]
     )]
     token_env: Option<String>,
     /// Read the token from standard input.
     #[arg(long)]
     token_stdin: bool,
+    /// Sign in as an OAuth 2.0 service app with this client id instead of a token
+    /// (needs --private-key-file).
+    #[arg(long, conflicts_with_all = ["token_env", "token_stdin"], requires = "private_key_file")]
+    oauth_client_id: Option<String>,
+    /// The service app's private key, PEM (RSA: PKCS#8 or PKCS#1, signs RS256; P-256:
+    /// PKCS#8 or SEC1, signs ES256). Sealed in the store like tokens.
+    #[arg(long, requires = "oauth_client_id")]
+    private_key_file: Option<PathBuf>,
+    /// The key id (`kid`) of the public key registered with the service app.
+    #[arg(long, requires = "oauth_client_id")]
+    key_id: Option<String>,
+    /// The scopes to ask for, space-separated; default: the ones the connector's
+    /// jobs need (see `kri connectors --json`, `manifest.oauth.scopes`).
+    #[arg(long, requires = "oauth_client_id")]
+    scopes: Option<String>,
+    /// Send DPoP proofs from the first token request (else kri learns from the
+    /// server's answers whether the app requires DPoP).
+    #[arg(long, requires = "oauth_client_id")]
+    dpop: bool,
     /// Only these KRIs (comma-separated slugs); default all.
     #[arg(long, value_delimiter = ',')]
     kris: Vec<String>,
@@ -510,6 +574,8 @@ fn config(cli: &Cli) -> Result<HostConfig> {
     }
     cfg.pacing.share = cli.rate_limit_share;
     cfg.max_plugin_bytes = cli.max_plugin_bytes;
+    cfg.ca_file = cli.ca_file.clone();
+    cfg.require_trusted = cli.require_trusted;
     Ok(cfg)
 }
 
@@ -610,6 +676,31 @@ fn read_token(token_env: Option<&str>) -> Result<Token> {
     Token::new(&raw).context("the token is empty or has control characters")
 }
 
+/// The OAuth client of `kri tenant add --oauth-client-id`: the key file is read
+/// here (and zeroized when the credential is dropped).
+fn read_oauth_client(add: &TenantAdd, client_id: &str) -> Result<OAuthClientSecret> {
+    let path = add
+        .private_key_file
+        .as_ref()
+        .context("--oauth-client-id needs --private-key-file")?;
+    let pem = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read --private-key-file {}", path.display()))?,
+    );
+    let scopes = add
+        .scopes
+        .as_deref()
+        .map(|s| s.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default();
+    Ok(OAuthClientSecret {
+        client_id: client_id.to_string(),
+        key_id: add.key_id.clone(),
+        private_key_pem: secrecy::SecretString::from(pem.as_str()),
+        scopes,
+        dpop: add.dpop,
+    })
+}
+
 fn parse_quotas(items: &[String]) -> Result<BTreeMap<String, u64>> {
     let mut out = BTreeMap::new();
     for item in items {
@@ -646,20 +737,27 @@ async fn cmd_connectors(cli: &Cli, format: Format) -> Result<()> {
         let connectors: Vec<_> = reg
             .plugins
             .values()
-            .map(|p| serde_json::json!({"path": p.path, "loaded_from": p.source, "cache_warning": p.cache_warning, "manifest": p.manifest}))
+            .map(|p| serde_json::json!({"path": p.path, "loaded_from": p.source, "cache_warning": p.cache_warning, "manifest": p.manifest, "trust": p.trust}))
             .collect();
         return output::json(
             &serde_json::json!({"connectors": connectors, "rejected": reg.rejected}),
         );
     }
-    let mut t = table::Table::new(&["NAME", "VERSION", "KRIS", "FILE", "DESCRIPTION"]);
+    let mut t = table::Table::new(&["NAME", "VERSION", "KRIS", "FILE", "DESCRIPTION", "TRUST"]);
     for p in reg.plugins.values() {
+        let trust = match &p.trust {
+            kri_host::trust::Trust::Trusted { .. } => "trusted",
+            kri_host::trust::Trust::Signed { .. } => "signed",
+            kri_host::trust::Trust::Changed { .. } => "changed",
+            kri_host::trust::Trust::Untrusted { .. } => "untrusted",
+        };
         t.row(vec![
             p.manifest.name.clone(),
             p.manifest.version.clone(),
             p.manifest.kris.len().to_string(),
             p.path.display().to_string(),
             p.manifest.description.clone(),
+            trust.to_string(),
         ]);
     }
     output::table(&t, format)?;
@@ -678,22 +776,28 @@ async fn cmd_tenant(cli: &Cli, cmd: &TenantCommand) -> Result<()> {
                 bail!("--extra must be a JSON object, like '{{\"user_sample_cap\": 2000}}'");
             }
             let quotas = parse_quotas(&add.quotas)?;
-            let token = read_token(add.token_env.as_deref())?;
-            let host = open(cli, true).await?;
-            host.add_tenant(
-                NewTenant {
-                    id: add.id.clone(),
-                    connector: add.connector.clone(),
-                    base_url: add.base_url.trim_end_matches('/').to_string(),
-                    kris: add.kris.clone(),
-                    extra,
-                    allow_insecure_local: add.allow_insecure_local,
-                    quotas,
-                },
-                &token,
-            )
-            .await
-            .with_context(|| format!("cannot add tenant `{}`", add.id))?;
+            let tenant = NewTenant {
+                id: add.id.clone(),
+                connector: add.connector.clone(),
+                base_url: add.base_url.trim_end_matches('/').to_string(),
+                kris: add.kris.clone(),
+                extra,
+                allow_insecure_local: add.allow_insecure_local,
+                quotas,
+            };
+            if let Some(client_id) = &add.oauth_client_id {
+                let client = read_oauth_client(add, client_id)?;
+                let host = open(cli, true).await?;
+                host.add_oauth_tenant(tenant, client)
+                    .await
+                    .with_context(|| format!("cannot add tenant `{}`", add.id))?;
+            } else {
+                let token = read_token(add.token_env.as_deref())?;
+                let host = open(cli, true).await?;
+                host.add_tenant(tenant, &token)
+                    .await
+                    .with_context(|| format!("cannot add tenant `{}`", add.id))?;
+            }
             output::line(&format!(
                 "added tenant {} ({}, {})",
                 add.id, add.connector, add.base_url
@@ -1260,6 +1364,12 @@ async fn real_main(cli: Cli) -> Result<ExitCode> {
             output::write(&String::from_utf8_lossy(&script))?;
         }
         Command::Connectors { json } => cmd_connectors(&cli, cli.format(*json)).await?,
+        Command::Plugin(PluginCommand::Trust { file, json }) => {
+            cmd_plugin::trust(&cli, file, cli.format(*json)).await?
+        }
+        Command::Secrets(SecretsCommand::Rotate { new_key_env, json }) => {
+            cmd_secrets::rotate(&cli, new_key_env.as_deref(), cli.format(*json)).await?
+        }
         Command::Tenant(cmd) => cmd_tenant(&cli, cmd).await?,
         Command::Check { connector, tenant } => {
             let host = open(&cli, false).await?;

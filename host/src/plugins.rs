@@ -3,7 +3,9 @@
 //!
 //! Validation, in order: the file is a regular file (a symlink counts by its target;
 //! FIFOs, devices and directories are refused before anything is opened) no larger
-//! than the size limit, and readable; it is WebAssembly; it is a component (not a
+//! than the size limit, and readable; it is trusted when trust is required (see
+//! `trust`: its SHA-256 on the trust list, or signed by a trusted key); it is
+//! WebAssembly; it is a component (not a
 //! core module); it compiles (or loads from the cache); it links against a
 //! `kri:connector` world this host speaks (0.2.0 or 0.1.0, see `contract/`);
 //! `describe()` answers within small limits; the manifest is sound; no other file
@@ -24,6 +26,7 @@ use crate::engine::{KriEngine, LoadSource};
 use crate::error::PluginError;
 use crate::runtime::{call_describe, new_store, CallFailure, CallLimits};
 use crate::sandbox::SandboxState;
+use crate::trust::{Trust, TrustPolicy};
 
 /// A loaded, validated connector.
 pub struct Plugin {
@@ -32,6 +35,8 @@ pub struct Plugin {
     pub source: LoadSource,
     /// Why the compiled component could not be cached (it was compiled in memory).
     pub cache_warning: Option<String>,
+    /// Whether the operator trusts this file.
+    pub trust: Trust,
     pub pre: ConnectorPre,
 }
 
@@ -135,6 +140,14 @@ fn read_plugin_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PluginError>
     Ok(bytes)
 }
 
+/// The bytes of a plugin file that is a WebAssembly component (what `kri plugin
+/// trust` records), read under the same rules as the plugin directory's files.
+pub fn read_component(path: &Path, max_bytes: u64) -> Result<Vec<u8>, PluginError> {
+    let bytes = read_plugin_file(path, max_bytes)?;
+    classify(&bytes)?;
+    Ok(bytes)
+}
+
 const COMPONENT_LAYER: [u8; 4] = [0x0d, 0x00, 0x01, 0x00];
 const CORE_VERSION: [u8; 4] = [0x01, 0x00, 0x00, 0x00];
 
@@ -169,8 +182,24 @@ fn validate(m: &ConnectorManifest) -> Result<(), PluginError> {
     if !valid_name(&m.name) {
         return bad(format!("name `{}` must be 1-64 of [a-z0-9_-]", m.name));
     }
-    if m.auth_scheme.matches("{token}").count() != 1 {
-        return bad("auth-scheme must contain `{token}` exactly once".into());
+    if let Some(template) = &m.auth_scheme {
+        if template.matches("{token}").count() != 1 {
+            return bad("auth-scheme must contain `{token}` exactly once".into());
+        }
+    }
+    if let Some(o) = &m.oauth {
+        if !o.token_path.starts_with('/') || o.token_path.starts_with("//") {
+            return bad(format!(
+                "the OAuth token path `{}` must be a path on the tenant's base URL, starting with one `/`",
+                o.token_path
+            ));
+        }
+        if o.scopes
+            .iter()
+            .any(|s| s.is_empty() || s.contains(char::is_whitespace))
+        {
+            return bad("an OAuth scope is empty or contains whitespace".into());
+        }
     }
     let mut seen = BTreeSet::new();
     for k in &m.kris {
@@ -196,15 +225,23 @@ fn validate(m: &ConnectorManifest) -> Result<(), PluginError> {
     Ok(())
 }
 
-/// Loads and validates one file of at most `max_bytes`.
+/// Loads and validates one file of at most `max_bytes`, refusing it before it is
+/// compiled when `trust` requires trust and the file has none.
 pub async fn load_plugin(
     engine: &KriEngine,
     linker: &Linker<SandboxState>,
     path: &Path,
     cache_dir: Option<&Path>,
     max_bytes: u64,
+    trust: &TrustPolicy,
 ) -> Result<Plugin, PluginError> {
     let bytes = read_plugin_file(path, max_bytes)?;
+    let trusted = trust.check(path, &bytes);
+    if trust.require {
+        if let Some(reason) = trusted.refusal(path) {
+            return Err(PluginError::Untrusted(reason));
+        }
+    }
     classify(&bytes)?;
     let loaded = engine
         .load_component(&bytes, cache_dir)
@@ -232,6 +269,7 @@ pub async fn load_plugin(
         path: path.to_path_buf(),
         source: loaded.source,
         cache_warning: loaded.cache_warning,
+        trust: trusted,
         pre,
     })
 }
@@ -254,13 +292,35 @@ fn first_line(s: &str) -> String {
 
 impl PluginRegistry {
     /// Scans `dir` for `*.wasm` files (sorted by file name), reading none larger
-    /// than `max_bytes`. A missing directory gives an empty registry.
+    /// than `max_bytes`. A missing directory gives an empty registry. Nothing is
+    /// trusted and trust is not required.
     pub async fn load(
         engine: &KriEngine,
         linker: &Linker<SandboxState>,
         dir: &Path,
         cache_dir: Option<&Path>,
         max_bytes: u64,
+    ) -> PluginRegistry {
+        Self::load_trusted(
+            engine,
+            linker,
+            dir,
+            cache_dir,
+            max_bytes,
+            &TrustPolicy::default(),
+        )
+        .await
+    }
+
+    /// [`PluginRegistry::load`] under a trust policy: each plugin's trust is
+    /// recorded, and untrusted files are refused when the policy requires trust.
+    pub async fn load_trusted(
+        engine: &KriEngine,
+        linker: &Linker<SandboxState>,
+        dir: &Path,
+        cache_dir: Option<&Path>,
+        max_bytes: u64,
+        trust: &TrustPolicy,
     ) -> PluginRegistry {
         let mut reg = PluginRegistry::default();
         let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
@@ -273,7 +333,7 @@ impl PluginRegistry {
         };
         files.sort();
         for path in files {
-            match load_plugin(engine, linker, &path, cache_dir, max_bytes).await {
+            match load_plugin(engine, linker, &path, cache_dir, max_bytes, trust).await {
                 Ok(plugin) => {
                     let name = plugin.manifest.name.clone();
                     if let Some(first) = reg.plugins.get(&name) {

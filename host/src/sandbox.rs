@@ -338,6 +338,11 @@ impl SandboxState {
                 self.push_log("warn", m.clone());
                 Ok(Err(GuestHttpError::QuotaExceeded(m)))
             }
+            Err(GatewayError::Auth(m)) => {
+                let m = format!("no access token for the request: {m}");
+                self.push_log("error", m.clone());
+                Ok(Err(GuestHttpError::Denied(m)))
+            }
             Err(GatewayError::Timeout(m)) => Ok(Err(GuestHttpError::Timeout(m))),
             Err(GatewayError::Transport(m)) => Ok(Err(GuestHttpError::Transport(m))),
         }

@@ -4,9 +4,22 @@
 //! set, from `<data-dir>/secret.key`, created with mode 0600 only while the store
 //! holds no sealed secrets (a lost key file is never silently replaced). Each sealed
 //! secret records the id of the key that sealed it (a short hash of the key), so a
-//! wrong key is named as such. The tenant id is the AEAD's associated data, so a
-//! sealed secret cannot be moved to another tenant's row. Plaintext tokens live only
-//! in [`Token`], which never prints itself.
+//! wrong key is named as such.
+//!
+//! Rotation (`kri secrets rotate`) writes the new key to `secret.key.next`, re-seals
+//! every secret under it in one store transaction, then renames it over
+//! `secret.key`. A crash before the commit leaves the old key and old secrets (the
+//! stray next file is removed on the next start); a crash after it leaves secrets
+//! sealed with the next key's id, and the next start finishes the rename. Either
+//! way every secret stays readable. The tenant id is the AEAD's associated data, so a
+//! sealed secret cannot be moved to another tenant's row.
+//!
+//! A sealed secret is a [`Credential`]: a static token (sealed as its text, as it
+//! always was) or an OAuth client's credentials (sealed as [`OAUTH_MARKER`] and a
+//! JSON object; a token never starts with a NUL, so the two cannot be confused).
+//! Plaintext secrets live only in [`Token`] and [`OAuthClientSecret`], which are
+//! zeroized when dropped and never print themselves; decrypted bytes are zeroized
+//! as soon as they are parsed.
 
 use std::fmt;
 use std::io::Write;
@@ -15,17 +28,26 @@ use std::path::{Path, PathBuf};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
 use crate::error::SecretError;
 
 /// Environment variable holding the encryption key as hex.
 pub const KEY_ENV: &str = "KRI_ENCRYPTION_KEY";
 const KEY_FILE: &str = "secret.key";
+/// The key a rotation is moving to, beside the current key file until the
+/// rotation's transaction has committed.
+const NEXT_KEY_FILE: &str = "secret.key.next";
 
-/// A token in memory. `Debug` and `Display` never show it.
+/// The first bytes of a sealed OAuth client credential.
+const OAUTH_MARKER: &[u8] = b"\0kri-oauth-client-v1\0";
+
+/// A token in memory, zeroized when dropped. `Debug` never shows it.
 #[derive(Clone)]
-pub struct Token(String);
+pub struct Token(SecretString);
 
 impl Token {
     /// Checks a token given by an operator (no control characters, not empty).
@@ -34,12 +56,98 @@ impl Token {
         if t.is_empty() || t.chars().any(|c| c.is_control()) {
             return Err(SecretError::BadToken);
         }
-        Ok(Token(t.to_string()))
+        Ok(Token(SecretString::from(t)))
     }
 
     /// The secret itself, for the one place that needs it: the auth header.
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose_secret()
+    }
+}
+
+/// An OAuth client's credentials, as kept (sealed) for a tenant. `Debug` shows the
+/// client id and key id, never the private key.
+#[derive(Clone)]
+pub struct OAuthClientSecret {
+    pub client_id: String,
+    /// The `kid` of the registered public key.
+    pub key_id: Option<String>,
+    /// The private key, PEM.
+    pub private_key_pem: SecretString,
+    /// The scopes to ask for; empty asks for the connector's declared scopes.
+    pub scopes: Vec<String>,
+    /// Send DPoP proofs from the first request (else learned from the answers).
+    pub dpop: bool,
+}
+
+impl fmt::Debug for OAuthClientSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OAuthClientSecret")
+            .field("client_id", &self.client_id)
+            .field("key_id", &self.key_id)
+            .field("private_key_pem", &"[REDACTED]")
+            .field("scopes", &self.scopes)
+            .field("dpop", &self.dpop)
+            .finish()
+    }
+}
+
+/// The sealed JSON form of [`OAuthClientSecret`].
+#[derive(Serialize, Deserialize)]
+struct OAuthClientRecord<'a> {
+    client_id: &'a str,
+    key_id: Option<&'a str>,
+    private_key_pem: &'a str,
+    scopes: Vec<&'a str>,
+    dpop: bool,
+}
+
+/// What a tenant's sealed secret holds.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A static API token, put into the connector's `Authorization` template.
+    Token(Token),
+    /// An OAuth client; the host gets access tokens with it.
+    OAuthClient(OAuthClientSecret),
+}
+
+impl Credential {
+    /// The plaintext that is sealed (zeroized when dropped).
+    fn to_plaintext(&self) -> Zeroizing<Vec<u8>> {
+        match self {
+            Credential::Token(t) => Zeroizing::new(t.expose().as_bytes().to_vec()),
+            Credential::OAuthClient(c) => {
+                let record = OAuthClientRecord {
+                    client_id: &c.client_id,
+                    key_id: c.key_id.as_deref(),
+                    private_key_pem: c.private_key_pem.expose_secret(),
+                    scopes: c.scopes.iter().map(String::as_str).collect(),
+                    dpop: c.dpop,
+                };
+                let json = Zeroizing::new(serde_json::to_vec(&record).unwrap_or_default());
+                let mut out = Zeroizing::new(Vec::with_capacity(OAUTH_MARKER.len() + json.len()));
+                out.extend_from_slice(OAUTH_MARKER);
+                out.extend_from_slice(&json);
+                out
+            }
+        }
+    }
+
+    fn from_plaintext(tenant_id: &str, plain: &[u8]) -> Result<Credential, SecretError> {
+        let undecodable = || SecretError::Decrypt(tenant_id.to_string());
+        if let Some(json) = plain.strip_prefix(OAUTH_MARKER) {
+            let r: OAuthClientRecord<'_> =
+                serde_json::from_slice(json).map_err(|_| undecodable())?;
+            return Ok(Credential::OAuthClient(OAuthClientSecret {
+                client_id: r.client_id.to_string(),
+                key_id: r.key_id.map(str::to_string),
+                private_key_pem: SecretString::from(r.private_key_pem),
+                scopes: r.scopes.into_iter().map(str::to_string).collect(),
+                dpop: r.dpop,
+            }));
+        }
+        let text = std::str::from_utf8(plain).map_err(|_| undecodable())?;
+        Ok(Credential::Token(Token(SecretString::from(text))))
     }
 }
 
@@ -118,6 +226,20 @@ impl SecretKey {
         Ok(Self::from_bytes(&key, path.display().to_string()))
     }
 
+    /// A key given as 64 hex characters in environment variable `var`.
+    pub fn from_env(var: &str) -> Result<SecretKey, SecretError> {
+        let bad = || SecretError::BadKeyVar(var.to_string());
+        let hexkey = std::env::var(var).map_err(|_| bad())?;
+        let bytes = hex::decode(hexkey.trim()).map_err(|_| bad())?;
+        let key: Zeroizing<[u8; 32]> = Zeroizing::new(bytes.try_into().map_err(|_| bad())?);
+        Ok(Self::from_bytes(&key, var.to_string()))
+    }
+
+    /// Whether the key came from `KRI_ENCRYPTION_KEY` (else from the key file).
+    pub fn from_environment(&self) -> bool {
+        self.source == KEY_ENV
+    }
+
     pub fn from_bytes(key: &[u8; 32], source: String) -> SecretKey {
         SecretKey {
             cipher: XChaCha20Poly1305::new(key.into()),
@@ -132,6 +254,16 @@ impl SecretKey {
     }
 
     pub fn seal(&self, tenant_id: &str, token: &Token) -> Result<SealedSecret, SecretError> {
+        self.seal_credential(tenant_id, &Credential::Token(token.clone()))
+    }
+
+    /// Seals any credential, bound to its tenant.
+    pub fn seal_credential(
+        &self,
+        tenant_id: &str,
+        credential: &Credential,
+    ) -> Result<SealedSecret, SecretError> {
+        let plain = credential.to_plaintext();
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ciphertext = self
@@ -139,7 +271,7 @@ impl SecretKey {
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
-                    msg: token.expose().as_bytes(),
+                    msg: &plain,
                     aad: tenant_id.as_bytes(),
                 },
             )
@@ -151,7 +283,20 @@ impl SecretKey {
         })
     }
 
+    /// Opens a sealed static token; a sealed OAuth client is an error here.
     pub fn open(&self, tenant_id: &str, sealed: &SealedSecret) -> Result<Token, SecretError> {
+        match self.open_credential(tenant_id, sealed)? {
+            Credential::Token(t) => Ok(t),
+            Credential::OAuthClient(_) => Err(SecretError::Decrypt(tenant_id.to_string())),
+        }
+    }
+
+    /// Opens a sealed credential of any kind.
+    pub fn open_credential(
+        &self,
+        tenant_id: &str,
+        sealed: &SealedSecret,
+    ) -> Result<Credential, SecretError> {
         if let Some(sealed_with) = sealed.key_id.as_ref().filter(|id| **id != self.id) {
             return Err(SecretError::WrongKey {
                 tenant: tenant_id.to_string(),
@@ -163,19 +308,79 @@ impl SecretKey {
         if sealed.nonce.len() != 24 {
             return Err(SecretError::Decrypt(tenant_id.to_string()));
         }
-        let plain = self
-            .cipher
-            .decrypt(
-                XNonce::from_slice(&sealed.nonce),
-                Payload {
-                    msg: &sealed.ciphertext,
-                    aad: tenant_id.as_bytes(),
-                },
-            )
-            .map_err(|_| SecretError::Decrypt(tenant_id.to_string()))?;
-        let text =
-            String::from_utf8(plain).map_err(|_| SecretError::Decrypt(tenant_id.to_string()))?;
-        Ok(Token(text))
+        let plain = Zeroizing::new(
+            self.cipher
+                .decrypt(
+                    XNonce::from_slice(&sealed.nonce),
+                    Payload {
+                        msg: &sealed.ciphertext,
+                        aad: tenant_id.as_bytes(),
+                    },
+                )
+                .map_err(|_| SecretError::Decrypt(tenant_id.to_string()))?,
+        );
+        Credential::from_plaintext(tenant_id, &plain)
+    }
+}
+
+/// Writes a fresh key to `secret.key.next` (0600) for a rotation, replacing a stale
+/// one, and returns it.
+pub fn create_next_key(data_dir: &Path) -> Result<SecretKey, SecretError> {
+    let path = data_dir.join(NEXT_KEY_FILE);
+    if path.exists() {
+        std::fs::remove_file(&path).map_err(|e| SecretError::KeyFile {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+    }
+    let key = Zeroizing::new(create_key_file(&path)?);
+    Ok(SecretKey::from_bytes(
+        &key,
+        data_dir.join(KEY_FILE).display().to_string(),
+    ))
+}
+
+/// Makes `secret.key.next` the key file: the last step of a rotation.
+pub fn promote_next_key(data_dir: &Path) -> Result<(), SecretError> {
+    let (next, current) = (data_dir.join(NEXT_KEY_FILE), data_dir.join(KEY_FILE));
+    std::fs::rename(&next, &current)
+        .and_then(|_| std::fs::File::open(data_dir)?.sync_all())
+        .map_err(|e| SecretError::KeyFile {
+            path: current,
+            reason: format!("cannot replace it with {}: {e}", next.display()),
+        })
+}
+
+/// Finishes or abandons a rotation a crash interrupted: when `secret.key.next`
+/// exists and some secret was sealed with it, the store's transaction committed and
+/// it becomes the key file; otherwise it never sealed anything and is removed.
+/// Returns whether a rotation was finished.
+pub fn recover_rotation(
+    data_dir: &Path,
+    sealed: &[(String, Option<String>)],
+) -> Result<bool, SecretError> {
+    let next = data_dir.join(NEXT_KEY_FILE);
+    if std::env::var_os(KEY_ENV).is_some() || !next.exists() {
+        return Ok(false);
+    }
+    let key = Zeroizing::new(read_key_file(&next)?);
+    let next_id = key_id(&key);
+    if sealed
+        .iter()
+        .any(|(_, id)| id.as_deref() == Some(next_id.as_str()))
+    {
+        promote_next_key(data_dir)?;
+        tracing::warn!(key_id = %next_id, "finished a key rotation that was interrupted after its secrets were re-sealed");
+        Ok(true)
+    } else {
+        std::fs::remove_file(&next).map_err(|e| SecretError::KeyFile {
+            path: next.clone(),
+            reason: e.to_string(),
+        })?;
+        tracing::warn!(
+            "removed the key of a rotation that was interrupted before it re-sealed anything"
+        );
+        Ok(false)
     }
 }
 
@@ -304,6 +509,33 @@ mod tests {
         let created = SecretKey::load(dir.path(), true, &[]).expect("create");
         let again = SecretKey::load(dir.path(), true, &["a".to_string()]).expect("reuse");
         assert_eq!(created.id(), again.id());
+    }
+
+    #[test]
+    fn an_oauth_client_round_trips_and_never_prints_its_key() {
+        let key = SecretKey::from_bytes(&[7u8; 32], "test".into());
+        let cred = Credential::OAuthClient(OAuthClientSecret {
+            client_id: "0oa1".into(),
+            key_id: Some("kid1".into()),
+            private_key_pem: SecretString::from("-----BEGIN PRIVATE KEY-----\nSECRETKEY\n"),
+            scopes: vec!["a.read".into()],
+            dpop: true,
+        });
+        assert!(!format!("{cred:?}").contains("SECRETKEY"));
+        let sealed = key.seal_credential("acme", &cred).expect("seal");
+        assert!(!sealed.ciphertext.windows(9).any(|w| w == b"SECRETKEY"));
+        match key.open_credential("acme", &sealed).expect("open") {
+            Credential::OAuthClient(c) => {
+                assert_eq!(c.client_id, "0oa1");
+                assert_eq!(c.key_id.as_deref(), Some("kid1"));
+                assert!(c.private_key_pem.expose_secret().contains("SECRETKEY"));
+                assert_eq!(c.scopes, vec!["a.read".to_string()]);
+                assert!(c.dpop);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A sealed OAuth client is not a token.
+        assert!(key.open("acme", &sealed).is_err());
     }
 
     #[test]

@@ -181,6 +181,9 @@ pub struct SimConfig {
     pub latency_ms: u64,
     /// Latency varies by up to this much either way.
     pub latency_jitter_ms: u64,
+    /// A service app that may sign in with OAuth client credentials (besides the
+    /// SSWS token).
+    pub oauth: Option<crate::oauth::OAuthApp>,
 }
 
 impl Default for SimConfig {
@@ -192,6 +195,7 @@ impl Default for SimConfig {
             faults: FaultConfig::default(),
             latency_ms: 0,
             latency_jitter_ms: 0,
+            oauth: None,
         }
     }
 }

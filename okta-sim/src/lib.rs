@@ -15,7 +15,8 @@
 //!   10,000 users in 1,000 groups with 300 apps: [`GraphShape::BENCH`]).
 //! - [`Org::advance`] simulates a day passing, writing the System Log events for it
 //!   (memberships, app assignments, role grants and API tokens change too).
-//! - [`SimServer`] serves an org on 127.0.0.1 with Okta's pagination, auth, error bodies,
+//! - [`SimServer`] serves an org on 127.0.0.1 with Okta's pagination, auth (an SSWS
+//!   token, or OAuth service-app tokens from [`oauth`], with or without DPoP), error bodies,
 //!   rate limits (per family, fixed windows, concurrency), latency and injected faults.
 //!
 //! Shapes follow the real material in `shared/okta-fixtures/` (the folder beside the project root).
@@ -47,6 +48,7 @@ mod graph_truth;
 pub mod ids;
 pub mod live;
 pub mod model;
+pub mod oauth;
 mod query;
 pub mod render;
 mod render_graph;
@@ -59,6 +61,7 @@ pub use live::{LiveEvent, LiveLog, LiveLogSpec, PlantedAlert};
 pub use config::{Family, FaultConfig, RateLimitConfig, SimConfig};
 pub use graph_truth::{AdminTruth, GraphTruth, ScopeTruth, TokenTruth, UserAccess};
 pub use model::{Org, OrgSpec, UserStatus};
+pub use oauth::OAuthApp;
 pub use server::{SimServer, SimStats};
 pub use shape::GraphShape;
 pub use truth::{percent_1dp, GroundTruth};

@@ -1,4 +1,5 @@
-//! The HTTP server: SSWS authentication, per-family fixed-window rate limits and a
+//! The HTTP server: SSWS or OAuth access-token authentication (and the OAuth token
+//! endpoint), per-family fixed-window rate limits and a
 //! concurrency limit with Okta's `X-Rate-Limit-*` headers, fault injection, latency,
 //! routing of the simulated endpoints, Link-header pagination and Okta error bodies.
 //!
@@ -45,7 +46,11 @@ pub struct SimStats {
     pub too_many_requests: u64,
     /// 401s (missing or wrong token).
     pub unauthorized: u64,
-    /// 403s (injected `forbidden` faults).
+    /// OAuth access tokens issued.
+    pub tokens_issued: u64,
+    /// Token requests refused (any OAuth error, `use_dpop_nonce` included).
+    pub token_refusals: u64,
+    /// 403s (injected `forbidden` faults, or an access token without the scope).
     pub forbidden: u64,
     /// 5xx answers (injected `server_errors` faults).
     pub server_errors: u64,
@@ -76,6 +81,7 @@ struct Shared {
     id_salt: u64,
     /// When set, `/api/v1/logs` serves this live log instead of the org's events.
     live: Option<Mutex<LiveLog>>,
+    auth_server: Option<crate::oauth::AuthServer>,
 }
 
 /// A running simulator: one org on one loopback port.
@@ -114,6 +120,10 @@ impl SimServer {
             .with_context(|| format!("binding 127.0.0.1:{port}"))?;
         let addr = listener.local_addr().context("reading the bound address")?;
         let base_url = format!("http://127.0.0.1:{}", addr.port());
+        let auth_server = config
+            .oauth
+            .clone()
+            .map(|app| crate::oauth::AuthServer::new(app, &base_url));
         let shared = Arc::new(Shared {
             id_salt: mix64(org.seed ^ u64::from(addr.port())),
             org: Arc::new(RwLock::new(org)),
@@ -124,6 +134,7 @@ impl SimServer {
             stats: Mutex::new(SimStats::default()),
             in_flight: AtomicU32::new(0),
             counter: AtomicU64::new(0),
+            auth_server,
             base_url,
             live: live.map(Mutex::new),
         });
@@ -176,6 +187,13 @@ impl SimServer {
             live.catch_up();
             f(&live)
         })
+    /// Every OAuth access token issued so far (empty without an OAuth app).
+    pub fn oauth_tokens(&self) -> Vec<String> {
+        self.shared
+            .auth_server
+            .as_ref()
+            .map(|a| a.issued_tokens())
+            .unwrap_or_default()
     }
 
     /// Replaces the injected faults while running.
@@ -396,6 +414,9 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             *stats.by_family.entry(f).or_default() += 1;
         }
     }
+    if path == crate::oauth::TOKEN_PATH {
+        return token_endpoint(&shared, seq, request).await;
+    }
     let error = |err: ApiError, rate: Option<RateHeaders>| {
         respond(
             &shared,
@@ -458,19 +479,57 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         }
     };
 
-    let authorized = request
+    let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == shared.expected_auth);
-    if !authorized {
-        lock(&shared.stats).unauthorized += 1;
-        let err = ApiError::new(
+        .unwrap_or("");
+    let oauth = shared
+        .auth_server
+        .as_ref()
+        .zip(family)
+        .and_then(|(server, f)| {
+            let dpop = request.headers().get("dpop").and_then(|v| v.to_str().ok());
+            let url = format!("{}{path}", shared.base_url);
+            let scope = crate::oauth::scope_for(f);
+            server.check_api(authorization, dpop, request.method().as_str(), &url, scope)
+        });
+    let refusal = match oauth {
+        Some(Ok(())) => None,
+        Some(Err(crate::oauth::TokenRefusal::Invalid(www))) => Some((
             StatusCode::UNAUTHORIZED,
             "E0000011",
             "Invalid token provided",
-        );
-        return error(err, rate);
+            Some(www),
+        )),
+        Some(Err(crate::oauth::TokenRefusal::InsufficientScope(www))) => Some((
+            StatusCode::FORBIDDEN,
+            "E0000006",
+            "You do not have permission to perform the requested action",
+            Some(www),
+        )),
+        None if authorization == shared.expected_auth => None,
+        None => Some((
+            StatusCode::UNAUTHORIZED,
+            "E0000011",
+            "Invalid token provided",
+            None,
+        )),
+    };
+    if let Some((status, code, summary, www)) = refusal {
+        {
+            let mut stats = lock(&shared.stats);
+            if status == StatusCode::UNAUTHORIZED {
+                stats.unauthorized += 1;
+            } else {
+                stats.forbidden += 1;
+            }
+        }
+        let mut resp = error(ApiError::new(status, code, summary), rate);
+        if let Some(v) = www.and_then(|w| HeaderValue::from_str(&w).ok()) {
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        return resp;
     }
 
     if request.method() != Method::GET {
@@ -556,6 +615,74 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             error(err, rate)
         }
     }
+}
+
+/// `POST /oauth2/v1/token`: the OAuth app's token endpoint (404 without one).
+async fn token_endpoint(shared: &Shared, seq: u64, request: Request) -> Response {
+    let Some(server) = shared.auth_server.as_ref() else {
+        let err = ApiError::not_found(crate::oauth::TOKEN_PATH, "path");
+        return respond(
+            shared,
+            seq,
+            err.status,
+            err.body(seq ^ shared.id_salt),
+            None,
+            &[],
+        );
+    };
+    if request.method() != Method::POST {
+        let err = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "E0000022",
+            "The endpoint does not support the provided HTTP method",
+        );
+        return respond(
+            shared,
+            seq,
+            err.status,
+            err.body(seq ^ shared.id_salt),
+            None,
+            &[],
+        );
+    }
+    let dpop = request
+        .headers()
+        .get("dpop")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = axum::body::to_bytes(request.into_body(), 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let form: std::collections::HashMap<String, String> = url::form_urlencoded::parse(&body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let answer = server.token(&form, dpop.as_deref());
+    {
+        let mut stats = lock(&shared.stats);
+        if answer.status == 200 {
+            stats.tokens_issued += 1;
+        } else {
+            stats.token_refusals += 1;
+        }
+    }
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::BAD_REQUEST);
+    let mut resp = respond(
+        shared,
+        seq,
+        status,
+        answer.body.to_string().into_bytes(),
+        None,
+        &[],
+    );
+    if let Some(v) = answer
+        .dpop_nonce
+        .and_then(|n| HeaderValue::from_str(&n).ok())
+    {
+        resp.headers_mut().insert("dpop-nonce", v);
+    }
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 fn self_link(base: &str, path: &str, raw_query: Option<&str>) -> String {

@@ -208,6 +208,14 @@ pub struct JobSpec {
     pub outputs: Vec<OutputKind>,
 }
 
+/// OAuth client credentials as a connector declares them: where the token endpoint
+/// is on the tenant's base URL, and the scopes its jobs need.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OAuthScheme {
+    pub token_path: String,
+    pub scopes: Vec<String>,
+}
+
 /// A connector's manifest, as the host keeps it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
@@ -215,8 +223,11 @@ pub struct Manifest {
     pub version: String,
     pub description: String,
     pub kris: Vec<KriDefinition>,
-    /// The `Authorization` template of the token scheme the host uses.
-    pub auth_scheme: String,
+    /// The `Authorization` template of the token scheme, when the connector accepts
+    /// static tokens.
+    pub auth_scheme: Option<String>,
+    /// The OAuth client-credentials scheme, when the connector accepts one.
+    pub oauth: Option<OAuthScheme>,
     pub config_schema: serde_json::Value,
     /// The schedule of the `kris` job (or of the first job when there is none).
     pub default_schedule: String,

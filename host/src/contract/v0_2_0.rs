@@ -78,19 +78,23 @@ fn rate_limit(p: types::RateLimitProfile) -> RateLimitProfile {
 }
 
 fn manifest(m: types::Manifest) -> Result<super::Manifest, PluginError> {
-    // The host speaks static tokens today; OAuth client credentials come later.
-    let auth_scheme = m
-        .auth
-        .iter()
-        .find_map(|a| match a {
-            types::AuthScheme::Token(template) => Some(template.clone()),
-            types::AuthScheme::OauthClientCredentials(_) => None,
-        })
-        .ok_or_else(|| {
-            PluginError::BadManifest(
-                "no auth scheme this host supports: declare a `token` scheme".into(),
-            )
-        })?;
+    // The first scheme of each kind that the connector lists.
+    let auth_scheme = m.auth.iter().find_map(|a| match a {
+        types::AuthScheme::Token(template) => Some(template.clone()),
+        types::AuthScheme::OauthClientCredentials(_) => None,
+    });
+    let oauth = m.auth.iter().find_map(|a| match a {
+        types::AuthScheme::OauthClientCredentials(o) => Some(super::OAuthScheme {
+            token_path: o.token_path.clone(),
+            scopes: o.scopes.clone(),
+        }),
+        types::AuthScheme::Token(_) => None,
+    });
+    if auth_scheme.is_none() && oauth.is_none() {
+        return Err(PluginError::BadManifest(
+            "no auth scheme this host supports: declare a `token` or `oauth-client-credentials` scheme".into(),
+        ));
+    }
     let jobs: Vec<JobSpec> = m
         .jobs
         .into_iter()
@@ -129,6 +133,7 @@ fn manifest(m: types::Manifest) -> Result<super::Manifest, PluginError> {
         version: m.version,
         description: m.description,
         auth_scheme,
+        oauth,
         default_schedule,
         jobs,
         contract: VERSION,

@@ -535,6 +535,13 @@ pub trait Store: Send + Sync {
         from: Option<(i64, String)>,
         limit: usize,
     ) -> Result<Vec<PagedEvent>, StoreError>;
+    // ---- creds: key rotation ---------------------------------------------------
+
+    /// Replaces every tenant's sealed secret with its re-sealed one (sealed under a
+    /// new key), in one transaction: afterwards either every secret is the new one
+    /// or none is. Fails, changing nothing, unless `resealed` names exactly the
+    /// tenants that have a secret (one added meanwhile would stay under the old key).
+    async fn reseal_secrets(&self, resealed: &[(String, SealedSecret)]) -> Result<(), StoreError>;
 }
 
 /// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-23T02:10:23.000Z`).

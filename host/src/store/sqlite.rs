@@ -1746,6 +1746,34 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn reseal_secrets(&self, resealed: &[(String, SealedSecret)]) -> Result<(), StoreError> {
+        let resealed = resealed.to_vec();
+        self.call(move |conn| {
+            let tx = conn.transaction()?;
+            let stored: Vec<String> = {
+                let mut stmt = tx.prepare("SELECT tenant_id FROM secrets ORDER BY tenant_id")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            let mut given: Vec<String> = resealed.iter().map(|(t, _)| t.clone()).collect();
+            given.sort();
+            if given != stored {
+                return Err(StoreError::SecretsChanged);
+            }
+            {
+                let mut update = tx.prepare(
+                    "UPDATE secrets SET nonce = ?2, ciphertext = ?3, key_id = ?4 WHERE tenant_id = ?1",
+                )?;
+                for (id, secret) in &resealed {
+                    update.execute(params![id, secret.nonce, secret.ciphertext, secret.key_id])?;
+                }
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
