@@ -409,12 +409,16 @@ impl KriHost {
         }
         let linker = crate::runtime::connector_linker(&self.engine)?;
         let cache = self.config.data_dir.join("cache").join("components");
-        let mut fresh = PluginRegistry::load(
+        // Trust is read again too: a component trusted since the last scan loads, and
+        // one changed on disk is refused under --require-trusted.
+        let trust = TrustPolicy::load(&self.config.data_dir, self.config.require_trusted)?;
+        let mut fresh = PluginRegistry::load_trusted(
             &self.engine,
             &linker,
             &self.config.plugins_dir,
             Some(&cache),
             self.config.max_plugin_bytes,
+            &trust,
         )
         .await;
         let old = self.registry();

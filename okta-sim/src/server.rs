@@ -187,6 +187,8 @@ impl SimServer {
             live.catch_up();
             f(&live)
         })
+    }
+
     /// Every OAuth access token issued so far (empty without an OAuth app).
     pub fn oauth_tokens(&self) -> Vec<String> {
         self.shared

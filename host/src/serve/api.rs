@@ -174,6 +174,12 @@ impl From<RunError> for ApiError {
                 message,
                 "use the tenant's own connector",
             ),
+            RunError::Auth(_) => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "auth_failed",
+                message,
+                "fix the tenant's credentials as the message says (kri tenant update)",
+            ),
             RunError::Secret(_) => ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "secret_error",

@@ -1697,6 +1697,7 @@ impl Store for SqliteStore {
         self.set_tenant_json(id, "schedules", to_json(schedules))
             .await
     }
+
     async fn prune_events(&self, tenant_id: &str, before_ms: i64) -> Result<usize, StoreError> {
         let id = tenant_id.to_string();
         self.call(move |conn| {
@@ -1704,6 +1705,10 @@ impl Store for SqliteStore {
                 "DELETE FROM events WHERE tenant_id = ?1 AND published < ?2",
                 params![id, before_ms],
             )?)
+        })
+        .await
+    }
+
     async fn event_page(
         &self,
         tenant_id: &str,
