@@ -52,9 +52,9 @@ mod server;
 pub mod time;
 mod truth;
 
-pub use live::{LiveEvent, LiveLog, LiveLogSpec, PlantedAlert};
 pub use config::{Family, FaultConfig, RateLimitConfig, SimConfig};
 pub use graph_truth::{AdminTruth, GraphTruth, ScopeTruth, TokenTruth, UserAccess};
+pub use live::{LiveEvent, LiveLog, LiveLogSpec, PlantedAlert};
 pub use model::{Org, OrgSpec, UserStatus};
 pub use server::{SimServer, SimStats};
 pub use truth::{percent_1dp, GroundTruth};

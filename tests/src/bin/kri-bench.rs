@@ -18,6 +18,9 @@
 //!    requests in flight: its concurrency 429s and its wall time against the
 //!    rate-limit floor, printed next to the figures of the previous `make bench`.
 //!
+//! 10. System Log ingest throughput, end to end (events/s), and 11. the delay from an
+//!     event's appearance to its alert under a steady 100 events/s: `bench/stream.rs`.
+//!
 //! Usage: `kri-bench [--only N,...] [--users N] [--quick]`. Figures also go to
 //! `target/bench/results.json`, over the previous figures of the ones not run.
 
@@ -41,6 +44,9 @@ const WINDOW_MS: u64 = 5_000;
 const LIMIT_FACTOR: f64 = 2.5;
 const LATENCY_MS: u64 = 20;
 const SHARE: f64 = 0.5;
+
+#[path = "bench/stream.rs"]
+mod stream;
 
 struct Bench {
     results: BTreeMap<String, Value>,
@@ -882,6 +888,12 @@ async fn main() -> Result<()> {
     }
     if want(7) {
         b.first_sync().await?;
+    }
+    if want(10) {
+        b.stream_ingest().await?;
+    }
+    if want(11) {
+        b.stream_alert_delay().await?;
     }
     let path = write_results(&b.results)?;
     println!("\nfigures written to {}", path.display());
