@@ -309,7 +309,8 @@ async fn kill_9_halfway_through_a_poll_loses_and_duplicates_nothing() {
     let host = env.host().await;
     let runs = host.runs("acme", 10).await.expect("runs");
     assert!(
-        runs.iter().any(|r| r.status.to_string() != "succeeded"),
+        runs.iter()
+            .any(|r| r.status != kri_host::model::RunStatus::Succeeded),
         "no killed run recorded: {runs:?}"
     );
     poll_to_the_end(&host, &sim).await;
