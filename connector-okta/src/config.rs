@@ -10,8 +10,10 @@ pub const DEFAULT_FACTOR_BATCH_SIZE: usize = 200;
 pub const DEFAULT_INVENTORY_FULL_SYNC_HOURS: u64 = 24;
 /// How far back the `logs` job's very first poll reads the System Log.
 pub const DEFAULT_LOG_BACKFILL_HOURS: u64 = 24;
-/// How many System Log pages (of up to 1,000 events) one poll of the `logs` job reads.
-pub const DEFAULT_LOG_PAGES_PER_POLL: u64 = 30;
+/// How many System Log pages (of up to 1,000 events) one poll of the `logs` job reads:
+/// 8,000 events and their alerts stay within the host's default outputs quota (10,000
+/// per run), which would otherwise end the poll.
+pub const DEFAULT_LOG_PAGES_PER_POLL: u64 = 8;
 const MAX_LOG_PAGES_PER_POLL: u64 = 1000;
 /// Upper bounds that keep a typo from asking for absurd work.
 const MAX_HOURS: u64 = 24 * 366;
@@ -195,7 +197,7 @@ pub fn schema() -> String {
             "log_pages_per_poll": {
                 "type": "integer", "minimum": 1, "maximum": MAX_LOG_PAGES_PER_POLL,
                 "default": DEFAULT_LOG_PAGES_PER_POLL,
-                "description": "The most System Log pages (up to 1,000 events each) one poll of the logs job reads; the next poll goes on from the stored cursor."
+                "description": "The most System Log pages (up to 1,000 events each) one poll of the logs job reads; the next poll goes on from the stored cursor. Keep pages x 1,000 below the tenant's outputs quota (10,000 by default)."
             }
         },
         "additionalProperties": true

@@ -13,8 +13,8 @@ use crate::config::Config;
 use crate::detect::{self, DetectionState, Party, SystemLogEvent};
 use crate::time::ms_to_iso;
 use kri_connector_sdk::types::{
-    Alert, ConnectorError, EntityRef, Event, EventOutcome, Level, Output, RunRequest,
-    RunSummary, Severity,
+    Alert, ConnectorError, EntityRef, Event, EventOutcome, Level, Output, RunRequest, RunSummary,
+    Severity,
 };
 use kri_connector_sdk::Host;
 use serde_json::Value;
@@ -74,7 +74,11 @@ pub fn first_url(now_ms: i64, backfill_hours: u64) -> String {
 
 fn party_ref(p: &Party) -> EntityRef {
     EntityRef {
-        id: p.id.clone().or_else(|| p.alternate_id.clone()).unwrap_or_default(),
+        id: p
+            .id
+            .clone()
+            .or_else(|| p.alternate_id.clone())
+            .unwrap_or_default(),
         kind: p.party_type.clone().unwrap_or_default(),
         name: p.alternate_id.clone().unwrap_or_default(),
     }
@@ -140,7 +144,9 @@ fn load_detections(host: &mut Host<'_>) -> DetectionState {
             Err(e) => {
                 host.log.log(
                     Level::Warn,
-                    &format!("the saved detection windows are unreadable ({e}); starting them empty"),
+                    &format!(
+                        "the saved detection windows are unreadable ({e}); starting them empty"
+                    ),
                 );
                 DetectionState::default()
             }
@@ -165,9 +171,8 @@ pub fn run_within(
     let cfg = Config::parse(&req.extra_config)?;
     let now = req.now_ms;
     let mut cursor = match host.state.get(CURSOR_KEY) {
-        Some(bytes) => String::from_utf8(bytes).map_err(|_| {
-            ConnectorError::Other(format!("the saved {CURSOR_KEY} is not UTF-8"))
-        })?,
+        Some(bytes) => String::from_utf8(bytes)
+            .map_err(|_| ConnectorError::Other(format!("the saved {CURSOR_KEY} is not UTF-8")))?,
         None => first_url(now, cfg.log_backfill_hours),
     };
     let mut detections = load_detections(host);
@@ -259,7 +264,7 @@ pub fn run_within(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::detect::{MINUTE_MS, MFA_PUSH_FATIGUE};
+    use crate::detect::{MFA_PUSH_FATIGUE, MINUTE_MS};
     use kri_connector_sdk::fakes::{json_response, FakeHost, FakeHttp};
     use kri_connector_sdk::http::{HttpError, Request, Response};
     use serde_json::json;
@@ -290,7 +295,8 @@ mod tests {
                 .unwrap_or(0);
             let to = (from + per_page).min(log.len());
             let body = serde_json::to_string(&log[from..to]).unwrap_or_default();
-            let next = format!("<https://acme.okta.com/api/v1/logs?after={to}&limit=1000>; rel=\"next\"");
+            let next =
+                format!("<https://acme.okta.com/api/v1/logs?after={to}&limit=1000>; rel=\"next\"");
             Ok(json_response(&body, &[("link", &next)]))
         }
     }
@@ -328,7 +334,11 @@ mod tests {
         let now = T0 + 10 * MINUTE_MS;
         let first = run(&mut fake.host(), &request(now, extra)).expect("first poll");
         assert_eq!(first.items_read, 4);
-        assert!(first.note.contains("read the 2 pages allowed per poll"), "{}", first.note);
+        assert!(
+            first.note.contains("read the 2 pages allowed per poll"),
+            "{}",
+            first.note
+        );
         let since = ms_to_iso(now - 48 * 3_600_000);
         assert!(
             fake.http.sent[0].url.starts_with("/api/v1/logs?since=")
@@ -339,13 +349,18 @@ mod tests {
         );
         assert!(!fake.http.sent[0].url.contains("until"));
         assert_eq!(
-            fake.state.map.get(CURSOR_KEY).map(|c| String::from_utf8_lossy(c).into_owned()),
+            fake.state
+                .map
+                .get(CURSOR_KEY)
+                .map(|c| String::from_utf8_lossy(c).into_owned()),
             Some("https://acme.okta.com/api/v1/logs?after=4&limit=1000".to_string())
         );
         // The second poll starts at the cursor (no `since`) and stops at the empty page.
         let second = run(&mut fake.host(), &request(now, extra)).expect("second poll");
         assert_eq!(second.items_read, 3);
-        assert!(fake.http.sent[2..].iter().all(|r| !r.url.contains("since=")));
+        assert!(fake.http.sent[2..]
+            .iter()
+            .all(|r| !r.url.contains("since=")));
         assert!(second.note.contains("lag "), "{}", second.note);
         let (events, alerts) = events_and_alerts(&fake.output);
         assert_eq!(events, (0..7).map(|i| format!("u{i}")).collect::<Vec<_>>());
@@ -401,7 +416,10 @@ mod tests {
     fn event_outputs_carry_the_raw_event_and_normalized_parties() {
         let raw = deny_push("u1", T0);
         let log = crate::api::models::LogEvent::from_value(&raw);
-        let ev = log.as_ref().and_then(SystemLogEvent::from_log).expect("event");
+        let ev = log
+            .as_ref()
+            .and_then(SystemLogEvent::from_log)
+            .expect("event");
         let out = event_output(&ev, raw.to_string());
         assert_eq!(out.id, "u1");
         assert_eq!(out.time_ms, T0);

@@ -1301,7 +1301,9 @@ impl KriHost {
         let before = now_ms.saturating_sub(days.saturating_mul(86_400_000));
         match self.store.prune_events(&tenant.id, before).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(tenant = %tenant.id, pruned = n, days, "events past retention deleted"),
+            Ok(n) => {
+                tracing::info!(tenant = %tenant.id, pruned = n, days, "events past retention deleted")
+            }
             Err(e) => tracing::warn!(tenant = %tenant.id, error = %e, "pruning old events failed"),
         }
     }

@@ -57,9 +57,9 @@ mod shape;
 pub mod time;
 mod truth;
 
-pub use live::{LiveEvent, LiveLog, LiveLogSpec, PlantedAlert};
 pub use config::{Family, FaultConfig, RateLimitConfig, SimConfig};
 pub use graph_truth::{AdminTruth, GraphTruth, ScopeTruth, TokenTruth, UserAccess};
+pub use live::{LiveEvent, LiveLog, LiveLogSpec, PlantedAlert};
 pub use model::{Org, OrgSpec, UserStatus};
 pub use oauth::OAuthApp;
 pub use server::{SimServer, SimStats};

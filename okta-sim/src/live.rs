@@ -247,7 +247,10 @@ impl LiveLog {
     /// An attack's own user: never in the background traffic.
     fn attack_user(&self, k: usize, role: &str) -> Actor {
         Actor {
-            id: format!("00u{:010x}{role}", mix64(self.spec.seed ^ (k as u64) << 8) >> 24),
+            id: format!(
+                "00u{:010x}{role}",
+                mix64(self.spec.seed ^ (k as u64) << 8) >> 24
+            ),
             login: format!("{role}{k}@{}", self.domain),
             name: format!("{role} {k}"),
         }
@@ -283,7 +286,13 @@ impl LiveLog {
         let (event_type, message, result, reason, debug) = match roll {
             0..=24 => {
                 self.sessions[u] = self.new_session();
-                ("user.session.start", "User login to Okta", "SUCCESS", None, json!({}))
+                (
+                    "user.session.start",
+                    "User login to Okta",
+                    "SUCCESS",
+                    None,
+                    json!({}),
+                )
             }
             25..=39 => (
                 "user.authentication.auth_via_mfa",
@@ -402,7 +411,12 @@ impl LiveLog {
                     targets: json!([target(&grantee, "User")]),
                     debug: json!({"privilegeGranted": "Super administrator"}),
                 });
-                self.plant("okta.admin_privilege_granted", "user", grantee.id, "critical");
+                self.plant(
+                    "okta.admin_privilege_granted",
+                    "user",
+                    grantee.id,
+                    "critical",
+                );
             }
             2 => {
                 self.add(Draft {
@@ -559,10 +573,9 @@ impl LiveLog {
             d.published_ms
         };
         // When the clock stops, everything published by then has appeared.
-        let appeared_ms = self
-            .spec
-            .stop_ms
-            .map_or(appeared_ms, |stop| appeared_ms.min(stop.max(d.published_ms)));
+        let appeared_ms = self.spec.stop_ms.map_or(appeared_ms, |stop| {
+            appeared_ms.min(stop.max(d.published_ms))
+        });
         self.attack_appears_ms = self.attack_appears_ms.max(appeared_ms);
         let body = render(&uuid, &d);
         let body = serde_json::to_vec(&body).unwrap_or_default();
@@ -657,8 +670,12 @@ mod tests {
         let share = late as f64 / visible.len() as f64;
         assert!((0.05..0.09).contains(&share), "late share {share}");
         // Appearance order is the polling order; published order is not.
-        assert!(visible.windows(2).all(|w| w[0].appeared_ms <= w[1].appeared_ms));
-        assert!(visible.windows(2).any(|w| w[0].published_ms > w[1].published_ms));
+        assert!(visible
+            .windows(2)
+            .all(|w| w[0].appeared_ms <= w[1].appeared_ms));
+        assert!(visible
+            .windows(2)
+            .any(|w| w[0].published_ms > w[1].published_ms));
         // Ten attacks in 30 minutes, all seven kinds.
         assert_eq!(log.scenarios_played(), 10);
         let kinds: std::collections::BTreeSet<_> =

@@ -24,8 +24,8 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::config::{Family, FaultConfig, SimConfig};
-use crate::live::{LiveLog, LiveLogSpec};
 use crate::ids::{error_id, hex_request_id, mix64};
+use crate::live::{LiveLog, LiveLogSpec};
 use crate::model::{EventKind, Org, UserStatus};
 use crate::query::{filter_values, parse_limit, BadQuery, Query};
 use crate::render::Renderer;
@@ -1414,9 +1414,8 @@ fn list_live_logs(
     let time = |name: &'static str| -> Result<Option<i64>, ApiError> {
         q.get(name)
             .map(|s| {
-                parse_iso(s).ok_or_else(|| {
-                    bad(name, format!("{name}: '{s}' is not a valid ISO-8601 date"))
-                })
+                parse_iso(s)
+                    .ok_or_else(|| bad(name, format!("{name}: '{s}' is not a valid ISO-8601 date")))
             })
             .transpose()
     };

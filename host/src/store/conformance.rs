@@ -1592,7 +1592,11 @@ async fn events_past_retention_are_pruned(store: &dyn Store) {
             t,
             "logs",
             RunCommit {
-                events: vec![event("old", 1_000), event("edge", 2_000), event("new", 3_000)],
+                events: vec![
+                    event("old", 1_000),
+                    event("edge", 2_000),
+                    event("new", 3_000),
+                ],
                 ..Default::default()
             },
         )

@@ -28,6 +28,9 @@
 //!     peak memory, then the three log KRIs from the stored stream within the default
 //!     256 MiB guest memory quota.
 //!
+//! 10. System Log ingest throughput, end to end (events/s), and 11. the delay from an
+//!     event's appearance to its alert under a steady 100 events/s: `bench/stream.rs`.
+//!
 //! Usage: `kri-bench [--only N,...] [--users N] [--quick]`. Figures also go to
 //! `target/bench/results.json`, over the previous figures of the ones not run.
 
@@ -60,6 +63,9 @@ const WINDOW_MS: u64 = 5_000;
 const LIMIT_FACTOR: f64 = 2.5;
 const LATENCY_MS: u64 = 20;
 const SHARE: f64 = 0.5;
+
+#[path = "bench/stream.rs"]
+mod stream;
 
 struct Bench {
     results: BTreeMap<String, Value>,
@@ -922,6 +928,12 @@ async fn main() -> Result<()> {
     }
     if want(9) {
         b.graph_queries().await?;
+    }
+    if want(10) {
+        b.stream_ingest().await?;
+    }
+    if want(11) {
+        b.stream_alert_delay().await?;
     }
     if want(12) {
         b.backfill().await?;
