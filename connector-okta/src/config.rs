@@ -125,6 +125,7 @@ impl Config {
         }
         if let Some(n) = int_field(&obj, "inventory_full_sync_hours", 0, MAX_HOURS)? {
             cfg.inventory_full_sync_hours = n;
+        }
         if let Some(n) = int_field(&obj, "log_backfill_hours", 1, MAX_LOOKBACK_HOURS)? {
             cfg.log_backfill_hours = n;
         }
@@ -189,6 +190,7 @@ pub fn schema() -> String {
                 "type": "integer", "minimum": 0, "maximum": MAX_HOURS,
                 "default": DEFAULT_INVENTORY_FULL_SYNC_HOURS,
                 "description": "The inventory job reads the whole graph when its last full sync is older than this (0: every run); runs in between read the System Log and refresh only what changed."
+            },
             "log_backfill_hours": {
                 "type": "integer", "minimum": 1, "maximum": MAX_LOOKBACK_HOURS,
                 "default": DEFAULT_LOG_BACKFILL_HOURS,

@@ -6,12 +6,18 @@
 //! in the same transaction as the outputs: a poll killed halfway is run again from the
 //! old cursor and the old windows, so it stores the same events (unique by `uuid`) and
 //! raises the same alerts (unique by dedupe key).
+//!
+//! A poll that catches up (reaches an empty page) declares how far the stored stream
+//! is complete (`stored-events`), so that the `kris` job reads its 24-hour windows
+//! from the store instead of the System Log: from the first poll's `since` to the
+//! poll's time less [`LATE_ALLOWANCE_MS`], since Okta persists some events late.
 
 use crate::api::{ApiError, OktaClient, LOGS};
 use crate::budget::TimeBudget;
 use crate::config::Config;
 use crate::detect::{self, DetectionState, Party, SystemLogEvent};
 use crate::time::ms_to_iso;
+use kri_connector_sdk::stored_events::StreamCoverage;
 use kri_connector_sdk::types::{
     Alert, ConnectorError, EntityRef, Event, EventOutcome, Level, Output, RunRequest, RunSummary,
     Severity,
@@ -23,6 +29,12 @@ use serde_json::Value;
 pub const CURSOR_KEY: &str = "logs/cursor";
 /// State key of the detections' windows ([`DetectionState`] as JSON).
 pub const DETECTIONS_KEY: &str = "logs/detections";
+/// State key of the first poll's `since` (ms): where the stored stream starts.
+pub const STREAM_START_KEY: &str = "logs/stream_start";
+/// How late Okta may persist an event after its `published` time; the stored stream
+/// is declared complete only up to the poll's time less this. okta-sim persists its
+/// late events within 4 minutes.
+pub const LATE_ALLOWANCE_MS: i64 = 5 * 60_000;
 /// Events per page (Okta's maximum for `/api/v1/logs`).
 pub const PAGE_LIMIT: u32 = 1000;
 
@@ -36,6 +48,8 @@ pub struct PollStats {
     pub alerts: u64,
     /// `now` − the newest `published` seen so far, in ms; `None` before any event.
     pub lag_ms: Option<i64>,
+    /// Whether the poll reached an empty page: every event persisted so far is read.
+    pub caught_up: bool,
     /// Why the poll stopped before an empty page, if it did.
     pub stopped_early: Option<String>,
     /// Size of the saved detection state, in bytes.
@@ -59,9 +73,41 @@ impl PollStats {
     }
 }
 
+/// The `since` of the very first poll: now − the configured backfill.
+fn backfill_start(now_ms: i64, backfill_hours: u64) -> i64 {
+    now_ms.saturating_sub((backfill_hours as i64).saturating_mul(3_600_000))
+}
+
+/// Declares the stored stream complete from its start (the first poll's `since`) to
+/// `now` less [`LATE_ALLOWANCE_MS`]. A stream whose start was never recorded (polled
+/// before the start was kept) is not declared: nothing vouches for its beginning.
+fn declare_coverage(host: &mut Host<'_>, now: i64) -> Result<(), ConnectorError> {
+    let start = match host.state.get(STREAM_START_KEY) {
+        Some(bytes) => match std::str::from_utf8(&bytes)
+            .ok()
+            .and_then(|s| s.parse().ok())
+        {
+            Some(ms) => ms,
+            None => return Ok(()),
+        },
+        None => return Ok(()),
+    };
+    let previous = host.events.coverage();
+    let after_ms = previous.map_or(start, |c| c.after_ms.min(start));
+    let until_ms = previous.map_or(now - LATE_ALLOWANCE_MS, |c| {
+        c.until_ms.max(now - LATE_ALLOWANCE_MS)
+    });
+    if until_ms <= after_ms {
+        return Ok(());
+    }
+    host.events
+        .declare_coverage(StreamCoverage { after_ms, until_ms })
+        .map_err(|e| ConnectorError::HostLimit(format!("declaring the stream's coverage: {e}")))
+}
+
 /// The URL of the very first poll: `since` = now − the configured backfill.
 pub fn first_url(now_ms: i64, backfill_hours: u64) -> String {
-    let since = now_ms.saturating_sub((backfill_hours as i64).saturating_mul(3_600_000));
+    let since = backfill_start(now_ms, backfill_hours);
     crate::api::url_with_query(
         "/api/v1/logs",
         &[
@@ -173,7 +219,13 @@ pub fn run_within(
     let mut cursor = match host.state.get(CURSOR_KEY) {
         Some(bytes) => String::from_utf8(bytes)
             .map_err(|_| ConnectorError::Other(format!("the saved {CURSOR_KEY} is not UTF-8")))?,
-        None => first_url(now, cfg.log_backfill_hours),
+        None => {
+            let since = backfill_start(now, cfg.log_backfill_hours);
+            host.state
+                .set(STREAM_START_KEY, since.to_string().as_bytes())
+                .map_err(|e| ConnectorError::HostLimit(format!("saving the stream start: {e}")))?;
+            first_url(now, cfg.log_backfill_hours)
+        }
     };
     let mut detections = load_detections(host);
     let mut stats = PollStats::default();
@@ -237,8 +289,12 @@ pub fn run_within(
             cursor = next;
         }
         if empty {
+            stats.caught_up = true;
             break;
         }
+    }
+    if stats.caught_up {
+        declare_coverage(host, now)?;
     }
     if detections.watermark_ms > 0 {
         stats.lag_ms = Some(now - detections.watermark_ms);
@@ -355,8 +411,20 @@ mod tests {
                 .map(|c| String::from_utf8_lossy(c).into_owned()),
             Some("https://acme.okta.com/api/v1/logs?after=4&limit=1000".to_string())
         );
+        assert_eq!(
+            fake.events.coverage, None,
+            "a poll that did not catch up vouches for nothing"
+        );
         // The second poll starts at the cursor (no `since`) and stops at the empty page.
         let second = run(&mut fake.host(), &request(now, extra)).expect("second poll");
+        assert_eq!(
+            fake.events.coverage,
+            Some(StreamCoverage {
+                after_ms: now - 48 * 3_600_000,
+                until_ms: now - LATE_ALLOWANCE_MS,
+            }),
+            "caught up: the stream is complete from the first since to now less the allowance"
+        );
         assert_eq!(second.items_read, 3);
         assert!(fake.http.sent[2..]
             .iter()

@@ -1,8 +1,6 @@
 //! The host's real imports behind the SDK's traits (inside the component only).
 
-use crate::bindings::kri::connector::{
-    graph, http, log, output, peer_state, state, stored_events,
-};
+use crate::bindings::kri::connector::{graph, http, log, output, peer_state, state, stored_events};
 use crate::graph::Coverage;
 use crate::http::{HttpError, Request, Response};
 use crate::stored_events::{EventPage, EventQuery, StreamCoverage};

@@ -42,9 +42,9 @@ pub async fn run_all(store: &dyn Store) {
     an_expired_lease_is_reclaimed_and_the_stale_holder_loses(store).await;
     removing_a_tenant_removes_its_schedules(store).await;
     kri_history_lists_values_newest_first(store).await;
-    alerts_rise_in_severity_and_keep_the_first_evidence_time(store).await;
-    events_past_retention_are_pruned(store).await;
     event_pages_walk_a_window_in_time_then_id_order(store).await;
+    events_past_retention_are_pruned(store).await;
+    alerts_rise_in_severity_and_keep_the_first_evidence_time(store).await;
 }
 
 fn tenant(id: &str) -> Tenant {
@@ -1502,19 +1502,6 @@ async fn kri_history_lists_values_newest_first(store: &dyn Store) {
         "kris",
         RunCommit {
             kris: other,
-async fn alerts_rise_in_severity_and_keep_the_first_evidence_time(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("sev-a"), &sealed(1))
-        .await
-        .expect("add");
-    let mut first = alert("push:u1", &["ev1", "ev5"], 5_000);
-    first.details = serde_json::json!({"first_seen_ms": 1_000, "pushes": 5});
-    commit(
-        store,
-        "sev-a",
-        "logs",
-        RunCommit {
-            alerts: vec![first],
             ..Default::default()
         },
     )
@@ -1549,6 +1536,25 @@ async fn alerts_rise_in_severity_and_keep_the_first_evidence_time(store: &dyn St
     for id in ["kh-a", "kh-b"] {
         store.remove_tenant(id).await.expect("remove");
     }
+}
+
+async fn alerts_rise_in_severity_and_keep_the_first_evidence_time(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("sev-a"), &sealed(1))
+        .await
+        .expect("add");
+    let mut first = alert("push:u1", &["ev1", "ev5"], 5_000);
+    first.details = serde_json::json!({"first_seen_ms": 1_000, "pushes": 5});
+    commit(
+        store,
+        "sev-a",
+        "logs",
+        RunCommit {
+            alerts: vec![first],
+            ..Default::default()
+        },
+    )
+    .await;
     let mut worse = alert("push:u1", &["ev6"], 6_000);
     worse.severity = Severity::Critical;
     worse.title = "Push fatigue, then a sign-in".into();

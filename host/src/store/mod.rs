@@ -20,9 +20,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::StoreError;
 use crate::model::{
-    Alert, Direction, Edge, EntityRef, Event, EventOutcome, GraphChanges, KriStatus, Node,
-    RunKind, RunStatus,
-    Severity,
+    Alert, Direction, Edge, EntityRef, Event, EventOutcome, GraphChanges, KriStatus, Node, RunKind,
+    RunStatus, Severity,
 };
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
