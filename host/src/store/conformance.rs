@@ -1,12 +1,15 @@
 //! The conformance suite every [`Store`] backend must pass. Each backend's tests call
-//! [`run_all`] with a fresh, empty store; every check uses its own tenant ids, so the
-//! checks share one store without seeing each other.
+//! [`run_all`] with a fresh, empty store whose run lease is [`TEST_RUN_LEASE`];
+//! every check uses its own tenant ids, so the checks share one store without
+//! seeing each other (the schedule checks remove their tenants when done, since a
+//! claim looks at every tenant's schedules).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use super::{
-    AlertStatus, EventFilter, KriDefinitionRow, KriOutput, RunCommit, RunStart, RunStats,
-    StateChanges, Store, Tenant,
+    AlertStatus, EventFilter, JobClaim, KriDefinitionRow, KriOutput, RunCommit, RunStart,
+    RunStats, StateChanges, Store, Tenant,
 };
 use crate::error::StoreError;
 use crate::model::{
@@ -16,7 +19,11 @@ use crate::model::{
 use crate::query::{QueryError, QueryLimits, ReadQuery};
 use crate::secrets::SealedSecret;
 
-/// Runs every check against `store`, which must start empty.
+/// The run lease of a store under test: short, so a lease runs out within a check.
+pub const TEST_RUN_LEASE: Duration = Duration::from_millis(400);
+
+/// Runs every check against `store`, which must start empty, with a run lease of
+/// [`TEST_RUN_LEASE`].
 pub async fn run_all(store: &dyn Store) {
     tenants_are_added_listed_and_removed(store).await;
     secrets_round_trip_and_are_replaced(store).await;
@@ -36,6 +43,11 @@ pub async fn run_all(store: &dyn Store) {
     queries_see_only_the_tenants_rows(store).await;
     queries_cannot_write_or_read_other_tables(store).await;
     queries_are_bounded_in_rows_and_time(store).await;
+    an_expired_run_lease_is_taken_over_and_its_commit_fenced(store).await;
+    a_renewed_run_lease_keeps_the_job(store).await;
+    schedules_are_claimed_when_due_and_once(store).await;
+    an_expired_claim_is_reclaimed_and_its_holder_fenced(store).await;
+    a_schedule_follows_its_interval_and_its_tenant(store).await;
 }
 
 fn tenant(id: &str) -> Tenant {
@@ -1127,4 +1139,302 @@ async fn access_paths_are_rebuilt_and_answer_the_seed_queries(store: &dyn Store)
     assert!(column("SELECT * FROM access_path", "identity")
         .await
         .is_empty());
+}
+
+async fn an_expired_run_lease_is_taken_over_and_its_commit_fenced(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("rl-a"), &sealed(1))
+        .await
+        .expect("add");
+    let stalled = store.start_run(&start("rl-a", "kris")).await.expect("start");
+    tokio::time::sleep(TEST_RUN_LEASE + Duration::from_millis(200)).await;
+    let taker = store
+        .start_run(&start("rl-a", "kris"))
+        .await
+        .expect("a lease whose heartbeat stopped is taken over");
+    assert!(
+        !store.renew_run_lease(stalled).await.expect("renew"),
+        "the stalled holder learns it lost the lease"
+    );
+    let fenced = store
+        .commit_run(RunCommit {
+            run_id: stalled,
+            tenant_id: "rl-a".into(),
+            connector: "okta".into(),
+            kris: vec![kri("mfa", 1.0, KriStatus::Ok)],
+            state: StateChanges::from([("cursor".to_string(), Some(b"stale".to_vec()))]),
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        matches!(fenced, Err(StoreError::LeaseLost { run_id }) if run_id == stalled),
+        "{fenced:?}"
+    );
+    assert!(store.latest_kris("rl-a").await.expect("kris").is_empty());
+    assert!(store
+        .load_state("rl-a", "okta")
+        .await
+        .expect("state")
+        .is_empty());
+    let runs = store.runs("rl-a", 10).await.expect("runs");
+    let stalled_row = runs.iter().find(|r| r.id == stalled).expect("stalled run");
+    assert_eq!(stalled_row.status, RunStatus::Interrupted);
+    assert!(
+        stalled_row
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("lost its lease")),
+        "the refusal is recorded: {:?}",
+        stalled_row.error
+    );
+    store
+        .commit_run(RunCommit {
+            run_id: taker,
+            tenant_id: "rl-a".into(),
+            connector: "okta".into(),
+            kris: vec![kri("mfa", 2.0, KriStatus::Ok)],
+            ..Default::default()
+        })
+        .await
+        .expect("the taker commits");
+    let kris = store.latest_kris("rl-a").await.expect("kris");
+    assert_eq!(kris[0].value, Some(2.0));
+}
+
+async fn a_renewed_run_lease_keeps_the_job(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("rl-b"), &sealed(1))
+        .await
+        .expect("add");
+    let held = store.start_run(&start("rl-b", "kris")).await.expect("start");
+    for _ in 0..4 {
+        tokio::time::sleep(TEST_RUN_LEASE / 3).await;
+        assert!(store.renew_run_lease(held).await.expect("renew"));
+    }
+    match store.start_run(&start("rl-b", "kris")).await {
+        Err(StoreError::RunInProgress { run_id, .. }) => assert_eq!(run_id, held),
+        other => panic!("a renewed lease is held past its first expiry: {other:?}"),
+    }
+    store
+        .fail_run(held, "done", &RunStats::default())
+        .await
+        .expect("fail");
+    assert!(
+        !store.renew_run_lease(held).await.expect("renew"),
+        "a finished run has no lease to renew"
+    );
+}
+
+/// The claims of `tenant` among `claims`, as (job, fence).
+fn claimed(claims: &[JobClaim], tenant: &str) -> BTreeSet<(String, i64)> {
+    claims
+        .iter()
+        .filter(|c| c.tenant_id == tenant)
+        .map(|c| (c.job.clone(), c.fence))
+        .collect()
+}
+
+async fn schedules_are_claimed_when_due_and_once(store: &dyn Store) {
+    const LEASE: i64 = 60_000;
+    store
+        .add_tenant(&tenant("sc-a"), &sealed(1))
+        .await
+        .expect("add");
+    for (job, first_due) in [("j1", 1_000), ("j2", 2_000), ("j3", 3_000), ("later", 50_000)] {
+        store
+            .ensure_schedule("sc-a", job, 60_000, first_due)
+            .await
+            .expect("schedule");
+    }
+    assert!(matches!(
+        store.ensure_schedule("sc-none", "j1", 1_000, 0).await,
+        Err(StoreError::UnknownTenant(_))
+    ));
+    assert!(store
+        .claim_due_jobs("h1", 500, LEASE, 10)
+        .await
+        .expect("claim")
+        .is_empty());
+    let first = store
+        .claim_due_jobs("h1", 2_500, LEASE, 1)
+        .await
+        .expect("claim");
+    assert_eq!(
+        first,
+        vec![JobClaim {
+            tenant_id: "sc-a".into(),
+            job: "j1".into(),
+            fence: 1,
+            due_ms: 1_000
+        }],
+        "oldest due first, at most the limit"
+    );
+    // Two hosts claiming at once share the due rows and never take the same one.
+    let (a, b) = futures::join!(
+        store.claim_due_jobs("h1", 10_000, LEASE, 10),
+        store.claim_due_jobs("h2", 10_000, LEASE, 10)
+    );
+    let (a, b) = (a.expect("claim a"), b.expect("claim b"));
+    let (a, b) = (claimed(&a, "sc-a"), claimed(&b, "sc-a"));
+    assert!(a.is_disjoint(&b), "{a:?} {b:?}");
+    let both: BTreeSet<String> = a.union(&b).map(|(j, _)| j.clone()).collect();
+    assert_eq!(
+        both,
+        BTreeSet::from(["j2".to_string(), "j3".to_string()]),
+        "j1 is held, `later` is not due"
+    );
+    let rows = store.schedules().await.expect("schedules");
+    let j1 = rows
+        .iter()
+        .find(|s| s.tenant_id == "sc-a" && s.job == "j1")
+        .expect("j1");
+    assert_eq!(
+        (j1.lease_owner.as_deref(), j1.lease_until_ms, j1.fence),
+        (Some("h1"), Some(2_500 + LEASE), 1)
+    );
+    let jobs: Vec<&str> = rows
+        .iter()
+        .filter(|s| s.tenant_id == "sc-a")
+        .map(|s| s.job.as_str())
+        .collect();
+    assert_eq!(jobs, ["j1", "j2", "j3", "later"], "ordered by tenant, job");
+    assert!(store
+        .finish_job_claim("h1", &first[0], 70_000)
+        .await
+        .expect("finish"));
+    let j1 = store
+        .schedules()
+        .await
+        .expect("schedules")
+        .into_iter()
+        .find(|s| s.tenant_id == "sc-a" && s.job == "j1")
+        .expect("j1");
+    assert_eq!(
+        (j1.next_due_ms, j1.lease_owner, j1.lease_until_ms),
+        (70_000, None, None),
+        "finishing frees the lease and sets the next due time"
+    );
+    store.remove_tenant("sc-a").await.expect("remove");
+}
+
+async fn an_expired_claim_is_reclaimed_and_its_holder_fenced(store: &dyn Store) {
+    const LEASE: i64 = 1_000;
+    store
+        .add_tenant(&tenant("sc-b"), &sealed(1))
+        .await
+        .expect("add");
+    store
+        .ensure_schedule("sc-b", "kris", 60_000, 0)
+        .await
+        .expect("schedule");
+    let dead = store.claim_due_jobs("h1", 100, LEASE, 10).await.expect("claim");
+    assert_eq!(claimed(&dead, "sc-b").len(), 1);
+    let dead = dead[0].clone();
+    assert!(
+        store
+            .claim_due_jobs("h2", 100 + LEASE - 1, LEASE, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "a lease is held until it ends"
+    );
+    assert!(store
+        .renew_job_claim("h1", &dead, 500, LEASE)
+        .await
+        .expect("renew"));
+    let taken = store
+        .claim_due_jobs("h2", 500 + LEASE, LEASE, 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        taken,
+        vec![JobClaim {
+            fence: dead.fence + 1,
+            ..dead.clone()
+        }],
+        "an expired lease is reclaimed with the fence moved on"
+    );
+    assert!(!store
+        .renew_job_claim("h1", &dead, 2_000, LEASE)
+        .await
+        .expect("renew"));
+    assert!(!store
+        .finish_job_claim("h1", &dead, 99_000)
+        .await
+        .expect("finish"));
+    let forged = JobClaim {
+        fence: taken[0].fence,
+        ..dead.clone()
+    };
+    assert!(
+        !store
+            .finish_job_claim("h1", &forged, 99_000)
+            .await
+            .expect("finish"),
+        "the fence alone does not make another owner's claim"
+    );
+    let row = store
+        .schedules()
+        .await
+        .expect("schedules")
+        .into_iter()
+        .find(|s| s.tenant_id == "sc-b")
+        .expect("row");
+    assert_eq!(
+        (row.lease_owner.as_deref(), row.next_due_ms),
+        (Some("h2"), 0),
+        "the stale holder changed nothing"
+    );
+    assert!(store
+        .finish_job_claim("h2", &taken[0], 60_000)
+        .await
+        .expect("finish"));
+    store.remove_tenant("sc-b").await.expect("remove");
+}
+
+async fn a_schedule_follows_its_interval_and_its_tenant(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("sc-c"), &sealed(1))
+        .await
+        .expect("add");
+    let next_due = || async {
+        store
+            .schedules()
+            .await
+            .expect("schedules")
+            .into_iter()
+            .find(|s| s.tenant_id == "sc-c")
+            .map(|s| (s.interval_ms, s.next_due_ms))
+    };
+    store
+        .ensure_schedule("sc-c", "kris", 60_000, 10_000)
+        .await
+        .expect("schedule");
+    store
+        .ensure_schedule("sc-c", "kris", 60_000, 5_000)
+        .await
+        .expect("same interval");
+    assert_eq!(next_due().await, Some((60_000, 10_000)), "kept");
+    store
+        .ensure_schedule("sc-c", "kris", 30_000, 20_000)
+        .await
+        .expect("new interval");
+    assert_eq!(
+        next_due().await,
+        Some((30_000, 10_000)),
+        "the earlier of the kept time and the new first due"
+    );
+    store
+        .ensure_schedule("sc-c", "kris", 15_000, 4_000)
+        .await
+        .expect("new interval");
+    assert_eq!(next_due().await, Some((15_000, 4_000)));
+    store.remove_tenant("sc-c").await.expect("remove");
+    assert_eq!(next_due().await, None, "removing a tenant removes its schedules");
+    store
+        .add_tenant(&tenant("sc-c"), &sealed(1))
+        .await
+        .expect("add again");
+    assert_eq!(next_due().await, None);
+    store.remove_tenant("sc-c").await.expect("remove");
 }

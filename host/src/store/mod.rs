@@ -10,10 +10,15 @@
 //! - [`sqlite`] is the embedded backend (`<data-dir>/kri.db`), with its numbered SQL
 //!   migrations in `migrations/`.
 //! - `sqlite_query` runs `kri query` SQL on SQLite, confined to one tenant.
-//! - [`liveness`] tells whether a run's owning process still runs.
+//! - [`postgres`] is the backend hosts share (`--database postgres://...`), with the
+//!   PostgreSQL twins of the migrations in `migrations/postgres/` (same numbers,
+//!   same meaning); `postgres_query` runs `kri query` SQL on it natively.
+//! - [`liveness`] tells whether the holder of a run's lease is still alive; a run's
+//!   lease lasts [`DEFAULT_RUN_LEASE`] unless its heartbeat renews it.
 //! - `conformance` is the test suite every backend passes.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize, Serializer};
@@ -28,10 +33,17 @@ use crate::secrets::SealedSecret;
 #[cfg(test)]
 mod conformance;
 pub mod liveness;
+pub mod postgres;
+mod postgres_query;
 pub mod sqlite;
 mod sqlite_query;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// How long a run's lease holds without its heartbeat; the heartbeat renews it every
+/// third of that.
+pub const DEFAULT_RUN_LEASE: Duration = Duration::from_secs(60);
 
 /// A tenant as stored (its secret is kept apart, sealed).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -72,6 +84,38 @@ pub fn parse_kri_status(word: &str) -> Option<KriStatus> {
     ]
     .into_iter()
     .find(|s| s.as_str() == word)
+}
+
+/// Reads a stored direction word back.
+pub(crate) fn parse_direction(word: &str) -> Option<Direction> {
+    [Direction::HigherIsBetter, Direction::LowerIsBetter]
+        .into_iter()
+        .find(|d| d.as_str() == word)
+}
+
+/// The status a latest KRI value shows: it follows the current thresholds, so a
+/// threshold change shows at once; a value that was not evaluated stays so.
+pub(crate) fn current_status(
+    stored: KriStatus,
+    direction: Option<Direction>,
+    value: Option<f64>,
+    warn: Option<f64>,
+    breach: Option<f64>,
+) -> KriStatus {
+    match direction {
+        Some(d) if stored != KriStatus::NotEvaluated => {
+            kri_policy::threshold::status(value, d, warn, breach)
+        }
+        _ => stored,
+    }
+}
+
+/// The change from the previous value to this one, to one decimal.
+pub(crate) fn kri_change(value: Option<f64>, previous: Option<f64>) -> Option<f64> {
+    match (value, previous) {
+        (Some(v), Some(p)) => Some(((v - p) * 10.0).round() / 10.0),
+        _ => None,
+    }
 }
 
 /// One KRI output of a run with its status against the thresholds, ready to store.
@@ -255,6 +299,29 @@ pub struct EventFilter {
     pub actor: Option<String>,
 }
 
+/// One job of one tenant on a schedule, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JobSchedule {
+    pub tenant_id: String,
+    pub job: String,
+    pub interval_ms: i64,
+    pub next_due_ms: i64,
+    /// The host holding the job now, while its lease lasts.
+    pub lease_owner: Option<String>,
+    pub lease_until_ms: Option<i64>,
+    /// Incremented by every claim: a holder whose fence moved on has lost the job.
+    pub fence: i64,
+}
+
+/// A claimed due job: the claimant runs it, then finishes the claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobClaim {
+    pub tenant_id: String,
+    pub job: String,
+    pub fence: i64,
+    pub due_ms: i64,
+}
+
 /// What kri keeps, whatever the backend. Every method is one short transaction.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -317,12 +384,16 @@ pub trait Store: Send + Sync {
     ///
     /// A run of kind [`RunKind::Run`] takes the lease on its (tenant, job): while
     /// another live process (or this one) runs the same job for the tenant, this is
-    /// [`StoreError::RunInProgress`]. A run left `running` by a process that is gone
-    /// (killed, say) is marked `interrupted` and its lease taken over. Other jobs of
-    /// the tenant run freely. Finishing the run (either way) ends the lease.
+    /// [`StoreError::RunInProgress`]. A run whose holder is gone (its process on this
+    /// machine was killed, or its lease expired without a heartbeat: see
+    /// [`liveness::RunHolder::alive`]) is marked `interrupted` and its lease taken
+    /// over. Other jobs of the tenant run freely. Finishing the run (either way)
+    /// ends the lease.
     async fn start_run(&self, start: &RunStart) -> Result<i64, StoreError>;
     /// Commits a successful run: its outputs, its state changes and its `runs` row,
-    /// in one transaction. Either all of it lands or none.
+    /// in one transaction. Either all of it lands or none. A run that is no longer
+    /// `running` (its lease was taken over) commits nothing: that is
+    /// [`StoreError::LeaseLost`], and the run's row says so.
     async fn commit_run(&self, commit: RunCommit) -> Result<(), StoreError>;
     /// Records a failed run. Touches nothing but the run's own row. A backend whose
     /// database is locked by another process records the failure where it can and
@@ -391,6 +462,34 @@ pub trait Store: Send + Sync {
         query: &ReadQuery,
         limits: QueryLimits,
     ) -> Result<QueryRows, StoreError>;
+
+    // ---- job schedules (kri serve) ----
+
+    /// Makes sure `(tenant, job)` has a schedule with this interval. A new schedule is
+    /// first due at `first_due_ms`; an existing one keeps its next due time unless its
+    /// interval changed, then it is due at the earlier of that time and
+    /// `first_due_ms`. Unknown tenant: [`StoreError::UnknownTenant`]. Removing a tenant
+    /// removes its schedules.
+    async fn ensure_schedule(&self, tenant_id: &str, job: &str, interval_ms: i64, first_due_ms: i64) -> Result<(), StoreError>;
+    /// Every schedule, ordered by tenant then job.
+    async fn schedules(&self) -> Result<Vec<JobSchedule>, StoreError>;
+    /// Claims up to `limit` schedules due at `now_ms` (next_due_ms <= now_ms) whose lease
+    /// is free or expired, oldest due first: lease_owner = owner, lease_until =
+    /// now + lease_ms, fence + 1. Two hosts never claim the same row (PostgreSQL:
+    /// `FOR UPDATE SKIP LOCKED`; SQLite: one write transaction).
+    async fn claim_due_jobs(&self, owner: &str, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<JobClaim>, StoreError>;
+    /// Extends a held claim to now + lease_ms; false when the claim was lost (another
+    /// host's claim moved the fence on, or the schedule is gone).
+    async fn renew_job_claim(&self, owner: &str, claim: &JobClaim, now_ms: i64, lease_ms: i64) -> Result<bool, StoreError>;
+    /// Frees the lease and sets the next due time; false when the claim was lost.
+    async fn finish_job_claim(&self, owner: &str, claim: &JobClaim, next_due_ms: i64) -> Result<bool, StoreError>;
+
+    // ---- run leases across machines (pg) ----
+
+    /// The heartbeat of a running run: extends its lease by the store's run lease
+    /// from now. False when the run is no longer `running` (its lease was lost and
+    /// taken over, or it finished): its holder must not commit.
+    async fn renew_run_lease(&self, run_id: i64) -> Result<bool, StoreError>;
 }
 
 /// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-23T02:10:23.000Z`).
