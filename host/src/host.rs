@@ -40,9 +40,9 @@ use crate::runtime::{call_check, call_run, new_store, CallFailure, CallLimits};
 use crate::sandbox::{LogLine, ProgressSink, RunBuffers, SandboxState, RESERVED_STATE_PREFIX};
 use crate::secrets::{SecretKey, Token};
 use crate::store::{
-    AlertStatus, EventFilter, KriDefinitionRow, KriOutput, KriRow, RunCommit, RunRecord, RunStart,
-    PostgresStore, RunStats, SqliteStore, StateChanges, Store, StoredAlert, StoredEvent, Tenant,
-    DEFAULT_RUN_LEASE,
+    AlertStatus, EventFilter, KriDefinitionRow, KriOutput, KriRow, PostgresStore, RunCommit,
+    RunRecord, RunStart, RunStats, SqliteStore, StateChanges, Store, StoredAlert, StoredEvent,
+    Tenant, DEFAULT_RUN_LEASE,
 };
 
 /// Where a host keeps its things.
@@ -778,7 +778,9 @@ impl KriHost {
                         }
                         // A store that cannot be reached now may be reached at the
                         // next beat, before the lease runs out.
-                        Err(e) => tracing::warn!(run_id, error = %e, "cannot renew the run's lease"),
+                        Err(e) => {
+                            tracing::warn!(run_id, error = %e, "cannot renew the run's lease")
+                        }
                     }
                 }
             }

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::{
-    AlertStatus, EventFilter, JobClaim, KriDefinitionRow, KriOutput, RunCommit, RunStart,
-    RunStats, StateChanges, Store, Tenant,
+    AlertStatus, EventFilter, JobClaim, KriDefinitionRow, KriOutput, RunCommit, RunStart, RunStats,
+    StateChanges, Store, Tenant,
 };
 use crate::error::StoreError;
 use crate::model::{
@@ -1146,7 +1146,10 @@ async fn an_expired_run_lease_is_taken_over_and_its_commit_fenced(store: &dyn St
         .add_tenant(&tenant("rl-a"), &sealed(1))
         .await
         .expect("add");
-    let stalled = store.start_run(&start("rl-a", "kris")).await.expect("start");
+    let stalled = store
+        .start_run(&start("rl-a", "kris"))
+        .await
+        .expect("start");
     tokio::time::sleep(TEST_RUN_LEASE + Duration::from_millis(200)).await;
     let taker = store
         .start_run(&start("rl-a", "kris"))
@@ -1206,7 +1209,10 @@ async fn a_renewed_run_lease_keeps_the_job(store: &dyn Store) {
         .add_tenant(&tenant("rl-b"), &sealed(1))
         .await
         .expect("add");
-    let held = store.start_run(&start("rl-b", "kris")).await.expect("start");
+    let held = store
+        .start_run(&start("rl-b", "kris"))
+        .await
+        .expect("start");
     for _ in 0..4 {
         tokio::time::sleep(TEST_RUN_LEASE / 3).await;
         assert!(store.renew_run_lease(held).await.expect("renew"));
@@ -1240,7 +1246,12 @@ async fn schedules_are_claimed_when_due_and_once(store: &dyn Store) {
         .add_tenant(&tenant("sc-a"), &sealed(1))
         .await
         .expect("add");
-    for (job, first_due) in [("j1", 1_000), ("j2", 2_000), ("j3", 3_000), ("later", 50_000)] {
+    for (job, first_due) in [
+        ("j1", 1_000),
+        ("j2", 2_000),
+        ("j3", 3_000),
+        ("later", 50_000),
+    ] {
         store
             .ensure_schedule("sc-a", job, 60_000, first_due)
             .await
@@ -1327,7 +1338,10 @@ async fn an_expired_claim_is_reclaimed_and_its_holder_fenced(store: &dyn Store) 
         .ensure_schedule("sc-b", "kris", 60_000, 0)
         .await
         .expect("schedule");
-    let dead = store.claim_due_jobs("h1", 100, LEASE, 10).await.expect("claim");
+    let dead = store
+        .claim_due_jobs("h1", 100, LEASE, 10)
+        .await
+        .expect("claim");
     assert_eq!(claimed(&dead, "sc-b").len(), 1);
     let dead = dead[0].clone();
     assert!(
@@ -1430,7 +1444,11 @@ async fn a_schedule_follows_its_interval_and_its_tenant(store: &dyn Store) {
         .expect("new interval");
     assert_eq!(next_due().await, Some((15_000, 4_000)));
     store.remove_tenant("sc-c").await.expect("remove");
-    assert_eq!(next_due().await, None, "removing a tenant removes its schedules");
+    assert_eq!(
+        next_due().await,
+        None,
+        "removing a tenant removes its schedules"
+    );
     store
         .add_tenant(&tenant("sc-c"), &sealed(1))
         .await

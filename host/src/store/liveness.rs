@@ -36,12 +36,16 @@ pub fn owner_alive(pid: i64, pid_start: Option<i64>) -> bool {
 /// recorded with the runs its processes hold: a pid means something only on the
 /// machine that recorded it.
 pub fn this_machine() -> String {
-    ["/etc/machine-id", "/proc/sys/kernel/random/boot_id", "/etc/hostname"]
-        .iter()
-        .filter_map(|p| std::fs::read_to_string(p).ok())
-        .map(|s| s.trim().to_string())
-        .find(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown-machine".to_string())
+    [
+        "/etc/machine-id",
+        "/proc/sys/kernel/random/boot_id",
+        "/etc/hostname",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::read_to_string(p).ok())
+    .map(|s| s.trim().to_string())
+    .find(|s| !s.is_empty())
+    .unwrap_or_else(|| "unknown-machine".to_string())
 }
 
 /// Who holds a `running` row, as recorded.
@@ -113,13 +117,41 @@ mod tests {
         };
         let now = 1_000_000;
         let cases: &[(&str, RunHolder, bool)] = &[
-            ("this process, lease ahead", holder(Some(here.as_str()), me, Some(now + 1)), true),
-            ("this process, lease expired", holder(Some(here.as_str()), me, Some(now - 1)), false),
-            ("a dead process here, lease ahead", holder(Some(here.as_str()), 999_999_999, Some(now + 1)), false),
-            ("another machine, lease ahead", holder(Some("elsewhere"), 999_999_999, Some(now + 1)), true),
-            ("another machine, lease expired", holder(Some("elsewhere"), me, Some(now - 1)), false),
-            ("a row from before machines, live pid", holder(None, me, None), true),
-            ("a row from before machines, dead pid", holder(None, 999_999_999, None), false),
+            (
+                "this process, lease ahead",
+                holder(Some(here.as_str()), me, Some(now + 1)),
+                true,
+            ),
+            (
+                "this process, lease expired",
+                holder(Some(here.as_str()), me, Some(now - 1)),
+                false,
+            ),
+            (
+                "a dead process here, lease ahead",
+                holder(Some(here.as_str()), 999_999_999, Some(now + 1)),
+                false,
+            ),
+            (
+                "another machine, lease ahead",
+                holder(Some("elsewhere"), 999_999_999, Some(now + 1)),
+                true,
+            ),
+            (
+                "another machine, lease expired",
+                holder(Some("elsewhere"), me, Some(now - 1)),
+                false,
+            ),
+            (
+                "a row from before machines, live pid",
+                holder(None, me, None),
+                true,
+            ),
+            (
+                "a row from before machines, dead pid",
+                holder(None, 999_999_999, None),
+                false,
+            ),
         ];
         for (name, h, want) in cases {
             assert_eq!(h.alive(&here, now), *want, "{name}");

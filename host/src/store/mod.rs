@@ -470,19 +470,42 @@ pub trait Store: Send + Sync {
     /// interval changed, then it is due at the earlier of that time and
     /// `first_due_ms`. Unknown tenant: [`StoreError::UnknownTenant`]. Removing a tenant
     /// removes its schedules.
-    async fn ensure_schedule(&self, tenant_id: &str, job: &str, interval_ms: i64, first_due_ms: i64) -> Result<(), StoreError>;
+    async fn ensure_schedule(
+        &self,
+        tenant_id: &str,
+        job: &str,
+        interval_ms: i64,
+        first_due_ms: i64,
+    ) -> Result<(), StoreError>;
     /// Every schedule, ordered by tenant then job.
     async fn schedules(&self) -> Result<Vec<JobSchedule>, StoreError>;
     /// Claims up to `limit` schedules due at `now_ms` (next_due_ms <= now_ms) whose lease
     /// is free or expired, oldest due first: lease_owner = owner, lease_until =
     /// now + lease_ms, fence + 1. Two hosts never claim the same row (PostgreSQL:
     /// `FOR UPDATE SKIP LOCKED`; SQLite: one write transaction).
-    async fn claim_due_jobs(&self, owner: &str, now_ms: i64, lease_ms: i64, limit: usize) -> Result<Vec<JobClaim>, StoreError>;
+    async fn claim_due_jobs(
+        &self,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<JobClaim>, StoreError>;
     /// Extends a held claim to now + lease_ms; false when the claim was lost (another
     /// host's claim moved the fence on, or the schedule is gone).
-    async fn renew_job_claim(&self, owner: &str, claim: &JobClaim, now_ms: i64, lease_ms: i64) -> Result<bool, StoreError>;
+    async fn renew_job_claim(
+        &self,
+        owner: &str,
+        claim: &JobClaim,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, StoreError>;
     /// Frees the lease and sets the next due time; false when the claim was lost.
-    async fn finish_job_claim(&self, owner: &str, claim: &JobClaim, next_due_ms: i64) -> Result<bool, StoreError>;
+    async fn finish_job_claim(
+        &self,
+        owner: &str,
+        claim: &JobClaim,
+        next_due_ms: i64,
+    ) -> Result<bool, StoreError>;
 
     // ---- run leases across machines (pg) ----
 

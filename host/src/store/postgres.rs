@@ -39,11 +39,23 @@ use crate::secrets::SealedSecret;
 /// Migrations by number; each is the twin of the SQLite migration of that number.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/postgres/0001_initial.sql")),
-    (2, include_str!("migrations/postgres/0002_run_owner_start.sql")),
-    (3, include_str!("migrations/postgres/0003_jobs_and_outputs.sql")),
-    (4, include_str!("migrations/postgres/0004_secret_key_ids.sql")),
+    (
+        2,
+        include_str!("migrations/postgres/0002_run_owner_start.sql"),
+    ),
+    (
+        3,
+        include_str!("migrations/postgres/0003_jobs_and_outputs.sql"),
+    ),
+    (
+        4,
+        include_str!("migrations/postgres/0004_secret_key_ids.sql"),
+    ),
     (5, include_str!("migrations/postgres/0005_access_path.sql")),
-    (9, include_str!("migrations/postgres/0009_job_schedules.sql")),
+    (
+        9,
+        include_str!("migrations/postgres/0009_job_schedules.sql"),
+    ),
     (12, include_str!("migrations/postgres/0012_run_leases.sql")),
 ];
 
@@ -334,7 +346,8 @@ fn tenant_from_row(r: &Row) -> Result<Tenant, StoreError> {
     })
 }
 
-const RUN_COLUMNS: &str = "id, tenant_id, connector, job, kind, status, error, started_at, finished_at, duration_ms,
+const RUN_COLUMNS: &str =
+    "id, tenant_id, connector, job, kind, status, error, started_at, finished_at, duration_ms,
      requests, responses_429, bytes, rows_written, rows_skipped, note";
 
 fn run_from_row(r: &Row) -> Result<RunRecord, StoreError> {
@@ -553,7 +566,14 @@ async fn write_outputs(
         .edges
         .iter()
         .map(|e| -> Vec<Param> {
-            vec![&c.tenant_id as Param, &e.from, &e.to, &e.kind, &e.properties, &now]
+            vec![
+                &c.tenant_id as Param,
+                &e.from,
+                &e.to,
+                &e.kind,
+                &e.properties,
+                &now,
+            ]
         })
         .collect();
     execute_each(
@@ -618,7 +638,10 @@ async fn write_outputs(
         .await?;
     for (key, value) in &c.state {
         match value {
-            Some(v) => tx.execute(&set, &[&c.tenant_id, &c.connector, key, v]).await?,
+            Some(v) => {
+                tx.execute(&set, &[&c.tenant_id, &c.connector, key, v])
+                    .await?
+            }
             None => tx.execute(&del, &[&c.tenant_id, &c.connector, key]).await?,
         };
     }
@@ -703,7 +726,12 @@ impl Store for PostgresStore {
         }
         tx.execute(
             "INSERT INTO secrets (tenant_id, nonce, ciphertext, key_id) VALUES ($1, $2, $3, $4)",
-            &[&tenant.id, &secret.nonce, &secret.ciphertext, &secret.key_id],
+            &[
+                &tenant.id,
+                &secret.nonce,
+                &secret.ciphertext,
+                &secret.key_id,
+            ],
         )
         .await?;
         tx.commit().await?;
@@ -755,11 +783,8 @@ impl Store for PostgresStore {
             "alerts",
             "access_path",
         ] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE tenant_id = $1"),
-                &[&id],
-            )
-            .await?;
+            tx.execute(&format!("DELETE FROM {table} WHERE tenant_id = $1"), &[&id])
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -801,7 +826,12 @@ impl Store for PostgresStore {
         let n = client
             .execute(
                 "UPDATE secrets SET nonce = $2, ciphertext = $3, key_id = $4 WHERE tenant_id = $1",
-                &[&tenant_id, &secret.nonce, &secret.ciphertext, &secret.key_id],
+                &[
+                    &tenant_id,
+                    &secret.nonce,
+                    &secret.ciphertext,
+                    &secret.key_id,
+                ],
             )
             .await?;
         if n == 0 {
@@ -1238,8 +1268,11 @@ impl Store for PostgresStore {
             .map(|e| e.edge)
             .collect();
         let rows = access_paths(&nodes, &edges);
-        tx.execute("DELETE FROM access_path WHERE tenant_id = $1", &[&tenant_id])
-            .await?;
+        tx.execute(
+            "DELETE FROM access_path WHERE tenant_id = $1",
+            &[&tenant_id],
+        )
+        .await?;
         let json: Vec<[serde_json::Value; 3]> = rows
             .iter()
             .map(|r| {
@@ -1317,9 +1350,7 @@ impl Store for PostgresStore {
             .await;
         match result {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) =>
-            {
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
                 Err(StoreError::UnknownTenant(tenant_id.to_string()))
             }
             Err(e) => Err(e.into()),
@@ -1358,7 +1389,7 @@ impl Store for PostgresStore {
                      ORDER BY next_due_ms, tenant_id COLLATE \"C\", job COLLATE \"C\"
                      LIMIT $4
                      FOR UPDATE SKIP LOCKED)
-                 UPDATE job_schedules s SET lease_owner = $1, lease_until_ms = $2 + $3, fence = s.fence + 1
+                 UPDATE job_schedules s SET lease_owner = $1, lease_until_ms = $2::BIGINT + $3::BIGINT, fence = s.fence + 1
                  FROM due WHERE s.tenant_id = due.tenant_id AND s.job = due.job
                  RETURNING s.tenant_id, s.job, s.fence, s.next_due_ms",
                 &[&owner, &now_ms, &lease_ms, &(limit as i64)],
@@ -1391,7 +1422,7 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let n = client
             .execute(
-                "UPDATE job_schedules SET lease_until_ms = $5 + $6
+                "UPDATE job_schedules SET lease_until_ms = $5::BIGINT + $6::BIGINT
                  WHERE tenant_id = $1 AND job = $2 AND fence = $3 AND lease_owner = $4",
                 &[
                     &claim.tenant_id,
@@ -1522,17 +1553,17 @@ mod tests {
             .err()
             .expect("not postgres");
         assert!(matches!(err, StoreError::DatabaseUrl(_)), "{err}");
-        let closed = format!(
-            "postgres://kri:hunter2@127.0.0.1:{}/kri",
-            closed_port()
-        );
+        let closed = format!("postgres://kri:hunter2@127.0.0.1:{}/kri", closed_port());
         let err = PostgresStore::connect(&closed, true)
             .await
             .err()
             .expect("nothing listens");
         let msg = err.to_string();
         assert!(msg.contains("cannot reach PostgreSQL"), "{msg}");
-        assert!(!msg.contains("hunter2"), "the password is never shown: {msg}");
+        assert!(
+            !msg.contains("hunter2"),
+            "the password is never shown: {msg}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1543,7 +1574,10 @@ mod tests {
             .await
             .expect("connect")
             .with_run_lease(Duration::from_secs(60));
-        store.add_tenant(&tenant("acme"), &sealed()).await.expect("add");
+        store
+            .add_tenant(&tenant("acme"), &sealed())
+            .await
+            .expect("add");
         let start = RunStart {
             tenant_id: "acme".into(),
             connector: "okta".into(),
@@ -1571,10 +1605,7 @@ mod tests {
             "opening the store leaves another machine's live run alone"
         );
         client
-            .execute(
-                "UPDATE runs SET lease_until = 0 WHERE id = $1",
-                &[&remote],
-            )
+            .execute("UPDATE runs SET lease_until = 0 WHERE id = $1", &[&remote])
             .await
             .expect("its heartbeat stopped long ago");
         let _reopened = PostgresStore::connect(&url, false).await.expect("reopen");

@@ -13,10 +13,10 @@
 //! it). Columns come back as SQLite's would: JSON as its compact text, NUMERIC as a
 //! double, booleans as themselves, anything else as PostgreSQL's text for it.
 
+use deadpool_postgres::GenericClient;
 use futures::StreamExt;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, Type};
-use deadpool_postgres::GenericClient;
 
 use crate::error::StoreError;
 use crate::query::{QueryError, QueryLimits, QueryRows, ReadQuery, QUERY_TABLES};
@@ -42,7 +42,10 @@ fn literal(text: &str) -> String {
 impl TenantViews {
     /// Reads the columns of the queryable tables in the current schema.
     pub(crate) async fn load(client: &impl GenericClient) -> Result<TenantViews, StoreError> {
-        let schema: String = client.query_one("SELECT current_schema()", &[]).await?.get(0);
+        let schema: String = client
+            .query_one("SELECT current_schema()", &[])
+            .await?
+            .get(0);
         let mut tables = Vec::new();
         for table in QUERY_TABLES {
             let columns: Vec<String> = client
@@ -152,9 +155,10 @@ fn classify(e: tokio_postgres::Error, timeout_ms: u64) -> QueryError {
         Some(c) if *c == SqlState::READ_ONLY_SQL_TRANSACTION => {
             QueryError::NotReadOnly("a write".into())
         }
-        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => {
-            QueryError::Denied(e.as_db_error().map_or(e.to_string(), |d| d.message().into()))
-        }
+        Some(c) if *c == SqlState::INSUFFICIENT_PRIVILEGE => QueryError::Denied(
+            e.as_db_error()
+                .map_or(e.to_string(), |d| d.message().into()),
+        ),
         _ => QueryError::Failed(
             e.as_db_error()
                 .map_or_else(|| e.to_string(), |d| d.message().to_string()),
@@ -221,10 +225,7 @@ pub(crate) async fn run_query(
         .await
         .map_err(fail)?;
     let wanted = i32::try_from(limits.max_rows.saturating_add(1)).unwrap_or(i32::MAX);
-    let stream = tx
-        .query_portal_raw(&portal, wanted)
-        .await
-        .map_err(fail)?;
+    let stream = tx.query_portal_raw(&portal, wanted).await.map_err(fail)?;
     futures::pin_mut!(stream);
     let mut out = QueryRows {
         columns,

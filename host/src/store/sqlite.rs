@@ -30,15 +30,13 @@ use serde::{Deserialize, Serialize};
 use super::liveness::{this_machine, this_process, RunHolder};
 use super::sqlite_query::run_query;
 use super::{
-    current_status, format_ms, kri_change, parse_direction, parse_kri_status, AlertStatus, EventFilter, KriDefinitionRow, KriRow, RunCommit,
-    JobClaim, JobSchedule, RunRecord, RunStart, RunStats, Store, StoredAlert, StoredEdge,
-    StoredEvent, StoredNode, Tenant, DEFAULT_RUN_LEASE,
+    current_status, format_ms, kri_change, parse_direction, parse_kri_status, AlertStatus,
+    EventFilter, JobClaim, JobSchedule, KriDefinitionRow, KriRow, RunCommit, RunRecord, RunStart,
+    RunStats, Store, StoredAlert, StoredEdge, StoredEvent, StoredNode, Tenant, DEFAULT_RUN_LEASE,
 };
 use crate::error::StoreError;
 use crate::graph::access_paths;
-use crate::model::{
-    Direction, Edge, EntityRef, Event, Node, RunKind, RunStatus, Severity,
-};
+use crate::model::{Direction, Edge, EntityRef, Event, Node, RunKind, RunStatus, Severity};
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
 
@@ -497,7 +495,6 @@ fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
 fn direction_word(d: Direction) -> &'static str {
     d.as_str()
 }
-
 
 fn insert_kris(tx: &Transaction<'_>, c: &RunCommit, now: i64) -> Result<(), StoreError> {
     let mut insert = tx.prepare_cached(
@@ -1525,7 +1522,14 @@ impl Store for SqliteStore {
             let n = conn.execute(
                 "UPDATE job_schedules SET lease_until_ms = ?5 + ?6
                  WHERE tenant_id = ?1 AND job = ?2 AND fence = ?3 AND lease_owner = ?4",
-                params![claim.tenant_id, claim.job, claim.fence, owner, now_ms, lease_ms],
+                params![
+                    claim.tenant_id,
+                    claim.job,
+                    claim.fence,
+                    owner,
+                    now_ms,
+                    lease_ms
+                ],
             )?;
             Ok(n > 0)
         })
