@@ -9,9 +9,13 @@ WASM_OUT := target/$(WASM_TARGET)/release
 
 all: build
 
-# Everything a fresh machine needs beyond the Rust toolchain itself.
+# Everything a fresh machine needs beyond the Rust toolchain itself: the wasm
+# target, and PostgreSQL (the store tests run a throwaway cluster of it).
 setup:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+		{ echo "installing PostgreSQL (apt-get install -y postgresql)"; \
+		  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
 
 # The host at target/release/kri, okta-sim at target/release/okta-sim, every
 # connector component at target/plugins/<name>.wasm, and the test components at

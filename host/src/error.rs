@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Errors from the store (SQLite) and the data directory.
+/// Errors from the store (SQLite or PostgreSQL) and the data directory.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot use data directory {path}: {source}")]
@@ -42,6 +42,22 @@ pub enum StoreError {
     Query(#[from] crate::query::QueryError),
     #[error("tenants were added or removed while their secrets were being re-sealed; nothing was changed, run `kri secrets rotate` again")]
     SecretsChanged,
+    #[error("PostgreSQL error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    #[error("cannot reach PostgreSQL at {database}: {reason}; check --database (KRI_DATABASE_URL) and that the server runs")]
+    PostgresUnreachable { database: String, reason: String },
+    #[error("--database {0}: not a PostgreSQL URL; give postgres://USER[:PASSWORD]@HOST[:PORT]/DBNAME, or leave it out to use SQLite in --data-dir")]
+    DatabaseUrl(String),
+    #[error("PostgreSQL database {database} has no kri schema; add a tenant first (`kri tenant add`) or pass the right --database")]
+    NoKriSchema { database: String },
+    #[error("PostgreSQL database {database} was migrated by a newer kri (migration {found}, this build knows up to {known}); upgrade kri")]
+    PostgresSchemaTooNew {
+        database: String,
+        found: i64,
+        known: i64,
+    },
+    #[error("run {run_id} lost its lease (its heartbeat stopped for longer than the lease, and another process took the job over); its outputs were not committed, the next run does the work again")]
+    LeaseLost { run_id: i64 },
 }
 
 /// Errors from encrypting or decrypting tenant secrets.

@@ -46,8 +46,9 @@ use crate::sandbox::{
 };
 use crate::secrets::{Credential, OAuthClientSecret, SecretKey, Token};
 use crate::store::{
-    AlertStatus, EventFilter, KriDefinitionRow, KriOutput, KriRow, RunCommit, RunRecord, RunStart,
-    RunStats, SqliteStore, StateChanges, Store, StoredAlert, StoredEvent, StreamCoverage, Tenant,
+    AlertStatus, EventFilter, KriDefinitionRow, KriOutput, KriRow, PostgresStore, RunCommit,
+    RunRecord, RunStart, RunStats, SqliteStore, StateChanges, Store, StoredAlert, StoredEvent,
+    StreamCoverage, Tenant, DEFAULT_RUN_LEASE,
 };
 use crate::trust::TrustPolicy;
 
@@ -68,6 +69,12 @@ pub struct HostConfig {
     pub ca_file: Option<PathBuf>,
     /// Load only plugins the operator trusts (`kri plugin trust`, or signed).
     pub require_trusted: bool,
+    /// A PostgreSQL database URL (`postgres://...`) to keep the store in, shared by
+    /// hosts on several machines; `None` keeps it in SQLite in `data_dir`.
+    pub database: Option<String>,
+    /// How long a run's lease holds without its heartbeat (renewed every third of
+    /// it while the run lasts); after that another host may take the job over.
+    pub run_lease: Duration,
 }
 
 impl HostConfig {
@@ -80,6 +87,8 @@ impl HostConfig {
             max_plugin_bytes: DEFAULT_MAX_PLUGIN_BYTES,
             ca_file: None,
             require_trusted: false,
+            database: None,
+            run_lease: DEFAULT_RUN_LEASE,
         }
     }
 }
@@ -297,6 +306,33 @@ fn read_ca_file(path: &std::path::Path) -> anyhow::Result<Vec<reqwest::Certifica
     Ok(certs)
 }
 
+/// [`SecretError::WrongKey`] when a secret of the store was sealed with a key other
+/// than `key` (secrets from before key ids were recorded cannot tell).
+async fn check_key_seals(store: &dyn Store, key: &SecretKey) -> Result<(), RunError> {
+    let sealed = store.sealed_secrets().await?;
+    let other = sealed
+        .into_iter()
+        .find_map(|(tenant, id)| id.filter(|id| id != key.id()).map(|id| (tenant, id)));
+    match other {
+        Some((tenant, sealed_with)) => Err(RunError::Secret(SecretError::WrongKey {
+            tenant,
+            sealed_with,
+            key_id: key.id().to_string(),
+            key_source: key.source.clone(),
+        })),
+        None => Ok(()),
+    }
+}
+
+/// Aborts a task when dropped: a run's heartbeat ends with the run, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn tenant_id_ok(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
@@ -346,10 +382,18 @@ impl KriHost {
         create: bool,
         load_plugins: bool,
     ) -> anyhow::Result<KriHost> {
-        let store = if create {
-            SqliteStore::open(&config.data_dir)?
-        } else {
-            SqliteStore::open_existing(&config.data_dir)?
+        let store: Arc<dyn Store> = match &config.database {
+            Some(url) => Arc::new(
+                PostgresStore::connect(url, create)
+                    .await?
+                    .with_run_lease(config.run_lease),
+            ),
+            None if create => {
+                Arc::new(SqliteStore::open(&config.data_dir)?.with_run_lease(config.run_lease))
+            }
+            None => Arc::new(
+                SqliteStore::open_existing(&config.data_dir)?.with_run_lease(config.run_lease),
+            ),
         };
         // A key file is created only for a store with no sealed secrets.
         let sealed = store.sealed_secrets().await?;
@@ -360,6 +404,10 @@ impl KriHost {
             Some(path) => read_ca_file(path)?,
             None => Vec::new(),
         };
+        // One store, one key: a host with another key (hosts sharing PostgreSQL
+        // must share KRI_ENCRYPTION_KEY) refuses to start, before it could seal
+        // anything next to secrets it cannot open.
+        check_key_seals(store.as_ref(), &key).await?;
         let engine = KriEngine::new()?;
         let linker = crate::runtime::connector_linker(&engine)?;
         let registry = if load_plugins {
@@ -379,7 +427,7 @@ impl KriHost {
         };
         Ok(KriHost {
             engine,
-            store: Arc::new(store),
+            store,
             key,
             registry: RwLock::new(Arc::new(registry)),
             plugins_loaded: load_plugins,
@@ -648,24 +696,14 @@ impl KriHost {
     /// Refuses to seal with a key other than the one that sealed the store's
     /// secrets: one store, one key, or some tenants could never be opened.
     async fn check_key_seals_the_store(&self) -> Result<(), RunError> {
-        let sealed = self.store.sealed_secrets().await?;
-        let other = sealed
-            .into_iter()
-            .find_map(|(tenant, id)| id.filter(|id| id != self.key.id()).map(|id| (tenant, id)));
-        match other {
-            Some((tenant, sealed_with)) => Err(RunError::Secret(SecretError::WrongKey {
-                tenant,
-                sealed_with,
-                key_id: self.key.id().to_string(),
-                key_source: self.key.source.clone(),
-            })),
-            None => Ok(()),
-        }
+        check_key_seals(self.store.as_ref(), &self.key).await
     }
 
-    /// Replaces a tenant's token (sealed like at `add_tenant`).
+    /// Replaces a tenant's token (sealed like at `add_tenant`); refused, writing
+    /// nothing, when the store's secrets were sealed with another key.
     pub async fn update_token(&self, tenant_id: &str, token: &Token) -> Result<(), RunError> {
         self.store.tenant(tenant_id).await?;
+        self.check_key_seals_the_store().await?;
         kri_policy::redact::check_token_length(token.expose())
             .map_err(|e| RunError::Other(e.to_string()))?;
         let sealed = self.key.seal(tenant_id, token)?;
@@ -1105,8 +1143,38 @@ impl KriHost {
         opts: RunOptions,
     ) -> Result<RunOutcome, RunError> {
         let prepared = self.prepare(connector, tenant_id, &opts).await?;
+        let _heartbeat = self.heartbeat(prepared.run_id);
         let executed = self.execute(&prepared, opts.progress).await;
         self.commit(prepared, executed).await
+    }
+
+    /// Renews run `run_id`'s lease every third of the lease until dropped. A lost
+    /// lease is logged; the run's commit is then refused by the store (fencing).
+    fn heartbeat(&self, run_id: i64) -> AbortOnDrop {
+        let store = self.store.clone();
+        let every = (self.config.run_lease / 3).max(Duration::from_millis(10));
+        AbortOnDrop(tokio::spawn(
+            async move {
+                let mut tick = tokio::time::interval(every);
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    match store.renew_run_lease(run_id).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(run_id, "the run lost its lease; it will not commit");
+                            return;
+                        }
+                        // A store that cannot be reached now may be reached at the
+                        // next beat, before the lease runs out.
+                        Err(e) => {
+                            tracing::warn!(run_id, error = %e, "cannot renew the run's lease")
+                        }
+                    }
+                }
+            }
+            .in_current_span(),
+        ))
     }
 
     /// Looks everything up, records the run as running and builds its gateway.

@@ -58,6 +58,16 @@ struct Cli {
     /// The plugin directory (default: <data-dir>/plugins).
     #[arg(long, global = true, env = "KRI_PLUGINS")]
     plugins: Option<PathBuf>,
+    /// Keep the store in PostgreSQL (postgres://USER[:PASSWORD]@HOST[:PORT]/DB),
+    /// shared by hosts on several machines, instead of SQLite in --data-dir (which
+    /// still holds the key file and component cache). Hosts sharing a database
+    /// must share KRI_ENCRYPTION_KEY.
+    #[arg(long, global = true, env = "KRI_DATABASE_URL", hide_env_values = true)]
+    database: Option<String>,
+    /// How long a run's lease holds without its heartbeat, in ms; after that
+    /// another host may take the job over.
+    #[arg(long, global = true, env = "KRI_RUN_LEASE_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..))]
+    run_lease_ms: u64,
     /// Share of each upstream rate-limit bucket kri may use (0.05-1.0); the rest is
     /// left to the customer's other tools.
     #[arg(
@@ -576,6 +586,8 @@ fn config(cli: &Cli) -> Result<HostConfig> {
     cfg.max_plugin_bytes = cli.max_plugin_bytes;
     cfg.ca_file = cli.ca_file.clone();
     cfg.require_trusted = cli.require_trusted;
+    cfg.database = cli.database.clone().filter(|url| !url.trim().is_empty());
+    cfg.run_lease = std::time::Duration::from_millis(cli.run_lease_ms);
     Ok(cfg)
 }
 
@@ -612,10 +624,16 @@ async fn open_records(cli: &Cli) -> Result<KriHost> {
 }
 
 fn open_context(cli: &Cli) -> String {
-    format!(
-        "cannot open kri data directory {} (pass --data-dir or set KRI_DATA_DIR)",
-        cli.data_dir.display()
-    )
+    match cli.database.as_deref().filter(|url| !url.trim().is_empty()) {
+        Some(_) => format!(
+            "cannot open the kri store in the PostgreSQL database of --database (KRI_DATABASE_URL), with data directory {}",
+            cli.data_dir.display()
+        ),
+        None => format!(
+            "cannot open kri data directory {} (pass --data-dir or set KRI_DATA_DIR)",
+            cli.data_dir.display()
+        ),
+    }
 }
 
 /// `--now`: RFC 3339 (`2026-11-23T02:00:00Z`) or epoch milliseconds, as epoch ms.

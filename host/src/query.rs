@@ -13,15 +13,22 @@
 //!
 //! The store runs the rewritten SQL on a read-only connection that sees only the
 //! tenant's rows ([`QUERY_TABLES`]), bounded by [`QueryLimits`].
+//!
+//! PostgreSQL runs the query as written ([`ReadQuery::to_postgres`]), after a check
+//! on the AST that it reads only the queryable tables (unqualified) or its own CTEs,
+//! and calls no function that reaches outside them (server files, settings, SQL
+//! run from a string, locks, sequences).
 
 use std::ops::ControlFlow;
 use std::time::Duration;
 
 use serde::Serialize;
+use std::collections::BTreeSet;
+
 use sqlparser::ast::{
     BinaryOperator, CastKind, DataType, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, SetExpr, Statement, Visit,
-    VisitMut, Visitor, VisitorMut,
+    FunctionArgumentList, FunctionArguments, Ident, ObjectName, Query, SetExpr, Statement,
+    TableFactor, Visit, VisitMut, Visitor, VisitorMut,
 };
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
@@ -124,6 +131,136 @@ impl ReadQuery {
         // The rewriter never breaks.
         let _ = VisitMut::visit(&mut statement, &mut SqliteRewrite);
         statement.to_string()
+    }
+
+    /// The query as PostgreSQL SQL, once it is known to read only the queryable
+    /// tables and its own CTEs and to call no function outside them; the refusal
+    /// names what it tried.
+    pub fn to_postgres(&self) -> Result<String, QueryError> {
+        let mut ctes = CteNames::default();
+        let _ = Visit::visit(&self.statement, &mut ctes);
+        let mut check = PostgresConfinement { ctes: ctes.0 };
+        if let ControlFlow::Break(e) = Visit::visit(&self.statement, &mut check) {
+            return Err(e);
+        }
+        Ok(self.statement.to_string())
+    }
+}
+
+/// Collects the names of every CTE of a query.
+#[derive(Default)]
+struct CteNames(BTreeSet<String>);
+
+impl Visitor for CteNames {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        if let Some(with) = &query.with {
+            for cte in &with.cte_tables {
+                self.0.insert(cte.alias.name.value.to_ascii_lowercase());
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// Functions a PostgreSQL query may not call, by name (lowercase) or prefix: they
+/// read server files or settings, run SQL given as a string, take locks, touch
+/// sequences or large objects, reach other servers, or stall the server.
+const DENIED_FUNCTIONS: &[&str] = &[
+    "set_config",
+    "current_setting",
+    "nextval",
+    "setval",
+    "currval",
+    "lastval",
+    "load_extension",
+    "dblink",
+    "query_to_xml",
+    "query_to_xmlschema",
+    "query_to_xml_and_xmlschema",
+    "cursor_to_xml",
+    "cursor_to_xmlschema",
+    "table_to_xml",
+    "table_to_xmlschema",
+    "table_to_xml_and_xmlschema",
+    "schema_to_xml",
+    "schema_to_xmlschema",
+    "schema_to_xml_and_xmlschema",
+    "database_to_xml",
+    "database_to_xmlschema",
+    "database_to_xml_and_xmlschema",
+];
+const DENIED_FUNCTION_PREFIXES: &[&str] = &["pg_", "lo_", "dblink_", "txid_"];
+/// `pg_` functions that only describe a value.
+const ALLOWED_PG_FUNCTIONS: &[&str] = &["pg_typeof"];
+
+fn function_denied(name: &ObjectName) -> Option<String> {
+    let text = name.to_string().to_ascii_lowercase();
+    let last = text.rsplit('.').next().unwrap_or(&text).trim_matches('"');
+    let denied = DENIED_FUNCTIONS.contains(&last)
+        || (DENIED_FUNCTION_PREFIXES.iter().any(|p| last.starts_with(p))
+            && !ALLOWED_PG_FUNCTIONS.contains(&last));
+    denied.then(|| format!("call the function {text}"))
+}
+
+/// Refuses tables other than the queryable ones (or the query's CTEs), any
+/// schema-qualified table, and the [`DENIED_FUNCTIONS`].
+struct PostgresConfinement {
+    ctes: BTreeSet<String>,
+}
+
+impl PostgresConfinement {
+    fn table(&self, name: &ObjectName) -> ControlFlow<QueryError> {
+        let parts = &name.0;
+        let single = match parts.as_slice() {
+            [one] => one.as_ident().map(|i| i.value.to_ascii_lowercase()),
+            _ => None,
+        };
+        match single {
+            Some(t) if QUERY_TABLES.contains(&t.as_str()) || self.ctes.contains(&t) => {
+                ControlFlow::Continue(())
+            }
+            _ => ControlFlow::Break(QueryError::Denied(format!("read the table {name}"))),
+        }
+    }
+}
+
+impl Visitor for PostgresConfinement {
+    type Break = QueryError;
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<QueryError> {
+        // `TABLE name` reads a whole table.
+        if let SetExpr::Table(t) = query.body.as_ref() {
+            let parts: Vec<Ident> = t.schema_name.iter().chain(&t.table_name).cloned().collect();
+            return self.table(&ObjectName::from(parts));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<QueryError> {
+        match factor {
+            TableFactor::Table {
+                name,
+                args: Some(_),
+                ..
+            }
+            | TableFactor::Function { name, .. } => match function_denied(name) {
+                Some(what) => ControlFlow::Break(QueryError::Denied(what)),
+                None => ControlFlow::Continue(()),
+            },
+            TableFactor::Table { name, .. } => self.table(name),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<QueryError> {
+        if let Expr::Function(f) = expr {
+            if let Some(what) = function_denied(&f.name) {
+                return ControlFlow::Break(QueryError::Denied(what));
+            }
+        }
+        ControlFlow::Continue(())
     }
 }
 
@@ -408,6 +545,51 @@ mod tests {
             match ReadQuery::parse(sql) {
                 Ok(q) => panic!("{sql} was accepted as {}", q.to_sqlite()),
                 Err(e) => assert!(ok(&e), "{sql}: unexpected error {e:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn postgres_queries_read_only_the_queryable_tables_and_safe_functions() {
+        let accepted = [
+            "SELECT * FROM nodes",
+            "SELECT n.name FROM nodes n JOIN edges e ON e.from_id = n.id",
+            "WITH admins AS (SELECT * FROM access_path WHERE action_type = 'admin_role') SELECT identity FROM admins",
+            "SELECT count(*), lower(name), pg_typeof(name) FROM nodes GROUP BY name",
+            "SELECT * FROM generate_series(1, 3)",
+            "SELECT id FROM nodes WHERE labels @> '{\"a\": \"b\"}'::jsonb",
+        ];
+        for sql in accepted {
+            let q = ReadQuery::parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert!(q.to_postgres().is_ok(), "{sql}: {:?}", q.to_postgres());
+        }
+        let refused = [
+            ("SELECT * FROM secrets", "secrets"),
+            ("SELECT * FROM public.nodes", "public.nodes"),
+            ("SELECT * FROM pg_catalog.pg_authid", "pg_authid"),
+            (
+                "SELECT * FROM nodes WHERE id IN (SELECT tenant_id FROM runs)",
+                "runs",
+            ),
+            ("SELECT * FROM (TABLE tenants) AS t", "tenants"),
+            ("SELECT pg_read_file('/etc/passwd')", "pg_read_file"),
+            (
+                "SELECT query_to_xml('select * from secrets', true, true, '')",
+                "query_to_xml",
+            ),
+            (
+                "SELECT set_config('statement_timeout', '0', true)",
+                "set_config",
+            ),
+            ("SELECT * FROM pg_ls_dir('.')", "pg_ls_dir"),
+            ("SELECT pg_sleep(100)", "pg_sleep"),
+            ("SELECT nextval('runs_id_seq')", "nextval"),
+        ];
+        for (sql, named) in refused {
+            let q = ReadQuery::parse(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            match q.to_postgres() {
+                Err(QueryError::Denied(what)) => assert!(what.contains(named), "{sql}: {what}"),
+                other => panic!("{sql} must be refused: {other:?}"),
             }
         }
     }

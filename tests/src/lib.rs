@@ -91,6 +91,8 @@ impl TestEnv {
         cmd.env("KRI_DATA_DIR", self.data_dir())
             .env("KRI_PLUGINS", self.plugins_dir())
             .env_remove("KRI_ENCRYPTION_KEY")
+            .env_remove("KRI_DATABASE_URL")
+            .env_remove("KRI_RUN_LEASE_MS")
             .args(args);
         for (k, v) in envs {
             cmd.env(k, v);

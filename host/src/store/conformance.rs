@@ -1,8 +1,11 @@
 //! The conformance suite every [`Store`] backend must pass. Each backend's tests call
-//! [`run_all`] with a fresh, empty store; every check uses its own tenant ids, so the
-//! checks share one store without seeing each other.
+//! [`run_all`] with a fresh, empty store whose run lease is [`TEST_RUN_LEASE`];
+//! every check uses its own tenant ids, so the checks share one store without
+//! seeing each other (the schedule checks remove their tenants when done, since a
+//! claim looks at every tenant's schedules).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use super::{
     AlertStatus, EventFilter, JobClaim, KriDefinitionRow, KriOutput, RunCommit, RunStart, RunStats,
@@ -16,7 +19,11 @@ use crate::model::{
 use crate::query::{QueryError, QueryLimits, ReadQuery};
 use crate::secrets::SealedSecret;
 
-/// Runs every check against `store`, which must start empty.
+/// The run lease of a store under test: short, so a lease runs out within a check.
+pub const TEST_RUN_LEASE: Duration = Duration::from_millis(400);
+
+/// Runs every check against `store`, which must start empty, with a run lease of
+/// [`TEST_RUN_LEASE`].
 pub async fn run_all(store: &dyn Store) {
     tenants_are_added_listed_and_removed(store).await;
     secrets_round_trip_and_are_replaced(store).await;
@@ -45,6 +52,8 @@ pub async fn run_all(store: &dyn Store) {
     event_pages_walk_a_window_in_time_then_id_order(store).await;
     events_past_retention_are_pruned(store).await;
     alerts_rise_in_severity_and_keep_the_first_evidence_time(store).await;
+    an_expired_run_lease_is_taken_over_and_its_commit_fenced(store).await;
+    a_renewed_run_lease_keeps_the_job(store).await;
 }
 
 fn tenant(id: &str) -> Tenant {
@@ -1688,4 +1697,94 @@ async fn event_pages_walk_a_window_in_time_then_id_order(store: &dyn Store) {
         "raw JSON comes back as stored text"
     );
     assert_eq!(first[0].actor, entity("u1"));
+}
+
+async fn an_expired_run_lease_is_taken_over_and_its_commit_fenced(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("rl-a"), &sealed(1))
+        .await
+        .expect("add");
+    let stalled = store
+        .start_run(&start("rl-a", "kris"))
+        .await
+        .expect("start");
+    tokio::time::sleep(TEST_RUN_LEASE + Duration::from_millis(200)).await;
+    let taker = store
+        .start_run(&start("rl-a", "kris"))
+        .await
+        .expect("a lease whose heartbeat stopped is taken over");
+    assert!(
+        !store.renew_run_lease(stalled).await.expect("renew"),
+        "the stalled holder learns it lost the lease"
+    );
+    let fenced = store
+        .commit_run(RunCommit {
+            run_id: stalled,
+            tenant_id: "rl-a".into(),
+            connector: "okta".into(),
+            kris: vec![kri("mfa", 1.0, KriStatus::Ok)],
+            state: StateChanges::from([("cursor".to_string(), Some(b"stale".to_vec()))]),
+            ..Default::default()
+        })
+        .await;
+    assert!(
+        matches!(fenced, Err(StoreError::LeaseLost { run_id }) if run_id == stalled),
+        "{fenced:?}"
+    );
+    assert!(store.latest_kris("rl-a").await.expect("kris").is_empty());
+    assert!(store
+        .load_state("rl-a", "okta")
+        .await
+        .expect("state")
+        .is_empty());
+    let runs = store.runs("rl-a", 10).await.expect("runs");
+    let stalled_row = runs.iter().find(|r| r.id == stalled).expect("stalled run");
+    assert_eq!(stalled_row.status, RunStatus::Interrupted);
+    assert!(
+        stalled_row
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("lost its lease")),
+        "the refusal is recorded: {:?}",
+        stalled_row.error
+    );
+    store
+        .commit_run(RunCommit {
+            run_id: taker,
+            tenant_id: "rl-a".into(),
+            connector: "okta".into(),
+            kris: vec![kri("mfa", 2.0, KriStatus::Ok)],
+            ..Default::default()
+        })
+        .await
+        .expect("the taker commits");
+    let kris = store.latest_kris("rl-a").await.expect("kris");
+    assert_eq!(kris[0].value, Some(2.0));
+}
+
+async fn a_renewed_run_lease_keeps_the_job(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("rl-b"), &sealed(1))
+        .await
+        .expect("add");
+    let held = store
+        .start_run(&start("rl-b", "kris"))
+        .await
+        .expect("start");
+    for _ in 0..4 {
+        tokio::time::sleep(TEST_RUN_LEASE / 3).await;
+        assert!(store.renew_run_lease(held).await.expect("renew"));
+    }
+    match store.start_run(&start("rl-b", "kris")).await {
+        Err(StoreError::RunInProgress { run_id, .. }) => assert_eq!(run_id, held),
+        other => panic!("a renewed lease is held past its first expiry: {other:?}"),
+    }
+    store
+        .fail_run(held, "done", &RunStats::default())
+        .await
+        .expect("fail");
+    assert!(
+        !store.renew_run_lease(held).await.expect("renew"),
+        "a finished run has no lease to renew"
+    );
 }

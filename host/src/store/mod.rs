@@ -10,10 +10,15 @@
 //! - [`sqlite`] is the embedded backend (`<data-dir>/kri.db`), with its numbered SQL
 //!   migrations in `migrations/`.
 //! - `sqlite_query` runs `kri query` SQL on SQLite, confined to one tenant.
-//! - [`liveness`] tells whether a run's owning process still runs.
+//! - [`postgres`] is the backend hosts share (`--database postgres://...`), with the
+//!   PostgreSQL twins of the migrations in `migrations/postgres/` (same numbers,
+//!   same meaning); `postgres_query` runs `kri query` SQL on it natively.
+//! - [`liveness`] tells whether the holder of a run's lease is still alive; a run's
+//!   lease lasts [`DEFAULT_RUN_LEASE`] unless its heartbeat renews it.
 //! - `conformance` is the test suite every backend passes.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize, Serializer};
@@ -29,10 +34,17 @@ use crate::secrets::SealedSecret;
 #[cfg(test)]
 mod conformance;
 pub mod liveness;
+pub mod postgres;
+mod postgres_query;
 pub mod sqlite;
 mod sqlite_query;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+
+/// How long a run's lease holds without its heartbeat; the heartbeat renews it every
+/// third of that.
+pub const DEFAULT_RUN_LEASE: Duration = Duration::from_secs(60);
 
 /// A tenant as stored (its secret is kept apart, sealed).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -76,6 +88,38 @@ pub fn parse_kri_status(word: &str) -> Option<KriStatus> {
     ]
     .into_iter()
     .find(|s| s.as_str() == word)
+}
+
+/// Reads a stored direction word back.
+pub(crate) fn parse_direction(word: &str) -> Option<Direction> {
+    [Direction::HigherIsBetter, Direction::LowerIsBetter]
+        .into_iter()
+        .find(|d| d.as_str() == word)
+}
+
+/// The status a latest KRI value shows: it follows the current thresholds, so a
+/// threshold change shows at once; a value that was not evaluated stays so.
+pub(crate) fn current_status(
+    stored: KriStatus,
+    direction: Option<Direction>,
+    value: Option<f64>,
+    warn: Option<f64>,
+    breach: Option<f64>,
+) -> KriStatus {
+    match direction {
+        Some(d) if stored != KriStatus::NotEvaluated => {
+            kri_policy::threshold::status(value, d, warn, breach)
+        }
+        _ => stored,
+    }
+}
+
+/// The change from the previous value to this one, to one decimal.
+pub(crate) fn kri_change(value: Option<f64>, previous: Option<f64>) -> Option<f64> {
+    match (value, previous) {
+        (Some(v), Some(p)) => Some(((v - p) * 10.0).round() / 10.0),
+        _ => None,
+    }
 }
 
 /// One KRI output of a run with its status against the thresholds, ready to store.
@@ -380,12 +424,16 @@ pub trait Store: Send + Sync {
     ///
     /// A run of kind [`RunKind::Run`] takes the lease on its (tenant, job): while
     /// another live process (or this one) runs the same job for the tenant, this is
-    /// [`StoreError::RunInProgress`]. A run left `running` by a process that is gone
-    /// (killed, say) is marked `interrupted` and its lease taken over. Other jobs of
-    /// the tenant run freely. Finishing the run (either way) ends the lease.
+    /// [`StoreError::RunInProgress`]. A run whose holder is gone (its process on this
+    /// machine was killed, or its lease expired without a heartbeat: see
+    /// [`liveness::RunHolder::alive`]) is marked `interrupted` and its lease taken
+    /// over. Other jobs of the tenant run freely. Finishing the run (either way)
+    /// ends the lease.
     async fn start_run(&self, start: &RunStart) -> Result<i64, StoreError>;
     /// Commits a successful run: its outputs, its state changes and its `runs` row,
-    /// in one transaction. Either all of it lands or none.
+    /// in one transaction. Either all of it lands or none. A run that is no longer
+    /// `running` (its lease was taken over) commits nothing: that is
+    /// [`StoreError::LeaseLost`], and the run's row says so.
     async fn commit_run(&self, commit: RunCommit) -> Result<(), StoreError>;
     /// Records a failed run. Touches nothing but the run's own row. A backend whose
     /// database is locked by another process records the failure where it can and
@@ -541,6 +589,23 @@ pub trait Store: Send + Sync {
     /// or none is. Fails, changing nothing, unless `resealed` names exactly the
     /// tenants that have a secret (one added meanwhile would stay under the old key).
     async fn reseal_secrets(&self, resealed: &[(String, SealedSecret)]) -> Result<(), StoreError>;
+
+    // ---- run leases across machines (pg) ----
+
+    /// The heartbeat of a running run: extends its lease by the store's run lease
+    /// from now. False when the run is no longer `running` (its lease was lost and
+    /// taken over, or it finished): its holder must not commit.
+    async fn renew_run_lease(&self, run_id: i64) -> Result<bool, StoreError>;
+}
+
+/// When an alert's first evidence happened: `details.first_seen_ms` when the
+/// connector gives it (the WIT alert carries only the newest evidence's time), else
+/// `seen_ms`.
+pub(crate) fn first_seen_ms(a: &Alert) -> i64 {
+    a.details
+        .get("first_seen_ms")
+        .and_then(serde_json::Value::as_i64)
+        .map_or(a.seen_ms, |f| f.min(a.seen_ms))
 }
 
 /// Formats epoch milliseconds as RFC 3339 UTC (`2026-11-23T02:10:23.000Z`).

@@ -27,18 +27,18 @@ use rusqlite::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::liveness::{owner_alive, this_process};
+use super::liveness::{this_machine, this_process, RunHolder};
 use super::sqlite_query::run_query;
 use super::{
-    format_ms, parse_kri_status, AlertStatus, EventFilter, JobClaim, JobSchedule, KriDefinitionRow,
-    KriPoint, KriRow, PagedEvent, RunCommit, RunRecord, RunStart, RunStats, Store, StoredAlert,
-    StoredEdge, StoredEvent, StoredNode, Tenant,
+    current_status, first_seen_ms, format_ms, kri_change, parse_direction, parse_kri_status,
+    AlertStatus, EventFilter, JobClaim, JobSchedule, KriDefinitionRow, KriPoint, KriRow,
+    PagedEvent, RunCommit, RunRecord, RunStart, RunStats, Store, StoredAlert, StoredEdge,
+    StoredEvent, StoredNode, Tenant, DEFAULT_RUN_LEASE,
 };
 use crate::error::StoreError;
 use crate::graph::access_paths;
 use crate::model::{
-    Alert, Direction, Edge, EntityRef, Event, GraphCoverage, KriStatus, Node, RunKind, RunStatus,
-    Severity,
+    Direction, Edge, EntityRef, Event, GraphCoverage, Node, RunKind, RunStatus, Severity,
 };
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0007_event_columns.sql"),
     include_str!("migrations/0009_job_schedules.sql"),
     include_str!("migrations/0010_graph_indexes.sql"),
+    include_str!("migrations/0012_run_leases.sql"),
 ];
 
 /// SQLite's `application_id` of a kri database: "kri1".
@@ -68,6 +69,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Failures recorded while the database was locked (see the module docs).
     pending: Arc<PendingFailures>,
+    /// How long a run's lease holds without a heartbeat, in ms.
+    run_lease_ms: i64,
 }
 
 /// A run failure that could not be written to the locked database.
@@ -237,7 +240,14 @@ impl SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             path,
             pending: Arc::new(pending),
+            run_lease_ms: DEFAULT_RUN_LEASE.as_millis() as i64,
         })
+    }
+
+    /// Sets how long a run's lease holds without a heartbeat.
+    pub fn with_run_lease(mut self, lease: Duration) -> SqliteStore {
+        self.run_lease_ms = lease.as_millis().clamp(1, i64::MAX as u128) as i64;
+        self
     }
 
     /// Opens an existing store; an error if `<data_dir>/kri.db` does not exist.
@@ -423,25 +433,46 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// What a run left `running` by a process that is gone is marked with.
+const HOLDER_GONE: &str = "the process running it stopped before it finished";
+
+/// The holders of the `running` rows of kind run matching `filter` (a fixed clause
+/// of this file, never input), with their run ids.
+fn running_holders(
+    conn: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<(i64, RunHolder)>, StoreError> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, machine, pid, pid_start, lease_until FROM runs WHERE status = 'running' AND {filter}"
+    ))?;
+    let rows = stmt.query_map(args, |r| {
+        Ok((
+            r.get(0)?,
+            RunHolder {
+                machine: r.get(1)?,
+                pid: r.get(2)?,
+                pid_start: r.get(3)?,
+                lease_until: r.get(4)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 fn mark_interrupted(conn: &Connection) -> Result<(), StoreError> {
-    let mut stmt = conn.prepare("SELECT id, pid, pid_start FROM runs WHERE status = 'running'")?;
+    let (here, now) = (this_machine(), now_ms());
     let (own, _) = this_process();
-    let stale: Vec<i64> = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-            ))
-        })?
-        .filter_map(|r| r.ok())
-        .filter(|(_, pid, start)| *pid != own && !owner_alive(*pid, *start))
-        .map(|(id, _, _)| id)
+    let stale: Vec<i64> = running_holders(conn, "1 = 1", [])?
+        .into_iter()
+        .filter(|(_, h)| !(h.pid == own && h.machine.as_deref().is_none_or(|m| m == here)))
+        .filter(|(_, h)| !h.alive(&here, now))
+        .map(|(id, _)| id)
         .collect();
     for id in stale {
         conn.execute(
-            "UPDATE runs SET status = 'interrupted', error = 'the process running it stopped before it finished', finished_at = ?2 WHERE id = ?1 AND status = 'running'",
-            params![id, now_ms()],
+            "UPDATE runs SET status = 'interrupted', error = ?3, finished_at = ?2 WHERE id = ?1 AND status = 'running'",
+            params![id, now, HOLDER_GONE],
         )?;
     }
     Ok(())
@@ -469,12 +500,6 @@ fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
 
 fn direction_word(d: Direction) -> &'static str {
     d.as_str()
-}
-
-fn parse_direction(word: &str) -> Option<Direction> {
-    [Direction::HigherIsBetter, Direction::LowerIsBetter]
-        .into_iter()
-        .find(|d| d.as_str() == word)
 }
 
 fn insert_kris(tx: &Transaction<'_>, c: &RunCommit, now: i64) -> Result<(), StoreError> {
@@ -685,16 +710,6 @@ fn insert_events(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// When an alert's first evidence happened: `details.first_seen_ms` when the
-/// connector gives it (the WIT alert carries only the newest evidence's time), else
-/// `seen_ms`.
-fn first_seen_ms(a: &Alert) -> i64 {
-    a.details
-        .get("first_seen_ms")
-        .and_then(serde_json::Value::as_i64)
-        .map_or(a.seen_ms, |f| f.min(a.seen_ms))
-}
-
 fn upsert_alerts(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
     let mut existing = tx.prepare_cached(
         "SELECT id, evidence, first_seen, last_seen, severity FROM alerts WHERE tenant_id = ?1 AND dedupe_key = ?2",
@@ -766,33 +781,48 @@ fn upsert_alerts(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> 
     Ok(())
 }
 
-/// Takes the lease on (tenant, job) for a new run: refused while a live process
-/// runs the job; a run whose process is gone is marked interrupted.
+/// Takes the lease on (tenant, job) for a new run: refused while a live holder runs
+/// the job; a run whose holder is gone is marked interrupted.
 fn take_lease(tx: &Transaction<'_>, start: &RunStart) -> Result<(), StoreError> {
-    let mut holders = tx.prepare(
-        "SELECT id, pid, pid_start FROM runs
-         WHERE tenant_id = ?1 AND job = ?2 AND kind = 'run' AND status = 'running'",
+    let (here, now) = (this_machine(), now_ms());
+    let holders = running_holders(
+        tx,
+        "tenant_id = ?1 AND job = ?2 AND kind = 'run'",
+        params![start.tenant_id, start.job],
     )?;
-    let holders: Vec<(i64, i64, Option<i64>)> = holders
-        .query_map(params![start.tenant_id, start.job], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<Result<_, _>>()?;
-    for (run_id, pid, pid_start) in holders {
-        if owner_alive(pid, pid_start) {
+    for (run_id, holder) in holders {
+        if holder.alive(&here, now) {
             return Err(StoreError::RunInProgress {
                 tenant: start.tenant_id.clone(),
                 job: start.job.clone(),
                 run_id,
-                pid,
+                pid: holder.pid,
             });
         }
         tx.execute(
-            "UPDATE runs SET status = 'interrupted', error = 'the process running it stopped before it finished', finished_at = ?2 WHERE id = ?1",
-            params![run_id, now_ms()],
+            "UPDATE runs SET status = 'interrupted', error = ?3, finished_at = ?2 WHERE id = ?1",
+            params![run_id, now, HOLDER_GONE],
         )?;
     }
     Ok(())
+}
+
+/// Whether run `run_id` still holds its lease (is `running`) inside the commit's
+/// transaction; when it does not, the refusal is what [`record_lease_lost`] writes.
+fn holds_lease(tx: &Transaction<'_>, run_id: i64) -> Result<bool, StoreError> {
+    let status: Option<String> = tx
+        .query_row(
+            "SELECT status FROM runs WHERE id = ?1",
+            params![run_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(status.as_deref() == Some(RunStatus::Running.as_str()))
+}
+
+/// The error a fenced commit leaves on its run's row.
+pub(crate) fn lease_lost_note(run_id: i64) -> String {
+    StoreError::LeaseLost { run_id }.to_string()
 }
 
 /// Shows a failure still pending (see [`PendingFailures`]) on its run's row.
@@ -1000,6 +1030,7 @@ impl Store for SqliteStore {
                 "kri_values",
                 "state",
                 "runs",
+                "job_schedules",
                 "nodes",
                 "edges",
                 "events",
@@ -1166,6 +1197,7 @@ impl Store for SqliteStore {
     async fn start_run(&self, start: &RunStart) -> Result<i64, StoreError> {
         let start = start.clone();
         let pending = self.pending.clone();
+        let lease_ms = self.run_lease_ms;
         self.call(move |conn| {
             let (pid, pid_start) = this_process();
             // Failures recorded while the database was locked end their runs first
@@ -1175,9 +1207,10 @@ impl Store for SqliteStore {
             if start.kind == RunKind::Run {
                 take_lease(&tx, &start)?;
             }
+            let now = now_ms();
             tx.execute(
-                "INSERT INTO runs (tenant_id, connector, job, kind, status, pid, pid_start, started_at)
-                 VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7)",
+                "INSERT INTO runs (tenant_id, connector, job, kind, status, pid, pid_start, started_at, machine, lease_until)
+                 VALUES (?1, ?2, ?3, ?4, 'running', ?5, ?6, ?7, ?8, ?9)",
                 params![
                     start.tenant_id,
                     start.connector,
@@ -1185,7 +1218,9 @@ impl Store for SqliteStore {
                     start.kind.as_str(),
                     pid,
                     pid_start,
-                    now_ms()
+                    now,
+                    this_machine(),
+                    now.saturating_add(lease_ms)
                 ],
             )?;
             let id = tx.last_insert_rowid();
@@ -1198,6 +1233,18 @@ impl Store for SqliteStore {
     async fn commit_run(&self, commit: RunCommit) -> Result<(), StoreError> {
         self.call(move |conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            if !holds_lease(&tx, commit.run_id)? {
+                // Fenced: another process took the job over. Nothing of this run
+                // lands; its row says why.
+                tx.execute(
+                    "UPDATE runs SET error = ?2 WHERE id = ?1",
+                    params![commit.run_id, lease_lost_note(commit.run_id)],
+                )?;
+                tx.commit()?;
+                return Err(StoreError::LeaseLost {
+                    run_id: commit.run_id,
+                });
+            }
             let now = now_ms();
             insert_kris(&tx, &commit, now)?;
             upsert_graph(&tx, &commit, now)?;
@@ -1250,8 +1297,8 @@ impl Store for SqliteStore {
         self.call(move |conn| {
             Ok(conn.execute(
                 "UPDATE runs SET status = 'interrupted', error = ?2, finished_at = ?3, duration_ms = ?3 - started_at
-                 WHERE status = 'running' AND pid = ?1",
-                params![std::process::id() as i64, reason, now_ms()],
+                 WHERE status = 'running' AND pid = ?1 AND (machine IS NULL OR machine = ?4)",
+                params![std::process::id() as i64, reason, now_ms(), this_machine()],
             )?)
         })
         .await
@@ -1323,19 +1370,12 @@ impl Store for SqliteStore {
                 let previous: Option<f64> = r.get(13)?;
                 let warn: Option<f64> = r.get(9)?;
                 let breach: Option<f64> = r.get(10)?;
-                // The status follows the current thresholds, so a threshold change
-                // shows at once; a value that was not evaluated stays so.
                 let stored = word(r, 4, parse_kri_status)?;
                 let direction = r
                     .get::<_, Option<String>>(14)?
                     .as_deref()
                     .and_then(parse_direction);
-                let status = match direction {
-                    Some(d) if stored != KriStatus::NotEvaluated => {
-                        kri_policy::threshold::status(value, d, warn, breach)
-                    }
-                    _ => stored,
-                };
+                let status = current_status(stored, direction, value, warn, breach);
                 Ok(KriRow {
                     slug: r.get(0)?,
                     name: r.get(1)?,
@@ -1351,10 +1391,7 @@ impl Store for SqliteStore {
                     run_id: r.get(11)?,
                     computed_at: format_ms(r.get(12)?),
                     previous_value: previous,
-                    change: match (value, previous) {
-                        (Some(v), Some(p)) => Some(((v - p) * 10.0).round() / 10.0),
-                        _ => None,
-                    },
+                    change: kri_change(value, previous),
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -1779,6 +1816,18 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn renew_run_lease(&self, run_id: i64) -> Result<bool, StoreError> {
+        let lease_ms = self.run_lease_ms;
+        self.call(move |conn| {
+            let n = conn.execute(
+                "UPDATE runs SET lease_until = ?2 WHERE id = ?1 AND status = 'running'",
+                params![run_id, now_ms().saturating_add(lease_ms)],
+            )?;
+            Ok(n > 0)
+        })
+        .await
+    }
 }
 
 #[cfg(test)]
@@ -1895,7 +1944,9 @@ mod tests {
     #[tokio::test]
     async fn conformance_suite_passes_on_sqlite() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(dir.path()).expect("open");
+        let store = SqliteStore::open(dir.path())
+            .expect("open")
+            .with_run_lease(super::super::conformance::TEST_RUN_LEASE);
         super::super::conformance::run_all(&store).await;
     }
 
