@@ -13,8 +13,8 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::model::{
-    Alert, Direction, Edge, EntityRef, Event, EventOutcome, KriStatus, Node, RunKind, RunStatus,
-    Severity,
+    Alert, Direction, Edge, EntityRef, Event, EventOutcome, GraphChanges, GraphCoverage, KriStatus,
+    Node, RunKind, RunStatus, Severity,
 };
 use crate::query::{QueryError, QueryLimits, ReadQuery};
 use crate::secrets::SealedSecret;
@@ -54,6 +54,8 @@ pub async fn run_all(store: &dyn Store) {
     alerts_rise_in_severity_and_keep_the_first_evidence_time(store).await;
     an_expired_run_lease_is_taken_over_and_its_commit_fenced(store).await;
     a_renewed_run_lease_keeps_the_job(store).await;
+    retracted_and_uncovered_graph_rows_leave_with_their_paths(store).await;
+    events_have_normalized_columns_from_the_raw_system_log_event(store).await;
 }
 
 fn tenant(id: &str) -> Tenant {
@@ -1787,4 +1789,194 @@ async fn a_renewed_run_lease_keeps_the_job(store: &dyn Store) {
         !store.renew_run_lease(held).await.expect("renew"),
         "a finished run has no lease to renew"
     );
+}
+
+/// How many access paths of `tenant` start at `identity_id`.
+async fn paths_of(store: &dyn Store, tenant: &str, identity_id: &str) -> serde_json::Value {
+    let rows = run_query(
+        store,
+        tenant,
+        &format!("SELECT count(*) AS n FROM access_path WHERE identity_id = '{identity_id}'"),
+        QueryLimits::default(),
+    )
+    .await
+    .expect("query");
+    rows.objects()[0]["n"].clone()
+}
+
+async fn retracted_and_uncovered_graph_rows_leave_with_their_paths(store: &dyn Store) {
+    use crate::graph::{edge_kind, node_kind, small_graph};
+    store
+        .add_tenant(&tenant("gr-a"), &sealed(1))
+        .await
+        .expect("add");
+    let (nodes, edges) = small_graph();
+    let first = store
+        .start_run(&start("gr-a", "inventory"))
+        .await
+        .expect("start");
+    store
+        .commit_run(RunCommit {
+            run_id: first,
+            tenant_id: "gr-a".into(),
+            connector: "okta".into(),
+            nodes: nodes.clone(),
+            edges: edges.clone(),
+            ..Default::default()
+        })
+        .await
+        .expect("commit");
+    assert_ne!(
+        paths_of(store, "gr-a", "u-ann").await,
+        serde_json::json!(0),
+        "a commit with a graph rebuilds the access paths"
+    );
+    let keep = |from: &str, to: &str| {
+        edges
+            .iter()
+            .find(|e| e.from == from && e.to == to)
+            .cloned()
+            .expect("edge of the small graph")
+    };
+    let second = store
+        .start_run(&start("gr-a", "inventory"))
+        .await
+        .expect("start");
+    store
+        .commit_run(RunCommit {
+            run_id: second,
+            tenant_id: "gr-a".into(),
+            connector: "okta".into(),
+            edges: vec![keep("r-sa", "org"), keep("g-eng", "a-sf")],
+            graph: GraphChanges {
+                coverage: vec![
+                    GraphCoverage::NodeKind(node_kind::API_TOKEN.into()),
+                    GraphCoverage::EdgeKind(edge_kind::ROLE_SCOPE.into()),
+                    GraphCoverage::EdgesFrom {
+                        node: "u-bob".into(),
+                        kind: edge_kind::OWNS.into(),
+                    },
+                    GraphCoverage::EdgesTo {
+                        node: "a-sf".into(),
+                        kind: edge_kind::ASSIGNED_TO.into(),
+                    },
+                ],
+                retracted: vec!["u-ann".into()],
+            },
+            ..Default::default()
+        })
+        .await
+        .expect("commit");
+    let node_ids: Vec<String> = store
+        .nodes("gr-a")
+        .await
+        .expect("nodes")
+        .into_iter()
+        .map(|n| n.node.id)
+        .collect();
+    let mut want: Vec<String> = nodes
+        .iter()
+        .map(|n| n.id.clone())
+        .filter(|id| id != "u-ann" && id != "t-ci")
+        .collect();
+    want.sort();
+    assert_eq!(
+        node_ids, want,
+        "the retracted node and the uncovered token are gone"
+    );
+    let edge_ends: Vec<(String, String)> = store
+        .edges("gr-a")
+        .await
+        .expect("edges")
+        .into_iter()
+        .map(|e| (e.edge.from, e.edge.to))
+        .collect();
+    let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+    assert_eq!(
+        edge_ends,
+        [
+            pair("g-eng", "a-sf"),
+            pair("g-eng", "r-ga"),
+            pair("r-sa", "org"),
+            pair("u-bob", "r-sa"),
+            pair("u-cyd", "gone"),
+        ],
+        "edges of the retracted node and covered edges not emitted are gone"
+    );
+    assert_eq!(
+        paths_of(store, "gr-a", "u-ann").await,
+        serde_json::json!(0),
+        "the access paths follow the graph in the same commit"
+    );
+    store.remove_tenant("gr-a").await.expect("remove");
+}
+
+async fn events_have_normalized_columns_from_the_raw_system_log_event(store: &dyn Store) {
+    store
+        .add_tenant(&tenant("norm"), &sealed(1))
+        .await
+        .expect("add");
+    let raw = serde_json::json!({
+        "uuid": "e1", "published": "2026-11-23T02:13:20.000Z",
+        "eventType": "user.session.start", "displayMessage": "User login to Okta",
+        "severity": "INFO",
+        "actor": {"id": "00u1", "type": "User", "alternateId": "ann@example.com"},
+        "outcome": {"result": "FAILURE", "reason": "VERIFICATION_ERROR"},
+        "client": {"ipAddress": "203.0.113.9", "userAgent": {"rawUserAgent": "curl/8"},
+            "geographicalContext": {"city": "Berlin", "country": "Germany",
+                "geolocation": {"lat": 52.5, "lon": 13.4}}},
+        "securityContext": {"asNumber": 3320, "isProxy": false},
+        "authenticationContext": {"externalSessionId": "102abc", "rootSessionId": "102root"},
+        "debugContext": {"debugData": {"dtHash": "beef", "factor": "PASSWORD_AS_FACTOR"}},
+        "target": []
+    });
+    let event = Event {
+        id: "e1".into(),
+        time_ms: 1_795_400_000_000,
+        event_type: "user.session.start".into(),
+        actor: EntityRef {
+            id: "00u1".into(),
+            kind: "User".into(),
+            name: "ann@example.com".into(),
+        },
+        targets: vec![],
+        outcome: None,
+        raw,
+    };
+    let run_id = store
+        .start_run(&start("norm", "logs"))
+        .await
+        .expect("start");
+    store
+        .commit_run(RunCommit {
+            run_id,
+            tenant_id: "norm".into(),
+            connector: "okta".into(),
+            events: vec![event],
+            ..RunCommit::default()
+        })
+        .await
+        .expect("commit");
+    let q = ReadQuery::parse(
+        "SELECT display_message, severity, outcome_result, outcome_reason, actor_id, \
+         actor_alternate_id, actor_type, client_ip, geo_city, geo_country, geo_lat, geo_lon, \
+         asn, is_proxy, external_session_id, root_session_id, user_agent, debug_data FROM events",
+    )
+    .expect("parse");
+    let rows = store
+        .query("norm", &q, QueryLimits::default())
+        .await
+        .expect("query");
+    let row = rows.objects().into_iter().next().expect("one row");
+    let want = serde_json::json!({
+        "display_message": "User login to Okta", "severity": "INFO",
+        "outcome_result": "FAILURE", "outcome_reason": "VERIFICATION_ERROR",
+        "actor_id": "00u1", "actor_alternate_id": "ann@example.com", "actor_type": "User",
+        "client_ip": "203.0.113.9", "geo_city": "Berlin", "geo_country": "Germany",
+        "geo_lat": 52.5, "geo_lon": 13.4, "asn": 3320, "is_proxy": 0,
+        "external_session_id": "102abc", "root_session_id": "102root",
+        "user_agent": "curl/8",
+        "debug_data": "{\"dtHash\":\"beef\",\"factor\":\"PASSWORD_AS_FACTOR\"}"
+    });
+    assert_eq!(serde_json::Value::Object(row), want);
 }
