@@ -225,8 +225,9 @@ pub(crate) async fn run_query(
         .await
         .map_err(fail)?;
     let wanted = i32::try_from(limits.max_rows.saturating_add(1)).unwrap_or(i32::MAX);
-    let stream = tx.query_portal_raw(&portal, wanted).await.map_err(fail)?;
-    futures::pin_mut!(stream);
+    // Owned (boxed), so that dropping it below ends the portal's stream before the
+    // rollback.
+    let mut stream = Box::pin(tx.query_portal_raw(&portal, wanted).await.map_err(fail)?);
     let mut out = QueryRows {
         columns,
         rows: Vec::new(),
