@@ -62,6 +62,11 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** Replaces `el`'s children, skipping null and flattening arrays as `h` does. */
+function fill(el, ...children) {
+  el.replaceChildren(...children.flat(2).filter((c) => c !== null && c !== undefined && c !== false));
+}
+
 const $ = (id) => document.getElementById(id);
 const badge = (word) => h("span", { class: `status ${word}` }, word);
 
@@ -153,7 +158,10 @@ async function showKris() {
 /** A line of the KRI's values with its warn and breach thresholds as dashed lines. */
 function trendChart(canvas, points, kri) {
   const xs = points.map((p) => p.x);
-  const span = xs.length ? [Math.min(...xs), Math.max(...xs)] : [Date.now(), Date.now()];
+  // The thresholds span the values' time range, an hour either side of a lone value.
+  const lo = xs.length ? Math.min(...xs) : Date.now();
+  const hi = xs.length ? Math.max(...xs) : Date.now();
+  const span = hi - lo < 60_000 ? [lo - 3_600_000, hi + 3_600_000] : [lo, hi];
   const threshold = (label, value, color) => ({
     label,
     data: [{ x: span[0], y: value }, { x: span[1], y: value }],
@@ -204,7 +212,7 @@ function showKriDetail(kri) {
   const scalars = details.filter(([, v]) => v === null || typeof v !== "object");
   const lists = details.filter(([, v]) => v !== null && typeof v === "object");
   const row = ([k, v]) => h("tr", {}, h("th", {}, k), h("td", {}, cellText(v)));
-  panel.replaceChildren(
+  fill(panel,
     h("h3", {}, `${kri.name} `, h("code", {}, kri.slug)),
     h("table", {}, h("tbody", {}, facts.map(row))),
     h("h4", {}, "Behind the number"),
@@ -244,7 +252,7 @@ async function showHealth() {
   const newest = events[0];
   const lag = newest ? Math.max(0, (Date.now() - Date.parse(newest.published)) / 1000) : null;
   const rejected = (plugins.rejected || []).length;
-  $("health-summary").replaceChildren(
+  fill($("health-summary"),
     h("div", { class: "card" }, h("h3", {}, "Jobs"), h("div", { class: "value" }, `${lastPerJob.size - failing.length}/${lastPerJob.size}`), "last runs succeeded"),
     h("div", { class: "card", id: "stream-lag" }, h("h3", {}, "Stream lag"),
       h("div", { class: "value" }, lag === null ? "-" : fmtDuration(lag)),
@@ -319,7 +327,7 @@ async function showAlertDetail(alert) {
     const ids = alert.evidence.map(lit).join(", ");
     events = (await query(`SELECT uuid, published, event_type, actor, outcome FROM events WHERE uuid IN (${ids}) ORDER BY published`)).rows;
   }
-  panel.replaceChildren(
+  fill(panel,
     h("h3", {}, `Alert ${alert.id}: ${alert.title}`),
     h("p", {}, badge(alert.severity), " ", badge(alert.status), ` ${alert.detection}, first seen ${alert.first_seen}`),
     h("h4", {}, `Evidence events (${alert.evidence.length})`),
@@ -422,7 +430,7 @@ async function showNode(id) {
   const panel = $("node-detail");
   if (!n) { panel.textContent = `node ${id} is no longer stored`; return; }
   const parse = (s) => { try { return JSON.parse(s); } catch { return s; } };
-  panel.replaceChildren(
+  fill(panel,
     h("h3", {}, h("span", { class: "kind" }, n.kind), n.name),
     h("table", {}, h("tbody", {},
       [["id", n.id], ["type", n.sub_kind], ["first seen", fmtTime(n.first_seen)], ["last seen", fmtTime(n.last_seen)]]

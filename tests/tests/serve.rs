@@ -138,7 +138,10 @@ fn add_probe_tenant(s: &Served, id: &str, base_url: &str, fetch: &str) {
     // The runs these tests start are their own: the scheduler's first run of the
     // tenant comes after its jitter, minutes later.
     let jitter = kri_host::schedule::jitter_ms(id, "kris", 3_600_000);
-    assert!(jitter > 240_000, "pick a tenant id whose first scheduled run is later");
+    assert!(
+        jitter > 240_000,
+        "pick a tenant id whose first scheduled run is later"
+    );
     let (status, body) = post(
         s,
         "/api/v1/tenants",
@@ -194,9 +197,16 @@ async fn the_scheduler_runs_real_jobs_on_a_test_clock_and_a_missed_schedule_once
         SchedulerConfig::new("test"),
         Arc::new(Metrics::new()),
     );
-    assert_eq!(scheduler.tick().await.expect("tick"), 0, "first due after its jitter");
+    assert_eq!(
+        scheduler.tick().await.expect("tick"),
+        0,
+        "first due after its jitter"
+    );
     let schedule = host.schedules().await.expect("schedules").remove(0);
-    assert_eq!((schedule.job.as_str(), schedule.interval_ms), ("kris", 900_000));
+    assert_eq!(
+        (schedule.job.as_str(), schedule.interval_ms),
+        ("kris", 900_000)
+    );
     clock.set(schedule.next_due_ms);
     assert_eq!(scheduler.tick().await.expect("tick"), 1);
     scheduler.wait_idle().await;
@@ -209,7 +219,12 @@ async fn the_scheduler_runs_real_jobs_on_a_test_clock_and_a_missed_schedule_once
     scheduler.wait_idle().await;
     assert_eq!(scheduler.tick().await.expect("tick"), 0);
     assert_eq!(host.runs("acme", 10).await.expect("runs").len(), 2);
-    let next = host.schedules().await.expect("schedules").remove(0).next_due_ms;
+    let next = host
+        .schedules()
+        .await
+        .expect("schedules")
+        .remove(0)
+        .next_due_ms;
     assert!(next > clock_now(&clock) && (next - schedule.next_due_ms) % 900_000 == 0);
 }
 
@@ -223,13 +238,26 @@ fn tenant_schedules_are_set_checked_and_listed() {
     let env = TestEnv::new(&["test-plugins/minimal.wasm"]);
     let out = env.kri_with_env(
         &[
-            "tenant", "add", "acme", "--connector", "minimal", "--base-url",
-            "https://acme.example.com", "--token-env", "T",
+            "tenant",
+            "add",
+            "acme",
+            "--connector",
+            "minimal",
+            "--base-url",
+            "https://acme.example.com",
+            "--token-env",
+            "T",
         ],
         &[("T", "tok-abcdef")],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = env.kri(&["tenant", "update", "acme", "--schedule", "kris=P1D,inventory=PT30M"]);
+    let out = env.kri(&[
+        "tenant",
+        "update",
+        "acme",
+        "--schedule",
+        "kris=P1D,inventory=PT30M",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let tenants = cli_json(&env, &["tenant", "list", "--json"]);
     assert_eq!(
@@ -258,10 +286,17 @@ fn without_a_key_kri_serve_listens_on_loopback_only() {
     let out = env.kri(&["serve", "--listen", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("without an API key") && err.contains("KRI_API_KEY"), "{err}");
+    assert!(
+        err.contains("without an API key") && err.contains("KRI_API_KEY"),
+        "{err}"
+    );
     let out = env.kri_with_env(&["serve", "--listen", "0.0.0.0:0"], &[("KRI_API_KEY", " ")]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("API key is empty"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("API key is empty"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 /// Commits two alerts and a KRI for `tenant`, as a run would.
@@ -317,7 +352,10 @@ fn the_api_needs_the_key_manages_tenants_runs_now_and_matches_the_cli() {
         let (status, body) = call("GET", &s.url("/api/v1/tenants"), key, None);
         assert_eq!(status, 401, "{key:?}");
         assert_eq!(body["code"], "unauthorized");
-        assert!(body["hint"].as_str().unwrap_or("").contains("Bearer"), "{body}");
+        assert!(
+            body["hint"].as_str().unwrap_or("").contains("Bearer"),
+            "{body}"
+        );
     }
     let (status, _) = call("GET", &s.url("/metrics"), None, None);
     assert_eq!(status, 401);
@@ -348,7 +386,10 @@ fn the_api_needs_the_key_manages_tenants_runs_now_and_matches_the_cli() {
         "/api/v1/tenants",
         json!({"id": "acme", "connector": "probe", "base_url": edge.base_url, "token": "x-token-123", "allow_insecure_local": true}),
     );
-    assert_eq!((status, body["code"].as_str()), (409, Some("tenant_exists")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("tenant_exists"))
+    );
     let (status, body) = call(
         "PATCH",
         &s.url("/api/v1/tenants/acme"),
@@ -364,9 +405,16 @@ fn the_api_needs_the_key_manages_tenants_runs_now_and_matches_the_cli() {
         Some(KEY),
         Some(json!({"schedules": {"kris": "soon"}})),
     );
-    assert_eq!((status, body["code"].as_str()), (400, Some("bad_request")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("bad_request")),
+        "{body}"
+    );
     let (status, body) = get(&s, "/api/v1/tenants/nobody/kris");
-    assert_eq!((status, body["code"].as_str()), (404, Some("unknown_tenant")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("unknown_tenant"))
+    );
 
     // Run now: 202 running, then 409 while it runs; it succeeds.
     let (status, run) = post(&s, "/api/v1/tenants/acme/runs", json!({}));
@@ -374,11 +422,26 @@ fn the_api_needs_the_key_manages_tenants_runs_now_and_matches_the_cli() {
     assert_eq!(run["status"], "running");
     assert_eq!(run["job"], "kris");
     let (status, body) = post(&s, "/api/v1/tenants/acme/runs", json!({"job": "kris"}));
-    assert_eq!((status, body["code"].as_str()), (409, Some("run_in_progress")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("run_in_progress")),
+        "{body}"
+    );
     // A run started by hand against the same data is refused too.
-    let out = env.kri(&["run-connector", "probe", "--tenant", "acme", "--job", "kris"]);
+    let out = env.kri(&[
+        "run-connector",
+        "probe",
+        "--tenant",
+        "acme",
+        "--job",
+        "kris",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("already running job `kris`"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already running job `kris`"),
+        "{}",
+        stderr(&out)
+    );
     wait_until(Duration::from_secs(30), "the run to finish", || {
         runs(&s, "acme")[0]["status"] == "succeeded"
     });
@@ -387,18 +450,30 @@ fn the_api_needs_the_key_manages_tenants_runs_now_and_matches_the_cli() {
     seed_alerts(&env, "acme");
     let (status, kris) = get(&s, "/api/v1/tenants/acme/kris");
     assert_eq!(status, 200);
-    assert_eq!(kris, cli_json(&env, &["kris", "--tenant", "acme", "--json"]));
+    assert_eq!(
+        kris,
+        cli_json(&env, &["kris", "--tenant", "acme", "--json"])
+    );
     assert!(kris.as_array().map_or(0, Vec::len) >= 2, "{kris}");
     let (_, alerts) = get(&s, "/api/v1/tenants/acme/alerts");
-    assert_eq!(alerts, cli_json(&env, &["alerts", "--tenant", "acme", "-o", "json"]));
+    assert_eq!(
+        alerts,
+        cli_json(&env, &["alerts", "--tenant", "acme", "-o", "json"])
+    );
     assert_eq!(alerts.as_array().map(Vec::len), Some(2));
     let (_, high) = get(&s, "/api/v1/tenants/acme/alerts?severity=high");
     assert_eq!(high.as_array().map(Vec::len), Some(1));
     let id = alerts[0]["id"].as_i64().expect("alert id");
     let (status, acked) = post(&s, &format!("/api/v1/alerts/{id}/ack"), json!({}));
-    assert_eq!((status, acked["status"].as_str()), (200, Some("acknowledged")));
+    assert_eq!(
+        (status, acked["status"].as_str()),
+        (200, Some("acknowledged"))
+    );
     let (status, resolved) = post(&s, &format!("/api/v1/alerts/{id}/resolve"), json!({}));
-    assert_eq!((status, resolved["status"].as_str()), (200, Some("resolved")));
+    assert_eq!(
+        (status, resolved["status"].as_str()),
+        (200, Some("resolved"))
+    );
     let (_, open) = get(&s, "/api/v1/tenants/acme/alerts?status=open");
     assert_eq!(open.as_array().map(Vec::len), Some(1));
     let (status, history) = get(&s, "/api/v1/tenants/acme/kris/history?slug=probe_runs");
@@ -410,13 +485,26 @@ fn the_api_needs_the_key_manages_tenants_runs_now_and_matches_the_cli() {
         json!({"sql": "SELECT dedupe_key FROM alerts ORDER BY dedupe_key"}),
     );
     assert_eq!(status, 200, "{rows}");
-    assert_eq!(rows["rows"], json!([{"dedupe_key": "k1"}, {"dedupe_key": "k2"}]));
-    let (status, body) = post(&s, "/api/v1/tenants/acme/query", json!({"sql": "DELETE FROM alerts"}));
-    assert_eq!((status, body["code"].as_str()), (400, Some("query_refused")));
+    assert_eq!(
+        rows["rows"],
+        json!([{"dedupe_key": "k1"}, {"dedupe_key": "k2"}])
+    );
+    let (status, body) = post(
+        &s,
+        "/api/v1/tenants/acme/query",
+        json!({"sql": "DELETE FROM alerts"}),
+    );
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("query_refused"))
+    );
     let (status, schedules) = get(&s, "/api/v1/schedules");
     assert_eq!(status, 200);
     wait_until(Duration::from_secs(10), "the tenant's schedule", || {
-        get(&s, "/api/v1/schedules").1.as_array().is_some_and(|a| !a.is_empty())
+        get(&s, "/api/v1/schedules")
+            .1
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
     });
     let _ = schedules;
 
@@ -456,7 +544,12 @@ fn sigterm_lets_a_run_finish_within_the_grace_period() {
     assert!(exit.success(), "{exit:?}: {}", s.log());
     let runs = cli_json(&env, &["runs", "--tenant", "acme", "--json"]);
     assert_eq!(runs[0]["status"], "succeeded", "{runs}");
-    assert!(s.log().contains("1 run(s) finished during the grace period"), "{}", s.log());
+    assert!(
+        s.log()
+            .contains("1 run(s) finished during the grace period"),
+        "{}",
+        s.log()
+    );
 }
 
 #[test]
@@ -479,13 +572,19 @@ fn sigterm_records_a_run_past_the_grace_period_as_interrupted_and_commits_nothin
         runs[0]["error"].as_str().unwrap_or("").contains("SIGTERM"),
         "{runs}"
     );
-    assert_eq!(cli_json(&env, &["kris", "--tenant", "acme", "--json"]), json!([]));
+    assert_eq!(
+        cli_json(&env, &["kris", "--tenant", "acme", "--json"]),
+        json!([])
+    );
     // Nothing is left leased: a run by hand goes ahead (and fails fast on nothing).
     let schedules = rt.block_on(async {
         let store = SqliteStore::open_existing(&env.data_dir()).expect("store");
         store.schedules().await.expect("schedules")
     });
-    assert!(schedules.iter().all(|x| x.lease_owner.is_none()), "{schedules:?}");
+    assert!(
+        schedules.iter().all(|x| x.lease_owner.is_none()),
+        "{schedules:?}"
+    );
 }
 
 /// Appends a custom section to a component: the same connector in a changed file.
@@ -511,7 +610,11 @@ fn plugin_status(s: &Served) -> Value {
 fn connector_names(status: &Value) -> Vec<String> {
     status["connectors"]
         .as_array()
-        .map(|a| a.iter().filter_map(|c| c["name"].as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|c| c["name"].as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -537,23 +640,47 @@ fn new_changed_and_broken_plugin_files_are_picked_up_without_a_restart() {
     let probe = env.plugins_dir().join("probe.wasm");
     let reloads = plugin_status(&s)["reloads"].as_u64().unwrap_or(0);
     changed_copy(&component("test-plugins/probe.wasm"), &probe, "v2");
-    wait_until(Duration::from_secs(60), "the changed file to be reloaded", || {
-        plugin_status(&s)["reloads"].as_u64().unwrap_or(0) > reloads
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "the changed file to be reloaded",
+        || plugin_status(&s)["reloads"].as_u64().unwrap_or(0) > reloads,
+    );
     let after_change = plugin_status(&s);
     assert_eq!(after_change["rejected"], json!([]), "{after_change}");
     assert!(connector_names(&after_change).contains(&"probe".to_string()));
 
     std::fs::write(&probe, b"\0asm this is not a component").expect("break the file");
-    wait_until(Duration::from_secs(60), "the broken file to be reported", || {
-        plugin_status(&s)["rejected"].as_array().is_some_and(|r| !r.is_empty())
-    });
+    wait_until(
+        Duration::from_secs(60),
+        "the broken file to be reported",
+        || {
+            plugin_status(&s)["rejected"]
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+        },
+    );
     let broken = plugin_status(&s);
-    assert_eq!(broken["rejected"][0]["previous_version_serving"], "probe 0.1.0", "{broken}");
-    assert!(connector_names(&broken).contains(&"probe".to_string()), "previous version keeps serving");
-    assert!(s.log().contains("previous version keeps serving"), "{}", s.log());
+    assert_eq!(
+        broken["rejected"][0]["previous_version_serving"], "probe 0.1.0",
+        "{broken}"
+    );
+    assert!(
+        connector_names(&broken).contains(&"probe".to_string()),
+        "previous version keeps serving"
+    );
+    assert!(
+        s.log().contains("previous version keeps serving"),
+        "{}",
+        s.log()
+    );
     let (_, metrics) = get(&s, "/metrics");
-    assert!(metrics.as_str().unwrap_or("").contains("kri_plugins_rejected 1"), "{metrics}");
+    assert!(
+        metrics
+            .as_str()
+            .unwrap_or("")
+            .contains("kri_plugins_rejected 1"),
+        "{metrics}"
+    );
 
     wait_until(Duration::from_secs(30), "the first run to finish", || {
         runs(&s, "acme")[0]["status"] == "succeeded"

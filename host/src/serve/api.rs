@@ -212,6 +212,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .merge(api)
+        .merge(crate::serve_console::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -268,9 +269,18 @@ async fn count_requests(State(state): State<ApiState>, req: Request, next: Next)
         Err(_) => String::new(),
     };
     let (code, hint) = match status {
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "see GET /api/v1/openapi.json for the methods of each route"),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("bad_request", "send the body as JSON with `Content-Type: application/json`"),
-        s if s.is_client_error() => ("bad_request", "fix the request as the message says; see GET /api/v1/openapi.json"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "see GET /api/v1/openapi.json for the methods of each route",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "bad_request",
+            "send the body as JSON with `Content-Type: application/json`",
+        ),
+        s if s.is_client_error() => (
+            "bad_request",
+            "fix the request as the message says; see GET /api/v1/openapi.json",
+        ),
         _ => ("internal_error", "see the kri serve log"),
     };
     let message = if text.is_empty() {
