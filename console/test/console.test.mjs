@@ -126,8 +126,9 @@ try {
   assert.ok(before >= 7, `two runs of three jobs and the seeded inventory: ${before}`);
   await page.selectOption("#run-job", "kris");
   await page.click("#run-now");
-  await page.waitForFunction((n) => document.querySelectorAll("#run-table tbody tr").length === n + 1, before);
-  assert.match(await page.textContent("#banner"), /started/);
+  // The scheduler of kri serve may start a run of its own meanwhile: at least one more.
+  await page.waitForFunction((n) => document.querySelectorAll("#run-table tbody tr").length > n, before);
+  assert.match(await page.textContent("#banner"), /run \d+ \(kris\) started/);
   await shot("runs");
 
   step("access graph: search, node details, view access, SQL");
