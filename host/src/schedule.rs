@@ -32,10 +32,10 @@ pub fn interval_ms(text: &str) -> Result<i64, ScheduleError> {
         text: text.to_string(),
         reason,
     };
-    let span: jiff::Span = text
-        .trim()
-        .parse()
-        .map_err(|e: jiff::Error| not_a_duration(e.to_string()))?;
+    // jiff's ISO-8601 parser only (its friendly `30m` format is not taken here).
+    let span = jiff::fmt::temporal::SpanParser::new()
+        .parse_span(text.trim())
+        .map_err(|e| not_a_duration(e.to_string()))?;
     if span.get_years() != 0 || span.get_months() != 0 {
         return Err(ScheduleError::CalendarUnits {
             text: text.to_string(),
@@ -44,7 +44,7 @@ pub fn interval_ms(text: &str) -> Result<i64, ScheduleError> {
     let total = span
         .total(jiff::SpanTotal::from(jiff::Unit::Millisecond).days_are_24_hours())
         .map_err(|e| not_a_duration(e.to_string()))?;
-    if !(total >= MIN_INTERVAL_MS as f64) {
+    if total.is_nan() || total < MIN_INTERVAL_MS as f64 {
         return Err(ScheduleError::TooShort {
             text: text.to_string(),
             min_s: MIN_INTERVAL_MS / 1_000,
@@ -158,7 +158,7 @@ mod tests {
             (1_000, 60_000, 5_000, 61_000),        // on time
             (1_000, 60_000, 60_999, 61_000),       // a long run, still before the slot
             (1_000, 60_000, 61_000, 121_000),      // ended exactly at the next slot
-            (1_000, 60_000, 3_600_000, 3_661_000), // an hour down: one run, next slot
+            (1_000, 60_000, 3_600_000, 3_601_000), // an hour down: one run, next slot
             (0, 86_400_000, 10 * 86_400_000 + 5, 11 * 86_400_000),
         ];
         for (due, interval, now, want) in cases {

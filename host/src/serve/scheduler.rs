@@ -501,11 +501,12 @@ mod tests {
 
     /// Stands in for the host: job `inventory` runs until the test opens its gate,
     /// job `logs` finishes at once. Counts what it started.
-    #[derive(Default)]
     struct GatedRunner {
         gate: Arc<Semaphore>,
         started: Mutex<Vec<(String, String)>>,
         running: Arc<AtomicUsize>,
+        /// The most runs at once so far.
+        most: AtomicUsize,
     }
 
     impl GatedRunner {
@@ -555,7 +556,8 @@ mod tests {
                 .push((tenant.id.clone(), job.to_string()));
             let (gate, running) = (self.gate.clone(), self.running.clone());
             let (tenant, job) = (tenant.id.clone(), job.to_string());
-            running.fetch_add(1, Ordering::SeqCst);
+            let now_running = running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now_running, Ordering::SeqCst);
             Ok(Box::pin(async move {
                 if job == "inventory" {
                     let _ = gate.acquire().await.map(|p| p.forget());
@@ -603,10 +605,18 @@ mod tests {
         for t in tenants {
             store.add_tenant(&tenant(t), &sealed).await.expect("add");
         }
-        let runner = Arc::new(GatedRunner::default());
+        let runner = Arc::new(GatedRunner {
+            gate: Arc::new(Semaphore::new(0)),
+            started: Mutex::default(),
+            running: Arc::default(),
+            most: AtomicUsize::new(0),
+        });
         let clock = Arc::new(TestClock::new(1_000_000_000));
         let mut config = SchedulerConfig::new("test-host");
         config.max_concurrent = max_concurrent;
+        // The test clock jumps by minutes and hours while leases are renewed in
+        // real time: a day-long lease keeps runs held across the jumps.
+        config.lease_ms = 24 * 60 * MINUTE;
         let scheduler = Scheduler::new(
             store.clone(),
             runner.clone(),
@@ -623,15 +633,17 @@ mod tests {
         }
     }
 
-    /// Ticks, then waits until the quick runs (every job but `inventory`) finished.
+    /// Ticks, then waits until the quick runs (every job but `inventory`) finished
+    /// and every inventory held has begun.
     async fn tick(s: &Setup) -> usize {
         let n = s.scheduler.tick().await.expect("tick");
         for _ in 0..500 {
-            let only_gated = {
+            let settled = {
                 let held = s.scheduler.held.lock().expect("lock");
-                held.keys().all(|(_, job)| job == "inventory")
+                let running = s.runner.running.load(Ordering::SeqCst);
+                held.keys().all(|(_, job)| job == "inventory") && held.len() == running
             };
-            if only_gated {
+            if settled {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
@@ -712,17 +724,34 @@ mod tests {
     #[tokio::test]
     async fn at_most_max_concurrent_jobs_run_at_once() {
         let s = setup(&["a", "b", "c"], 2).await;
-        s.clock.advance(10 * MINUTE);
-        assert_eq!(tick(&s).await, 2);
-        // Held slots: nothing more starts until one frees.
         assert_eq!(tick(&s).await, 0);
-        let running = s.runner.running.load(Ordering::SeqCst);
-        assert!(running <= 2, "{running}");
+        s.clock.advance(10 * MINUTE);
+        // Six jobs are due; quick ones free their slot, until two inventories hold
+        // both slots.
+        for _ in 0..10 {
+            tick(&s).await;
+        }
+        assert_eq!(s.runner.most.load(Ordering::SeqCst), 2);
+        assert_eq!(s.runner.running.load(Ordering::SeqCst), 2);
+        assert_eq!(tick(&s).await, 0, "no slot is free");
+        assert_eq!(s.runner.started("inventory"), 2);
+        s.runner.gate.add_permits(100);
+        s.scheduler.wait_idle().await;
+        for _ in 0..10 {
+            tick(&s).await;
+        }
+        s.scheduler.wait_idle().await;
+        assert_eq!(s.runner.most.load(Ordering::SeqCst), 2);
+        assert_eq!(
+            (s.runner.started("inventory"), s.runner.started("logs")),
+            (3, 3)
+        );
     }
 
     #[tokio::test]
     async fn shutdown_waits_for_the_grace_period_then_interrupts_and_frees_the_claims() {
         let s = setup(&["acme"], 8).await;
+        assert_eq!(tick(&s).await, 0);
         s.clock.advance(10 * MINUTE);
         assert_eq!(tick(&s).await, 2);
         let report = s
