@@ -44,7 +44,7 @@ pub fn interval_ms(text: &str) -> Result<i64, ScheduleError> {
     let total = span
         .total(jiff::SpanTotal::from(jiff::Unit::Millisecond).days_are_24_hours())
         .map_err(|e| not_a_duration(e.to_string()))?;
-    if !(total >= MIN_INTERVAL_MS as f64) {
+    if total.is_nan() || total < MIN_INTERVAL_MS as f64 {
         return Err(ScheduleError::TooShort {
             text: text.to_string(),
             min_s: MIN_INTERVAL_MS / 1_000,
