@@ -606,7 +606,6 @@ pub fn run(
     let items = reader.client.stats.items;
     let skipped = reader.client.stats.skipped;
     let (mut sync, kris) = finish(&mut reader, sync, now)?;
-    drop(reader);
     let (node_count, edge_count) = (sync.nodes.len(), sync.edges.len());
     emit(host, &mut sync, kris)?;
     if sync.tally.full {
