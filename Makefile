@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 setup:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 	@command -v npm >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y nodejs npm; }
-	@node -e 'process.exit(+process.versions.node.split(".")[0] < 20)' || { echo "playwright-core needs Node.js 20 or later (node --version: $$(node --version))"; exit 1; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' || { echo "playwright-core needs Node.js 20 or later (node --version: $$(node --version))"; exit 1; }
 	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
 
 # The host at target/release/kri, okta-sim at target/release/okta-sim, every
