@@ -5,17 +5,23 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 WASM_OUT := target/$(WASM_TARGET)/release
 
-.PHONY: all setup build test demo bench lint fmt clean
+.PHONY: all setup build test demo bench lint fmt clean console console-test-deps
 
 all: build
 
 # Everything a fresh machine needs beyond the Rust toolchain itself: the wasm
-# target, and PostgreSQL (the store tests run a throwaway cluster of it).
+# target; PostgreSQL (the store tests run a throwaway cluster of it); Node.js and
+# Debian's chromium for the console's browser tests (never a browser downloaded by
+# Playwright).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 setup:
 	@rustup target list --installed 2>/dev/null | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@command -v npm >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y nodejs npm; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 20 ? 1 : 0)' || { echo "playwright-core needs Node.js 20 or later (node --version: $$(node --version))"; exit 1; }
+	@[ -x /usr/bin/chromium ] || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
 		{ echo "installing PostgreSQL (apt-get install -y postgresql)"; \
-		  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; }
+		  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql; }
 
 # The host at target/release/kri, okta-sim at target/release/okta-sim, every
 # connector component at target/plugins/<name>.wasm, and the test components at
@@ -37,9 +43,21 @@ build: setup
 	cp $(WASM_OUT)/kri_test_static_graph.wasm target/test-plugins/static-graph.wasm
 	cp $(WASM_OUT)/kri_test_stream_emitter.wasm target/test-plugins/stream-emitter.wasm
 
+# The web console's npm packages (the versions in console/package-lock.json): the
+# console's libraries and playwright-core for its tests in Chromium.
+console/node_modules/.package-lock.json: console/package-lock.json
+	cd console && npm ci --no-audit --no-fund
+console-test-deps: setup console/node_modules/.package-lock.json
+
+# Rebuilds console/dist (embedded into kri, committed) from console/src and the
+# libraries; run it after changing the console, then rebuild kri.
+console: console-test-deps
+	cd console && node build.mjs
+
 # Every test: unit tests of each crate and the end-to-end tests against real
-# components and okta-sim.
-test: build
+# components and okta-sim (tests/tests/console.rs drives the console in Chromium
+# and saves screenshots under target/console-screenshots/).
+test: build console-test-deps
 	$(CARGO) test --release --workspace
 
 # The main job: okta-sim with a 2,000-user org, a tenant, a run, the KRI table.

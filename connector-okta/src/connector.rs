@@ -331,7 +331,13 @@ mod tests {
     fn manifest_lists_the_seven_kris_then_the_four_graph_kris() {
         let m = describe();
         assert_eq!(m.name, "okta");
-        assert_eq!(m.auth, token_auth("SSWS {token}"));
+        assert_eq!(m.auth[0], token_auth("SSWS {token}")[0]);
+        assert!(
+            matches!(&m.auth[1], kri_connector_sdk::types::AuthScheme::OauthClientCredentials(o)
+                if o.token_path == "/oauth2/v1/token" && o.scopes.iter().any(|s| s == "okta.roles.read")),
+            "{:?}",
+            m.auth
+        );
         assert_eq!(m.kris.len(), 11);
         let slugs: Vec<&str> = m.kris.iter().map(|k| k.slug.as_str()).collect();
         assert_eq!(&slugs[..7], &Kri::ALL.map(Kri::slug)[..]);

@@ -21,7 +21,8 @@
 //! - [`model`] holds the host's own types for outputs and runs.
 //! - [`serve`] is `kri serve`: the scheduler, the HTTP API, metrics and plugin
 //!   reloads; [`schedule`] its pure schedule arithmetic; [`views`] the JSON
-//!   documents the CLI and the API share.
+//!   documents the CLI and the API share; [`serve_console`] serves the web
+//!   console's embedded assets beside the API.
 //!
 //! The policy rules themselves (allowlists, IP checks, quotas, pacing, thresholds)
 //! live in the pure `kri_policy` crate.
@@ -44,6 +45,7 @@ pub mod sandbox;
 pub mod schedule;
 pub mod secrets;
 pub mod serve;
+pub mod serve_console;
 pub mod store;
 pub mod trust;
 pub mod views;

@@ -87,7 +87,14 @@ struct Cli {
     max_plugin_bytes: u64,
     /// Load only plugins that are trusted (`kri plugin trust`) or signed by a key in
     /// <data-dir>/trusted-keys; others are rejected with the reason.
-    #[arg(long, global = true, env = "KRI_REQUIRE_TRUSTED")]
+    /// (The variable is true unless empty, 0, false, no or off.)
+    #[arg(
+        long,
+        global = true,
+        env = "KRI_REQUIRE_TRUSTED",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     require_trusted: bool,
     /// PEM certificates to trust besides the system's roots, for networks that
     /// inspect TLS.

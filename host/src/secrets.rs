@@ -21,6 +21,7 @@
 //! zeroized when dropped and never print themselves; decrypted bytes are zeroized
 //! as soon as they are parsed.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -92,13 +93,19 @@ impl fmt::Debug for OAuthClientSecret {
     }
 }
 
-/// The sealed JSON form of [`OAuthClientSecret`].
+/// The sealed JSON form of [`OAuthClientSecret`] (borrowed where the JSON has no
+/// escapes; a PEM's newlines are escaped, so the key is copied once and moved into
+/// a `SecretString`).
 #[derive(Serialize, Deserialize)]
 struct OAuthClientRecord<'a> {
-    client_id: &'a str,
-    key_id: Option<&'a str>,
-    private_key_pem: &'a str,
-    scopes: Vec<&'a str>,
+    #[serde(borrow)]
+    client_id: Cow<'a, str>,
+    #[serde(borrow)]
+    key_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    private_key_pem: Cow<'a, str>,
+    #[serde(borrow)]
+    scopes: Vec<Cow<'a, str>>,
     dpop: bool,
 }
 
@@ -118,10 +125,10 @@ impl Credential {
             Credential::Token(t) => Zeroizing::new(t.expose().as_bytes().to_vec()),
             Credential::OAuthClient(c) => {
                 let record = OAuthClientRecord {
-                    client_id: &c.client_id,
-                    key_id: c.key_id.as_deref(),
-                    private_key_pem: c.private_key_pem.expose_secret(),
-                    scopes: c.scopes.iter().map(String::as_str).collect(),
+                    client_id: Cow::Borrowed(&c.client_id),
+                    key_id: c.key_id.as_deref().map(Cow::Borrowed),
+                    private_key_pem: Cow::Borrowed(c.private_key_pem.expose_secret()),
+                    scopes: c.scopes.iter().map(|s| Cow::Borrowed(s.as_str())).collect(),
                     dpop: c.dpop,
                 };
                 let json = Zeroizing::new(serde_json::to_vec(&record).unwrap_or_default());
@@ -139,10 +146,10 @@ impl Credential {
             let r: OAuthClientRecord<'_> =
                 serde_json::from_slice(json).map_err(|_| undecodable())?;
             return Ok(Credential::OAuthClient(OAuthClientSecret {
-                client_id: r.client_id.to_string(),
-                key_id: r.key_id.map(str::to_string),
-                private_key_pem: SecretString::from(r.private_key_pem),
-                scopes: r.scopes.into_iter().map(str::to_string).collect(),
+                client_id: r.client_id.into_owned(),
+                key_id: r.key_id.map(Cow::into_owned),
+                private_key_pem: SecretString::from(r.private_key_pem.into_owned()),
+                scopes: r.scopes.into_iter().map(Cow::into_owned).collect(),
                 dpop: r.dpop,
             }));
         }

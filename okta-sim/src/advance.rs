@@ -1,8 +1,11 @@
 //! Moves an org's data clock forward like a day passing: changes some users (factor
 //! enrolments, activations, deactivations and resets; suspends, unsuspends, activations,
 //! deactivations, lock-outs), adds new users, and writes the System Log events Okta would
-//! write for each change, plus fresh everyday activity for the new period. The identity
-//! graph's changes of the day are in `advance_graph.rs`.
+//! write for each change (the app assignments a user gains or loses on the way
+//! included), plus fresh everyday activity for the new period. The identity graph's
+//! changes of the day are in `advance_graph.rs`.
+
+use std::collections::BTreeSet;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -70,6 +73,38 @@ impl Org {
         self.admins
             .choose(rng)
             .map_or(Actor::System, |a| Actor::User(a.user))
+    }
+
+    /// The apps `u` has a link to.
+    fn app_set(&self, u: u32) -> BTreeSet<u16> {
+        self.users[u as usize]
+            .app_links
+            .iter()
+            .map(|l| l.app)
+            .collect()
+    }
+
+    /// Logs the app assignments `u` gained or lost since `before`, one
+    /// `application.user_membership.add` or `.remove` per app, as Okta does however the
+    /// assignment changed (activation, deactivation, an admin).
+    fn log_app_changes(
+        &mut self,
+        rng: &mut StdRng,
+        u: u32,
+        before: &BTreeSet<u16>,
+        t: i64,
+        actor: Actor,
+        out: &mut Vec<LogEvent>,
+    ) {
+        let after = self.app_set(u);
+        for &app in after.difference(before) {
+            let target = Target::AppMember { user: u, app };
+            self.log(rng, EventKind::AppMembershipAdd, t, actor, target, out);
+        }
+        for &app in before.difference(&after) {
+            let target = Target::AppMember { user: u, app };
+            self.log(rng, EventKind::AppMembershipRemove, t, actor, target, out);
+        }
     }
 
     fn log(
@@ -208,6 +243,7 @@ impl Org {
                     );
                 } else if roll < 0.93 {
                     self.set_status(u, UserStatus::Deprovisioned, t);
+                    let before = self.app_set(u);
                     self.users[u as usize].app_links.clear();
                     let actor = self.some_admin(rng);
                     self.log(
@@ -218,6 +254,7 @@ impl Org {
                         Target::User(u),
                         out,
                     );
+                    self.log_app_changes(rng, u, &before, t, actor, out);
                 } else {
                     self.set_status(u, UserStatus::LockedOut, t);
                     let i = self.log(
@@ -247,6 +284,7 @@ impl Org {
                     );
                 } else if roll < 0.8 || self.users[u as usize].app_links.is_empty() {
                     self.set_status(u, UserStatus::Deprovisioned, t);
+                    let before = self.app_set(u);
                     self.users[u as usize].app_links.clear();
                     self.log(
                         rng,
@@ -256,6 +294,7 @@ impl Org {
                         Target::User(u),
                         out,
                     );
+                    self.log_app_changes(rng, u, &before, t, actor, out);
                 } else {
                     // Someone cleans up the suspended user's app access.
                     let mut apps: Vec<u16> = self.users[u as usize]
@@ -281,6 +320,7 @@ impl Org {
             }
             UserStatus::Deprovisioned | UserStatus::Staged | UserStatus::Provisioned => {
                 self.set_status(u, UserStatus::Active, t);
+                let before = self.app_set(u);
                 if rng.gen_bool(0.8) {
                     let mut user = std::mem::replace(&mut self.users[u as usize], placeholder());
                     let count = rng.gen_range(1..=3);
@@ -296,6 +336,7 @@ impl Org {
                     Target::User(u),
                     out,
                 );
+                self.log_app_changes(rng, u, &before, t, actor, out);
             }
             UserStatus::LockedOut => {
                 self.set_status(u, UserStatus::Active, t);
@@ -372,6 +413,7 @@ impl Org {
                 Target::User(u),
                 out,
             );
+            self.log_app_changes(rng, u, &BTreeSet::new(), t, actor, out);
             let okta_groups: Vec<u16> = (0..self.groups.len() as u16)
                 .filter(|&g| self.groups[g as usize].kind == GroupKind::OktaGroup)
                 .collect();

@@ -363,7 +363,7 @@ async fn the_access_token_is_renewed_across_its_expiry_within_one_run() {
     app.require_dpop = true;
     app.token_ttl_ms = 1_000;
     // Latency stretches the run over several token lifetimes.
-    let sim = start_sim(300, app, 15).await;
+    let sim = start_sim(300, app, 150).await;
     let scopes = KRIS_SCOPES.join(" ");
     let out = add_oauth_tenant(&env, "acme", &sim, CLIENT_ID, &file, &["--scopes", &scopes]).await;
     assert!(out.status.success(), "{}", stderr(&out));

@@ -515,7 +515,8 @@ fn the_api_needs_the_key_manages_tenants_runs_now_and_matches_the_cli() {
     for line in [
         "kri_runs_total{job=\"kris\",status=\"succeeded\"} 1",
         "kri_run_duration_seconds_count{job=\"kris\"} 1",
-        "kri_upstream_requests_total{tenant=\"acme\",bucket=\"*\"}",
+        "kri_upstream_requests_total{tenant=\"acme\",bucket=\"GET /sleep/{id}\"} 1",
+        "kri_upstream_429_total{tenant=\"acme\",bucket=\"GET /sleep/{id}\"} 0",
         "kri_alerts_open{severity=\"critical\"} 1",
         "kri_scheduler_delay_seconds_count",
         "kri_plugins_rejected 0",

@@ -218,7 +218,10 @@ async fn minutes_of_live_polling_store_every_event_once_and_raise_each_planted_a
                 [],
             )
             .expect("forget the logs job's state");
-        assert_eq!(n, 2, "the cursor and the detection windows");
+        assert_eq!(
+            n, 3,
+            "the cursor, the detection windows and where the stored stream starts"
+        );
     }
     poll_to_the_end(&host, &sim).await;
     assert_stream_matches(&host, &sim).await;

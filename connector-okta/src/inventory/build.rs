@@ -304,10 +304,12 @@ pub fn member_of(user_id: &str, group_id: &str) -> Edge {
     edge(user_id, group_id, edge_kind::MEMBER_OF, json!({}))
 }
 
-/// user → app from an entry of `GET /api/v1/apps/{id}/users`, with its `scope`.
+/// user → app from an entry of `GET /api/v1/apps/{id}/users`, with its `scope` and
+/// assignment id. (Its `status` follows the user's, which the user's node carries: kept
+/// off the edge, it cannot go stale between the syncs that re-read the app.)
 pub fn app_user(app_id: &str, app_user: &Value) -> Option<Edge> {
     let user = text(app_user, &["id"])?;
-    let mut props = pick(app_user, &["scope", "status"]);
+    let mut props = pick(app_user, &["scope"]);
     if let Some(a) = app_user
         .get("_embedded")
         .and_then(|e| e.get("assignment"))

@@ -32,9 +32,9 @@ pub mod changes;
 
 use crate::api::models::{Factor, LogEvent};
 use crate::api::{
-    ApiError, Denied, Endpoint, OktaClient, API_TOKENS, APPS, APP_GROUPS, APP_USERS, CUSTOM_ROLES,
-    FACTORS, GROUPS, GROUP_APPS, GROUP_MEMBERS, GROUP_ROLES, LOGS, RESOURCE_SETS, ROLE_ASSIGNEES,
-    ROLE_TARGETS, USERS, USER_ROLES,
+    ApiError, Denied, Endpoint, ListItem, OktaClient, API_TOKENS, APPS, APP_GROUPS, APP_USERS,
+    CUSTOM_ROLES, FACTORS, GROUPS, GROUP_APPS, GROUP_MEMBERS, GROUP_ROLES, LOGS, RESOURCE_SETS,
+    ROLE_ASSIGNEES, ROLE_TARGETS, USERS, USER_ROLES,
 };
 use crate::collect::{event_type_filter, log_url, users_url};
 use crate::config::Config;
@@ -53,6 +53,7 @@ use changes::Changes;
 use kri_connector_sdk::graph::{Coverage, EdgeEnd};
 use kri_connector_sdk::types::{ConnectorError, Edge, KriValue, Level, Node, Output, RunSummary};
 use kri_connector_sdk::{Host, Logger, StateStore};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -200,14 +201,14 @@ impl Reader<'_, '_> {
 
     /// Many lists, batched through `send_all`; a 404 (the object went meanwhile) is an
     /// empty list.
-    fn lists(
+    fn lists<T: ListItem>(
         &mut self,
         ep: Endpoint,
         urls: &[String],
         stage: &str,
-    ) -> Result<Vec<Vec<Value>>, ApiError> {
+    ) -> Result<Vec<Vec<T>>, ApiError> {
         let log = &mut *self.log;
-        let results = self.client.get_lists_batched::<Value>(
+        let results = self.client.get_lists_batched::<T>(
             ep,
             urls,
             self.cfg.factor_batch_size,
@@ -244,6 +245,44 @@ impl Reader<'_, '_> {
 
     fn apps(&mut self) -> Result<Vec<Value>, ApiError> {
         self.list(APPS, "/api/v1/apps?limit=200", "inventory: apps")
+    }
+}
+
+/// An entry of a member or app-assignment list, reduced to what the graph keeps: the
+/// lists carry whole user objects, and keeping tens of thousands of them would spend
+/// the guest's memory.
+#[derive(Debug, Deserialize)]
+struct Listed {
+    id: Option<String>,
+    scope: Option<String>,
+    priority: Option<Value>,
+    #[serde(rename = "_embedded")]
+    embedded: Option<ListedEmbedded>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListedEmbedded {
+    assignment: Option<ListedAssignment>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ListedAssignment {
+    id: Option<String>,
+}
+
+impl ListItem for Listed {}
+
+impl Listed {
+    /// The entry back in Okta's shape, with only the kept fields.
+    fn to_value(&self) -> Value {
+        let mut v = json!({ "id": self.id, "scope": self.scope, "priority": self.priority });
+        if let Some(a) = self.embedded.as_ref().and_then(|e| e.assignment.as_ref()) {
+            v["_embedded"] = json!({ "assignment": { "id": a.id } });
+        }
+        if let Value::Object(o) = &mut v {
+            o.retain(|_, x| !x.is_null());
+        }
+        v
     }
 }
 
@@ -343,12 +382,12 @@ impl Sync {
     }
 
     /// `member_of` edges of the groups in `ids` (parallel to `members`).
-    fn add_members(&mut self, ids: &[String], members: Vec<Vec<Value>>) {
+    fn add_members(&mut self, ids: &[String], members: Vec<Vec<Listed>>) {
         for (group, users) in ids.iter().zip(members) {
             self.edges.extend(
                 users
                     .iter()
-                    .filter_map(id_of)
+                    .filter_map(|u| u.id.as_deref())
                     .map(|u| build::member_of(u, group)),
             );
         }
@@ -356,12 +395,23 @@ impl Sync {
     }
 
     /// `assigned_to` edges of the apps in `ids` (users and groups lists parallel).
-    fn add_assignments(&mut self, ids: &[String], users: Vec<Vec<Value>>, groups: Vec<Vec<Value>>) {
+    fn add_assignments(
+        &mut self,
+        ids: &[String],
+        users: Vec<Vec<Listed>>,
+        groups: Vec<Vec<Listed>>,
+    ) {
         for ((app, users), groups) in ids.iter().zip(users).zip(groups) {
-            self.edges
-                .extend(users.iter().filter_map(|u| build::app_user(app, u)));
-            self.edges
-                .extend(groups.iter().filter_map(|g| build::app_group(app, g)));
+            self.edges.extend(
+                users
+                    .iter()
+                    .filter_map(|u| build::app_user(app, &u.to_value())),
+            );
+            self.edges.extend(
+                groups
+                    .iter()
+                    .filter_map(|g| build::app_group(app, &g.to_value())),
+            );
         }
         self.tally.apps_read += ids.len();
     }
@@ -388,7 +438,7 @@ fn read_roles(
         .iter()
         .map(|u| format!("/api/v1/users/{}/roles", enc(u)))
         .collect();
-    let user_roles = r.lists(USER_ROLES, &urls, "inventory: user roles")?;
+    let user_roles = r.lists::<Value>(USER_ROLES, &urls, "inventory: user roles")?;
 
     // (principal path, principal id, role) for every assignment to read a scope for.
     let mut assignments: Vec<(&'static str, String, Value)> = Vec::new();
@@ -423,7 +473,7 @@ fn read_roles(
         .iter()
         .map(|g| format!("/api/v1/groups/{}/roles", enc(g)))
         .collect();
-    let group_roles = r.lists(GROUP_ROLES, &urls, "inventory: group roles")?;
+    let group_roles = r.lists::<Value>(GROUP_ROLES, &urls, "inventory: group roles")?;
     for (group, roles) in groups.iter().zip(group_roles) {
         assignments.extend(
             roles
@@ -449,7 +499,7 @@ fn read_roles(
         ));
         target_of.push(i);
     }
-    let targets = r.lists(ROLE_TARGETS, &target_urls, "inventory: role targets")?;
+    let targets = r.lists::<Value>(ROLE_TARGETS, &target_urls, "inventory: role targets")?;
     let mut targets_by: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for (i, list) in target_of.into_iter().zip(targets) {
         targets_by.insert(
@@ -555,9 +605,9 @@ pub fn run(
     let requests = reader.client.stats.requests;
     let items = reader.client.stats.items;
     let skipped = reader.client.stats.skipped;
-    let (sync, kris) = finish(&mut reader, sync, now)?;
-    drop(reader);
-    emit(host, &sync, kris)?;
+    let (mut sync, kris) = finish(&mut reader, sync, now)?;
+    let (node_count, edge_count) = (sync.nodes.len(), sync.edges.len());
+    emit(host, &mut sync, kris)?;
     if sync.tally.full {
         set_ms(&mut *host.state, FULL_AT, now)?;
     }
@@ -573,8 +623,8 @@ pub fn run(
         t.apps_read,
         t.roles,
         t.tokens,
-        sync.nodes.len(),
-        sync.edges.len()
+        node_count,
+        edge_count
     );
     if !t.full {
         note.push_str(&format!(
@@ -786,7 +836,7 @@ fn incremental_sync(
         .map(|g| format!("/api/v1/groups/{}/apps?limit=200", enc(g)))
         .collect();
     let group_apps = r
-        .lists(GROUP_APPS, &urls, "inventory: apps of changed groups")
+        .lists::<Value>(GROUP_APPS, &urls, "inventory: apps of changed groups")
         .map_err(fatal)?;
     let mut dirty_apps = changes.apps.clone();
     dirty_apps.extend(
@@ -988,18 +1038,18 @@ fn token_facts(tokens: &[Value], users: &[Value], admins: &[Admin]) -> Vec<Token
         .collect()
 }
 
-/// Emits the graph in batches, then its coverage and retractions, then the KRIs.
-fn emit(host: &mut Host<'_>, sync: &Sync, kris: Vec<KriValue>) -> Result<(), ConnectorError> {
-    let outputs: Vec<Output> = sync
-        .nodes
-        .iter()
-        .cloned()
+/// Emits the graph in batches (moving it out of `sync`), then its coverage and
+/// retractions, then the KRIs.
+fn emit(host: &mut Host<'_>, sync: &mut Sync, kris: Vec<KriValue>) -> Result<(), ConnectorError> {
+    let nodes = std::mem::take(&mut sync.nodes);
+    let edges = std::mem::take(&mut sync.edges);
+    let total = (nodes.len() + edges.len()) as u64;
+    let outputs = nodes
+        .into_iter()
         .map(Output::Node)
-        .chain(sync.edges.iter().cloned().map(Output::Edge))
-        .collect();
-    let total = outputs.len() as u64;
+        .chain(edges.into_iter().map(Output::Edge));
     let mut done = 0;
-    let mut rest = outputs.into_iter().peekable();
+    let mut rest = outputs.peekable();
     while rest.peek().is_some() {
         let batch: Vec<Output> = rest.by_ref().take(EMIT_BATCH).collect();
         done += batch.len() as u64;

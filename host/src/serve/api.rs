@@ -218,6 +218,7 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/api/v1/openapi.json", get(openapi))
         .merge(api)
+        .merge(crate::serve_console::routes())
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
