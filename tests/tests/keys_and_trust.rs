@@ -13,11 +13,11 @@ fn json_of(out: &std::process::Output) -> Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", stdout(out), stderr(out)))
 }
 
+/// Pairs of a name and what is said of it.
+type NamedPairs = Vec<(String, String)>;
+
 /// `kri connectors --json` under `envs`: (name -> trust status, file -> rejection).
-fn connectors(
-    env: &TestEnv,
-    envs: &[(&str, &str)],
-) -> (Vec<(String, String)>, Vec<(String, String)>) {
+fn connectors(env: &TestEnv, envs: &[(&str, &str)]) -> (NamedPairs, NamedPairs) {
     let out = env.kri_with_env(&["connectors", "--json"], envs);
     assert!(out.status.success(), "{}", stderr(&out));
     let v = json_of(&out);

@@ -6,7 +6,7 @@
 //! logs and the outputs that finds neither the private key nor any access token.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use base64::Engine as _;
@@ -121,7 +121,7 @@ async fn add_oauth_tenant(
     id: &str,
     sim: &SimServer,
     client_id: &str,
-    key: &PathBuf,
+    key: &Path,
     more: &[&str],
 ) -> Output {
     let mut args = strings(&[
@@ -389,7 +389,7 @@ async fn failing_run(
     id: &str,
     sim: &SimServer,
     client_id: &str,
-    key: &PathBuf,
+    key: &Path,
     more: &[&str],
 ) -> String {
     let out = add_oauth_tenant(env, id, sim, client_id, key, more).await;
