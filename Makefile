@@ -49,10 +49,12 @@ console/node_modules/.package-lock.json: console/package-lock.json
 	cd console && npm ci --no-audit --no-fund
 console-test-deps: setup console/node_modules/.package-lock.json
 
-# Rebuilds console/dist (embedded into kri, committed) from console/src and the
-# libraries; run it after changing the console, then rebuild kri.
+# kri embeds console/src and console/vendor as they are (no build step). This
+# refreshes console/vendor, the browser builds of Chart.js and Cytoscape.js
+# (committed, so building kri needs no npm), from the versions pinned in
+# console/package-lock.json; run it after changing those versions, then rebuild kri.
 console: console-test-deps
-	cd console && node build.mjs
+	cp console/node_modules/chart.js/dist/chart.umd.min.js console/node_modules/cytoscape/dist/cytoscape.min.js console/vendor/
 
 # Every test: unit tests of each crate and the end-to-end tests against real
 # components and okta-sim (tests/tests/console.rs drives the console in Chromium

@@ -1,6 +1,7 @@
-//! Rebuilds kri-host when the web console's built assets change: `include_dir!`
-//! embeds console/dist, but stable Rust does not track the files it reads.
+//! Rebuilds kri-host when the web console's files change: `include_dir!` embeds
+//! console/src and console/vendor, but stable Rust does not track the files it reads.
 
 fn main() {
-    println!("cargo:rerun-if-changed=../console/dist");
+    println!("cargo:rerun-if-changed=../console/src");
+    println!("cargo:rerun-if-changed=../console/vendor");
 }

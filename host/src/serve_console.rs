@@ -1,8 +1,8 @@
-//! The web console of `kri serve`: the built assets of `console/dist` (HTML, the
-//! console's script and style, Chart.js and Cytoscape.js), embedded in the binary at
-//! compile time and served at `/console/`. The page itself holds no data: it reads
-//! everything through `/api/v1` with the API key the user types in, so these routes
-//! need no key.
+//! The web console of `kri serve`: its own sources (`console/src`: HTML, script and
+//! style) and the vendored browser builds of Chart.js and Cytoscape.js
+//! (`console/vendor`), embedded in the binary at compile time as they are and served
+//! at `/console/`. The page itself holds no data: it reads everything through
+//! `/api/v1` with the API key the user types in, so these routes need no key.
 
 use axum::extract::Path;
 use axum::http::{header, StatusCode};
@@ -11,9 +11,18 @@ use axum::routing::get;
 use axum::Router;
 use include_dir::{include_dir, Dir};
 
-/// `console/dist`, built from `console/src` by `make console` (committed, so that
-/// building kri needs no npm).
-static ASSETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../console/dist");
+/// The console's own files, served as they are written.
+static SOURCES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../console/src");
+
+/// Chart.js and Cytoscape.js, refreshed from their pinned npm packages by
+/// `make console` and committed, so that building kri needs no npm.
+static VENDOR: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../console/vendor");
+
+/// The embedded file the console's page names `name`, from its sources or the
+/// vendored libraries.
+fn embedded(name: &str) -> Option<&'static include_dir::File<'static>> {
+    SOURCES.get_file(name).or_else(|| VENDOR.get_file(name))
+}
 
 /// `/` and `/console` lead to the console; `/console/{file}` serves its assets.
 pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
@@ -37,7 +46,7 @@ async fn asset(Path(file): Path<String>) -> Response {
 }
 
 fn serve_file(name: &str) -> Response {
-    let Some(file) = ASSETS.get_file(name) else {
+    let Some(file) = embedded(name) else {
         return (
             StatusCode::NOT_FOUND,
             axum::Json(serde_json::json!({
@@ -86,8 +95,8 @@ mod tests {
             "cytoscape.min.js",
         ] {
             assert!(
-                ASSETS.get_file(name).is_some(),
-                "console/dist/{name} is not embedded"
+                embedded(name).is_some(),
+                "the console's {name} is not embedded"
             );
         }
     }
