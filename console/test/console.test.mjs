@@ -5,8 +5,8 @@
 //   KRI_CONSOLE_URL       the server, e.g. http://127.0.0.1:8080
 //   KRI_API_KEY           its API key
 //   KRI_CONSOLE_SHOTS     where the screenshots go
-//   KRI_CONSOLE_USER      a user login with access paths
-//   KRI_CONSOLE_EVIDENCE  how many evidence events the high alert has
+//   KRI_CONSOLE_USER      a user login with access paths (an admin)
+//   KRI_CONSOLE_ALERTS    the tenant's alerts (`kri alerts --json`), at least two
 // Exits non-zero, saying which check failed, when one does.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,7 +23,8 @@ const url = env("KRI_CONSOLE_URL");
 const key = env("KRI_API_KEY");
 const shots = env("KRI_CONSOLE_SHOTS");
 const user = env("KRI_CONSOLE_USER");
-const evidence = Number(env("KRI_CONSOLE_EVIDENCE"));
+const alerts = JSON.parse(env("KRI_CONSOLE_ALERTS"));
+assert.ok(alerts.length >= 2, `the test needs two alerts to acknowledge one and resolve another: ${alerts.length}`);
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 
 const profile = mkdtempSync(join(tmpdir(), "kri-console-chromium-"));
@@ -98,32 +99,42 @@ try {
   assert.notEqual(lag.trim(), "-", "stream lag shown once events are stored");
   await shot("health");
 
-  step("alerts: filter, evidence, acknowledge, resolve");
+  step("alerts: the planted attacks' alerts; filter, evidence, acknowledge, resolve");
   await openPart("alerts");
-  assert.equal(await page.locator("#alert-table tbody tr").count(), 2);
-  await page.selectOption("#alert-severity", "high");
-  await page.waitForFunction(() => document.querySelectorAll("#alert-table tbody tr").length === 1);
-  await page.click("#alert-table tbody tr");
+  const rows = () => page.locator("#alert-table tbody tr");
+  const rowCount = (n) => page.waitForFunction((n) => document.querySelectorAll("#alert-table tbody tr").length === n, n);
+  assert.equal(await rows().count(), alerts.length, "every stored alert listed");
+  // The alert with the most evidence events, among those of its severity.
+  const shown = alerts.reduce((a, b) => (b.evidence.length > a.evidence.length ? b : a));
+  assert.ok(shown.evidence.length > 0, `alert ${shown.id} has evidence`);
+  await page.selectOption("#alert-severity", shown.severity);
+  await rowCount(alerts.filter((a) => a.severity === shown.severity).length);
+  const row = rows().filter({ has: page.locator("td:first-child", { hasText: new RegExp(`^${shown.id}$`) }) });
+  await row.click();
   await page.waitForSelector("#evidence-table");
-  assert.equal(await page.locator("#evidence-table tbody tr").count(), evidence, "every evidence event listed");
+  assert.match(await page.textContent("#alert-detail h3"), new RegExp(`^Alert ${shown.id}:`));
+  assert.equal(await page.locator("#evidence-table tbody tr").count(), shown.evidence.length, "every evidence event listed");
+  const listed = await page.textContent("#evidence-table");
+  assert.ok(shown.evidence.every((uuid) => listed.includes(uuid)), "the evidence events are the alert's");
   await shot("alert-evidence");
-  await page.click("#alert-table button.ack");
-  await page.waitForFunction(() => document.querySelector("#alert-table tbody")?.textContent.includes("acknowledged"));
+  await row.locator("button.ack").click();
+  await row.filter({ hasText: "acknowledged" }).waitFor();
   await page.selectOption("#alert-severity", "");
   await page.selectOption("#alert-status", "open");
-  await page.waitForFunction(() => document.querySelectorAll("#alert-table tbody tr").length === 1
-    && document.querySelector("#alert-table tbody").textContent.includes("low"));
-  await page.click("#alert-table button.resolve");
-  await page.waitForFunction(() => document.querySelector("#alert-table tbody")?.textContent.includes("nothing yet"));
+  await rowCount(alerts.length - 1);
+  await rows().first().locator("button.resolve").click();
+  await rowCount(alerts.length - 2);
   await page.selectOption("#alert-status", "");
-  await page.waitForFunction(() => document.querySelectorAll("#alert-table tbody tr").length === 2
-    && document.querySelector("#alert-table tbody").textContent.includes("resolved"));
+  await rowCount(alerts.length);
+  const table = await page.textContent("#alert-table tbody");
+  assert.match(table, /acknowledged/);
+  assert.match(table, /resolved/);
   await shot("alerts");
 
   step("run history, and run now");
   await openPart("runs");
   const before = await page.locator("#run-table tbody tr").count();
-  assert.ok(before >= 5, `two runs of two jobs and the seeded inventory: ${before}`);
+  assert.ok(before >= 5, `a poll of the logs job and two runs of two jobs: ${before}`);
   await page.selectOption("#run-job", "kris");
   await page.click("#run-now");
   // The scheduler of kri serve may start a run of its own meanwhile: at least one more.

@@ -1,13 +1,15 @@
 //! Shared harness of the end-to-end tests: where the built components are, a
 //! temporary data and plugin directory per test, a host over them, the `kri`
-//! binary, and a small local HTTP server for the cases okta-sim does not cover
-//! (huge responses, redirects, a token echo).
+//! binary (with the set-up the tests share: tenants added through the CLI, JSON
+//! output parsed, a run started in the background), and a small local HTTP server
+//! for the cases okta-sim does not cover (huge responses, redirects, a token echo).
 //!
 //! The components and the binary come from `make build` (which `make test` runs
 //! first); a test that cannot find them fails and says so.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use kri_host::{HostConfig, KriHost, NewTenant, Token};
 use tokio::io::AsyncWriteExt;
@@ -39,6 +41,9 @@ pub fn component(rel: &str) -> PathBuf {
 pub fn kri_bin() -> PathBuf {
     built("target/release/kri")
 }
+
+/// The environment variable [`TestEnv::tenant_add`] passes a tenant's token in.
+const TOKEN_ENV: &str = "KRI_TEST_TOKEN";
 
 /// A temporary data directory and plugin directory.
 pub struct TestEnv {
@@ -87,6 +92,15 @@ impl TestEnv {
     }
 
     pub fn kri_with_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
+        let mut cmd = self.kri_command(args);
+        for (k, v) in envs {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run kri")
+    }
+
+    /// The `kri` binary with `args` against this environment, not started yet.
+    fn kri_command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(kri_bin());
         cmd.env("KRI_DATA_DIR", self.data_dir())
             .env("KRI_PLUGINS", self.plugins_dir())
@@ -94,10 +108,98 @@ impl TestEnv {
             .env_remove("KRI_DATABASE_URL")
             .env_remove("KRI_RUN_LEASE_MS")
             .args(args);
-        for (k, v) in envs {
-            cmd.env(k, v);
+        cmd
+    }
+
+    /// Starts `kri run-connector CONNECTOR --tenant TENANT` in the background and
+    /// returns it once `kri runs` shows its run as running (at most 30 s).
+    pub fn spawn_run_until_running(&self, connector: &str, tenant: &str) -> Child {
+        let child = self
+            .kri_command(&["run-connector", connector, "--tenant", tenant])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn kri run-connector");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let runs = self.kri(&["runs", "--tenant", tenant, "--json"]);
+            let v: serde_json::Value =
+                serde_json::from_slice(&runs.stdout).unwrap_or(serde_json::Value::Null);
+            if v[0]["status"] == "running" {
+                return child;
+            }
+            assert!(Instant::now() < deadline, "the run never started");
+            std::thread::sleep(Duration::from_millis(50));
         }
-        cmd.output().expect("run kri")
+    }
+
+    /// Runs `kri tenant add ID --connector CONNECTOR --base-url BASE_URL` with `token`
+    /// in an environment variable named by `--token-env`, then the `more` arguments
+    /// (`--quota`, `--extra`, `--allow-insecure-local`).
+    pub fn tenant_add(
+        &self,
+        id: &str,
+        connector: &str,
+        base_url: &str,
+        token: &str,
+        more: &[&str],
+    ) -> Output {
+        self.tenant_add_with_env(id, connector, base_url, token, more, &[])
+    }
+
+    /// [`TestEnv::tenant_add`] with more environment variables (`envs`).
+    pub fn tenant_add_with_env(
+        &self,
+        id: &str,
+        connector: &str,
+        base_url: &str,
+        token: &str,
+        more: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Output {
+        let mut args = vec![
+            "tenant",
+            "add",
+            id,
+            "--connector",
+            connector,
+            "--base-url",
+            base_url,
+            "--token-env",
+            TOKEN_ENV,
+        ];
+        args.extend_from_slice(more);
+        let mut envs = envs.to_vec();
+        envs.push((TOKEN_ENV, token));
+        self.kri_with_env(&args, &envs)
+    }
+
+    /// [`TestEnv::tenant_add`], asserting that the tenant was added.
+    pub fn add_tenant(
+        &self,
+        id: &str,
+        connector: &str,
+        base_url: &str,
+        token: &str,
+        more: &[&str],
+    ) {
+        let out = self.tenant_add(id, connector, base_url, token, more);
+        assert!(out.status.success(), "tenant add {id}: {}", stderr(&out));
+    }
+
+    /// Adds the tenant `id` of the probe connector (`test-plugins/probe.wasm`) at
+    /// `https://acme.example.com`, through `kri tenant add`.
+    pub fn add_probe_tenant(&self, id: &str) {
+        self.add_tenant(id, "probe", "https://acme.example.com", "tok-abcdef", &[]);
+    }
+
+    /// Runs the `kri` binary, asserts it succeeded and parses its standard output as
+    /// JSON.
+    pub fn kri_json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.kri(args);
+        assert!(out.status.success(), "kri {args:?}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("kri {args:?} printed no JSON ({e}): {}", stdout(&out)))
     }
 }
 
