@@ -124,22 +124,13 @@ async fn each_job_has_its_own_state_and_jobs_run_side_by_side() {
 async fn the_cli_runs_every_job_kris_last_or_the_one_named() {
     let server = EdgeServer::start().await;
     let env = TestEnv::new(&["test-plugins/minimal.wasm"]);
-    let add = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            "acme",
-            "--connector",
-            "minimal",
-            "--base-url",
-            &server.base_url,
-            "--token-env",
-            "TOK",
-            "--allow-insecure-local",
-        ],
-        &[("TOK", "tok-cli-123")],
+    env.add_tenant(
+        "acme",
+        "minimal",
+        &server.base_url,
+        "tok-cli-123",
+        &["--allow-insecure-local"],
     );
-    assert!(add.status.success(), "{}", stderr(&add));
 
     let out = env.kri(&["run-connector", "minimal", "--tenant", "acme", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -188,22 +179,13 @@ async fn run_all_runs_every_job_of_every_tenant_or_the_one_named() {
     let server = EdgeServer::start().await;
     let env = TestEnv::new(&["test-plugins/minimal.wasm"]);
     for id in ["acme", "beta"] {
-        let add = env.kri_with_env(
-            &[
-                "tenant",
-                "add",
-                id,
-                "--connector",
-                "minimal",
-                "--base-url",
-                &server.base_url,
-                "--token-env",
-                "TOK",
-                "--allow-insecure-local",
-            ],
-            &[("TOK", "tok-cli-123")],
+        env.add_tenant(
+            id,
+            "minimal",
+            &server.base_url,
+            "tok-cli-123",
+            &["--allow-insecure-local"],
         );
-        assert!(add.status.success(), "{}", stderr(&add));
     }
 
     let out = env.kri(&["run-all", "--json"]);

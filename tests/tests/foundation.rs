@@ -435,21 +435,7 @@ fn cli_bad_input_gets_clear_errors_and_changes_nothing() {
 #[test]
 fn cli_runs_a_connector_and_prints_kris_as_json() {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    let out = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            "acme",
-            "--connector",
-            "probe",
-            "--base-url",
-            "https://acme.example.com",
-            "--token-env",
-            "T",
-        ],
-        &[("T", "tok-abcdef")],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    env.add_probe_tenant("acme");
     let out = env.kri(&["run-connector", "probe", "--tenant", "acme"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("probe_runs"));
@@ -490,23 +476,7 @@ fn cli_run_all_runs_every_tenant_and_fails_when_one_fails() {
         ("c", r#"{"mode":"fail"}"#),
     ] {
         let base = format!("https://{id}.example.com");
-        let out = env.kri_with_env(
-            &[
-                "tenant",
-                "add",
-                id,
-                "--connector",
-                "probe",
-                "--base-url",
-                &base,
-                "--token-env",
-                "T",
-                "--extra",
-                extra,
-            ],
-            &[("T", "tok-abcdef")],
-        );
-        assert!(out.status.success(), "{}", stderr(&out));
+        env.add_tenant(id, "probe", &base, "tok-abcdef", &["--extra", extra]);
     }
     let out = env.kri(&["run-all", "--parallel", "3", "--json"]);
     assert_eq!(out.status.code(), Some(1), "one tenant failed");
@@ -845,23 +815,13 @@ fn tenant_add_refuses_base_urls_and_tokens_that_runs_could_not_use() {
 #[test]
 fn tenant_update_sets_quotas_that_the_next_run_uses() {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    let out = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            "acme",
-            "--connector",
-            "probe",
-            "--base-url",
-            "https://acme.example.com",
-            "--token-env",
-            "T",
-            "--quota",
-            "http_requests=50",
-        ],
-        &[("T", "tok-123456")],
+    env.add_tenant(
+        "acme",
+        "probe",
+        "https://acme.example.com",
+        "tok-123456",
+        &["--quota", "http_requests=50"],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     let quotas = || -> serde_json::Value {
         let list = env.kri(&["tenant", "list", "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&list.stdout).expect("json");

@@ -156,23 +156,13 @@ fn env_with_graph() -> TestEnv {
     let env = TestEnv::new(&["test-plugins/static-graph.wasm"]);
     let extra = org_graph().to_string();
     for (tenant, extra) in [("acme", extra.as_str()), ("empty", "{}")] {
-        let out = env.kri_with_env(
-            &[
-                "tenant",
-                "add",
-                tenant,
-                "--connector",
-                "static-graph",
-                "--base-url",
-                ORG,
-                "--token-env",
-                "T",
-                "--extra",
-                extra,
-            ],
-            &[("T", "tok-graph-123456")],
+        env.add_tenant(
+            tenant,
+            "static-graph",
+            ORG,
+            "tok-graph-123456",
+            &["--extra", extra],
         );
-        assert!(out.status.success(), "{}", stderr(&out));
     }
     let out = env.kri(&[
         "run-connector",
@@ -184,13 +174,6 @@ fn env_with_graph() -> TestEnv {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     env
-}
-
-fn json_out(env: &TestEnv, args: &[&str]) -> Value {
-    let out = env.kri(args);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", stdout(&out)))
 }
 
 fn table_out(env: &TestEnv, args: &[&str]) -> String {
@@ -221,17 +204,14 @@ fn pick(rows: &Value, fields: &[&str]) -> Vec<String> {
 #[test]
 fn access_of_a_user_lists_apps_groups_and_admin_scopes_with_how() {
     let env = env_with_graph();
-    let rows = json_out(
-        &env,
-        &[
-            "access",
-            "--tenant",
-            "acme",
-            "--user",
-            "ann@acme.com",
-            "--json",
-        ],
-    );
+    let rows = env.kri_json(&[
+        "access",
+        "--tenant",
+        "acme",
+        "--user",
+        "ann@acme.com",
+        "--json",
+    ]);
     assert_eq!(
         pick(
             &rows,
@@ -278,35 +258,29 @@ fn access_of_a_user_lists_apps_groups_and_admin_scopes_with_how() {
     );
 
     // A login differing only in case is the same user.
-    let rows = json_out(
-        &env,
-        &[
-            "access",
-            "--tenant",
-            "acme",
-            "--user",
-            "ANN@acme.com",
-            "--json",
-        ],
-    );
+    let rows = env.kri_json(&[
+        "access",
+        "--tenant",
+        "acme",
+        "--user",
+        "ANN@acme.com",
+        "--json",
+    ]);
     assert_eq!(rows.as_array().map(Vec::len), Some(7));
 }
 
 #[test]
 fn access_to_an_app_lists_who_and_how() {
     let env = env_with_graph();
-    let rows = json_out(
-        &env,
-        &[
-            "access",
-            "--tenant",
-            "acme",
-            "--app",
-            "Salesforce",
-            "-o",
-            "json",
-        ],
-    );
+    let rows = env.kri_json(&[
+        "access",
+        "--tenant",
+        "acme",
+        "--app",
+        "Salesforce",
+        "-o",
+        "json",
+    ]);
     assert_eq!(
         pick(&rows, &["identity", "action", "via_group"]),
         [
@@ -336,10 +310,7 @@ fn access_to_an_app_lists_who_and_how() {
     // An app nobody reaches is an answer, not an error.
     let text = table_out(&env, &["access", "--tenant", "acme", "--app", "GitHub"]);
     assert_eq!(text, "no user reaches GitHub\n");
-    let rows = json_out(
-        &env,
-        &["access", "--tenant", "acme", "--app", "GitHub", "--json"],
-    );
+    let rows = env.kri_json(&["access", "--tenant", "acme", "--app", "GitHub", "--json"]);
     assert_eq!(rows, json!([]));
 }
 
@@ -381,7 +352,7 @@ fn unknown_names_get_close_suggestions_and_an_empty_graph_says_what_to_run() {
 #[test]
 fn admins_lists_roles_held_directly_and_through_groups_over_their_scopes() {
     let env = env_with_graph();
-    let rows = json_out(&env, &["admins", "--tenant", "acme", "--json"]);
+    let rows = env.kri_json(&["admins", "--tenant", "acme", "--json"]);
     assert_eq!(
         pick(
             &rows,
@@ -434,10 +405,7 @@ fn admins_lists_roles_held_directly_and_through_groups_over_their_scopes() {
 fn tokens_list_owner_status_roles_network_age_and_last_use() {
     let env = env_with_graph();
     let now = "2026-03-02T00:00:00Z";
-    let rows = json_out(
-        &env,
-        &["tokens", "--tenant", "acme", "--now", now, "--json"],
-    );
+    let rows = env.kri_json(&["tokens", "--tenant", "acme", "--now", now, "--json"]);
     assert_eq!(
         pick(
             &rows,
@@ -483,7 +451,7 @@ fn tokens_list_owner_status_roles_network_age_and_last_use() {
 
 /// The values of `column` of a query's rows.
 fn column(env: &TestEnv, sql: &str, column: &str) -> Vec<String> {
-    let rows = json_out(env, &["query", "--tenant", "acme", sql, "--json"]);
+    let rows = env.kri_json(&["query", "--tenant", "acme", sql, "--json"]);
     pick(&rows, &[column])
 }
 
@@ -540,9 +508,7 @@ fn the_six_seed_queries_return_the_expected_rows() {
     );
     assert_eq!(who("Engineering"), ["ann@acme.com", "dan@acme.com"]);
     assert!(who("External").is_empty(), "External is not an Okta group");
-    let standing = json_out(
-        &env,
-        &[
+    let standing = env.kri_json(&[
             "query",
             "--tenant",
             "acme",
@@ -615,7 +581,7 @@ fn every_query_in_docs_graph_md_runs_and_answers() {
             .replace("'group-name'", "'Engineering'")
             .replace("https://your-org.okta.com", ORG);
         // `--`: a query may start with a comment, which looks like an option.
-        let rows = json_out(&env, &["query", "--tenant", "acme", "--json", "--", &sql]);
+        let rows = env.kri_json(&["query", "--tenant", "acme", "--json", "--", &sql]);
         let rows = rows.as_array().expect("a JSON array");
         // This org has no events or alerts; every graph question has an answer, so
         // a documented query that silently stopped matching fails here.

@@ -348,25 +348,13 @@ async fn an_attacker_next_door_does_not_disturb_a_good_tenant() {
 #[test]
 fn a_run_killed_mid_way_is_interrupted_and_loses_nothing() {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    let add = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            "acme",
-            "--connector",
-            "probe",
-            "--base-url",
-            "https://acme.example.com",
-            "--token-env",
-            "T",
-            "--quota",
-            "cpu_ms=120000",
-            "--quota",
-            "wall_ms=120000",
-        ],
-        &[("T", SECRET)],
+    env.add_tenant(
+        "acme",
+        "probe",
+        "https://acme.example.com",
+        SECRET,
+        &["--quota", "cpu_ms=120000", "--quota", "wall_ms=120000"],
     );
-    assert!(add.status.success(), "{}", stderr(&add));
     let first = env.kri(&["run-connector", "probe", "--tenant", "acme"]);
     assert!(first.status.success(), "{}", stderr(&first));
     let update = env.kri(&[
@@ -378,28 +366,8 @@ fn a_run_killed_mid_way_is_interrupted_and_loses_nothing() {
     ]);
     assert!(update.status.success());
 
-    let mut child = std::process::Command::new(kri_bin())
-        .env("KRI_DATA_DIR", env.data_dir())
-        .env("KRI_PLUGINS", env.plugins_dir())
-        .args(["run-connector", "probe", "--tenant", "acme"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
     // Wait until the run is recorded as running, then kill -9.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let runs = env.kri(&["runs", "--tenant", "acme", "--json"]);
-        let v: Value = serde_json::from_slice(&runs.stdout).unwrap_or(Value::Null);
-        if v[0]["status"] == "running" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut child = env.spawn_run_until_running("probe", "acme");
     child.kill().expect("kill -9");
     child.wait().expect("reap");
 

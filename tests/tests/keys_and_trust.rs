@@ -103,19 +103,13 @@ fn plugin_trust_trusted_untrusted_changed_and_signed() {
     );
 
     // Runs refuse an untrusted connector under --require-trusted.
-    let out = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            "acme",
-            "--connector",
-            "probe",
-            "--base-url",
-            "https://acme.example.com",
-            "--token-env",
-            "T",
-        ],
-        &[("T", "tok-trust-123456"), REQUIRE[0]],
+    let out = env.tenant_add_with_env(
+        "acme",
+        "probe",
+        "https://acme.example.com",
+        "tok-trust-123456",
+        &[],
+        &[REQUIRE[0]],
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(
@@ -197,23 +191,13 @@ const TOKEN_B: &str = "tok-rotate-bbbb-654321";
 fn env_with_two_tenants(envs: &[(&str, &str)]) -> TestEnv {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
     for (id, token) in [("a", TOKEN_A), ("b", TOKEN_B)] {
-        let mut all = envs.to_vec();
-        all.push(("T", token));
-        let out = env.kri_with_env(
-            &[
-                "tenant",
-                "add",
-                id,
-                "--connector",
-                "probe",
-                "--base-url",
-                "https://acme.example.com",
-                "--token-env",
-                "T",
-                "--extra",
-                r#"{"value": 3}"#,
-            ],
-            &all,
+        let out = env.tenant_add_with_env(
+            id,
+            "probe",
+            "https://acme.example.com",
+            token,
+            &["--extra", r#"{"value": 3}"#],
+            envs,
         );
         assert!(out.status.success(), "{}", stderr(&out));
     }

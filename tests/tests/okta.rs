@@ -359,22 +359,7 @@ fn the_cli_checks_and_runs_okta() {
     let sim = rt.block_on(start_sim(9, 120, fast_limits()));
     let env = TestEnv::new(&["plugins/okta.wasm"]);
     let url = sim.base_url();
-    let out = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            "acme",
-            "--connector",
-            "okta",
-            "--base-url",
-            &url,
-            "--token-env",
-            "OKTA_TOKEN",
-            "--allow-insecure-local",
-        ],
-        &[("OKTA_TOKEN", TOKEN)],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
+    env.add_tenant("acme", "okta", &url, TOKEN, &["--allow-insecure-local"]);
     let out = env.kri(&["check", "okta", "--tenant", "acme"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = env.kri(&[

@@ -20,24 +20,11 @@ fn env_with_tenant(extra: &str) -> TestEnv {
 /// The same with the tenant's API at `base_url` (`http://` ones allowed).
 fn env_with_tenant_at(base_url: &str, extra: &str) -> TestEnv {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    let mut args = vec![
-        "tenant",
-        "add",
-        "acme",
-        "--connector",
-        "probe",
-        "--base-url",
-        base_url,
-        "--token-env",
-        "T",
-        "--extra",
-        extra,
-    ];
+    let mut more = vec!["--extra", extra];
     if base_url.starts_with("http://") {
-        args.push("--allow-insecure-local");
+        more.push("--allow-insecure-local");
     }
-    let out = env.kri_with_env(&args, &[("T", TOKEN)]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    env.add_tenant("acme", "probe", base_url, TOKEN, &more);
     env
 }
 

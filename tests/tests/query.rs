@@ -6,25 +6,6 @@ use std::collections::BTreeMap;
 use kri_e2e::*;
 use kri_host::model::{Alert, Edge, EntityRef, Event, Node, RunKind, Severity};
 use kri_host::store::{RunCommit, RunStart, SqliteStore, Store};
-use serde_json::Value;
-
-fn add_tenant(env: &TestEnv, id: &str) {
-    let out = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            id,
-            "--connector",
-            "probe",
-            "--base-url",
-            "https://acme.example.com",
-            "--token-env",
-            "T",
-        ],
-        &[("T", "tok-abcdef")],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-}
 
 fn node(id: &str, kind: &str, name: &str) -> Node {
     Node {
@@ -123,28 +104,19 @@ fn seed(env: &TestEnv, tenant: &str) {
     });
 }
 
-fn json_out(env: &TestEnv, args: &[&str]) -> Value {
-    let out = env.kri(args);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
 #[test]
 fn query_runs_the_seed_queries_over_the_tenants_rows_only() {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    add_tenant(&env, "acme");
-    add_tenant(&env, "other");
+    env.add_probe_tenant("acme");
+    env.add_probe_tenant("other");
     seed(&env, "acme");
-    let rows = json_out(
-        &env,
-        &[
-            "query",
-            "--tenant",
-            "acme",
-            r#"SELECT * FROM nodes WHERE labels @> '{"teleport.dev/origin": "okta"}' ORDER BY id"#,
-            "--json",
-        ],
-    );
+    let rows = env.kri_json(&[
+        "query",
+        "--tenant",
+        "acme",
+        r#"SELECT * FROM nodes WHERE labels @> '{"teleport.dev/origin": "okta"}' ORDER BY id"#,
+        "--json",
+    ]);
     let names: Vec<&str> = rows
         .as_array()
         .expect("array")
@@ -153,16 +125,13 @@ fn query_runs_the_seed_queries_over_the_tenants_rows_only() {
         .collect();
     assert_eq!(names, ["Engineering", "ann@acme.com", "Salesforce"]);
     assert_eq!(rows[0]["kind"], "group");
-    let rows = json_out(
-        &env,
-        &[
-            "query",
-            "--tenant",
-            "other",
-            r#"SELECT * FROM nodes WHERE labels @> '{"okta/org": "https://your-org.okta.com"}'"#,
-            "--json",
-        ],
-    );
+    let rows = env.kri_json(&[
+        "query",
+        "--tenant",
+        "other",
+        r#"SELECT * FROM nodes WHERE labels @> '{"okta/org": "https://your-org.okta.com"}'"#,
+        "--json",
+    ]);
     assert_eq!(rows, serde_json::json!([]), "another tenant sees nothing");
 
     // A table by default, and a note when rows are cut.
@@ -208,25 +177,22 @@ fn query_runs_the_seed_queries_over_the_tenants_rows_only() {
         assert!(!out.status.success(), "{sql} ran");
         assert!(stderr(&out).contains(says), "{sql}: {}", stderr(&out));
     }
-    let rows = json_out(
-        &env,
-        &[
-            "query",
-            "--tenant",
-            "acme",
-            "SELECT count(*) AS n FROM nodes",
-            "--json",
-        ],
-    );
+    let rows = env.kri_json(&[
+        "query",
+        "--tenant",
+        "acme",
+        "SELECT count(*) AS n FROM nodes",
+        "--json",
+    ]);
     assert_eq!(rows, serde_json::json!([{ "n": 3 }]));
 }
 
 #[test]
 fn events_and_alerts_list_filter_and_change_status() {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    add_tenant(&env, "acme");
+    env.add_probe_tenant("acme");
     seed(&env, "acme");
-    let events = json_out(&env, &["events", "--tenant", "acme", "--json"]);
+    let events = env.kri_json(&["events", "--tenant", "acme", "--json"]);
     let ids: Vec<&str> = events
         .as_array()
         .expect("array")
@@ -234,43 +200,34 @@ fn events_and_alerts_list_filter_and_change_status() {
         .map(|e| e["id"].as_str().expect("id"))
         .collect();
     assert_eq!(ids, ["ev-1", "ev-2"], "newest first");
-    let events = json_out(
-        &env,
-        &[
-            "events",
-            "--tenant",
-            "acme",
-            "--actor",
-            "bob@acme.com",
-            "--json",
-        ],
-    );
+    let events = env.kri_json(&[
+        "events",
+        "--tenant",
+        "acme",
+        "--actor",
+        "bob@acme.com",
+        "--json",
+    ]);
     assert_eq!(events.as_array().map(Vec::len), Some(1));
     assert_eq!(events[0]["event_type"], "user.account.privilege.grant");
-    let events = json_out(
-        &env,
-        &[
-            "events",
-            "--tenant",
-            "acme",
-            "--type",
-            "user.session.start",
-            "--json",
-        ],
-    );
+    let events = env.kri_json(&[
+        "events",
+        "--tenant",
+        "acme",
+        "--type",
+        "user.session.start",
+        "--json",
+    ]);
     assert_eq!(events[0]["id"], "ev-1");
     // ev-1 is 1 s before the seed's "now", ev-2 2 s before.
-    let events = json_out(
-        &env,
-        &[
-            "events",
-            "--tenant",
-            "acme",
-            "--since",
-            "2027-01-15T07:59:58.500Z",
-            "--json",
-        ],
-    );
+    let events = env.kri_json(&[
+        "events",
+        "--tenant",
+        "acme",
+        "--since",
+        "2027-01-15T07:59:58.500Z",
+        "--json",
+    ]);
     assert_eq!(events.as_array().map(Vec::len), Some(1));
     assert_eq!(events[0]["id"], "ev-1");
     assert_eq!(events[0]["published"], "2027-01-15T07:59:59.000Z");
@@ -281,7 +238,7 @@ fn events_and_alerts_list_filter_and_change_status() {
         stderr(&out)
     );
 
-    let alerts = json_out(&env, &["alerts", "--tenant", "acme", "--json"]);
+    let alerts = env.kri_json(&["alerts", "--tenant", "acme", "--json"]);
     assert_eq!(alerts.as_array().map(Vec::len), Some(2));
     for field in [
         "id",
@@ -297,27 +254,21 @@ fn events_and_alerts_list_filter_and_change_status() {
     }
     assert_eq!(alerts[0]["evidence"], serde_json::json!(["ev-1"]));
     assert_eq!(alerts[0]["status"], "open");
-    let critical = json_out(
-        &env,
-        &[
-            "alerts",
-            "--tenant",
-            "acme",
-            "--severity",
-            "critical",
-            "--json",
-        ],
-    );
+    let critical = env.kri_json(&[
+        "alerts",
+        "--tenant",
+        "acme",
+        "--severity",
+        "critical",
+        "--json",
+    ]);
     assert_eq!(critical.as_array().map(Vec::len), Some(1));
     let id = critical[0]["id"].to_string();
-    let acked = json_out(&env, &["alert", "ack", &id, "--json"]);
+    let acked = env.kri_json(&["alert", "ack", &id, "--json"]);
     assert_eq!(acked["status"], "acknowledged");
-    let open = json_out(
-        &env,
-        &["alerts", "--tenant", "acme", "--status", "open", "--json"],
-    );
+    let open = env.kri_json(&["alerts", "--tenant", "acme", "--status", "open", "--json"]);
     assert_eq!(open.as_array().map(Vec::len), Some(1));
-    let resolved = json_out(&env, &["alert", "resolve", &id, "--json"]);
+    let resolved = env.kri_json(&["alert", "resolve", &id, "--json"]);
     assert_eq!(resolved["status"], "resolved");
     let out = env.kri(&["alert", "ack", "424242"]);
     assert!(

@@ -169,12 +169,6 @@ fn runs(s: &Served, tenant: &str) -> Vec<Value> {
     body.as_array().cloned().unwrap_or_default()
 }
 
-fn cli_json(env: &TestEnv, args: &[&str]) -> Value {
-    let out = env.kri(args);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduler_runs_real_jobs_on_a_test_clock_and_a_missed_schedule_once() {
     let edge = EdgeServer::start().await;
@@ -236,21 +230,13 @@ fn clock_now(clock: &TestClock) -> i64 {
 #[test]
 fn tenant_schedules_are_set_checked_and_listed() {
     let env = TestEnv::new(&["test-plugins/minimal.wasm"]);
-    let out = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            "acme",
-            "--connector",
-            "minimal",
-            "--base-url",
-            "https://acme.example.com",
-            "--token-env",
-            "T",
-        ],
-        &[("T", "tok-abcdef")],
+    env.add_tenant(
+        "acme",
+        "minimal",
+        "https://acme.example.com",
+        "tok-abcdef",
+        &[],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
     let out = env.kri(&[
         "tenant",
         "update",
@@ -259,7 +245,7 @@ fn tenant_schedules_are_set_checked_and_listed() {
         "kris=P1D,inventory=PT30M",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let tenants = cli_json(&env, &["tenant", "list", "--json"]);
+    let tenants = env.kri_json(&["tenant", "list", "--json"]);
     assert_eq!(
         tenants[0]["schedules"],
         json!({"kris": "P1D", "inventory": "PT30M"})
@@ -276,7 +262,7 @@ fn tenant_schedules_are_set_checked_and_listed() {
     }
     let out = env.kri(&["tenant", "update", "acme", "--schedule", "kris=default"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let tenants = cli_json(&env, &["tenant", "list", "--json"]);
+    let tenants = env.kri_json(&["tenant", "list", "--json"]);
     assert_eq!(tenants[0]["schedules"], json!({"inventory": "PT30M"}));
 }
 
@@ -450,15 +436,12 @@ fn the_api_needs_the_key_manages_tenants_runs_now_and_matches_the_cli() {
     seed_alerts(&env, "acme");
     let (status, kris) = get(&s, "/api/v1/tenants/acme/kris");
     assert_eq!(status, 200);
-    assert_eq!(
-        kris,
-        cli_json(&env, &["kris", "--tenant", "acme", "--json"])
-    );
+    assert_eq!(kris, env.kri_json(&["kris", "--tenant", "acme", "--json"]));
     assert!(kris.as_array().map_or(0, Vec::len) >= 2, "{kris}");
     let (_, alerts) = get(&s, "/api/v1/tenants/acme/alerts");
     assert_eq!(
         alerts,
-        cli_json(&env, &["alerts", "--tenant", "acme", "-o", "json"])
+        env.kri_json(&["alerts", "--tenant", "acme", "-o", "json"])
     );
     assert_eq!(alerts.as_array().map(Vec::len), Some(2));
     let (_, high) = get(&s, "/api/v1/tenants/acme/alerts?severity=high");
@@ -543,7 +526,7 @@ fn sigterm_lets_a_run_finish_within_the_grace_period() {
     assert_eq!(status, 202);
     let exit = s.terminate(Duration::from_secs(30));
     assert!(exit.success(), "{exit:?}: {}", s.log());
-    let runs = cli_json(&env, &["runs", "--tenant", "acme", "--json"]);
+    let runs = env.kri_json(&["runs", "--tenant", "acme", "--json"]);
     assert_eq!(runs[0]["status"], "succeeded", "{runs}");
     assert!(
         s.log()
@@ -567,14 +550,14 @@ fn sigterm_records_a_run_past_the_grace_period_as_interrupted_and_commits_nothin
     let exit = s.terminate(Duration::from_secs(20));
     assert!(exit.success(), "{exit:?}: {}", s.log());
     assert!(started.elapsed() < Duration::from_secs(15));
-    let runs = cli_json(&env, &["runs", "--tenant", "acme", "--json"]);
+    let runs = env.kri_json(&["runs", "--tenant", "acme", "--json"]);
     assert_eq!(runs[0]["status"], "interrupted", "{runs}");
     assert!(
         runs[0]["error"].as_str().unwrap_or("").contains("SIGTERM"),
         "{runs}"
     );
     assert_eq!(
-        cli_json(&env, &["kris", "--tenant", "acme", "--json"]),
+        env.kri_json(&["kris", "--tenant", "acme", "--json"]),
         json!([])
     );
     // Nothing is left leased: a run by hand goes ahead (and fails fast on nothing).

@@ -5,28 +5,10 @@
 use kri_e2e::*;
 use serde_json::Value;
 
-fn add_probe_tenant(env: &TestEnv, id: &str) {
-    let out = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            id,
-            "--connector",
-            "probe",
-            "--base-url",
-            "https://acme.example.com",
-            "--token-env",
-            "T",
-        ],
-        &[("T", "tok-abcdef")],
-    );
-    assert!(out.status.success(), "{}", stderr(&out));
-}
-
 #[test]
 fn record_commands_neither_compile_nor_instantiate_plugins() {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    add_probe_tenant(&env, "acme");
+    env.add_probe_tenant("acme");
     let out = env.kri(&["run-connector", "probe", "--tenant", "acme"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let cache = env.data_dir().join("cache");
@@ -59,7 +41,7 @@ fn record_commands_neither_compile_nor_instantiate_plugins() {
 #[test]
 fn runs_and_kris_json_keep_their_fields_and_words() {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    add_probe_tenant(&env, "acme");
+    env.add_probe_tenant("acme");
     let out = env.kri(&["run-connector", "probe", "--tenant", "acme", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let outcome: Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -118,25 +100,12 @@ fn run_probe(env: &TestEnv, tenant: &str) -> std::process::Output {
 #[test]
 fn a_lost_key_file_is_never_replaced_and_a_wrong_key_is_named() {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    add_probe_tenant(&env, "a");
+    env.add_probe_tenant("a");
     let key = env.data_dir().join("secret.key");
     let moved = env.dir.path().join("secret.key.moved");
     std::fs::rename(&key, &moved).expect("move the key away");
 
-    let out = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            "b",
-            "--connector",
-            "probe",
-            "--base-url",
-            "https://b.example.com",
-            "--token-env",
-            "T",
-        ],
-        &[("T", "tok-bbbbbb")],
-    );
+    let out = env.tenant_add("b", "probe", "https://b.example.com", "tok-bbbbbb", &[]);
     assert!(
         !out.status.success(),
         "tenant b must not be added with a new key"
@@ -162,19 +131,13 @@ fn a_lost_key_file_is_never_replaced_and_a_wrong_key_is_named() {
         "{}",
         stderr(&out)
     );
-    let out = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            "b",
-            "--connector",
-            "probe",
-            "--base-url",
-            "https://b.example.com",
-            "--token-env",
-            "T",
-        ],
-        &[("T", "tok-bbbbbb"), ("KRI_ENCRYPTION_KEY", &other_key)],
+    let out = env.tenant_add_with_env(
+        "b",
+        "probe",
+        "https://b.example.com",
+        "tok-bbbbbb",
+        &[],
+        &[("KRI_ENCRYPTION_KEY", &other_key)],
     );
     assert!(!out.status.success(), "one store, one key");
     assert!(
@@ -200,19 +163,12 @@ fn an_empty_database_is_refused_and_run_all_fails() {
         "run-all must not exit 0 on an empty kri.db"
     );
     assert!(stderr(&out).contains("empty"), "{}", stderr(&out));
-    let out = env.kri_with_env(
-        &[
-            "tenant",
-            "add",
-            "acme",
-            "--connector",
-            "probe",
-            "--base-url",
-            "https://acme.example.com",
-            "--token-env",
-            "T",
-        ],
-        &[("T", "tok-abcdef")],
+    let out = env.tenant_add(
+        "acme",
+        "probe",
+        "https://acme.example.com",
+        "tok-abcdef",
+        &[],
     );
     assert!(!out.status.success(), "tenant add must not re-create it");
     assert!(
@@ -228,7 +184,7 @@ fn an_empty_database_is_refused_and_run_all_fails() {
 fn the_cli_creates_a_private_data_directory_and_database() {
     use std::os::unix::fs::PermissionsExt;
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    add_probe_tenant(&env, "acme");
+    env.add_probe_tenant("acme");
     let mode =
         |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode(&env.data_dir()), 0o700);
@@ -244,17 +200,12 @@ fn the_cli_creates_a_private_data_directory_and_database() {
 #[test]
 fn a_second_run_of_a_job_is_refused_until_the_first_is_gone() {
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    let out = env.kri_with_env(
+    env.add_tenant(
+        "acme",
+        "probe",
+        "https://acme.example.com",
+        "tok-abcdef",
         &[
-            "tenant",
-            "add",
-            "acme",
-            "--connector",
-            "probe",
-            "--base-url",
-            "https://acme.example.com",
-            "--token-env",
-            "T",
             "--quota",
             "cpu_ms=120000",
             "--quota",
@@ -262,31 +213,8 @@ fn a_second_run_of_a_job_is_refused_until_the_first_is_gone() {
             "--extra",
             r#"{"mode":"infinite-loop"}"#,
         ],
-        &[("T", "tok-abcdef")],
     );
-    assert!(out.status.success(), "{}", stderr(&out));
-    let mut child = std::process::Command::new(kri_bin())
-        .env("KRI_DATA_DIR", env.data_dir())
-        .env("KRI_PLUGINS", env.plugins_dir())
-        .env_remove("KRI_ENCRYPTION_KEY")
-        .args(["run-connector", "probe", "--tenant", "acme"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let runs = env.kri(&["runs", "--tenant", "acme", "--json"]);
-        let v: Value = serde_json::from_slice(&runs.stdout).unwrap_or(Value::Null);
-        if v[0]["status"] == "running" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the run never started"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let mut child = env.spawn_run_until_running("probe", "acme");
     let second = run_probe(&env, "acme");
     let refused = !second.status.success();
     let message = stderr(&second);
