@@ -983,6 +983,7 @@ fn route(
             body_page(
                 r,
                 path,
+                format!("{}{path}", r.base),
                 q,
                 "roles",
                 &items,
@@ -1016,6 +1017,7 @@ fn route(
             body_page(
                 r,
                 path,
+                format!("{}{path}", r.base),
                 q,
                 "resource-sets",
                 &items,
@@ -1037,6 +1039,7 @@ fn route(
                     body_page(
                         r,
                         path,
+                        format!("{}{path}", r.base),
                         q,
                         "resources",
                         &items,
@@ -1136,18 +1139,24 @@ fn role_targets(
     }
 }
 
-/// A page of an IAM list: `{"<key>": [...], "_links": {"self", "next"}}`, the next page's
-/// link in the body (cursor: the last item's id), as the `/api/v1/iam` endpoints do.
-fn body_page<'o>(
-    r: &Renderer<'o>,
-    path: &str,
+/// One page of a list paged by item id (`after=<id of the last item>`), as most of
+/// Okta's lists are: the page's items and, when more follow, the id of its last.
+struct IdPage<'o, T> {
+    limit: usize,
+    items: Vec<T>,
+    next_after: Option<&'o str>,
+}
+
+/// The page of `items` the query's `limit` and `after` select.
+fn id_page<'o, T: Copy>(
     q: &Query,
-    key: &str,
-    items: &[usize],
-    id_of: impl Fn(usize) -> &'o str,
-    render: impl Fn(usize) -> serde_json::Value,
-) -> Result<Page, ApiError> {
-    let limit = parse_limit(q.get("limit"), 100, 100).map_err(ApiError::bad_query)?;
+    items: &[T],
+    default_limit: usize,
+    max_limit: usize,
+    id_of: impl Fn(T) -> &'o str,
+) -> Result<IdPage<'o, T>, ApiError> {
+    let limit =
+        parse_limit(q.get("limit"), default_limit, max_limit).map_err(ApiError::bad_query)?;
     let start = match q.get("after") {
         Some(after) => items
             .iter()
@@ -1156,21 +1165,42 @@ fn body_page<'o>(
             .ok_or_else(|| bad("after", format!("after: '{after}' is not a valid cursor")))?,
         None => 0,
     };
-    let page: Vec<usize> = items.iter().skip(start).take(limit).copied().collect();
-    let values: Vec<serde_json::Value> = page.iter().map(|&i| render(i)).collect();
+    let page: Vec<T> = items.iter().skip(start).take(limit).copied().collect();
+    let next_after = match start + page.len() < items.len() {
+        true => page.last().map(|&last| id_of(last)),
+        false => None,
+    };
+    Ok(IdPage {
+        limit,
+        items: page,
+        next_after,
+    })
+}
+
+/// A page of an IAM list: `{"<key>": [...], "_links": {"self", "next"}}`, the next page's
+/// link in the body (cursor: the last item's id), as the `/api/v1/iam` endpoints do.
+/// `self_href` is the page's own address as that endpoint writes it.
+#[allow(clippy::too_many_arguments)]
+fn body_page<'o, T: Copy>(
+    r: &Renderer<'o>,
+    path: &str,
+    self_href: String,
+    q: &Query,
+    key: &str,
+    items: &[T],
+    id_of: impl Fn(T) -> &'o str,
+    render: impl Fn(T) -> serde_json::Value,
+) -> Result<Page, ApiError> {
+    let page = id_page(q, items, 100, 100, id_of)?;
+    let values: Vec<serde_json::Value> = page.items.iter().map(|&i| render(i)).collect();
     let mut links = serde_json::Map::new();
-    links.insert(
-        "self".into(),
-        serde_json::json!({ "href": format!("{}{path}", r.base) }),
-    );
-    if start + page.len() < items.len() {
-        if let Some(&last) = page.last() {
-            let next = q.with_cursor(limit, id_of(last));
-            links.insert(
-                "next".into(),
-                serde_json::json!({ "href": format!("{}{path}?{next}", r.base) }),
-            );
-        }
+    links.insert("self".into(), serde_json::json!({ "href": self_href }));
+    if let Some(after) = page.next_after {
+        let next = q.with_cursor(page.limit, after);
+        links.insert(
+            "next".into(),
+            serde_json::json!({ "href": format!("{}{path}?{next}", r.base) }),
+        );
     }
     let mut body = serde_json::Map::new();
     body.insert(key.to_string(), serde_json::Value::Array(values));
@@ -1185,6 +1215,7 @@ fn values_to_vec(value: serde_json::Value) -> Vec<u8> {
     serde_json::to_vec(&value).expect("serialising a value cannot fail")
 }
 
+/// A page of a list as a JSON array, the next page's address in a `Link` header.
 #[allow(clippy::too_many_arguments)]
 fn paginate_ids<'o>(
     r: &Renderer<'o>,
@@ -1197,28 +1228,12 @@ fn paginate_ids<'o>(
     id_of: impl Fn(usize) -> &'o str,
     render: impl Fn(usize) -> serde_json::Value,
 ) -> Result<Page, ApiError> {
-    let limit =
-        parse_limit(q.get("limit"), default_limit, max_limit).map_err(ApiError::bad_query)?;
-    let start = match q.get("after") {
-        Some(after) => match items.iter().position(|&i| id_of(i) == after) {
-            Some(p) => p + 1,
-            None => {
-                return Err(ApiError::bad_query(BadQuery {
-                    param: "after",
-                    detail: format!("after: '{after}' is not a valid cursor"),
-                }))
-            }
-        },
-        None => 0,
-    };
-    let page: Vec<usize> = items.iter().skip(start).take(limit).copied().collect();
+    let page = id_page(q, items, default_limit, max_limit, id_of)?;
     let mut links = vec![self_link(r.base, path, raw_query)];
-    if start + page.len() < items.len() {
-        if let Some(&last) = page.last() {
-            links.push(next_link(r.base, path, q, limit, id_of(last)));
-        }
+    if let Some(after) = page.next_after {
+        links.push(next_link(r.base, path, q, page.limit, after));
     }
-    let body = values_array(page.into_iter().map(render).collect());
+    let body = values_array(page.items.into_iter().map(render).collect());
     Ok(Page { body, links })
 }
 
@@ -1290,6 +1305,98 @@ fn bad(param: &'static str, detail: String) -> ApiError {
     ApiError::bad_query(BadQuery { param, detail })
 }
 
+/// The query of a System Log list: `limit`, `since` and `until` (bounds on
+/// `published`), `sortOrder`, `filter` (`eventType eq "..."`) and the `after` cursor
+/// (`<published>_<position>`, of which only the position counts).
+struct LogQuery {
+    limit: usize,
+    since: Option<i64>,
+    until: Option<i64>,
+    descending: bool,
+    event_types: Option<Vec<String>>,
+    cursor: Option<usize>,
+}
+
+impl LogQuery {
+    /// Parses `q` over a log of `len` events.
+    fn parse(q: &Query, len: usize) -> Result<LogQuery, ApiError> {
+        let time = |name: &'static str| -> Result<Option<i64>, ApiError> {
+            q.get(name)
+                .map(|s| {
+                    parse_iso(s).ok_or_else(|| {
+                        bad(name, format!("{name}: '{s}' is not a valid ISO-8601 date"))
+                    })
+                })
+                .transpose()
+        };
+        let descending = match q.get("sortOrder") {
+            None => false,
+            Some(s) if s.eq_ignore_ascii_case("ASCENDING") => false,
+            Some(s) if s.eq_ignore_ascii_case("DESCENDING") => true,
+            Some(s) => {
+                return Err(bad(
+                    "sortOrder",
+                    format!("sortOrder: '{s}' must be ASCENDING or DESCENDING"),
+                ))
+            }
+        };
+        let cursor = match q.get("after") {
+            Some(a) => Some(
+                a.rsplit_once('_')
+                    .and_then(|(_, i)| i.parse::<usize>().ok())
+                    .filter(|&i| i <= len)
+                    .ok_or_else(|| bad("after", format!("after: '{a}' is not a valid cursor")))?,
+            ),
+            None => None,
+        };
+        Ok(LogQuery {
+            limit: parse_limit(q.get("limit"), 100, 1000).map_err(ApiError::bad_query)?,
+            since: time("since")?,
+            until: time("until")?,
+            descending,
+            event_types: match q.get("filter") {
+                Some(f) => Some(filter_values(f, "eventType").map_err(ApiError::bad_query)?),
+                None => None,
+            },
+            cursor,
+        })
+    }
+
+    /// Walks positions `lo..hi` from the cursor in the query's order and takes up to
+    /// `limit` that match: the page, the position the next page starts at, and whether
+    /// there is a next page (always while polling: ascending without `until`).
+    fn walk(
+        &self,
+        lo: usize,
+        hi: usize,
+        matches: impl Fn(usize) -> bool,
+    ) -> (Vec<usize>, usize, bool) {
+        let mut page = Vec::with_capacity(self.limit.min(hi - lo));
+        if !self.descending {
+            let mut i = self.cursor.unwrap_or(lo).max(lo);
+            while i < hi && page.len() < self.limit {
+                if matches(i) {
+                    page.push(i);
+                }
+                i += 1;
+            }
+            let more = self.until.is_none() || (i..hi).any(&matches);
+            (page, i, more)
+        } else {
+            let mut i = self.cursor.unwrap_or(hi).min(hi);
+            while i > lo && page.len() < self.limit {
+                i -= 1;
+                if matches(i) {
+                    page.push(i);
+                }
+            }
+            let more = (lo..i).any(&matches);
+            (page, i, more)
+        }
+    }
+}
+
+/// `/api/v1/logs` over the org's events, which are in `published` order.
 fn list_logs(
     r: &Renderer<'_>,
     path: &str,
@@ -1298,102 +1405,31 @@ fn list_logs(
 ) -> Result<Page, ApiError> {
     let org = r.org;
     let events = &org.events;
-    let limit = parse_limit(q.get("limit"), 100, 1000).map_err(ApiError::bad_query)?;
-    let since = match q.get("since") {
-        Some(s) => parse_iso(s).ok_or_else(|| {
-            bad(
-                "since",
-                format!("since: '{s}' is not a valid ISO-8601 date"),
-            )
-        })?,
-        None => org.now_ms - 7 * DAY_MS,
-    };
-    let until = match q.get("until") {
-        Some(s) => Some(parse_iso(s).ok_or_else(|| {
-            bad(
-                "until",
-                format!("until: '{s}' is not a valid ISO-8601 date"),
-            )
-        })?),
-        None => None,
-    };
-    let descending = match q.get("sortOrder") {
-        None => false,
-        Some(s) if s.eq_ignore_ascii_case("ASCENDING") => false,
-        Some(s) if s.eq_ignore_ascii_case("DESCENDING") => true,
-        Some(s) => {
-            return Err(bad(
-                "sortOrder",
-                format!("sortOrder: '{s}' must be ASCENDING or DESCENDING"),
-            ))
-        }
-    };
-    let kinds: Option<Vec<Option<EventKind>>> = match q.get("filter") {
-        Some(f) => Some(
-            filter_values(f, "eventType")
-                .map_err(ApiError::bad_query)?
-                .iter()
-                .map(|v| EventKind::parse(v))
-                .collect(),
-        ),
-        None => None,
-    };
+    let lq = LogQuery::parse(q, events.len())?;
+    let since = lq.since.unwrap_or(org.now_ms - 7 * DAY_MS);
+    let kinds: Option<Vec<Option<EventKind>>> = lq
+        .event_types
+        .as_ref()
+        .map(|types| types.iter().map(|t| EventKind::parse(t)).collect());
     let matches = |i: usize| {
         kinds
             .as_ref()
             .is_none_or(|ks| ks.iter().any(|k| *k == Some(events[i].kind)))
     };
     let lo = events.partition_point(|e| e.published_ms < since);
-    let hi = match until {
+    let hi = match lq.until {
         Some(u) => events.partition_point(|e| e.published_ms < u),
         None => events.len(),
     }
     .max(lo);
-    let cursor = match q.get("after") {
-        Some(a) => {
-            let index = a
-                .rsplit_once('_')
-                .and_then(|(_, i)| i.parse::<usize>().ok())
-                .filter(|&i| i <= events.len())
-                .ok_or_else(|| bad("after", format!("after: '{a}' is not a valid cursor")))?;
-            Some(index)
-        }
-        None => None,
-    };
-    let cursor_text = |index: usize| -> String {
-        let published = events
-            .get(index.min(events.len().saturating_sub(1)))
-            .map_or(org.now_ms, |e| e.published_ms);
-        format!("{published}_{index}")
-    };
-    let mut page = Vec::with_capacity(limit.min(hi - lo));
-    let next_cursor;
-    let more;
-    if !descending {
-        let mut i = cursor.unwrap_or(lo).max(lo);
-        while i < hi && page.len() < limit {
-            if matches(i) {
-                page.push(i);
-            }
-            i += 1;
-        }
-        next_cursor = i;
-        // Polling (no `until`): the next link is always there, even on an empty page.
-        more = until.is_none() || (i..hi).any(matches);
-    } else {
-        let mut i = cursor.unwrap_or(hi).min(hi);
-        while i > lo && page.len() < limit {
-            i -= 1;
-            if matches(i) {
-                page.push(i);
-            }
-        }
-        next_cursor = i;
-        more = (lo..i).any(matches);
-    }
+    let (page, next_cursor, more) = lq.walk(lo, hi, matches);
     let mut links = vec![self_link(r.base, path, raw_query)];
     if more {
-        links.push(next_link(r.base, path, q, limit, &cursor_text(next_cursor)));
+        let published = events
+            .get(next_cursor.min(events.len().saturating_sub(1)))
+            .map_or(org.now_ms, |e| e.published_ms);
+        let after = format!("{published}_{next_cursor}");
+        links.push(next_link(r.base, path, q, lq.limit, &after));
     }
     let body = json_array(page.into_iter(), |out, i| r.event(out, &events[i]));
     Ok(Page { body, links })
@@ -1401,7 +1437,7 @@ fn list_logs(
 
 /// `/api/v1/logs` over a live log: positions are in order of appearance, so an event
 /// persisted late comes after the cursor of a poll that already passed its `published`
-/// time. `since`/`until` bound `published`; `filter` takes `eventType eq "..."`.
+/// time.
 fn list_live_logs(
     live: &LiveLog,
     base: &str,
@@ -1410,77 +1446,25 @@ fn list_live_logs(
     q: &Query,
 ) -> Result<Page, ApiError> {
     let events = live.visible();
-    let limit = parse_limit(q.get("limit"), 100, 1000).map_err(ApiError::bad_query)?;
-    let time = |name: &'static str| -> Result<Option<i64>, ApiError> {
-        q.get(name)
-            .map(|s| {
-                parse_iso(s)
-                    .ok_or_else(|| bad(name, format!("{name}: '{s}' is not a valid ISO-8601 date")))
-            })
-            .transpose()
-    };
-    let since = time("since")?.unwrap_or(live.now_ms() - 7 * DAY_MS);
-    let until = time("until")?;
-    let descending = match q.get("sortOrder") {
-        None => false,
-        Some(s) if s.eq_ignore_ascii_case("ASCENDING") => false,
-        Some(s) if s.eq_ignore_ascii_case("DESCENDING") => true,
-        Some(s) => {
-            return Err(bad(
-                "sortOrder",
-                format!("sortOrder: '{s}' must be ASCENDING or DESCENDING"),
-            ))
-        }
-    };
-    let types: Option<Vec<String>> = match q.get("filter") {
-        Some(f) => Some(filter_values(f, "eventType").map_err(ApiError::bad_query)?),
-        None => None,
-    };
+    let lq = LogQuery::parse(q, events.len())?;
+    let since = lq.since.unwrap_or(live.now_ms() - 7 * DAY_MS);
     let matches = |i: usize| {
         let e = &events[i];
         e.published_ms >= since
-            && until.is_none_or(|u| e.published_ms < u)
-            && types
+            && lq.until.is_none_or(|u| e.published_ms < u)
+            && lq
+                .event_types
                 .as_ref()
                 .is_none_or(|ts| ts.iter().any(|t| *t == e.event_type))
     };
-    let cursor = match q.get("after") {
-        Some(a) => Some(
-            a.rsplit_once('_')
-                .and_then(|(_, i)| i.parse::<usize>().ok())
-                .filter(|&i| i <= events.len())
-                .ok_or_else(|| bad("after", format!("after: '{a}' is not a valid cursor")))?,
-        ),
-        None => None,
-    };
-    let mut page = Vec::with_capacity(limit.min(events.len()));
-    let (next_cursor, more) = if !descending {
-        let mut i = cursor.unwrap_or(0);
-        while i < events.len() && page.len() < limit {
-            if matches(i) {
-                page.push(i);
-            }
-            i += 1;
-        }
-        // Polling (no `until`): the next link is always there, even on an empty page.
-        (i, until.is_none() || (i..events.len()).any(matches))
-    } else {
-        let mut i = cursor.unwrap_or(events.len());
-        while i > 0 && page.len() < limit {
-            i -= 1;
-            if matches(i) {
-                page.push(i);
-            }
-        }
-        (i, (0..i).any(matches))
-    };
+    let (page, next_cursor, more) = lq.walk(0, events.len(), matches);
     let mut links = vec![self_link(base, path, raw_query)];
     if more {
         let published = events
             .get(next_cursor.saturating_sub(1))
             .map_or(live.now_ms(), |e| e.published_ms);
         let after = format!("{published}_{next_cursor}");
-        links.push(next_link(base, path, q, limit, &after));
+        links.push(next_link(base, path, q, lq.limit, &after));
     }
     let body = json_array(page.into_iter(), |out, i| {
         out.extend_from_slice(&events[i].body)
@@ -1490,23 +1474,8 @@ fn list_live_logs(
 
 fn list_assignees(r: &Renderer<'_>, path: &str, q: &Query) -> Result<Page, ApiError> {
     let org = r.org;
-    let limit = parse_limit(q.get("limit"), 100, 100).map_err(ApiError::bad_query)?;
     // Every user holding a role, directly or through a group.
     let users = org.role_holders();
-    let start = match q.get("after") {
-        Some(after) => users
-            .iter()
-            .position(|&u| org.users[u as usize].id == after)
-            .map(|p| p + 1)
-            .ok_or_else(|| bad("after", format!("after: '{after}' is not a valid cursor")))?,
-        None => 0,
-    };
-    let page: Vec<u32> = users.iter().skip(start).take(limit).copied().collect();
-    let values: Vec<serde_json::Value> = page
-        .iter()
-        .map(|&u| r.assignee(&org.users[u as usize]))
-        .collect();
-    let mut links = serde_json::Map::new();
     let self_query = match q.pairs.is_empty() {
         true => String::new(),
         false => format!(
@@ -1516,22 +1485,14 @@ fn list_assignees(r: &Renderer<'_>, path: &str, q: &Query) -> Result<Page, ApiEr
                 .finish()
         ),
     };
-    links.insert(
-        "self".into(),
-        serde_json::json!({ "href": format!("{}{path}{self_query}", r.base) }),
-    );
-    if start + page.len() < users.len() {
-        if let Some(&last) = page.last() {
-            let next = q.with_cursor(limit, &org.users[last as usize].id);
-            links.insert(
-                "next".into(),
-                serde_json::json!({ "href": format!("{}{path}?{next}", r.base) }),
-            );
-        }
-    }
-    let body = serde_json::json!({ "value": values, "_links": links });
-    Ok(Page {
-        body: values_to_vec(body),
-        links: Vec::new(),
-    })
+    body_page(
+        r,
+        path,
+        format!("{}{path}{self_query}", r.base),
+        q,
+        "value",
+        &users,
+        |u| org.users[u as usize].id.as_str(),
+        |u| r.assignee(&org.users[u as usize]),
+    )
 }
