@@ -147,15 +147,54 @@ async fn commit(store: &dyn Store, tenant: &str, job: &str, mut commit: RunCommi
     run_id
 }
 
+/// Adds the tenant `id` ([`tenant`]) with a secret sealed by key 1.
+async fn add(store: &dyn Store, id: &str) {
+    store
+        .add_tenant(&tenant(id), &sealed(1))
+        .await
+        .expect("add tenant");
+}
+
+/// Commits a run of the `logs` job that stores `events`.
+async fn commit_events(store: &dyn Store, tenant: &str, events: Vec<Event>) -> i64 {
+    let events = RunCommit {
+        events,
+        ..Default::default()
+    };
+    commit(store, tenant, "logs", events).await
+}
+
+/// Commits a run of the `logs` job that raises `alerts`.
+async fn commit_alerts(store: &dyn Store, tenant: &str, alerts: Vec<Alert>) -> i64 {
+    let alerts = RunCommit {
+        alerts,
+        ..Default::default()
+    };
+    commit(store, tenant, "logs", alerts).await
+}
+
+/// Commits a run of the `kris` job that stores `kris`.
+async fn commit_kris(store: &dyn Store, tenant: &str, kris: Vec<KriOutput>) -> i64 {
+    let kris = RunCommit {
+        kris,
+        ..Default::default()
+    };
+    commit(store, tenant, "kris", kris).await
+}
+
+/// Commits a run of the `inventory` job that upserts `nodes` and `edges`.
+async fn commit_graph(store: &dyn Store, tenant: &str, nodes: Vec<Node>, edges: Vec<Edge>) -> i64 {
+    let graph = RunCommit {
+        nodes,
+        edges,
+        ..Default::default()
+    };
+    commit(store, tenant, "inventory", graph).await
+}
+
 async fn tenants_are_added_listed_and_removed(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("t-b"), &sealed(1))
-        .await
-        .expect("add b");
-    store
-        .add_tenant(&tenant("t-a"), &sealed(1))
-        .await
-        .expect("add a");
+    add(store, "t-b").await;
+    add(store, "t-a").await;
     assert!(matches!(
         store.add_tenant(&tenant("t-a"), &sealed(1)).await,
         Err(StoreError::TenantExists(id)) if id == "t-a"
@@ -205,10 +244,7 @@ async fn tenants_are_added_listed_and_removed(store: &dyn Store) {
 }
 
 async fn secrets_round_trip_and_are_replaced(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("s-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "s-a").await;
     assert_eq!(
         store.secret("s-a").await.expect("secret").nonce,
         vec![1; 24]
@@ -250,14 +286,8 @@ async fn secrets_round_trip_and_are_replaced(store: &dyn Store) {
 }
 
 async fn a_job_runs_once_at_a_time_per_tenant(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("l-a"), &sealed(1))
-        .await
-        .expect("add");
-    store
-        .add_tenant(&tenant("l-b"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "l-a").await;
+    add(store, "l-b").await;
     let first = store.start_run(&start("l-a", "kris")).await.expect("start");
     match store.start_run(&start("l-a", "kris")).await {
         Err(StoreError::RunInProgress { run_id, job, .. }) => {
@@ -292,10 +322,7 @@ async fn a_job_runs_once_at_a_time_per_tenant(store: &dyn Store) {
 }
 
 async fn definitions_keep_tuned_thresholds(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("d-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "d-a").await;
     let def = KriDefinitionRow {
         slug: "mfa".into(),
         name: "MFA coverage".into(),
@@ -330,10 +357,7 @@ async fn definitions_keep_tuned_thresholds(store: &dyn Store) {
 }
 
 async fn runs_record_job_kind_status_and_stats(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("r-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "r-a").await;
     let stats = RunStats {
         requests: 7,
         responses_429: 1,
@@ -407,34 +431,21 @@ async fn kri_history_shows_latest_and_change(store: &dyn Store) {
         )
         .await
         .expect("seed");
-    commit(
+    commit_kris(store, "k-a", vec![kri("mfa", 95.0, KriStatus::Ok)]).await;
+    let second = commit_kris(
         store,
         "k-a",
-        "kris",
-        RunCommit {
-            kris: vec![kri("mfa", 95.0, KriStatus::Ok)],
-            ..Default::default()
-        },
-    )
-    .await;
-    let second = commit(
-        store,
-        "k-a",
-        "kris",
-        RunCommit {
-            kris: vec![
-                kri("mfa", 85.5, KriStatus::Warn),
-                KriOutput {
-                    value: None,
-                    numerator: None,
-                    denominator: None,
-                    status: KriStatus::NotEvaluated,
-                    reason: Some("missing okta.users.read".into()),
-                    ..kri("admins", 0.0, KriStatus::NotEvaluated)
-                },
-            ],
-            ..Default::default()
-        },
+        vec![
+            kri("mfa", 85.5, KriStatus::Warn),
+            KriOutput {
+                value: None,
+                numerator: None,
+                denominator: None,
+                status: KriStatus::NotEvaluated,
+                reason: Some("missing okta.users.read".into()),
+                ..kri("admins", 0.0, KriStatus::NotEvaluated)
+            },
+        ],
     )
     .await;
     let rows = store.latest_kris("k-a").await.expect("kris");
@@ -491,38 +502,22 @@ async fn kri_history_shows_latest_and_change(store: &dyn Store) {
 }
 
 async fn state_is_set_and_deleted_per_connector(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("st-a"), &sealed(1))
-        .await
-        .expect("add");
-    let changes: StateChanges = BTreeMap::from([
+    add(store, "st-a").await;
+    let first: StateChanges = BTreeMap::from([
         ("cursor".to_string(), Some(b"1".to_vec())),
         ("old".to_string(), Some(b"x".to_vec())),
     ]);
-    commit(
-        store,
-        "st-a",
-        "kris",
-        RunCommit {
-            state: changes,
-            ..Default::default()
-        },
-    )
-    .await;
-    let changes: StateChanges = BTreeMap::from([
+    let second: StateChanges = BTreeMap::from([
         ("cursor".to_string(), Some(b"2".to_vec())),
         ("old".to_string(), None),
     ]);
-    commit(
-        store,
-        "st-a",
-        "kris",
-        RunCommit {
-            state: changes,
+    for state in [first, second] {
+        let changes = RunCommit {
+            state,
             ..Default::default()
-        },
-    )
-    .await;
+        };
+        commit(store, "st-a", "kris", changes).await;
+    }
     assert_eq!(
         store.load_state("st-a", "okta").await.expect("state"),
         BTreeMap::from([("cursor".to_string(), b"2".to_vec())])
@@ -535,10 +530,7 @@ async fn state_is_set_and_deleted_per_connector(store: &dyn Store) {
 }
 
 async fn graph_nodes_and_edges_are_upserted(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("g-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "g-a").await;
     let node = |name: &str| Node {
         id: "u1".into(),
         kind: "user".into(),
@@ -553,29 +545,9 @@ async fn graph_nodes_and_edges_are_upserted(store: &dyn Store) {
         kind: "member_of".into(),
         properties: serde_json::json!({ "admin": admin }),
     };
-    commit(
-        store,
-        "g-a",
-        "inventory",
-        RunCommit {
-            nodes: vec![node("Ann")],
-            edges: vec![edge(false)],
-            ..Default::default()
-        },
-    )
-    .await;
+    commit_graph(store, "g-a", vec![node("Ann")], vec![edge(false)]).await;
     let first = store.nodes("g-a").await.expect("nodes");
-    commit(
-        store,
-        "g-a",
-        "inventory",
-        RunCommit {
-            nodes: vec![node("Ann B.")],
-            edges: vec![edge(true)],
-            ..Default::default()
-        },
-    )
-    .await;
+    commit_graph(store, "g-a", vec![node("Ann B.")], vec![edge(true)]).await;
     let nodes = store.nodes("g-a").await.expect("nodes");
     assert_eq!(nodes.len(), 1, "one node per id");
     assert_eq!(nodes[0].node, node("Ann B."));
@@ -587,48 +559,15 @@ async fn graph_nodes_and_edges_are_upserted(store: &dyn Store) {
 }
 
 async fn events_are_deduplicated_by_id(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("e-a"), &sealed(1))
-        .await
-        .expect("add");
-    store
-        .add_tenant(&tenant("e-b"), &sealed(1))
-        .await
-        .expect("add");
-    let first = commit(
-        store,
-        "e-a",
-        "logs",
-        RunCommit {
-            events: vec![event("ev1", 1_000), event("ev2", 2_000)],
-            ..Default::default()
-        },
-    )
-    .await;
+    add(store, "e-a").await;
+    add(store, "e-b").await;
+    let first = commit_events(store, "e-a", vec![event("ev1", 1_000), event("ev2", 2_000)]).await;
     // The same uuid again (an overlapping poll window) is skipped, not an error;
     // and another tenant may hold the same uuid.
     let mut changed = event("ev2", 2_000);
     changed.event_type = "changed".into();
-    commit(
-        store,
-        "e-a",
-        "logs",
-        RunCommit {
-            events: vec![changed, event("ev3", 3_000)],
-            ..Default::default()
-        },
-    )
-    .await;
-    commit(
-        store,
-        "e-b",
-        "logs",
-        RunCommit {
-            events: vec![event("ev1", 1_000)],
-            ..Default::default()
-        },
-    )
-    .await;
+    commit_events(store, "e-a", vec![changed, event("ev3", 3_000)]).await;
+    commit_events(store, "e-b", vec![event("ev1", 1_000)]).await;
     let events = store.events("e-a", 10).await.expect("events");
     let ids: Vec<&str> = events.iter().map(|e| e.event.id.as_str()).collect();
     assert_eq!(ids, ["ev3", "ev2", "ev1"], "newest first, each once");
@@ -643,31 +582,15 @@ async fn events_are_deduplicated_by_id(store: &dyn Store) {
 }
 
 async fn alerts_are_deduplicated_by_key(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("a-a"), &sealed(1))
-        .await
-        .expect("add");
-    commit(
+    add(store, "a-a").await;
+    commit_alerts(store, "a-a", vec![alert("push:u1", &["ev1", "ev2"], 2_000)]).await;
+    commit_alerts(
         store,
         "a-a",
-        "logs",
-        RunCommit {
-            alerts: vec![alert("push:u1", &["ev1", "ev2"], 2_000)],
-            ..Default::default()
-        },
-    )
-    .await;
-    commit(
-        store,
-        "a-a",
-        "logs",
-        RunCommit {
-            alerts: vec![
-                alert("push:u1", &["ev2", "ev3"], 3_000),
-                alert("push:u2", &["ev9"], 9_000),
-            ],
-            ..Default::default()
-        },
+        vec![
+            alert("push:u1", &["ev2", "ev3"], 3_000),
+            alert("push:u2", &["ev9"], 9_000),
+        ],
     )
     .await;
     let alerts = store.alerts("a-a").await.expect("alerts");
@@ -688,10 +611,7 @@ async fn alerts_are_deduplicated_by_key(store: &dyn Store) {
 }
 
 async fn a_failed_run_changes_nothing_but_its_own_row(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("f-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "f-a").await;
     let good = commit(
         store,
         "f-a",
@@ -726,10 +646,7 @@ async fn a_failed_run_changes_nothing_but_its_own_row(store: &dyn Store) {
 }
 
 async fn removing_a_tenant_removes_everything_kept_for_it(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("x-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "x-a").await;
     commit(
         store,
         "x-a",
@@ -790,7 +707,7 @@ async fn run_query(
 
 async fn queries_see_only_the_tenants_rows(store: &dyn Store) {
     for (t, org) in [("q-a", "https://a.okta.com"), ("q-b", "https://b.okta.com")] {
-        store.add_tenant(&tenant(t), &sealed(1)).await.expect("add");
+        add(store, t).await;
         commit(
             store,
             t,
@@ -855,10 +772,7 @@ async fn queries_see_only_the_tenants_rows(store: &dyn Store) {
 }
 
 async fn queries_cannot_write_or_read_other_tables(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("q-c"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "q-c").await;
     let limits = QueryLimits::default();
     for sql in [
         "SELECT * FROM secrets",
@@ -878,10 +792,7 @@ async fn queries_cannot_write_or_read_other_tables(store: &dyn Store) {
 }
 
 async fn queries_are_bounded_in_rows_and_time(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("q-d"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "q-d").await;
     let small = QueryLimits {
         max_rows: 3,
         ..QueryLimits::default()
@@ -914,37 +825,18 @@ async fn queries_are_bounded_in_rows_and_time(store: &dyn Store) {
 }
 
 async fn events_are_filtered_by_time_type_and_actor(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("evf-a"), &sealed(1))
-        .await
-        .expect("add");
-    store
-        .add_tenant(&tenant("evf-b"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "evf-a").await;
+    add(store, "evf-b").await;
     let mut grant = event("e3", 3_000);
     grant.event_type = "user.account.privilege.grant".into();
     grant.actor = entity("admin1");
-    commit(
+    commit_events(
         store,
         "evf-a",
-        "logs",
-        RunCommit {
-            events: vec![event("e1", 1_000), event("e2", 2_000), grant],
-            ..Default::default()
-        },
+        vec![event("e1", 1_000), event("e2", 2_000), grant],
     )
     .await;
-    commit(
-        store,
-        "evf-b",
-        "logs",
-        RunCommit {
-            events: vec![event("other", 2_500)],
-            ..Default::default()
-        },
-    )
-    .await;
+    commit_events(store, "evf-b", vec![event("other", 2_500)]).await;
     let ids = |events: Vec<super::StoredEvent>| -> Vec<String> {
         events.into_iter().map(|e| e.event.id).collect()
     };
@@ -976,22 +868,10 @@ async fn events_are_filtered_by_time_type_and_actor(store: &dyn Store) {
 }
 
 async fn alerts_are_filtered_and_change_status(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("als-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "als-a").await;
     let mut critical = alert("k2", &["e9"], 2_000);
     critical.severity = Severity::Critical;
-    commit(
-        store,
-        "als-a",
-        "logs",
-        RunCommit {
-            alerts: vec![alert("k1", &["e1"], 1_000), critical],
-            ..Default::default()
-        },
-    )
-    .await;
+    commit_alerts(store, "als-a", vec![alert("k1", &["e1"], 1_000), critical]).await;
     let all = store
         .find_alerts("als-a", None, None)
         .await
@@ -1016,16 +896,7 @@ async fn alerts_are_filtered_and_change_status(store: &dyn Store) {
     assert_eq!(open.len(), 1);
     assert_eq!(open[0].dedupe_key, "k2");
     // A later emission of the same incident keeps the operator's status.
-    commit(
-        store,
-        "als-a",
-        "logs",
-        RunCommit {
-            alerts: vec![alert("k1", &["e5"], 5_000)],
-            ..Default::default()
-        },
-    )
-    .await;
+    commit_alerts(store, "als-a", vec![alert("k1", &["e5"], 5_000)]).await;
     let acked = store
         .find_alerts("als-a", Some(AlertStatus::Acknowledged), None)
         .await
@@ -1045,22 +916,9 @@ async fn alerts_are_filtered_and_change_status(store: &dyn Store) {
 }
 
 async fn access_paths_are_rebuilt_and_answer_the_seed_queries(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("acp-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "acp-a").await;
     let (nodes, edges) = crate::graph::small_graph();
-    commit(
-        store,
-        "acp-a",
-        "inventory",
-        RunCommit {
-            nodes,
-            edges,
-            ..Default::default()
-        },
-    )
-    .await;
+    commit_graph(store, "acp-a", nodes, edges).await;
     assert_eq!(
         store.rebuild_access_paths("acp-a").await.expect("rebuild"),
         6
@@ -1142,10 +1000,7 @@ async fn access_paths_are_rebuilt_and_answer_the_seed_queries(store: &dyn Store)
         11
     );
     store.remove_tenant("acp-a").await.expect("remove");
-    store
-        .add_tenant(&tenant("acp-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "acp-a").await;
     assert!(column("SELECT * FROM access_path", "identity")
         .await
         .is_empty());
@@ -1159,29 +1014,62 @@ async fn schedules_of(store: &dyn Store, prefix: &str) -> Vec<super::JobSchedule
         .collect()
 }
 
+/// Ensures `tenant`'s schedule of `job` ([`Store::ensure_schedule`]).
+async fn ensure(store: &dyn Store, tenant: &str, job: &str, interval_ms: i64, first_due_ms: i64) {
+    store
+        .ensure_schedule(tenant, job, interval_ms, first_due_ms)
+        .await
+        .expect("ensure schedule");
+}
+
+/// What `owner` claims at `now_ms` ([`Store::claim_due_jobs`]).
+async fn claim(
+    store: &dyn Store,
+    owner: &str,
+    now_ms: i64,
+    lease_ms: i64,
+    limit: usize,
+) -> Vec<JobClaim> {
+    store
+        .claim_due_jobs(owner, now_ms, lease_ms, limit)
+        .await
+        .expect("claim due jobs")
+}
+
+/// Whether `owner` still held `claim` and renewed it ([`Store::renew_job_claim`]).
+async fn renew(
+    store: &dyn Store,
+    owner: &str,
+    claim: &JobClaim,
+    now_ms: i64,
+    lease_ms: i64,
+) -> bool {
+    store
+        .renew_job_claim(owner, claim, now_ms, lease_ms)
+        .await
+        .expect("renew job claim")
+}
+
+/// Whether `owner` still held `claim` and finished it, due again at `next_due_ms`
+/// ([`Store::finish_job_claim`]).
+async fn finish(store: &dyn Store, owner: &str, claim: &JobClaim, next_due_ms: i64) -> bool {
+    store
+        .finish_job_claim(owner, claim, next_due_ms)
+        .await
+        .expect("finish job claim")
+}
+
 async fn schedules_are_ensured_and_follow_interval_changes(store: &dyn Store) {
     for id in ["sch-a", "sch-b"] {
-        store
-            .add_tenant(&tenant(id), &sealed(1))
-            .await
-            .expect("add");
+        add(store, id).await;
     }
     assert!(matches!(
         store.ensure_schedule("sch-nobody", "kris", 60_000, 1_000).await,
         Err(StoreError::UnknownTenant(id)) if id == "sch-nobody"
     ));
-    store
-        .ensure_schedule("sch-b", "logs", 60_000, 5_000)
-        .await
-        .expect("ensure");
-    store
-        .ensure_schedule("sch-a", "kris", 86_400_000, 9_000)
-        .await
-        .expect("ensure");
-    store
-        .ensure_schedule("sch-a", "inventory", 1_800_000, 7_000)
-        .await
-        .expect("ensure");
+    ensure(store, "sch-b", "logs", 60_000, 5_000).await;
+    ensure(store, "sch-a", "kris", 86_400_000, 9_000).await;
+    ensure(store, "sch-a", "inventory", 1_800_000, 7_000).await;
     let got = schedules_of(store, "sch-").await;
     let keys: Vec<(&str, &str, i64, i64, i64)> = got
         .iter()
@@ -1208,19 +1096,10 @@ async fn schedules_are_ensured_and_follow_interval_changes(store: &dyn Store) {
         .iter()
         .all(|s| s.lease_owner.is_none() && s.lease_until_ms.is_none()));
     // Same interval: the next due time stays, whatever first_due_ms says.
-    store
-        .ensure_schedule("sch-a", "kris", 86_400_000, 1_000)
-        .await
-        .expect("ensure");
+    ensure(store, "sch-a", "kris", 86_400_000, 1_000).await;
     // A changed interval: due at the earlier of the two times.
-    store
-        .ensure_schedule("sch-a", "inventory", 600_000, 3_000)
-        .await
-        .expect("ensure");
-    store
-        .ensure_schedule("sch-b", "logs", 30_000, 50_000)
-        .await
-        .expect("ensure");
+    ensure(store, "sch-a", "inventory", 600_000, 3_000).await;
+    ensure(store, "sch-b", "logs", 30_000, 50_000).await;
     let got = schedules_of(store, "sch-").await;
     let keys: Vec<(&str, i64, i64)> = got
         .iter()
@@ -1240,24 +1119,14 @@ async fn schedules_are_ensured_and_follow_interval_changes(store: &dyn Store) {
 }
 
 async fn only_due_free_schedules_are_claimed_oldest_first(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("clm-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "clm-a").await;
     let due = |job: &'static str, at: i64| store.ensure_schedule("clm-a", job, 60_000, at);
     due("j3", 3_000).await.expect("ensure");
     due("j1", 1_000).await.expect("ensure");
     due("j2", 2_000).await.expect("ensure");
     due("later", 10_000).await.expect("ensure");
-    assert!(store
-        .claim_due_jobs("h1", 500, 30_000, 10)
-        .await
-        .expect("claim")
-        .is_empty());
-    let claims = store
-        .claim_due_jobs("h1", 3_000, 30_000, 2)
-        .await
-        .expect("claim");
+    assert!(claim(store, "h1", 500, 30_000, 10).await.is_empty());
+    let claims = claim(store, "h1", 3_000, 30_000, 2).await;
     assert_eq!(
         claims,
         [
@@ -1281,29 +1150,20 @@ async fn only_due_free_schedules_are_claimed_oldest_first(store: &dyn Store) {
     assert_eq!(j1.lease_owner.as_deref(), Some("h1"));
     assert_eq!(j1.lease_until_ms, Some(33_000));
     // Held rows are not claimed again; j3 is due and free, `later` is not due.
-    let more = store
-        .claim_due_jobs("h2", 3_000, 30_000, 10)
-        .await
-        .expect("claim");
+    let more = claim(store, "h2", 3_000, 30_000, 10).await;
     assert_eq!(
         more.iter().map(|c| c.job.as_str()).collect::<Vec<_>>(),
         ["j3"]
     );
     // Renewing extends the lease; finishing frees it and sets the next due time.
-    assert!(store
-        .renew_job_claim("h1", &claims[0], 20_000, 30_000)
-        .await
-        .expect("renew"));
+    assert!(renew(store, "h1", &claims[0], 20_000, 30_000).await);
     let j1 = schedules_of(store, "clm-")
         .await
         .into_iter()
         .find(|s| s.job == "j1")
         .expect("j1");
     assert_eq!(j1.lease_until_ms, Some(50_000));
-    assert!(store
-        .finish_job_claim("h1", &claims[0], 61_000)
-        .await
-        .expect("finish"));
+    assert!(finish(store, "h1", &claims[0], 61_000).await);
     let j1 = schedules_of(store, "clm-")
         .await
         .into_iter()
@@ -1314,35 +1174,16 @@ async fn only_due_free_schedules_are_claimed_oldest_first(store: &dyn Store) {
         (None, None, 61_000, 1)
     );
     // Another owner cannot finish a claim it does not hold.
-    assert!(!store
-        .finish_job_claim("h2", &claims[1], 99_000)
-        .await
-        .expect("finish"));
-    assert!(!store
-        .renew_job_claim("h2", &claims[1], 4_000, 30_000)
-        .await
-        .expect("renew"));
-    assert!(store
-        .finish_job_claim("h1", &claims[1], 62_000)
-        .await
-        .expect("finish"));
-    assert!(store
-        .finish_job_claim("h2", &more[0], 63_000)
-        .await
-        .expect("finish"));
-    assert!(store
-        .claim_due_jobs("h1", 9_999, 30_000, 10)
-        .await
-        .expect("claim")
-        .is_empty());
+    assert!(!finish(store, "h2", &claims[1], 99_000).await);
+    assert!(!renew(store, "h2", &claims[1], 4_000, 30_000).await);
+    assert!(finish(store, "h1", &claims[1], 62_000).await);
+    assert!(finish(store, "h2", &more[0], 63_000).await);
+    assert!(claim(store, "h1", 9_999, 30_000, 10).await.is_empty());
     store.remove_tenant("clm-a").await.expect("remove");
 }
 
 async fn concurrent_claimers_never_claim_the_same_row(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("cc-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "cc-a").await;
     for i in 0..40 {
         store
             .ensure_schedule("cc-a", &format!("job{i:02}"), 60_000, 1_000 + i)
@@ -1352,12 +1193,7 @@ async fn concurrent_claimers_never_claim_the_same_row(store: &dyn Store) {
     let claimer = |owner: &'static str| async move {
         let mut got = Vec::new();
         for _ in 0..10 {
-            got.extend(
-                store
-                    .claim_due_jobs(owner, 5_000, 30_000, 3)
-                    .await
-                    .expect("claim"),
-            );
+            got.extend(claim(store, owner, 5_000, 30_000, 3).await);
         }
         got
     };
@@ -1376,31 +1212,15 @@ async fn concurrent_claimers_never_claim_the_same_row(store: &dyn Store) {
 }
 
 async fn an_expired_lease_is_reclaimed_and_the_stale_holder_loses(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("exp-a"), &sealed(1))
-        .await
-        .expect("add");
-    store
-        .ensure_schedule("exp-a", "logs", 60_000, 1_000)
-        .await
-        .expect("ensure");
-    let first = store
-        .claim_due_jobs("h1", 1_000, 10_000, 5)
-        .await
-        .expect("claim");
+    add(store, "exp-a").await;
+    ensure(store, "exp-a", "logs", 60_000, 1_000).await;
+    let first = claim(store, "h1", 1_000, 10_000, 5).await;
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].fence, 1);
     // Still leased at 10_999: nobody else gets it.
-    assert!(store
-        .claim_due_jobs("h2", 10_999, 10_000, 5)
-        .await
-        .expect("claim")
-        .is_empty());
+    assert!(claim(store, "h2", 10_999, 10_000, 5).await.is_empty());
     // Expired at 11_000: h2 takes it over with the next fence.
-    let second = store
-        .claim_due_jobs("h2", 11_000, 10_000, 5)
-        .await
-        .expect("claim");
+    let second = claim(store, "h2", 11_000, 10_000, 5).await;
     assert_eq!(
         second,
         [JobClaim {
@@ -1411,14 +1231,8 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_holder_loses(store: &dyn St
         }]
     );
     // The stale holder can neither renew nor finish.
-    assert!(!store
-        .renew_job_claim("h1", &first[0], 11_500, 10_000)
-        .await
-        .expect("renew"));
-    assert!(!store
-        .finish_job_claim("h1", &first[0], 70_000)
-        .await
-        .expect("finish"));
+    assert!(!renew(store, "h1", &first[0], 11_500, 10_000).await);
+    assert!(!finish(store, "h1", &first[0], 70_000).await);
     let row = schedules_of(store, "exp-").await.remove(0);
     assert_eq!(
         (row.lease_owner.as_deref(), row.lease_until_ms, row.fence),
@@ -1429,64 +1243,31 @@ async fn an_expired_lease_is_reclaimed_and_the_stale_holder_loses(store: &dyn St
         fence: 1,
         ..second[0].clone()
     };
-    assert!(!store
-        .finish_job_claim("h2", &old_fence, 71_000)
-        .await
-        .expect("finish"));
-    assert!(store
-        .finish_job_claim("h2", &second[0], 71_000)
-        .await
-        .expect("finish"));
+    assert!(!finish(store, "h2", &old_fence, 71_000).await);
+    assert!(finish(store, "h2", &second[0], 71_000).await);
     store.remove_tenant("exp-a").await.expect("remove");
 }
 
 async fn removing_a_tenant_removes_its_schedules(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("rms-a"), &sealed(1))
-        .await
-        .expect("add");
-    store
-        .ensure_schedule("rms-a", "kris", 60_000, 1_000)
-        .await
-        .expect("ensure");
-    let claim = store
-        .claim_due_jobs("h1", 1_000, 10_000, 5)
-        .await
-        .expect("claim");
+    add(store, "rms-a").await;
+    ensure(store, "rms-a", "kris", 60_000, 1_000).await;
+    let claim = claim(store, "h1", 1_000, 10_000, 5).await;
     assert_eq!(claim.len(), 1);
     store.remove_tenant("rms-a").await.expect("remove");
     assert!(schedules_of(store, "rms-").await.is_empty());
-    assert!(!store
-        .renew_job_claim("h1", &claim[0], 2_000, 10_000)
-        .await
-        .expect("renew"));
-    assert!(!store
-        .finish_job_claim("h1", &claim[0], 61_000)
-        .await
-        .expect("finish"));
+    assert!(!renew(store, "h1", &claim[0], 2_000, 10_000).await);
+    assert!(!finish(store, "h1", &claim[0], 61_000).await);
     // Added again, the tenant starts with no schedules and a fresh fence.
-    store
-        .add_tenant(&tenant("rms-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "rms-a").await;
     assert!(schedules_of(store, "rms-").await.is_empty());
-    store
-        .ensure_schedule("rms-a", "kris", 60_000, 1_000)
-        .await
-        .expect("ensure");
+    ensure(store, "rms-a", "kris", 60_000, 1_000).await;
     assert_eq!(schedules_of(store, "rms-").await[0].fence, 0);
     store.remove_tenant("rms-a").await.expect("remove");
 }
 
 async fn kri_history_lists_values_newest_first(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("kh-a"), &sealed(1))
-        .await
-        .expect("add");
-    store
-        .add_tenant(&tenant("kh-b"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "kh-a").await;
+    add(store, "kh-b").await;
     let mut runs = Vec::new();
     for (mfa, admins) in [(90.0, 3.0), (80.0, 4.0), (70.0, 5.0)] {
         let kris = vec![
@@ -1507,16 +1288,7 @@ async fn kri_history_lists_values_newest_first(store: &dyn Store) {
         );
     }
     let other = vec![kri("mfa", 1.0, KriStatus::Ok)];
-    commit(
-        store,
-        "kh-b",
-        "kris",
-        RunCommit {
-            kris: other,
-            ..Default::default()
-        },
-    )
-    .await;
+    commit_kris(store, "kh-b", other).await;
     let mfa = store
         .kri_history("kh-a", Some("mfa"), 10)
         .await
@@ -1550,47 +1322,17 @@ async fn kri_history_lists_values_newest_first(store: &dyn Store) {
 }
 
 async fn alerts_rise_in_severity_and_keep_the_first_evidence_time(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("sev-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "sev-a").await;
     let mut first = alert("push:u1", &["ev1", "ev5"], 5_000);
     first.details = serde_json::json!({"first_seen_ms": 1_000, "pushes": 5});
-    commit(
-        store,
-        "sev-a",
-        "logs",
-        RunCommit {
-            alerts: vec![first],
-            ..Default::default()
-        },
-    )
-    .await;
+    commit_alerts(store, "sev-a", vec![first]).await;
     let mut worse = alert("push:u1", &["ev6"], 6_000);
     worse.severity = Severity::Critical;
     worse.title = "Push fatigue, then a sign-in".into();
     worse.details = serde_json::json!({"first_seen_ms": 1_000, "pushes": 6});
-    commit(
-        store,
-        "sev-a",
-        "logs",
-        RunCommit {
-            alerts: vec![worse],
-            ..Default::default()
-        },
-    )
-    .await;
+    commit_alerts(store, "sev-a", vec![worse]).await;
     // A lower severity later changes nothing but the evidence and last-seen time.
-    commit(
-        store,
-        "sev-a",
-        "logs",
-        RunCommit {
-            alerts: vec![alert("push:u1", &["ev7"], 7_000)],
-            ..Default::default()
-        },
-    )
-    .await;
+    commit_alerts(store, "sev-a", vec![alert("push:u1", &["ev7"], 7_000)]).await;
     let alerts = store.alerts("sev-a").await.expect("alerts");
     assert_eq!(alerts.len(), 1);
     let a = &alerts[0];
@@ -1603,7 +1345,7 @@ async fn alerts_rise_in_severity_and_keep_the_first_evidence_time(store: &dyn St
 
 async fn events_past_retention_are_pruned(store: &dyn Store) {
     for t in ["ret-a", "ret-b"] {
-        store.add_tenant(&tenant(t), &sealed(1)).await.expect("add");
+        add(store, t).await;
         commit(
             store,
             t,
@@ -1634,10 +1376,7 @@ async fn events_past_retention_are_pruned(store: &dyn Store) {
 
 async fn event_pages_walk_a_window_in_time_then_id_order(store: &dyn Store) {
     for id in ["evp-a", "evp-b"] {
-        store
-            .add_tenant(&tenant(id), &sealed(1))
-            .await
-            .expect("add");
+        add(store, id).await;
     }
     // Ties on time (b, a, c at 2000) come back by id; 1000 is on the window's open
     // start, 5000 past its end; another tenant's event at 2000 is never seen.
@@ -1650,26 +1389,13 @@ async fn event_pages_walk_a_window_in_time_then_id_order(store: &dyn Store) {
         ("e", 4_000),
         ("z", 5_000),
     ];
-    commit(
+    commit_events(
         store,
         "evp-a",
-        "logs",
-        RunCommit {
-            events: events.iter().map(|(id, t)| event(id, *t)).collect(),
-            ..Default::default()
-        },
+        events.iter().map(|(id, t)| event(id, *t)).collect(),
     )
     .await;
-    commit(
-        store,
-        "evp-b",
-        "logs",
-        RunCommit {
-            events: vec![event("aa", 2_000)],
-            ..Default::default()
-        },
-    )
-    .await;
+    commit_events(store, "evp-b", vec![event("aa", 2_000)]).await;
     for limit in [1usize, 2, 3, 10] {
         let mut seen = Vec::new();
         let mut from: Option<(i64, String)> = None;
@@ -1702,10 +1428,7 @@ async fn event_pages_walk_a_window_in_time_then_id_order(store: &dyn Store) {
 }
 
 async fn an_expired_run_lease_is_taken_over_and_its_commit_fenced(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("rl-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "rl-a").await;
     let stalled = store
         .start_run(&start("rl-a", "kris"))
         .await
@@ -1765,10 +1488,7 @@ async fn an_expired_run_lease_is_taken_over_and_its_commit_fenced(store: &dyn St
 }
 
 async fn a_renewed_run_lease_keeps_the_job(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("rl-b"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "rl-b").await;
     let held = store
         .start_run(&start("rl-b", "kris"))
         .await
@@ -1806,10 +1526,7 @@ async fn paths_of(store: &dyn Store, tenant: &str, identity_id: &str) -> serde_j
 
 async fn retracted_and_uncovered_graph_rows_leave_with_their_paths(store: &dyn Store) {
     use crate::graph::{edge_kind, node_kind, small_graph};
-    store
-        .add_tenant(&tenant("gr-a"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "gr-a").await;
     let (nodes, edges) = small_graph();
     let first = store
         .start_run(&start("gr-a", "inventory"))
@@ -1912,10 +1629,7 @@ async fn retracted_and_uncovered_graph_rows_leave_with_their_paths(store: &dyn S
 }
 
 async fn events_have_normalized_columns_from_the_raw_system_log_event(store: &dyn Store) {
-    store
-        .add_tenant(&tenant("norm"), &sealed(1))
-        .await
-        .expect("add");
+    add(store, "norm").await;
     let raw = serde_json::json!({
         "uuid": "e1", "published": "2026-11-23T02:13:20.000Z",
         "eventType": "user.session.start", "displayMessage": "User login to Okta",
