@@ -114,7 +114,7 @@ impl TestEnv {
     /// Starts `kri run-connector CONNECTOR --tenant TENANT` in the background and
     /// returns it once `kri runs` shows its run as running (at most 30 s).
     pub fn spawn_run_until_running(&self, connector: &str, tenant: &str) -> Child {
-        let child = self
+        let mut child = self
             .kri_command(&["run-connector", connector, "--tenant", tenant])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -126,11 +126,16 @@ impl TestEnv {
             let v: serde_json::Value =
                 serde_json::from_slice(&runs.stdout).unwrap_or(serde_json::Value::Null);
             if v[0]["status"] == "running" {
-                return child;
+                break;
             }
-            assert!(Instant::now() < deadline, "the run never started");
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the run never started");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
+        child
     }
 
     /// Runs `kri tenant add ID --connector CONNECTOR --base-url BASE_URL` with `token`
