@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use kri_host::{HostConfig, KriHost, NewTenant, Token};
+use kri_host::{HostConfig, KriHost, NewTenant, RunOptions, RunOutcome, Token};
+use okta_sim::{Org, OrgSpec, RateLimitConfig, SimConfig, SimServer};
 use tokio::io::AsyncWriteExt;
 
 /// The workspace root.
@@ -206,6 +207,43 @@ impl TestEnv {
         serde_json::from_slice(&out.stdout)
             .unwrap_or_else(|e| panic!("kri {args:?} printed no JSON ({e}): {}", stdout(&out)))
     }
+}
+
+/// okta-sim over the org generated from `seed` with `users` users and its clock at
+/// `now_ms`, accepting `token`, with a full minute's rate-limit budget every second.
+pub async fn start_okta_sim(seed: u64, users: usize, now_ms: i64, token: &str) -> SimServer {
+    let org = Org::generate(&OrgSpec {
+        seed,
+        users,
+        now_ms,
+    });
+    let config = SimConfig {
+        token: token.into(),
+        rate_limits: RateLimitConfig::scaled(1_000, 1.0),
+        ..SimConfig::default()
+    };
+    SimServer::start(org, config, 0)
+        .await
+        .expect("start okta-sim")
+}
+
+/// Runs `job` of the Okta connector for `tenant` at `now_ms` and asserts that it
+/// succeeded.
+pub async fn run_okta_job(host: &KriHost, tenant: &str, job: &str, now_ms: i64) -> RunOutcome {
+    let outcome = host
+        .run(
+            "okta",
+            tenant,
+            RunOptions {
+                now_ms: Some(now_ms),
+                progress: None,
+                job: Some(job.into()),
+            },
+        )
+        .await
+        .expect("run starts");
+    assert!(outcome.succeeded, "{tenant} {job}: {:?}", outcome.error);
+    outcome
 }
 
 /// A tenant description with defaults for tests.

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kri_e2e::*;
 use kri_host::query::QueryLimits;
-use kri_host::{KriHost, RunOptions, RunOutcome};
-use okta_sim::{Family, FaultConfig, Org, OrgSpec, RateLimitConfig, SimConfig, SimServer};
+use kri_host::{KriHost, RunOutcome};
+use okta_sim::{Family, FaultConfig, SimServer};
 use serde_json::{json, Value};
 
 const NOW: i64 = 1_795_400_000_000; // 2026-11-23T02:13:20Z
@@ -27,43 +27,10 @@ const GRAPH_KRIS: [&str; 4] = [
 /// One access path as the tests compare them: identity id, action, resource id, path.
 type PathRow = (String, String, String, Vec<String>);
 
-async fn start_sim(seed: u64, users: usize) -> SimServer {
-    let org = Org::generate(&OrgSpec {
-        seed,
-        users,
-        now_ms: NOW,
-    });
-    let config = SimConfig {
-        token: TOKEN.into(),
-        rate_limits: RateLimitConfig::scaled(1_000, 1.0),
-        ..SimConfig::default()
-    };
-    SimServer::start(org, config, 0)
-        .await
-        .expect("start okta-sim")
-}
-
 async fn add(host: &KriHost, id: &str, sim: &SimServer, extra: Value) {
     host.add_tenant(tenant(id, "okta", &sim.base_url(), extra), &token(TOKEN))
         .await
         .expect("add tenant");
-}
-
-async fn run_job(host: &KriHost, id: &str, job: &str, now_ms: i64) -> RunOutcome {
-    let outcome = host
-        .run(
-            "okta",
-            id,
-            RunOptions {
-                now_ms: Some(now_ms),
-                progress: None,
-                job: Some(job.into()),
-            },
-        )
-        .await
-        .expect("run starts");
-    assert!(outcome.succeeded, "{id} {job}: {:?}", outcome.error);
-    outcome
 }
 
 async fn rows(host: &KriHost, id: &str, sql: &str) -> Vec<serde_json::Map<String, Value>> {
@@ -239,10 +206,10 @@ async fn the_graph_and_its_kris_match_the_simulators_truth_on_several_seeds() {
     let env = TestEnv::new(&["plugins/okta.wasm"]);
     let host = env.host().await;
     for (seed, users) in [(3u64, 120usize), (11, 380), (42, 650)] {
-        let sim = start_sim(seed, users).await;
+        let sim = start_okta_sim(seed, users, NOW, TOKEN).await;
         let id = format!("inv-{seed}");
         add(&host, &id, &sim, json!({})).await;
-        let outcome = run_job(&host, &id, "inventory", NOW).await;
+        let outcome = run_okta_job(&host, &id, "inventory", NOW).await;
         assert!(
             outcome
                 .stats
@@ -360,10 +327,10 @@ async fn the_graph_and_its_kris_match_the_simulators_truth_on_several_seeds() {
 async fn the_mfa_summary_comes_from_the_kris_jobs_state_and_the_kris_stay_the_same() {
     let env = TestEnv::new(&["plugins/okta.wasm"]);
     let host = env.host().await;
-    let sim = start_sim(8, 300).await;
+    let sim = start_okta_sim(8, 300, NOW, TOKEN).await;
     add(&host, "mfa", &sim, json!({})).await;
-    run_job(&host, "mfa", "kris", NOW).await;
-    let inv = run_job(&host, "mfa", "inventory", NOW).await;
+    run_okta_job(&host, "mfa", "kris", NOW).await;
+    let inv = run_okta_job(&host, "mfa", "inventory", NOW).await;
     assert_eq!(graph_kris(&inv), graph_truth_kris(&sim, NOW));
     let from_state = count(&host, "mfa", r#"SELECT count(*) AS n FROM nodes WHERE kind = 'user' AND properties @> '{"mfa": {"source": "kris_state"}}'"#).await;
     assert!(
@@ -390,12 +357,12 @@ async fn an_incremental_sync_after_a_day_equals_a_full_one() {
     let env = TestEnv::new(&["plugins/okta.wasm"]);
     let host = env.host().await;
     for seed in [5u64, 17] {
-        let sim = start_sim(seed, 400).await;
+        let sim = start_okta_sim(seed, 400, NOW, TOKEN).await;
         let inc = format!("inc-{seed}");
         let full = format!("full-{seed}");
         add(&host, &inc, &sim, json!({"inventory_full_sync_hours": 48})).await;
         add(&host, &full, &sim, json!({})).await;
-        let first = run_job(&host, &inc, "inventory", NOW).await;
+        let first = run_okta_job(&host, &inc, "inventory", NOW).await;
         let changed = {
             let org = sim.org();
             let mut org = org.write().expect("org lock");
@@ -403,10 +370,10 @@ async fn an_incremental_sync_after_a_day_equals_a_full_one() {
         };
         assert!(!changed.is_empty());
         let later = NOW + DAY;
-        let second = run_job(&host, &inc, "inventory", later).await;
+        let second = run_okta_job(&host, &inc, "inventory", later).await;
         let note = second.stats.note.clone().unwrap_or_default();
         assert!(note.starts_with("incremental sync"), "{note}");
-        let reference = run_job(&host, &full, "inventory", later).await;
+        let reference = run_okta_job(&host, &full, "inventory", later).await;
         assert!(reference
             .stats
             .note
@@ -465,10 +432,10 @@ async fn an_incremental_sync_after_a_day_equals_a_full_one() {
 async fn a_token_that_cannot_read_roles_lands_the_graph_without_roles_and_says_why() {
     let env = TestEnv::new(&["plugins/okta.wasm"]);
     let host = env.host().await;
-    let sim = start_sim(4, 200).await;
+    let sim = start_okta_sim(4, 200, NOW, TOKEN).await;
     add(&host, "noroles", &sim, json!({})).await;
     // A first sync with roles, then the token loses them.
-    run_job(&host, "noroles", "inventory", NOW).await;
+    run_okta_job(&host, "noroles", "inventory", NOW).await;
     assert!(
         count(
             &host,
@@ -482,7 +449,7 @@ async fn a_token_that_cannot_read_roles_lands_the_graph_without_roles_and_says_w
         forbidden: [Family::Iam].into_iter().collect(),
         ..FaultConfig::default()
     });
-    let outcome = run_job(&host, "noroles", "inventory", NOW + 60_000).await;
+    let outcome = run_okta_job(&host, "noroles", "inventory", NOW + 60_000).await;
     let note = outcome.stats.note.clone().unwrap_or_default();
     assert!(
         note.contains("role assignments left out") && note.contains("okta.roles.read"),
@@ -536,9 +503,9 @@ async fn a_token_that_cannot_read_roles_lands_the_graph_without_roles_and_says_w
 async fn what_okta_no_longer_has_leaves_the_graph() {
     let env = TestEnv::new(&["plugins/okta.wasm"]);
     let host = env.host().await;
-    let sim = start_sim(9, 150).await;
+    let sim = start_okta_sim(9, 150, NOW, TOKEN).await;
     add(&host, "gone", &sim, json!({"inventory_full_sync_hours": 0})).await;
-    run_job(&host, "gone", "inventory", NOW).await;
+    run_okta_job(&host, "gone", "inventory", NOW).await;
     let (token, owner) = {
         let org = sim.org();
         let mut org = org.write().expect("org lock");
@@ -563,7 +530,7 @@ async fn what_okta_no_longer_has_leaves_the_graph() {
     )
     .await;
     assert_eq!(before, owner_paths);
-    run_job(&host, "gone", "inventory", NOW + 60_000).await;
+    run_okta_job(&host, "gone", "inventory", NOW + 60_000).await;
     assert_eq!(
         count(
             &host,

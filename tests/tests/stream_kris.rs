@@ -8,8 +8,8 @@
 use std::collections::BTreeMap;
 
 use kri_e2e::*;
-use kri_host::{KriHost, RunOptions, RunOutcome};
-use okta_sim::{Org, OrgSpec, RateLimitConfig, SimConfig, SimServer};
+use kri_host::{KriHost, RunOutcome};
+use okta_sim::SimServer;
 use serde_json::{json, Value};
 
 const NOW: i64 = 1_795_400_000_000; // 2026-11-23T02:13:20Z
@@ -23,43 +23,10 @@ const LOG_KRIS: [&str; 3] = [
     "okta_failed_mfa_push_24h",
 ];
 
-async fn start_sim(seed: u64, users: usize) -> SimServer {
-    let org = Org::generate(&OrgSpec {
-        seed,
-        users,
-        now_ms: NOW,
-    });
-    let config = SimConfig {
-        token: TOKEN.into(),
-        rate_limits: RateLimitConfig::scaled(1_000, 1.0),
-        ..SimConfig::default()
-    };
-    SimServer::start(org, config, 0)
-        .await
-        .expect("start okta-sim")
-}
-
 async fn add_tenant(host: &KriHost, id: &str, sim: &SimServer, extra: Value) {
     let mut t = tenant(id, "okta", &sim.base_url(), extra);
     t.quotas.insert("outputs".into(), 1_000_000);
     host.add_tenant(t, &token(TOKEN)).await.expect("add tenant");
-}
-
-async fn run(host: &KriHost, id: &str, job: &str, now_ms: i64) -> RunOutcome {
-    let o = host
-        .run(
-            "okta",
-            id,
-            RunOptions {
-                now_ms: Some(now_ms),
-                progress: None,
-                job: Some(job.into()),
-            },
-        )
-        .await
-        .expect("run starts");
-    assert!(o.succeeded, "{id} {job}: {:?}", o.error);
-    o
 }
 
 fn log_values(o: &RunOutcome) -> BTreeMap<String, Option<f64>> {
@@ -100,7 +67,7 @@ async fn store_stream(env: &TestEnv, sim: &SimServer, ids: &[(&str, i64)]) {
         let mut stored = 0usize;
         let mut runs = 0;
         loop {
-            let o = run(&host, id, "logs", NOW).await;
+            let o = run_okta_job(&host, id, "logs", NOW).await;
             stored += o.emitted.values().sum::<u64>() as usize;
             runs += 1;
             if note(&o).contains("coverage declared") {
@@ -125,14 +92,14 @@ async fn log_kris_from_the_stored_stream_equal_the_system_log_on_several_seeds()
     // Each KRI's values summed over the seeds: the comparison is not over zeros only.
     let mut totals: BTreeMap<String, f64> = BTreeMap::new();
     for seed in [3u64, 11, 42] {
-        let sim = start_sim(seed, 300).await;
+        let sim = start_okta_sim(seed, 300, NOW, TOKEN).await;
         let env = TestEnv::new(&[]);
         // `week` covers the admin-session look-back (168 h) too, `day2` only the last
         // 24 h, `half` neither.
         store_stream(&env, &sim, &[("week", 200), ("day2", 48), ("half", 12)]).await;
         let host = env.host().await;
         add_tenant(&host, "direct", &sim, json!({})).await;
-        let direct = run(&host, "direct", "kris", NOW).await;
+        let direct = run_okta_job(&host, "direct", "kris", NOW).await;
         assert!(
             note(&direct).contains("from the system log"),
             "{}",
@@ -145,7 +112,7 @@ async fn log_kris_from_the_stored_stream_equal_the_system_log_on_several_seeds()
             *totals.entry(slug.clone()).or_default() += v.unwrap_or(0.0);
         }
         for id in ["week", "day2", "half"] {
-            let o = run(&host, id, "kris", NOW).await;
+            let o = run_okta_job(&host, id, "kris", NOW).await;
             assert_eq!(log_values(&o), want, "seed {seed} tenant {id}");
             let from_stream = note(&o).contains("from the stored stream");
             assert_eq!(from_stream, id != "half", "seed {seed} {id}: {}", note(&o));
@@ -162,8 +129,8 @@ async fn log_kris_from_the_stored_stream_equal_the_system_log_on_several_seeds()
         // The next day: the stream ends where the emitter stopped, the rest of the
         // window comes from the System Log, and the values still agree.
         let later = NOW + 2 * HOUR;
-        let direct = run(&host, "direct", "kris", later).await;
-        let week = run(&host, "week", "kris", later).await;
+        let direct = run_okta_job(&host, "direct", "kris", later).await;
+        let week = run_okta_job(&host, "week", "kris", later).await;
         assert_eq!(log_values(&week), log_values(&direct), "seed {seed} later");
         assert!(
             note(&week).contains("from the stored stream until"),
