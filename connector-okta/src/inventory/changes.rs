@@ -1,13 +1,15 @@
 //! What an incremental inventory sync re-reads: the System Log events since the last
 //! sync, boiled down to the groups whose members changed, the apps whose assignments
-//! changed, whether users were created (the built-in `Everyone` group grows without an
-//! event of its own) and the objects Okta deleted. Pure.
+//! changed, the users created (the built-in `Everyone` group grows without an event of
+//! its own) and those whose factors changed, the objects Okta deleted, and the API
+//! tokens the events' requests were made with (`transaction.detail.requestApiTokenId`),
+//! with when. Pure.
 
 use crate::api::models::LogEvent;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The System Log event types an incremental sync reads.
-pub const EVENT_TYPES: [&str; 14] = [
+pub const EVENT_TYPES: [&str; 17] = [
     "group.user_membership.add",
     "group.user_membership.remove",
     "application.user_membership.add",
@@ -22,6 +24,9 @@ pub const EVENT_TYPES: [&str; 14] = [
     "user.lifecycle.delete.completed",
     "group.lifecycle.delete",
     "application.lifecycle.delete",
+    "user.mfa.factor.activate",
+    "user.mfa.factor.deactivate",
+    "user.mfa.factor.reset_all",
 ];
 
 /// What changed since the last sync.
@@ -31,8 +36,12 @@ pub struct Changes {
     pub groups: BTreeSet<String>,
     /// Apps whose user or group assignments changed: re-read both lists.
     pub apps: BTreeSet<String>,
-    /// Users were created: the built-in groups gained members.
-    pub users_created: bool,
+    /// Users created: members of `Everyone` from now on.
+    pub created_users: BTreeSet<String>,
+    /// Users whose factors changed: an admin's factors are read again.
+    pub factor_users: BTreeSet<String>,
+    /// API token id → the latest `published` (epoch ms) of an event made with it.
+    pub token_uses: BTreeMap<String, i64>,
     /// Role grants or revokes happened.
     pub privileges: bool,
     /// Tokens were created or revoked.
@@ -57,6 +66,10 @@ pub fn changes(events: &[LogEvent]) -> Changes {
         ..Changes::default()
     };
     for e in events {
+        if let (Some(token), Some(ms)) = (&e.request_api_token_id, e.published_ms()) {
+            let last = c.token_uses.entry(token.clone()).or_insert(ms);
+            *last = (*last).max(ms);
+        }
         let Some(kind) = e.event_type.as_deref() else {
             continue;
         };
@@ -72,7 +85,13 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             | "group.privilege.grant"
             | "group.privilege.revoke" => c.privileges = true,
             "system.api_token.create" | "system.api_token.revoke" => c.tokens = true,
-            "user.lifecycle.create" => c.users_created = true,
+            "user.lifecycle.create" => c.created_users.extend(target_ids(e, "User")),
+            "user.mfa.factor.activate"
+            | "user.mfa.factor.deactivate"
+            | "user.mfa.factor.reset_all" => {
+                c.factor_users.extend(target_ids(e, "User"));
+                c.factor_users.extend(e.actor_id.clone());
+            }
             "user.lifecycle.delete.completed" => c.deleted.extend(target_ids(e, "User")),
             "group.lifecycle.delete" => c.deleted.extend(target_ids(e, "UserGroup")),
             "application.lifecycle.delete" => c.deleted.extend(target_ids(e, "AppInstance")),
@@ -82,6 +101,7 @@ pub fn changes(events: &[LogEvent]) -> Changes {
     for gone in &c.deleted {
         c.groups.remove(gone);
         c.apps.remove(gone);
+        c.created_users.remove(gone);
     }
     c
 }
@@ -120,6 +140,10 @@ mod tests {
                 json!([{"id": "00u9", "type": "User"}]),
             ),
             event(
+                "user.mfa.factor.activate",
+                json!([{"id": "00u7", "type": "User"}]),
+            ),
+            event(
                 "group.user_membership.add",
                 json!([{"id": "00g3", "type": "UserGroup"}]),
             ),
@@ -132,9 +156,36 @@ mod tests {
         let c = changes(&events);
         assert_eq!(c.groups, BTreeSet::from(["00g1".to_string()]));
         assert_eq!(c.apps, BTreeSet::from(["0oa1".to_string()]));
-        assert!(c.privileges && c.tokens && c.users_created);
+        assert!(c.privileges && c.tokens);
+        assert_eq!(c.created_users, BTreeSet::from(["00u9".to_string()]));
+        assert_eq!(c.factor_users, BTreeSet::from(["00u7".to_string()]));
         assert_eq!(c.deleted, BTreeSet::from(["00g3".to_string()]));
-        assert_eq!(c.events, 8);
+        assert_eq!(c.events, 9);
         assert_eq!(changes(&[]), Changes::default());
+    }
+
+    #[test]
+    fn the_token_behind_a_request_is_its_last_use() {
+        let made_with = |ms: &str, token: &str| {
+            LogEvent::from_value(&json!({
+                "uuid": "u", "eventType": "group.user_membership.add", "published": ms,
+                "target": [{"id": "00g1", "type": "UserGroup"}],
+                "transaction": {"type": "WEB", "id": "x", "detail": {"requestApiTokenId": token}},
+            }))
+            .expect("event")
+        };
+        let c = changes(&[
+            made_with("2026-03-01T10:00:00.000Z", "00T1"),
+            made_with("2026-03-02T10:00:00.000Z", "00T1"),
+            made_with("2026-03-01T12:00:00.000Z", "00T2"),
+            event("group.user_membership.add", json!([])),
+        ]);
+        assert_eq!(
+            c.token_uses,
+            BTreeMap::from([
+                ("00T1".to_string(), 1_772_445_600_000),
+                ("00T2".to_string(), 1_772_366_400_000),
+            ])
+        );
     }
 }
