@@ -1,7 +1,7 @@
 //! What an incremental inventory sync re-reads: the System Log events since the last
 //! sync, boiled down to the groups whose members changed, the apps whose assignments
 //! changed, the users created (the built-in `Everyone` group grows without an event of
-//! its own) and those whose factors changed, the objects Okta deleted, and the API
+//! its own), those whose factors changed and those who signed in, the objects Okta deleted, and the API
 //! tokens the events' requests were made with (`transaction.detail.requestApiTokenId`),
 //! with when. Pure.
 
@@ -9,11 +9,14 @@ use crate::api::models::LogEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The System Log event types an incremental sync reads.
-pub const EVENT_TYPES: [&str; 17] = [
+pub const EVENT_TYPES: [&str; 21] = [
     "group.user_membership.add",
     "group.user_membership.remove",
     "application.user_membership.add",
     "application.user_membership.remove",
+    "group.application_assignment.add",
+    "group.application_assignment.remove",
+    "group.application_assignment.update",
     "user.account.privilege.grant",
     "user.account.privilege.revoke",
     "group.privilege.grant",
@@ -27,6 +30,7 @@ pub const EVENT_TYPES: [&str; 17] = [
     "user.mfa.factor.activate",
     "user.mfa.factor.deactivate",
     "user.mfa.factor.reset_all",
+    "user.session.start",
 ];
 
 /// What changed since the last sync.
@@ -34,12 +38,16 @@ pub const EVENT_TYPES: [&str; 17] = [
 pub struct Changes {
     /// Groups whose membership changed: re-read their members and their apps.
     pub groups: BTreeSet<String>,
-    /// Apps whose user or group assignments changed: re-read both lists.
+    /// Apps whose user or group assignments changed (a group's assignment to an app
+    /// changes the app's group list and its users' `scope`): re-read both lists.
     pub apps: BTreeSet<String>,
     /// Users created: members of `Everyone` from now on.
     pub created_users: BTreeSet<String>,
     /// Users whose factors changed: an admin's factors are read again.
     pub factor_users: BTreeSet<String>,
+    /// User id → their latest successful sign-in (epoch ms): `lastLogin` moves without
+    /// `lastUpdated`.
+    pub sign_ins: BTreeMap<String, i64>,
     /// API token id → the latest `published` (epoch ms) of an event made with it.
     pub token_uses: BTreeMap<String, i64>,
     /// Role grants or revokes happened.
@@ -77,7 +85,11 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             "group.user_membership.add" | "group.user_membership.remove" => {
                 c.groups.extend(target_ids(e, "UserGroup"));
             }
-            "application.user_membership.add" | "application.user_membership.remove" => {
+            "application.user_membership.add"
+            | "application.user_membership.remove"
+            | "group.application_assignment.add"
+            | "group.application_assignment.remove"
+            | "group.application_assignment.update" => {
                 c.apps.extend(target_ids(e, "AppInstance"));
             }
             "user.account.privilege.grant"
@@ -86,6 +98,12 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             | "group.privilege.revoke" => c.privileges = true,
             "system.api_token.create" | "system.api_token.revoke" => c.tokens = true,
             "user.lifecycle.create" => c.created_users.extend(target_ids(e, "User")),
+            "user.session.start" if e.outcome_result.as_deref() == Some("SUCCESS") => {
+                if let (Some(user), Some(ms)) = (&e.actor_id, e.published_ms()) {
+                    let last = c.sign_ins.entry(user.clone()).or_insert(ms);
+                    *last = (*last).max(ms);
+                }
+            }
             "user.mfa.factor.activate"
             | "user.mfa.factor.deactivate"
             | "user.mfa.factor.reset_all" => {
@@ -165,7 +183,7 @@ mod tests {
     }
 
     #[test]
-    fn the_token_behind_a_request_is_its_last_use() {
+    fn sign_ins_and_the_token_behind_a_request_are_kept_with_their_latest_time() {
         let made_with = |ms: &str, token: &str| {
             LogEvent::from_value(&json!({
                 "uuid": "u", "eventType": "group.user_membership.add", "published": ms,
@@ -174,6 +192,22 @@ mod tests {
             }))
             .expect("event")
         };
+        let signed_in = |ms: &str, result: &str| {
+            LogEvent::from_value(&json!({
+                "uuid": "s", "eventType": "user.session.start", "published": ms,
+                "actor": {"id": "00u5", "type": "User"}, "outcome": {"result": result},
+            }))
+            .expect("event")
+        };
+        let c = changes(&[
+            signed_in("2026-03-01T09:00:00.000Z", "SUCCESS"),
+            signed_in("2026-03-01T08:00:00.000Z", "SUCCESS"),
+            signed_in("2026-03-01T11:00:00.000Z", "FAILURE"),
+        ]);
+        assert_eq!(
+            c.sign_ins,
+            BTreeMap::from([("00u5".to_string(), 1_772_355_600_000)])
+        );
         let c = changes(&[
             made_with("2026-03-01T10:00:00.000Z", "00T1"),
             made_with("2026-03-02T10:00:00.000Z", "00T1"),

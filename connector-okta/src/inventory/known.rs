@@ -1,15 +1,21 @@
 //! What the `inventory` job keeps in its state so that an incremental sync reads only
 //! what changed: every user as last read (trimmed to the fields the graph and the KRIs
 //! use) with the MFA summary last put on the user's node and, for admins the `kris`
-//! job's summaries do not cover, the summary of the factors last read; and the last use
-//! of each API token seen in the System Log.
+//! job's summaries do not cover, the summary of the factors last read; the groups each
+//! app is assigned to (so a membership change names the apps whose users' `scope` it
+//! may flip without asking Okta for the group's apps); and the last use of each API
+//! token seen in the System Log.
 //!
 //! Keys (the job's own):
 //! - `users`: JSON map user id → `{"u": user, "m": mfa on the node or null, "f": factor
 //!   summary or absent}`;
+//! - `app_groups`: JSON map app id → the ids of the groups assigned to it;
+//! - `org_url`: the org's base URL (the `okta/org` label), for a sync whose lists
+//!   happen to carry no `_links.self.href`;
 //! - `token_last_used`: JSON map API token id → epoch ms of its last use seen.
 //!
-//! Unreadable state is absent: an incremental sync without `users` becomes a full sync.
+//! Unreadable state is absent: an incremental sync without `users`, `app_groups` or
+//! `org_url` becomes a full sync.
 
 use super::build::{MfaSummary, FACTORS_SOURCE};
 use kri_connector_sdk::types::ConnectorError;
@@ -19,6 +25,10 @@ use std::collections::BTreeMap;
 
 /// State key: the users as last read.
 pub const USERS: &str = "users";
+/// State key: the groups assigned to each app.
+pub const APP_GROUPS: &str = "app_groups";
+/// State key: the org's base URL.
+pub const ORG_URL: &str = "org_url";
 /// State key: the API tokens' last use.
 pub const TOKEN_LAST_USED: &str = "token_last_used";
 
@@ -123,6 +133,38 @@ pub fn save_users(
         .map_err(|e| ConnectorError::HostLimit(format!("could not store state key {USERS}: {e}")))
 }
 
+/// The groups assigned to each app, as the last sync left them; `None` when absent or
+/// unreadable.
+pub fn load_app_groups(state: &mut dyn StateStore) -> Option<BTreeMap<String, Vec<String>>> {
+    serde_json::from_slice(&state.get(APP_GROUPS)?).ok()
+}
+
+/// Keeps the groups assigned to each app.
+pub fn save_app_groups(
+    state: &mut dyn StateStore,
+    app_groups: &BTreeMap<String, Vec<String>>,
+) -> Result<(), ConnectorError> {
+    let bytes = serde_json::to_vec(app_groups)
+        .map_err(|e| ConnectorError::Other(format!("could not encode app groups: {e}")))?;
+    state.set(APP_GROUPS, &bytes).map_err(|e| {
+        ConnectorError::HostLimit(format!("could not store state key {APP_GROUPS}: {e}"))
+    })
+}
+
+/// The org's base URL the last sync used.
+pub fn load_org_url(state: &mut dyn StateStore) -> Option<String> {
+    String::from_utf8(state.get(ORG_URL)?)
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Keeps the org's base URL.
+pub fn save_org_url(state: &mut dyn StateStore, url: &str) -> Result<(), ConnectorError> {
+    state
+        .set(ORG_URL, url.as_bytes())
+        .map_err(|e| ConnectorError::HostLimit(format!("could not store state key {ORG_URL}: {e}")))
+}
+
 /// The API tokens' last use seen so far (epoch ms by token id).
 pub fn load_token_use(state: &mut dyn StateStore) -> BTreeMap<String, i64> {
     state
@@ -183,6 +225,18 @@ mod tests {
         assert_eq!(load_users(&mut state), Some(users));
         state.set(USERS, b"not json").expect("set");
         assert_eq!(load_users(&mut state), None);
+
+        assert_eq!(load_app_groups(&mut state), None);
+        let app_groups = BTreeMap::from([("0oa1".to_string(), vec!["00g1".to_string()])]);
+        save_app_groups(&mut state, &app_groups).expect("save");
+        assert_eq!(load_app_groups(&mut state), Some(app_groups));
+
+        assert_eq!(load_org_url(&mut state), None);
+        save_org_url(&mut state, "https://acme.okta.com").expect("save");
+        assert_eq!(
+            load_org_url(&mut state).as_deref(),
+            Some("https://acme.okta.com")
+        );
 
         assert!(load_token_use(&mut state).is_empty());
         let uses = BTreeMap::from([("00T1".to_string(), 42)]);

@@ -11,7 +11,7 @@
 //!
 //! An incremental sync reads the System Log since the last sync (see `changes.rs`) and
 //! re-reads only the members of the groups, and the assignments of the apps, that it
-//! names; users only where they changed (`search=lastUpdated gt`), the others coming
+//! names (a group's apps known from the state); users only where they changed (`search=lastUpdated gt`), the others coming
 //! from the job's state (`known.rs`); new users join `Everyone` from their creation
 //! events; it re-reads the cheap lists whole (groups, apps, roles, tokens: a few pages),
 //! and retracts deleted objects at once. It vouches only for what it re-read, so it
@@ -43,8 +43,8 @@ pub mod known;
 use crate::api::models::{Factor, LogEvent};
 use crate::api::{
     ApiError, Denied, Endpoint, ListItem, OktaClient, API_TOKENS, APPS, APP_GROUPS, APP_USERS,
-    CUSTOM_ROLES, FACTORS, GROUPS, GROUP_APPS, GROUP_MEMBERS, GROUP_ROLES, LOGS, RESOURCE_SETS,
-    ROLE_ASSIGNEES, ROLE_TARGETS, USERS, USER_ROLES,
+    CUSTOM_ROLES, FACTORS, GROUPS, GROUP_MEMBERS, GROUP_ROLES, LOGS, RESOURCE_SETS, ROLE_ASSIGNEES,
+    ROLE_TARGETS, USERS, USER_ROLES,
 };
 use crate::collect::{event_type_filter, log_url, users_url};
 use crate::config::Config;
@@ -133,6 +133,8 @@ struct Sync {
     token_uses: BTreeMap<String, i64>,
     /// Groups whose stats say they hold an admin role.
     admin_groups: BTreeSet<String>,
+    /// app id → the groups assigned to it (kept in the state between syncs).
+    app_groups: BTreeMap<String, Vec<String>>,
     /// `None` when roles were unreadable.
     admins: Option<Vec<Admin>>,
     tokens: Option<Vec<Value>>,
@@ -380,6 +382,7 @@ impl Sync {
                 .collect(),
             token_uses: BTreeMap::new(),
             admin_groups: BTreeSet::new(),
+            app_groups: BTreeMap::new(),
             admins: None,
             tokens: None,
             roles_gap: None,
@@ -502,6 +505,10 @@ impl Sync {
         groups: Vec<Vec<Listed>>,
     ) {
         for ((app, users), groups) in ids.iter().zip(users).zip(groups) {
+            self.app_groups.insert(
+                app.clone(),
+                groups.iter().filter_map(|g| g.id.clone()).collect(),
+            );
             self.edges.extend(
                 users
                     .iter()
@@ -690,8 +697,14 @@ pub fn run(
         _ => None,
     };
     let peer = peer_factors(&mut *host.state);
-    // An incremental sync needs the users the last one kept.
-    let known = incremental_from.and_then(|_| known::load_users(&mut *host.state));
+    // An incremental sync needs the users, app groups and org URL the last one kept.
+    let known = incremental_from.and_then(|_| {
+        Some(Kept {
+            users: known::load_users(&mut *host.state)?,
+            app_groups: known::load_app_groups(&mut *host.state)?,
+            org_url: known::load_org_url(&mut *host.state)?,
+        })
+    });
     let token_uses = read_token_uses(&mut *host.events, &mut *host.state)?;
     let mut reader = Reader {
         client: OktaClient::new(&mut *host.http),
@@ -699,10 +712,10 @@ pub fn run(
         cfg: &cfg,
     };
     let mut sync = match (incremental_from, known) {
-        (Some(since), Some(known)) => incremental_sync(
+        (Some(since), Some(kept)) => incremental_sync(
             &mut reader,
             &peer,
-            known,
+            kept,
             Window {
                 start_exclusive: since,
                 end_inclusive: now,
@@ -729,6 +742,8 @@ pub fn run(
     let (node_count, edge_count) = (sync.nodes.len(), sync.edges.len());
     emit(host, &mut sync, kris)?;
     known::save_users(&mut *host.state, &sync.known)?;
+    known::save_app_groups(&mut *host.state, &sync.app_groups)?;
+    known::save_org_url(&mut *host.state, &sync.shaper.org_url)?;
     known::save_token_use(&mut *host.state, &sync.token_uses)?;
     if let Some(until) = token_uses.read_until {
         set_ms(&mut *host.state, TOKEN_USE_CURSOR, until)?;
@@ -899,6 +914,13 @@ fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), 
     Ok(())
 }
 
+/// What an incremental sync takes from the state the last sync left.
+struct Kept {
+    users: BTreeMap<String, KnownUser>,
+    app_groups: BTreeMap<String, Vec<String>>,
+    org_url: String,
+}
+
 /// The API tokens' last use, and how far the stored stream was read for it.
 struct TokenUses {
     uses: BTreeMap<String, i64>,
@@ -972,9 +994,14 @@ fn read_token_uses(
 fn incremental_sync(
     r: &mut Reader<'_, '_>,
     peer: &BTreeMap<String, FactorSummary>,
-    known: BTreeMap<String, KnownUser>,
+    kept: Kept,
     window: Window,
 ) -> Result<Sync, ConnectorError> {
+    let Kept {
+        users: known,
+        app_groups,
+        org_url: kept_org_url,
+    } = kept;
     let filter = event_type_filter(&changes::EVENT_TYPES);
     let log = &mut *r.log;
     let events = r
@@ -996,10 +1023,12 @@ fn incremental_sync(
         .map_err(fatal)?;
     let groups = r.groups().map_err(fatal)?;
     let apps = r.apps().map_err(fatal)?;
-    let shaper = shaper_for(&[&changed, &groups, &apps])?;
+    let shaper = Shaper {
+        org_url: org_url(&[&changed, &groups, &apps]).unwrap_or(kept_org_url),
+    };
     let mut sync = Sync::new(shaper, peer);
     sync.tally.events = changes.events;
-    let changed_ids: BTreeSet<String> = changed
+    let mut changed_ids: BTreeSet<String> = changed
         .iter()
         .filter_map(id_of)
         .map(str::to_string)
@@ -1011,7 +1040,21 @@ fn incremental_sync(
         .collect();
     for u in changed {
         if let Some(id) = id_of(&u) {
-            users.insert(id.to_string(), u);
+            users.insert(id.to_string(), trim_user(&u));
+        }
+    }
+    // A sign-in moves `lastLogin` but not `lastUpdated`: the sign-ins of the window
+    // bring the kept users' `lastLogin` up to date.
+    for (id, at) in &changes.sign_ins {
+        let Some(u) = users.get_mut(id) else { continue };
+        let newer = u
+            .get("lastLogin")
+            .and_then(Value::as_str)
+            .and_then(iso_to_ms)
+            .is_none_or(|t| t < *at);
+        if newer {
+            u["lastLogin"] = json!(ms_to_iso(*at));
+            changed_ids.insert(id.clone());
         }
     }
     for gone in &changes.deleted {
@@ -1049,23 +1092,19 @@ fn incremental_sync(
         .filter(|g| known_groups.contains(g.as_str()))
         .collect();
     // A membership change flips the `scope` of the group's apps' users: their
-    // assignments are re-read too.
-    let urls: Vec<String> = dirty_groups
-        .iter()
-        .map(|g| format!("/api/v1/groups/{}/apps?limit=200", enc(g)))
-        .collect();
-    let group_apps = r
-        .lists::<Value>(GROUP_APPS, &urls, "inventory: apps of changed groups")
-        .map_err(fatal)?;
+    // assignments are re-read too. The apps assigned to a group come from the state
+    // (group assignment events name their apps, whose lists are then re-read).
     let mut dirty_apps = changes.apps.clone();
     dirty_apps.extend(
-        group_apps
+        app_groups
             .iter()
-            .flatten()
-            .filter_map(id_of)
-            .map(str::to_string),
+            .filter(|(_, gs)| gs.iter().any(|g| dirty_groups.contains(g)))
+            .map(|(app, _)| app.clone()),
     );
     let known_apps: BTreeSet<&str> = apps.iter().filter_map(id_of).collect();
+    sync.app_groups = app_groups;
+    sync.app_groups
+        .retain(|app, _| known_apps.contains(app.as_str()));
     let dirty_apps: Vec<String> = dirty_apps
         .into_iter()
         .filter(|a| known_apps.contains(a.as_str()))
