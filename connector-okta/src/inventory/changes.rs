@@ -36,8 +36,13 @@ pub const EVENT_TYPES: [&str; 21] = [
 /// What changed since the last sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// Groups whose membership changed: re-read their members and their apps.
+    /// Groups whose membership changed: their apps' assignments are re-read.
     pub groups: BTreeSet<String>,
+    /// Groups that lost a member: their member lists are re-read.
+    pub groups_with_removals: BTreeSet<String>,
+    /// (user, group) of each membership added: the `member_of` edge, from the event
+    /// alone when the group lost nobody.
+    pub member_adds: BTreeSet<(String, String)>,
     /// Apps whose user or group assignments changed (a group's assignment to an app
     /// changes the app's group list and its users' `scope`): re-read both lists.
     pub apps: BTreeSet<String>,
@@ -82,8 +87,16 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             continue;
         };
         match kind {
-            "group.user_membership.add" | "group.user_membership.remove" => {
+            "group.user_membership.add" => {
+                for group in target_ids(e, "UserGroup") {
+                    c.member_adds
+                        .extend(target_ids(e, "User").map(|u| (u, group.clone())));
+                    c.groups.insert(group);
+                }
+            }
+            "group.user_membership.remove" => {
                 c.groups.extend(target_ids(e, "UserGroup"));
+                c.groups_with_removals.extend(target_ids(e, "UserGroup"));
             }
             "application.user_membership.add"
             | "application.user_membership.remove"
@@ -118,9 +131,13 @@ pub fn changes(events: &[LogEvent]) -> Changes {
     }
     for gone in &c.deleted {
         c.groups.remove(gone);
+        c.groups_with_removals.remove(gone);
         c.apps.remove(gone);
         c.created_users.remove(gone);
     }
+    let deleted = &c.deleted;
+    c.member_adds
+        .retain(|(u, g)| !deleted.contains(u) && !deleted.contains(g));
     c
 }
 
@@ -173,6 +190,11 @@ mod tests {
         ];
         let c = changes(&events);
         assert_eq!(c.groups, BTreeSet::from(["00g1".to_string()]));
+        assert_eq!(
+            c.member_adds,
+            BTreeSet::from([("00u1".to_string(), "00g1".to_string())])
+        );
+        assert!(c.groups_with_removals.is_empty());
         assert_eq!(c.apps, BTreeSet::from(["0oa1".to_string()]));
         assert!(c.privileges && c.tokens);
         assert_eq!(c.created_users, BTreeSet::from(["00u9".to_string()]));

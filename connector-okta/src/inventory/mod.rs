@@ -1085,12 +1085,25 @@ fn incremental_sync(
             .extend(everyone.iter().map(|g| build::member_of(user, g)));
     }
 
-    let dirty_groups = changes.groups.clone();
     let known_groups: BTreeSet<&str> = groups.iter().filter_map(id_of).collect();
-    let dirty_groups: Vec<String> = dirty_groups
-        .into_iter()
+    let dirty_groups: Vec<String> = changes
+        .groups
+        .iter()
         .filter(|g| known_groups.contains(g.as_str()))
+        .cloned()
         .collect();
+    // A group that only gained members gets their edges from the events; one that lost
+    // a member has its list re-read.
+    let reread_groups: Vec<String> = dirty_groups
+        .iter()
+        .filter(|g| changes.groups_with_removals.contains(*g))
+        .cloned()
+        .collect();
+    for (user, group) in &changes.member_adds {
+        if known_groups.contains(group.as_str()) && !changes.groups_with_removals.contains(group) {
+            sync.edges.push(build::member_of(user, group));
+        }
+    }
     // A membership change flips the `scope` of the group's apps' users: their
     // assignments are re-read too. The apps assigned to a group come from the state
     // (group assignment events name their apps, whose lists are then re-read).
@@ -1112,12 +1125,12 @@ fn incremental_sync(
     r.info(&format!(
         "inventory: incremental sync over {} System Log events; re-reading {} groups' members and {} apps' assignments",
         changes.events,
-        dirty_groups.len(),
+        reread_groups.len(),
         dirty_apps.len()
     ));
-    read_members(r, &mut sync, &dirty_groups)?;
+    read_members(r, &mut sync, &reread_groups)?;
     read_assignments(r, &mut sync, &dirty_apps)?;
-    for g in &dirty_groups {
+    for g in &reread_groups {
         sync.cover_edges_to(g, edge_kind::MEMBER_OF);
     }
     for a in &dirty_apps {
