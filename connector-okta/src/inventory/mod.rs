@@ -1047,6 +1047,8 @@ fn incremental_sync(
     // bring the kept users' `lastLogin` up to date.
     for (id, at) in &changes.sign_ins {
         let Some(u) = users.get_mut(id) else { continue };
+        // Okta's objects carry whole seconds (`.000Z`); the System Log, milliseconds.
+        let at = &(at - at.rem_euclid(1000));
         let newer = u
             .get("lastLogin")
             .and_then(Value::as_str)
