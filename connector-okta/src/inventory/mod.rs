@@ -1038,9 +1038,9 @@ fn incremental_sync(
         .iter()
         .map(|(id, k)| (id.clone(), k.user.clone()))
         .collect();
-    for u in changed {
-        if let Some(id) = id_of(&u) {
-            users.insert(id.to_string(), trim_user(&u));
+    for u in &changed {
+        if let Some(id) = id_of(u) {
+            users.insert(id.to_string(), trim_user(u));
         }
     }
     // A sign-in moves `lastLogin` but not `lastUpdated`: the sign-ins of the window
@@ -1062,8 +1062,15 @@ fn incremental_sync(
     for gone in &changes.deleted {
         users.remove(gone);
     }
+    // Factors are read again for admins Okta changed or whose factors the log names
+    // (a sign-in alone changes neither).
+    sync.refresh_factors = changed
+        .iter()
+        .filter_map(id_of)
+        .map(str::to_string)
+        .chain(changes.factor_users.iter().cloned())
+        .collect();
     sync.add_users(users.into_values().collect());
-    sync.refresh_factors = changed_ids.union(&changes.factor_users).cloned().collect();
     sync.changed_users = Some(changed_ids);
     sync.known = known;
     sync.add_groups(&groups);
