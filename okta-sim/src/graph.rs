@@ -18,7 +18,9 @@ use rand::{Rng, SeedableRng};
 
 use crate::catalog::APP_TEMPLATES;
 use crate::ids::mix64;
-use crate::model::{AdminRole, AppLink, Group, GroupKind, Org, User, UserStatus};
+use crate::model::{
+    Actor, AdminRole, AppLink, EventKind, Group, GroupKind, LogEvent, Org, User, UserStatus,
+};
 use crate::time::DAY_MS;
 
 /// Who holds a role.
@@ -178,6 +180,37 @@ const CUSTOM_ROLES: [(&str, &str, &[&str]); 4] = [
 ];
 
 impl Org {
+    /// The API token (index into `Org::api_tokens`) an administrative change was made
+    /// with, logged as `transaction.detail.requestApiTokenId`: a change to memberships,
+    /// assignments or roles by an admin who owns a token live at that time is taken to
+    /// come through the API with it (their first such token).
+    pub fn request_token(&self, event: &LogEvent) -> Option<usize> {
+        use EventKind::*;
+        let by_api = matches!(
+            event.kind,
+            GroupMembershipAdd
+                | GroupMembershipRemove
+                | AppMembershipAdd
+                | AppMembershipRemove
+                | PrivilegeGrant
+                | PrivilegeRevoke
+                | GroupPrivilegeGrant
+                | GroupPrivilegeRevoke
+        );
+        let Actor::User(u) = event.actor else {
+            return None;
+        };
+        if !by_api {
+            return None;
+        }
+        let owner = &self.users.get(u as usize)?.id;
+        self.api_tokens.iter().position(|t| {
+            &t.user_id == owner
+                && t.created_ms <= event.published_ms
+                && t.revoked_ms.is_none_or(|r| r > event.published_ms)
+        })
+    }
+
     /// The random stream the graph is drawn from (separate from the org's main stream).
     fn graph_rng(&self) -> StdRng {
         StdRng::seed_from_u64(mix64(self.seed ^ 0x6772_6170_6873_696d) ^ 0x005e_ed0f_6a7a)

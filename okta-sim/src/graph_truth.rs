@@ -68,6 +68,9 @@ pub struct TokenTruth {
     /// Why the token is at risk (`network_anywhere`, `no_zone`, `owner_super_admin`,
     /// `owner_not_active`, `older_than_90d`); empty when it is not.
     pub risks: Vec<&'static str>,
+    /// The newest event up to `now` whose request was made with the token
+    /// (`transaction.detail.requestApiTokenId`), if any.
+    pub last_used_ms: Option<i64>,
 }
 
 /// The identity graph's expected content and KRIs at one `now`.
@@ -196,7 +199,12 @@ impl Org {
         }
 
         let mut tokens = Vec::new();
-        for token in self.api_tokens.iter().filter(|t| t.revoked_ms.is_none()) {
+        for (i, token) in self
+            .api_tokens
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.revoked_ms.is_none())
+        {
             let owner = self.user_position(&token.user_id);
             let owner_status = owner.map_or("DELETED", |o| self.users[o].status.as_str());
             let mut owner_roles: Vec<&'static str> = Vec::new();
@@ -242,6 +250,13 @@ impl Org {
                 created_ms: token.created_ms,
                 age_days,
                 risks,
+                last_used_ms: self
+                    .events
+                    .iter()
+                    .filter(|e| e.published_ms <= now_ms)
+                    .filter(|e| self.request_token(e) == Some(i))
+                    .map(|e| e.published_ms)
+                    .max(),
             });
         }
 

@@ -1210,7 +1210,11 @@ impl<'a> Renderer<'a> {
             transaction: WireTransaction {
                 kind: "WEB",
                 id: &request_id,
-                detail: Empty {},
+                detail: WireTransactionDetail {
+                    request_api_token_id: org
+                        .request_token(event)
+                        .map(|t| org.api_tokens[t].id.as_str()),
+                },
             },
             uuid: &uuid,
             version: "0",
@@ -1574,7 +1578,15 @@ struct WireTransaction<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
     id: &'a str,
-    detail: Empty,
+    detail: WireTransactionDetail<'a>,
+}
+
+/// `transaction.detail`: empty, or the API token the request was made with.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct WireTransactionDetail<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_api_token_id: Option<&'a str>,
 }
 
 #[derive(Serialize)]

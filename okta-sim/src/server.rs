@@ -1247,8 +1247,20 @@ fn list_users(
     let limit = parse_limit(q.get("limit"), 200, 200).map_err(ApiError::bad_query)?;
     // Without a filter Okta lists every user except DEPROVISIONED ones.
     let mut wanted = [false; UserStatus::ALL.len()];
+    // `search=lastUpdated gt "<ISO time>"`: the users changed since then, in every
+    // status (a search, unlike the plain list, does not leave DEPROVISIONED out).
+    let mut updated_after: Option<i64> = None;
     // `search` takes the same `status eq "X"` expressions here.
     match q.get("filter").or_else(|| q.get("search")) {
+        Some(f) if q.get("search").is_some() && f.trim().starts_with("lastUpdated gt ") => {
+            let since = f
+                .trim()
+                .strip_prefix("lastUpdated gt ")
+                .and_then(|rest| parse_iso(rest.trim().trim_matches('"')))
+                .ok_or_else(|| bad("search", format!("Invalid search criteria: {f}")))?;
+            wanted = [true; UserStatus::ALL.len()];
+            updated_after = Some(since);
+        }
         Some(f) => {
             for value in filter_values(f, "status").map_err(ApiError::bad_query)? {
                 match UserStatus::parse(&value) {
@@ -1279,7 +1291,10 @@ fn list_users(
         },
         None => 0,
     };
-    let matches = |i: &usize| wanted[org.users[*i].status as usize];
+    let matches = |i: &usize| {
+        let u = &org.users[*i];
+        wanted[u.status as usize] && updated_after.is_none_or(|since| u.last_updated_ms > since)
+    };
     let mut page = Vec::with_capacity(limit.min(org.users.len()));
     let mut i = start;
     while i < org.users.len() && page.len() < limit {

@@ -32,7 +32,8 @@ pub struct Quotas {
     pub total_bytes: u64,
     /// Requests in flight at once (32).
     pub concurrent_requests: u64,
-    /// KRI values emitted (10 000).
+    /// Outputs emitted, per kind (500 000: the identity graph of a 10,000-user org
+    /// with 1,000 groups and 300 apps is about 220,000 edges).
     pub outputs: u64,
     /// Keys held in durable state (100 000).
     pub state_keys: u64,
@@ -52,7 +53,7 @@ impl Default for Quotas {
             response_bytes: 32 * MIB,
             total_bytes: 2 * GIB,
             concurrent_requests: 32,
-            outputs: 10_000,
+            outputs: 500_000,
             state_keys: 100_000,
             state_bytes: 256 * MIB,
             log_bytes: MIB,
@@ -299,7 +300,7 @@ mod tests {
             (ResponseBytes, 32 * MIB),
             (TotalBytes, 2 * GIB),
             (ConcurrentRequests, 32),
-            (Outputs, 10_000),
+            (Outputs, 500_000),
             (StateKeys, 100_000),
             (StateBytes, 256 * MIB),
             (LogBytes, MIB),

@@ -476,3 +476,28 @@ async fn a_429_that_resets_after_the_wall_budget_fails_at_once_naming_the_429() 
         "no retry of a hopeless wait"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_output_flood_stops_at_the_default_outputs_quota() {
+    // The default is large enough for a 10,000-user org's graph, and still a bound.
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let host = env.host().await;
+    let limit = kri_policy::quota::Quotas::default().outputs;
+    let outcome = attack(
+        &host,
+        "flood-default",
+        "https://acme.example.com",
+        json!({"mode": "output-flood"}),
+        &[],
+    )
+    .await;
+    assert_failed_with(
+        &outcome,
+        &format!("quota exceeded: outputs (limit {limit})"),
+    );
+    assert!(host
+        .latest_kris("flood-default")
+        .await
+        .expect("kris")
+        .is_empty());
+}

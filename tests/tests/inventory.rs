@@ -560,3 +560,79 @@ async fn what_okta_no_longer_has_leaves_the_graph() {
     );
     sim.shutdown().await;
 }
+
+/// Each API token's last use as the graph's token nodes and `kri tokens` show it.
+async fn token_last_uses(
+    host: &KriHost,
+    id: &str,
+    now_ms: i64,
+) -> BTreeMap<String, Option<String>> {
+    let from_nodes: BTreeMap<String, Option<String>> = rows(
+        host,
+        id,
+        "SELECT id, properties ->> 'last_used' AS last_used FROM nodes WHERE kind = 'api_token'",
+    )
+    .await
+    .into_iter()
+    .map(|r| (text(&r["id"]), r["last_used"].as_str().map(str::to_string)))
+    .collect();
+    let from_command: BTreeMap<String, Option<String>> = host
+        .tokens(id, now_ms)
+        .await
+        .expect("kri tokens")
+        .into_iter()
+        .map(|t| (t.token_id, t.last_used))
+        .collect();
+    assert_eq!(from_nodes, from_command, "{id}: nodes and kri tokens agree");
+    from_nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_api_tokens_last_use_comes_from_the_stored_system_log() {
+    let env = TestEnv::new(&["plugins/okta.wasm"]);
+    let host = env.host().await;
+    let sim = start_sim(29, 300).await;
+    add(
+        &host,
+        "tok",
+        &sim,
+        json!({"log_pages_per_poll": 50, "inventory_full_sync_hours": 72}),
+    )
+    .await;
+    // Uses the stream holds: from the logs job's first poll (the last 24 hours) on.
+    let expected = |now_ms: i64, from_ms: i64| -> BTreeMap<String, Option<String>> {
+        let org = sim.org();
+        let org = org.read().expect("org lock");
+        org.graph_truth(now_ms)
+            .tokens
+            .into_iter()
+            .map(|t| {
+                let used = t.last_used_ms.filter(|ms| *ms > from_ms);
+                (t.id, used.map(okta_sim::time::format_ms))
+            })
+            .collect()
+    };
+    for day in 1..=2 {
+        {
+            let org = sim.org();
+            let mut org = org.write().expect("org lock");
+            org.advance(DAY, 0.05, 29 + day as u64);
+        }
+        let now = NOW + day * DAY;
+        run_job(&host, "tok", "logs", now).await;
+        let run = run_job(&host, "tok", "inventory", now).await;
+        let note = run.stats.note.clone().unwrap_or_default();
+        assert_eq!(
+            note.starts_with("incremental sync"),
+            day > 1,
+            "day {day}: {note}"
+        );
+        let want = expected(now, NOW);
+        assert!(
+            want.values().any(Option::is_some),
+            "day {day}: some token was used: {want:?}"
+        );
+        assert_eq!(token_last_uses(&host, "tok", now).await, want, "day {day}");
+    }
+    sim.shutdown().await;
+}

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use std::fmt;
 
 /// The top-level members read, by index.
-const TOP: &[&str; 10] = &[
+const TOP: &[&str; 11] = &[
     "uuid",
     "published",
     "eventType",
@@ -25,6 +25,7 @@ const TOP: &[&str; 10] = &[
     "debugContext",
     "securityContext",
     "client",
+    "transaction",
 ];
 const UUID: usize = 0;
 const PUBLISHED: usize = 1;
@@ -36,6 +37,7 @@ const AUTH_CONTEXT: usize = 6;
 const DEBUG_CONTEXT: usize = 7;
 const SECURITY_CONTEXT: usize = 8;
 const CLIENT: usize = 9;
+const TRANSACTION: usize = 10;
 
 /// `actor` and each `target[]` entry: `id`, `type`, `alternateId`.
 const PARTY: &[&str; 3] = &["id", "type", "alternateId"];
@@ -46,6 +48,8 @@ const DEBUG_DATA: &[&str; 1] = &["debugData"];
 const CLIENT_FIELDS: &[&str; 3] = &["ipAddress", "userAgent", "geographicalContext"];
 const USER_AGENT_FIELDS: &[&str; 1] = &["rawUserAgent"];
 const GEO_FIELDS: &[&str; 3] = &["city", "country", "geolocation"];
+const TRANSACTION_FIELDS: &[&str; 1] = &["detail"];
+const DETAIL_FIELDS: &[&str; 1] = &["requestApiTokenId"];
 
 /// City, country and the kept `geolocation` members.
 type GeoParts = (Option<String>, Option<String>, Option<Map<String, Value>>);
@@ -73,6 +77,7 @@ impl<'de> Shape<'de> for Event {
         let mut debug = Slot::default();
         let mut security = Slot::default();
         let mut client = Slot::default();
+        let mut transaction = Slot::default();
         while let Some(key) = map.next_key_seed(KeySeed(TOP))? {
             let (i, folded) = match key {
                 Key::Exact(i) => (i, None),
@@ -98,6 +103,7 @@ impl<'de> Shape<'de> for Event {
                     KeptSplit(KEPT_SECURITY_KEYS, DETECTION_SECURITY_KEYS),
                 )?,
                 CLIENT => client.read(m, folded, Client)?,
+                TRANSACTION => transaction.read(m, folded, Transaction)?,
                 _ => {
                     m.next_value::<Skip>()?;
                 }
@@ -129,6 +135,7 @@ impl<'de> Shape<'de> for Event {
             detection_debug: debug_data_detect,
             detection_security: security.map(|(_, detect)| detect),
             client: client.resolve().flatten(),
+            request_api_token_id: transaction.resolve().flatten().flatten(),
         }))
     }
 }
@@ -307,6 +314,28 @@ impl<'de> Shape<'de> for DebugContext {
             }
         }
         Ok(Some(data.resolve().flatten()))
+    }
+}
+
+/// `transaction`: an object whose `detail` object's `requestApiTokenId` string is kept.
+/// Outer `None`: not an object; inner: no such string.
+struct Transaction;
+
+impl<'de> Shape<'de> for Transaction {
+    type Out = Option<Option<String>>;
+
+    fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Out, A::Error> {
+        let mut detail = Slot::default();
+        while let Some(key) = map.next_key_seed(KeySeed(TRANSACTION_FIELDS))? {
+            match key {
+                Key::Exact(_) => detail.read(&mut map, None, StrFields(DETAIL_FIELDS))?,
+                Key::Folded(_, k) => detail.read(&mut map, Some(k), StrFields(DETAIL_FIELDS))?,
+                Key::Other => {
+                    map.next_value::<Skip>()?;
+                }
+            }
+        }
+        Ok(Some(detail.resolve().flatten().and_then(|[token]| token)))
     }
 }
 

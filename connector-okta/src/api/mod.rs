@@ -55,10 +55,6 @@ pub const GROUP_MEMBERS: Endpoint = Endpoint {
     label: "/api/v1/groups/{id}/users",
     permission: "okta.groups.read",
 };
-pub const GROUP_APPS: Endpoint = Endpoint {
-    label: "/api/v1/groups/{id}/apps",
-    permission: "okta.groups.read and okta.apps.read",
-};
 pub const APPS: Endpoint = Endpoint {
     label: "/api/v1/apps",
     permission: "okta.apps.read",

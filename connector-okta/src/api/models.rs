@@ -194,6 +194,9 @@ pub struct LogEvent {
     pub detection_security: Option<Map<String, Value>>,
     /// `client`, when it is an object: where the request came from.
     pub client: Option<LogClient>,
+    /// `transaction.detail.requestApiTokenId`: the API token the request that caused
+    /// the event was made with.
+    pub request_api_token_id: Option<String>,
 }
 
 /// The `client` of a System Log event, as far as the detections read it.
@@ -307,6 +310,9 @@ impl LogEvent {
             detection_debug: debug_data.map(|d| kept(d, DETECTION_DEBUG_KEYS)),
             detection_security: security.map(|sc| kept(sc, DETECTION_SECURITY_KEYS)),
             client: obj_of(get_ci(o, "client")).map(client_of),
+            request_api_token_id: obj_of(get_ci(o, "transaction"))
+                .and_then(|t| obj_of(get_ci(t, "detail")))
+                .and_then(|d| str_of(get_ci(d, "requestApiTokenId"))),
         })
     }
 

@@ -46,6 +46,9 @@ pub const GROUP_TARGETED_ROLES: [&str; 3] =
 /// Standard roles whose scope may be narrowed to apps (`…/targets/catalog/apps`).
 pub const APP_TARGETED_ROLES: [&str; 1] = ["APP_ADMIN"];
 
+/// `MfaSummary::source` of a summary made from the user's factors read by this job.
+pub const FACTORS_SOURCE: &str = "factors";
+
 /// A user's MFA summary as the graph keeps it in `properties.mfa`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MfaSummary {
@@ -61,7 +64,7 @@ pub struct MfaSummary {
 }
 
 impl MfaSummary {
-    fn to_json(&self) -> Value {
+    pub fn to_json(&self) -> Value {
         let mut v = json!({
             "enrolled": self.enrolled,
             "phishing_resistant": self.phishing_resistant,

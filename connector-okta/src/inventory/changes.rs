@@ -1,17 +1,22 @@
 //! What an incremental inventory sync re-reads: the System Log events since the last
 //! sync, boiled down to the groups whose members changed, the apps whose assignments
-//! changed, whether users were created (the built-in `Everyone` group grows without an
-//! event of its own) and the objects Okta deleted. Pure.
+//! changed, the users created (the built-in `Everyone` group grows without an event of
+//! its own), those whose factors changed and those who signed in, the objects Okta deleted, and the API
+//! tokens the events' requests were made with (`transaction.detail.requestApiTokenId`),
+//! with when. Pure.
 
 use crate::api::models::LogEvent;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The System Log event types an incremental sync reads.
-pub const EVENT_TYPES: [&str; 14] = [
+pub const EVENT_TYPES: [&str; 21] = [
     "group.user_membership.add",
     "group.user_membership.remove",
     "application.user_membership.add",
     "application.user_membership.remove",
+    "group.application_assignment.add",
+    "group.application_assignment.remove",
+    "group.application_assignment.update",
     "user.account.privilege.grant",
     "user.account.privilege.revoke",
     "group.privilege.grant",
@@ -22,17 +27,34 @@ pub const EVENT_TYPES: [&str; 14] = [
     "user.lifecycle.delete.completed",
     "group.lifecycle.delete",
     "application.lifecycle.delete",
+    "user.mfa.factor.activate",
+    "user.mfa.factor.deactivate",
+    "user.mfa.factor.reset_all",
+    "user.session.start",
 ];
 
 /// What changed since the last sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// Groups whose membership changed: re-read their members and their apps.
+    /// Groups whose membership changed: their apps' assignments are re-read.
     pub groups: BTreeSet<String>,
-    /// Apps whose user or group assignments changed: re-read both lists.
+    /// Groups that lost a member: their member lists are re-read.
+    pub groups_with_removals: BTreeSet<String>,
+    /// (user, group) of each membership added: the `member_of` edge, from the event
+    /// alone when the group lost nobody.
+    pub member_adds: BTreeSet<(String, String)>,
+    /// Apps whose user or group assignments changed (a group's assignment to an app
+    /// changes the app's group list and its users' `scope`): re-read both lists.
     pub apps: BTreeSet<String>,
-    /// Users were created: the built-in groups gained members.
-    pub users_created: bool,
+    /// Users created: members of `Everyone` from now on.
+    pub created_users: BTreeSet<String>,
+    /// Users whose factors changed: an admin's factors are read again.
+    pub factor_users: BTreeSet<String>,
+    /// User id → their latest successful sign-in (epoch ms): `lastLogin` moves without
+    /// `lastUpdated`.
+    pub sign_ins: BTreeMap<String, i64>,
+    /// API token id → the latest `published` (epoch ms) of an event made with it.
+    pub token_uses: BTreeMap<String, i64>,
     /// Role grants or revokes happened.
     pub privileges: bool,
     /// Tokens were created or revoked.
@@ -57,14 +79,30 @@ pub fn changes(events: &[LogEvent]) -> Changes {
         ..Changes::default()
     };
     for e in events {
+        if let (Some(token), Some(ms)) = (&e.request_api_token_id, e.published_ms()) {
+            let last = c.token_uses.entry(token.clone()).or_insert(ms);
+            *last = (*last).max(ms);
+        }
         let Some(kind) = e.event_type.as_deref() else {
             continue;
         };
         match kind {
-            "group.user_membership.add" | "group.user_membership.remove" => {
-                c.groups.extend(target_ids(e, "UserGroup"));
+            "group.user_membership.add" => {
+                for group in target_ids(e, "UserGroup") {
+                    c.member_adds
+                        .extend(target_ids(e, "User").map(|u| (u, group.clone())));
+                    c.groups.insert(group);
+                }
             }
-            "application.user_membership.add" | "application.user_membership.remove" => {
+            "group.user_membership.remove" => {
+                c.groups.extend(target_ids(e, "UserGroup"));
+                c.groups_with_removals.extend(target_ids(e, "UserGroup"));
+            }
+            "application.user_membership.add"
+            | "application.user_membership.remove"
+            | "group.application_assignment.add"
+            | "group.application_assignment.remove"
+            | "group.application_assignment.update" => {
                 c.apps.extend(target_ids(e, "AppInstance"));
             }
             "user.account.privilege.grant"
@@ -72,7 +110,19 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             | "group.privilege.grant"
             | "group.privilege.revoke" => c.privileges = true,
             "system.api_token.create" | "system.api_token.revoke" => c.tokens = true,
-            "user.lifecycle.create" => c.users_created = true,
+            "user.lifecycle.create" => c.created_users.extend(target_ids(e, "User")),
+            "user.session.start" if e.outcome_result.as_deref() == Some("SUCCESS") => {
+                if let (Some(user), Some(ms)) = (&e.actor_id, e.published_ms()) {
+                    let last = c.sign_ins.entry(user.clone()).or_insert(ms);
+                    *last = (*last).max(ms);
+                }
+            }
+            "user.mfa.factor.activate"
+            | "user.mfa.factor.deactivate"
+            | "user.mfa.factor.reset_all" => {
+                c.factor_users.extend(target_ids(e, "User"));
+                c.factor_users.extend(e.actor_id.clone());
+            }
             "user.lifecycle.delete.completed" => c.deleted.extend(target_ids(e, "User")),
             "group.lifecycle.delete" => c.deleted.extend(target_ids(e, "UserGroup")),
             "application.lifecycle.delete" => c.deleted.extend(target_ids(e, "AppInstance")),
@@ -81,8 +131,13 @@ pub fn changes(events: &[LogEvent]) -> Changes {
     }
     for gone in &c.deleted {
         c.groups.remove(gone);
+        c.groups_with_removals.remove(gone);
         c.apps.remove(gone);
+        c.created_users.remove(gone);
     }
+    let deleted = &c.deleted;
+    c.member_adds
+        .retain(|(u, g)| !deleted.contains(u) && !deleted.contains(g));
     c
 }
 
@@ -120,6 +175,10 @@ mod tests {
                 json!([{"id": "00u9", "type": "User"}]),
             ),
             event(
+                "user.mfa.factor.activate",
+                json!([{"id": "00u7", "type": "User"}]),
+            ),
+            event(
                 "group.user_membership.add",
                 json!([{"id": "00g3", "type": "UserGroup"}]),
             ),
@@ -131,10 +190,58 @@ mod tests {
         ];
         let c = changes(&events);
         assert_eq!(c.groups, BTreeSet::from(["00g1".to_string()]));
+        assert_eq!(
+            c.member_adds,
+            BTreeSet::from([("00u1".to_string(), "00g1".to_string())])
+        );
+        assert!(c.groups_with_removals.is_empty());
         assert_eq!(c.apps, BTreeSet::from(["0oa1".to_string()]));
-        assert!(c.privileges && c.tokens && c.users_created);
+        assert!(c.privileges && c.tokens);
+        assert_eq!(c.created_users, BTreeSet::from(["00u9".to_string()]));
+        assert_eq!(c.factor_users, BTreeSet::from(["00u7".to_string()]));
         assert_eq!(c.deleted, BTreeSet::from(["00g3".to_string()]));
-        assert_eq!(c.events, 8);
+        assert_eq!(c.events, 9);
         assert_eq!(changes(&[]), Changes::default());
+    }
+
+    #[test]
+    fn sign_ins_and_the_token_behind_a_request_are_kept_with_their_latest_time() {
+        let made_with = |ms: &str, token: &str| {
+            LogEvent::from_value(&json!({
+                "uuid": "u", "eventType": "group.user_membership.add", "published": ms,
+                "target": [{"id": "00g1", "type": "UserGroup"}],
+                "transaction": {"type": "WEB", "id": "x", "detail": {"requestApiTokenId": token}},
+            }))
+            .expect("event")
+        };
+        let signed_in = |ms: &str, result: &str| {
+            LogEvent::from_value(&json!({
+                "uuid": "s", "eventType": "user.session.start", "published": ms,
+                "actor": {"id": "00u5", "type": "User"}, "outcome": {"result": result},
+            }))
+            .expect("event")
+        };
+        let c = changes(&[
+            signed_in("2026-03-01T09:00:00.000Z", "SUCCESS"),
+            signed_in("2026-03-01T08:00:00.000Z", "SUCCESS"),
+            signed_in("2026-03-01T11:00:00.000Z", "FAILURE"),
+        ]);
+        assert_eq!(
+            c.sign_ins,
+            BTreeMap::from([("00u5".to_string(), 1_772_355_600_000)])
+        );
+        let c = changes(&[
+            made_with("2026-03-01T10:00:00.000Z", "00T1"),
+            made_with("2026-03-02T10:00:00.000Z", "00T1"),
+            made_with("2026-03-01T12:00:00.000Z", "00T2"),
+            event("group.user_membership.add", json!([])),
+        ]);
+        assert_eq!(
+            c.token_uses,
+            BTreeMap::from([
+                ("00T1".to_string(), 1_772_445_600_000),
+                ("00T2".to_string(), 1_772_366_400_000),
+            ])
+        );
     }
 }

@@ -11,30 +11,40 @@
 //!
 //! An incremental sync reads the System Log since the last sync (see `changes.rs`) and
 //! re-reads only the members of the groups, and the assignments of the apps, that it
-//! names; it re-reads the cheap lists whole (users, groups, apps, roles, tokens: a few
-//! pages) because the KRIs need them, and retracts deleted objects at once. It vouches
-//! only for what it re-read, so it gives the graph a full sync would.
+//! names (a group's apps known from the state); users only where they changed (`search=lastUpdated gt`), the others coming
+//! from the job's state (`known.rs`); new users join `Everyone` from their creation
+//! events; it re-reads the cheap lists whole (groups, apps, roles, tokens: a few pages),
+//! and retracts deleted objects at once. It vouches only for what it re-read, so it
+//! gives the graph a full sync would. A user node is emitted again only when the user
+//! changed or its MFA summary did.
 //!
 //! MFA: each user's summary comes read-only from the factor summaries the `kris` job
 //! keeps in its state (`peer-state` import); admins it does not cover have their
-//! factors read here (a few requests).
+//! factors read here (a few requests) by a full sync, and by an incremental one only
+//! when the user changed or the System Log shows a factor change.
+//!
+//! API tokens' last use: the `requestApiTokenId` of the events in the tenant's stored
+//! stream (which the `logs` job fills), read since the last run through the
+//! `stored-events` import and kept in the state.
 //!
 //! Missing permissions: a 403 on the role endpoints (a read-only admin's token) lands
 //! the graph without role nodes and edges, says which permission is missing in the
 //! run's note and log, and leaves the KRIs that need roles `not_evaluated` with that
 //! reason. A 403 on API tokens does the same for tokens.
 //!
-//! State (the job's own keys): `full_at`, epoch ms of the last full sync, and `cursor`,
-//! epoch ms up to which the System Log was read.
+//! State (the job's own keys): `full_at`, epoch ms of the last full sync, `cursor`,
+//! epoch ms up to which the System Log was read, `token_last_used/cursor`, epoch ms up
+//! to which the stored stream was read for token use, and the keys of `known.rs`.
 
 pub mod build;
 pub mod changes;
+pub mod known;
 
 use crate::api::models::{Factor, LogEvent};
 use crate::api::{
     ApiError, Denied, Endpoint, ListItem, OktaClient, API_TOKENS, APPS, APP_GROUPS, APP_USERS,
-    CUSTOM_ROLES, FACTORS, GROUPS, GROUP_APPS, GROUP_MEMBERS, GROUP_ROLES, LOGS, RESOURCE_SETS,
-    ROLE_ASSIGNEES, ROLE_TARGETS, USERS, USER_ROLES,
+    CUSTOM_ROLES, FACTORS, GROUPS, GROUP_MEMBERS, GROUP_ROLES, LOGS, RESOURCE_SETS, ROLE_ASSIGNEES,
+    ROLE_TARGETS, USERS, USER_ROLES,
 };
 use crate::collect::{event_type_filter, log_url, users_url};
 use crate::config::Config;
@@ -45,14 +55,17 @@ use crate::kris::graph_kris::{
 use crate::kris::mfa_adoption::{summarize_factors, FactorSummary};
 use crate::kris::Window;
 use crate::store::{get_ms, set_ms, FACTORS_SHARD_PREFIX, FACTOR_SHARDS};
-use crate::time::{iso_to_ms, HOUR_MS};
+use crate::time::{iso_to_ms, ms_to_iso, HOUR_MS};
 use build::{
     assignee_group, edge_kind, node_kind, origin_of, scope_need, MfaSummary, ScopeNeed, Shaper,
+    FACTORS_SOURCE,
 };
 use changes::Changes;
+use known::{trim_user, KnownUser};
 use kri_connector_sdk::graph::{Coverage, EdgeEnd};
+use kri_connector_sdk::stored_events::EventQuery;
 use kri_connector_sdk::types::{ConnectorError, Edge, KriValue, Level, Node, Output, RunSummary};
-use kri_connector_sdk::{Host, Logger, StateStore};
+use kri_connector_sdk::{Host, Logger, StateStore, StoredEvents};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -63,8 +76,17 @@ pub const FULL_AT: &str = "full_at";
 pub const CURSOR: &str = "cursor";
 /// The job whose factor summaries this one reads.
 const KRIS_JOB: &str = "kris";
+/// State key: epoch ms up to which the stored stream was read for token use.
+pub const TOKEN_USE_CURSOR: &str = "token_last_used/cursor";
 /// Outputs per `emit` call.
 const EMIT_BATCH: usize = 2_000;
+/// Stored events per page when reading the stream for token use.
+const STREAM_PAGE: u32 = 1_000;
+/// How far before the last sync an incremental sync asks for changed users: Okta's
+/// user search is eventually consistent, and a user read twice costs nothing.
+const USER_SEARCH_OVERLAP_MS: i64 = 5 * 60 * 1000;
+/// The built-in group every user belongs to.
+const EVERYONE: &str = "Everyone";
 
 /// How a sync went, for the run's summary.
 #[derive(Debug, Default)]
@@ -95,9 +117,24 @@ struct Sync {
     edges: Vec<Edge>,
     coverage: Vec<Coverage>,
     retracted: Vec<String>,
+    /// Every user (trimmed, `known::trim_user`).
     users: Vec<Value>,
     /// user id → login.
     logins: BTreeMap<String, String>,
+    /// The users to emit whatever their MFA; `None`: all of them (a full sync).
+    changed_users: Option<BTreeSet<String>>,
+    /// Users whose factors may have changed since they were last read.
+    refresh_factors: BTreeSet<String>,
+    /// The users as the job's state kept them (replaced by `finish`).
+    known: BTreeMap<String, KnownUser>,
+    /// user id → MFA summary: the `kris` job's, or the factors read for an admin.
+    mfa: BTreeMap<String, MfaSummary>,
+    /// API token id → its last use (epoch ms).
+    token_uses: BTreeMap<String, i64>,
+    /// Groups whose stats say they hold an admin role.
+    admin_groups: BTreeSet<String>,
+    /// app id → the groups assigned to it (kept in the state between syncs).
+    app_groups: BTreeMap<String, Vec<String>>,
     /// `None` when roles were unreadable.
     admins: Option<Vec<Admin>>,
     tokens: Option<Vec<Value>>,
@@ -172,7 +209,7 @@ fn summary_from_factors(factors: &[Factor]) -> MfaSummary {
         enrolled: s.enrolled,
         phishing_resistant: s.phish_resistant,
         factor_types: Some(types),
-        source: "factors",
+        source: FACTORS_SOURCE,
     }
 }
 
@@ -233,6 +270,22 @@ impl Reader<'_, '_> {
             "inventory: deprovisioned users",
         )?);
         Ok(users)
+    }
+
+    /// Users in every status changed after `after_ms` (Okta's `search` on
+    /// `lastUpdated`, which unlike the plain list includes DEPROVISIONED users).
+    fn changed_users(&mut self, after_ms: i64) -> Result<Vec<Value>, ApiError> {
+        let url = crate::api::url_with_query(
+            "/api/v1/users",
+            &[
+                (
+                    "search",
+                    &format!("lastUpdated gt \"{}\"", ms_to_iso(after_ms)),
+                ),
+                ("limit", "200"),
+            ],
+        );
+        self.list(USERS, &url, "inventory: changed users")
     }
 
     fn groups(&mut self) -> Result<Vec<Value>, ApiError> {
@@ -311,7 +364,7 @@ struct Roles {
 }
 
 impl Sync {
-    fn new(shaper: Shaper) -> Sync {
+    fn new(shaper: Shaper, peer: &BTreeMap<String, FactorSummary>) -> Sync {
         Sync {
             shaper,
             nodes: Vec::new(),
@@ -320,6 +373,16 @@ impl Sync {
             retracted: Vec::new(),
             users: Vec::new(),
             logins: BTreeMap::new(),
+            changed_users: None,
+            refresh_factors: BTreeSet::new(),
+            known: BTreeMap::new(),
+            mfa: peer
+                .iter()
+                .map(|(k, v)| (k.clone(), summary_of(v)))
+                .collect(),
+            token_uses: BTreeMap::new(),
+            admin_groups: BTreeSet::new(),
+            app_groups: BTreeMap::new(),
             admins: None,
             tokens: None,
             roles_gap: None,
@@ -328,16 +391,19 @@ impl Sync {
         }
     }
 
-    /// Vouches for every node kind and for `edge_kinds`, except the API tokens when
-    /// they could not be read: those stay as the last sync that could read them left
-    /// them. (Unreadable roles are vouched for: the graph lands without them.)
+    /// Vouches for every node kind (users only when all were read) and for
+    /// `edge_kinds`, except the API tokens when they could not be read: those stay as
+    /// the last sync that could read them left them. (Unreadable roles are vouched for:
+    /// the graph lands without them.)
     fn cover_read_lists(&mut self, edge_kinds: &[&str]) {
         let tokens_read = self.tokens.is_some();
+        let users_read = self.changed_users.is_none();
         let keep =
             |k: &&&str| tokens_read || (**k != node_kind::API_TOKEN && **k != edge_kind::OWNS);
         let nodes: Vec<Coverage> = node_kind::ALL
             .iter()
             .filter(keep)
+            .filter(|k| users_read || **k != node_kind::USER)
             .map(|k| Coverage::NodeKind(k.to_string()))
             .collect();
         let edges: Vec<Coverage> = edge_kinds
@@ -356,22 +422,59 @@ impl Sync {
         }));
     }
 
-    /// User nodes with their MFA summaries.
-    fn add_users(&mut self, users: Vec<Value>, mfa: &BTreeMap<String, MfaSummary>) {
-        for u in &users {
-            let id = id_of(u).unwrap_or_default();
-            if let Some(n) = self.shaper.user(u, mfa.get(id)) {
-                self.logins.insert(n.id.clone(), n.name.clone());
-                self.nodes.push(n);
+    /// Every user, trimmed; their nodes come in `finish`, once the admins' MFA is known.
+    fn add_users(&mut self, users: Vec<Value>) {
+        self.users = users.iter().map(trim_user).collect();
+        for u in &self.users {
+            if let Some(id) = id_of(u) {
+                let login = u
+                    .pointer("/profile/login")
+                    .and_then(Value::as_str)
+                    .unwrap_or(id);
+                self.logins.insert(id.to_string(), login.to_string());
             }
         }
-        self.tally.users = users.len();
-        self.users = users;
+        self.tally.users = self.users.len();
+    }
+
+    /// The user nodes to emit (all in a full sync; else those that changed, or whose
+    /// MFA summary did), and the users as the state keeps them for the next sync.
+    fn add_user_nodes(&mut self) {
+        let mut next = BTreeMap::new();
+        for u in &self.users {
+            let Some(id) = id_of(u) else { continue };
+            let mfa = self.mfa.get(id);
+            let mfa_json = mfa.map(MfaSummary::to_json);
+            let changed = self.changed_users.as_ref().is_none_or(|c| c.contains(id))
+                || self.known.get(id).is_none_or(|k| k.mfa != mfa_json);
+            if changed {
+                self.nodes.extend(self.shaper.user(u, mfa));
+            }
+            next.insert(
+                id.to_string(),
+                KnownUser {
+                    user: u.clone(),
+                    mfa: mfa_json,
+                    factors: mfa.filter(|m| m.source == FACTORS_SOURCE).cloned(),
+                },
+            );
+        }
+        self.known = next;
     }
 
     fn add_groups(&mut self, groups: &[Value]) {
         self.nodes
             .extend(groups.iter().filter_map(|g| self.shaper.group(g)));
+        self.admin_groups = groups
+            .iter()
+            .filter(|g| {
+                g.pointer("/_embedded/stats/hasAdminPrivilege")
+                    .and_then(Value::as_bool)
+                    == Some(true)
+            })
+            .filter_map(id_of)
+            .map(str::to_string)
+            .collect();
         self.tally.groups = groups.len();
     }
 
@@ -402,6 +505,10 @@ impl Sync {
         groups: Vec<Vec<Listed>>,
     ) {
         for ((app, users), groups) in ids.iter().zip(users).zip(groups) {
+            self.app_groups.insert(
+                app.clone(),
+                groups.iter().filter_map(|g| g.id.clone()).collect(),
+            );
             self.edges.extend(
                 users
                     .iter()
@@ -418,11 +525,14 @@ impl Sync {
 }
 
 /// Reads the role assignments: assignees, their roles, the roles of the groups their
-/// roles come through, targets, custom roles' permissions and resource sets.
+/// roles come through and of the groups `admin_groups` names (those Okta's group stats
+/// flag with `hasAdminPrivilege`, members or not), targets, custom roles' permissions
+/// and resource sets.
 fn read_roles(
     r: &mut Reader<'_, '_>,
     shaper: &Shaper,
     logins: &BTreeMap<String, String>,
+    admin_groups: &BTreeSet<String>,
 ) -> Result<Roles, ApiError> {
     let assignees = r.client.list_body(
         ROLE_ASSIGNEES,
@@ -468,6 +578,7 @@ fn read_roles(
             });
         }
     }
+    via_groups.extend(admin_groups.iter().cloned());
     let groups: Vec<String> = via_groups.into_iter().collect();
     let urls: Vec<String> = groups
         .iter()
@@ -586,28 +697,57 @@ pub fn run(
         _ => None,
     };
     let peer = peer_factors(&mut *host.state);
+    // An incremental sync needs the users, app groups and org URL the last one kept.
+    let known = incremental_from.and_then(|_| {
+        Some(Kept {
+            users: known::load_users(&mut *host.state)?,
+            app_groups: known::load_app_groups(&mut *host.state)?,
+            org_url: known::load_org_url(&mut *host.state)?,
+        })
+    });
+    let token_uses = read_token_uses(&mut *host.events, &mut *host.state)?;
     let mut reader = Reader {
         client: OktaClient::new(&mut *host.http),
         log: &mut *host.log,
         cfg: &cfg,
     };
-    let sync = match incremental_from {
-        None => full_sync(&mut reader, &peer)?,
-        Some(since) => incremental_sync(
+    let mut sync = match (incremental_from, known) {
+        (Some(since), Some(kept)) => incremental_sync(
             &mut reader,
             &peer,
+            kept,
             Window {
                 start_exclusive: since,
                 end_inclusive: now,
             },
         )?,
+        _ => full_sync(&mut reader, &peer)?,
     };
+    sync.token_uses = token_uses.uses;
+    read_roles_and_tokens(&mut reader, &mut sync)?;
+    sync.cover_read_lists(if sync.tally.full {
+        &edge_kind::ALL
+    } else {
+        // The lists read whole: the role and token edges.
+        &[
+            edge_kind::HOLDS_ROLE,
+            edge_kind::ROLE_SCOPE,
+            edge_kind::OWNS,
+        ]
+    });
     let requests = reader.client.stats.requests;
     let items = reader.client.stats.items;
     let skipped = reader.client.stats.skipped;
     let (mut sync, kris) = finish(&mut reader, sync, now)?;
     let (node_count, edge_count) = (sync.nodes.len(), sync.edges.len());
     emit(host, &mut sync, kris)?;
+    known::save_users(&mut *host.state, &sync.known)?;
+    known::save_app_groups(&mut *host.state, &sync.app_groups)?;
+    known::save_org_url(&mut *host.state, &sync.shaper.org_url)?;
+    known::save_token_use(&mut *host.state, &sync.token_uses)?;
+    if let Some(until) = token_uses.read_until {
+        set_ms(&mut *host.state, TOKEN_USE_CURSOR, until)?;
+    }
     if sync.tally.full {
         set_ms(&mut *host.state, FULL_AT, now)?;
     }
@@ -653,13 +793,9 @@ fn full_sync(
     let groups = r.groups().map_err(fatal)?;
     let apps = r.apps().map_err(fatal)?;
     let shaper = shaper_for(&[&users, &groups, &apps])?;
-    let mut sync = Sync::new(shaper);
+    let mut sync = Sync::new(shaper, peer);
     sync.tally.full = true;
-    let mfa: BTreeMap<String, MfaSummary> = peer
-        .iter()
-        .map(|(k, v)| (k.clone(), summary_of(v)))
-        .collect();
-    sync.add_users(users, &mfa);
+    sync.add_users(users);
     sync.add_groups(&groups);
     sync.add_apps(&apps);
     let with_members: Vec<String> = groups
@@ -676,8 +812,6 @@ fn full_sync(
     read_members(r, &mut sync, &with_members)?;
     let app_ids: Vec<String> = apps.iter().filter_map(id_of).map(str::to_string).collect();
     read_assignments(r, &mut sync, &app_ids)?;
-    read_roles_and_tokens(r, &mut sync)?;
-    sync.cover_read_lists(&edge_kind::ALL);
     Ok(sync)
 }
 
@@ -735,7 +869,7 @@ fn read_assignments(
 /// refused for lack of permission, which leaves it out of the graph.
 fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), ConnectorError> {
     match gap_or_fail(
-        read_roles(r, &sync.shaper, &sync.logins),
+        read_roles(r, &sync.shaper, &sync.logins, &sync.admin_groups),
         "role assignments",
     )? {
         Ok(roles) => {
@@ -766,7 +900,11 @@ fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), 
         Ok(tokens) => {
             sync.tally.tokens = tokens.len();
             for t in &tokens {
-                sync.nodes.extend(sync.shaper.token(t, None));
+                let last_used = id_of(t)
+                    .and_then(|id| sync.token_uses.get(id))
+                    .map(|ms| ms_to_iso(*ms));
+                sync.nodes
+                    .extend(sync.shaper.token(t, last_used.as_deref()));
                 sync.edges.extend(build::owns(t));
             }
             sync.tokens = Some(tokens);
@@ -776,12 +914,94 @@ fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), 
     Ok(())
 }
 
+/// What an incremental sync takes from the state the last sync left.
+struct Kept {
+    users: BTreeMap<String, KnownUser>,
+    app_groups: BTreeMap<String, Vec<String>>,
+    org_url: String,
+}
+
+/// The API tokens' last use, and how far the stored stream was read for it.
+struct TokenUses {
+    uses: BTreeMap<String, i64>,
+    /// Where the next run starts reading; `None` when the stream has no coverage.
+    read_until: Option<i64>,
+}
+
+/// Only the part of a stored event that names the API token behind its request.
+#[derive(Deserialize)]
+struct MadeWith {
+    transaction: Option<MadeWithTransaction>,
+}
+
+#[derive(Deserialize)]
+struct MadeWithTransaction {
+    detail: Option<MadeWithDetail>,
+}
+
+#[derive(Deserialize)]
+struct MadeWithDetail {
+    #[serde(rename = "requestApiTokenId")]
+    request_api_token_id: Option<String>,
+}
+
+/// The uses kept so far, updated with the stored stream's events since the last run
+/// (`transaction.detail.requestApiTokenId`); read locally, no API request.
+fn read_token_uses(
+    events: &mut dyn StoredEvents,
+    state: &mut dyn StateStore,
+) -> Result<TokenUses, ConnectorError> {
+    let mut uses = known::load_token_use(state);
+    let Some(coverage) = events.coverage() else {
+        return Ok(TokenUses {
+            uses,
+            read_until: None,
+        });
+    };
+    let after = get_ms(state, TOKEN_USE_CURSOR)
+        .unwrap_or(coverage.after_ms)
+        .max(coverage.after_ms);
+    let mut cursor = None;
+    let mut more = after < coverage.until_ms;
+    while more {
+        let page = events
+            .read_events(&EventQuery {
+                after_ms: after,
+                until_ms: coverage.until_ms,
+                cursor: cursor.take(),
+                limit: STREAM_PAGE,
+            })
+            .map_err(|e| ConnectorError::HostLimit(format!("reading stored events failed: {e}")))?;
+        for e in &page.events {
+            let token = serde_json::from_str::<MadeWith>(&e.raw)
+                .ok()
+                .and_then(|m| m.transaction?.detail?.request_api_token_id);
+            if let Some(token) = token {
+                let last = uses.entry(token).or_insert(e.time_ms);
+                *last = (*last).max(e.time_ms);
+            }
+        }
+        more = !page.events.is_empty() && page.next_cursor.is_some();
+        cursor = page.next_cursor;
+    }
+    Ok(TokenUses {
+        uses,
+        read_until: Some(coverage.until_ms.max(after)),
+    })
+}
+
 /// Re-reads what the System Log says changed in `window`.
 fn incremental_sync(
     r: &mut Reader<'_, '_>,
     peer: &BTreeMap<String, FactorSummary>,
+    kept: Kept,
     window: Window,
 ) -> Result<Sync, ConnectorError> {
+    let Kept {
+        users: known,
+        app_groups,
+        org_url: kept_org_url,
+    } = kept;
     let filter = event_type_filter(&changes::EVENT_TYPES);
     let log = &mut *r.log;
     let events = r
@@ -798,55 +1018,115 @@ fn incremental_sync(
         .map_err(fatal)?
         .items;
     let changes: Changes = changes::changes(&events);
-    let users = r.users().map_err(fatal)?;
+    let changed = r
+        .changed_users(window.start_exclusive - USER_SEARCH_OVERLAP_MS)
+        .map_err(fatal)?;
     let groups = r.groups().map_err(fatal)?;
     let apps = r.apps().map_err(fatal)?;
-    let shaper = shaper_for(&[&users, &groups, &apps])?;
-    let mut sync = Sync::new(shaper);
+    let shaper = Shaper {
+        org_url: org_url(&[&changed, &groups, &apps]).unwrap_or(kept_org_url),
+    };
+    let mut sync = Sync::new(shaper, peer);
     sync.tally.events = changes.events;
-    let mfa: BTreeMap<String, MfaSummary> = peer
+    let mut changed_ids: BTreeSet<String> = changed
         .iter()
-        .map(|(k, v)| (k.clone(), summary_of(v)))
+        .filter_map(id_of)
+        .map(str::to_string)
         .collect();
-    sync.add_users(users, &mfa);
+    // The users as kept, updated with those that changed, less the deleted.
+    let mut users: BTreeMap<String, Value> = known
+        .iter()
+        .map(|(id, k)| (id.clone(), k.user.clone()))
+        .collect();
+    for u in &changed {
+        if let Some(id) = id_of(u) {
+            users.insert(id.to_string(), trim_user(u));
+        }
+    }
+    // A sign-in moves `lastLogin` but not `lastUpdated`: the sign-ins of the window
+    // bring the kept users' `lastLogin` up to date.
+    for (id, at) in &changes.sign_ins {
+        let Some(u) = users.get_mut(id) else { continue };
+        // Okta's objects carry whole seconds (`.000Z`); the System Log, milliseconds.
+        let at = &(at - at.rem_euclid(1000));
+        let newer = u
+            .get("lastLogin")
+            .and_then(Value::as_str)
+            .and_then(iso_to_ms)
+            .is_none_or(|t| t < *at);
+        if newer {
+            u["lastLogin"] = json!(ms_to_iso(*at));
+            changed_ids.insert(id.clone());
+        }
+    }
+    for gone in &changes.deleted {
+        users.remove(gone);
+    }
+    // Factors are read again for admins Okta changed or whose factors the log names
+    // (a sign-in alone changes neither).
+    sync.refresh_factors = changed
+        .iter()
+        .filter_map(id_of)
+        .map(str::to_string)
+        .chain(changes.factor_users.iter().cloned())
+        .collect();
+    sync.add_users(users.into_values().collect());
+    sync.changed_users = Some(changed_ids);
+    sync.known = known;
     sync.add_groups(&groups);
     sync.add_apps(&apps);
     sync.retracted = changes.deleted.iter().cloned().collect();
     sync.tally.retracted = sync.retracted.len();
 
-    let mut dirty_groups = changes.groups.clone();
-    if changes.users_created {
-        dirty_groups.extend(
-            groups
-                .iter()
-                .filter(|g| g.get("type").and_then(Value::as_str) == Some("BUILT_IN"))
-                .filter_map(id_of)
-                .map(str::to_string),
-        );
-    }
-    let known_groups: BTreeSet<&str> = groups.iter().filter_map(id_of).collect();
-    let dirty_groups: Vec<String> = dirty_groups
-        .into_iter()
-        .filter(|g| known_groups.contains(g.as_str()))
-        .collect();
-    // A membership change flips the `scope` of the group's apps' users: their
-    // assignments are re-read too.
-    let urls: Vec<String> = dirty_groups
+    // New users join `Everyone`, which has no membership events of its own.
+    let everyone: Vec<&str> = groups
         .iter()
-        .map(|g| format!("/api/v1/groups/{}/apps?limit=200", enc(g)))
+        .filter(|g| g.get("type").and_then(Value::as_str) == Some("BUILT_IN"))
+        .filter(|g| g.pointer("/profile/name").and_then(Value::as_str) == Some(EVERYONE))
+        .filter_map(id_of)
         .collect();
-    let group_apps = r
-        .lists::<Value>(GROUP_APPS, &urls, "inventory: apps of changed groups")
-        .map_err(fatal)?;
+    for user in changes
+        .created_users
+        .iter()
+        .filter(|u| sync.logins.contains_key(*u))
+    {
+        sync.edges
+            .extend(everyone.iter().map(|g| build::member_of(user, g)));
+    }
+
+    let known_groups: BTreeSet<&str> = groups.iter().filter_map(id_of).collect();
+    let dirty_groups: Vec<String> = changes
+        .groups
+        .iter()
+        .filter(|g| known_groups.contains(g.as_str()))
+        .cloned()
+        .collect();
+    // A group that only gained members gets their edges from the events; one that lost
+    // a member has its list re-read.
+    let reread_groups: Vec<String> = dirty_groups
+        .iter()
+        .filter(|g| changes.groups_with_removals.contains(*g))
+        .cloned()
+        .collect();
+    for (user, group) in &changes.member_adds {
+        if known_groups.contains(group.as_str()) && !changes.groups_with_removals.contains(group) {
+            sync.edges.push(build::member_of(user, group));
+        }
+    }
+    // A membership change flips the `scope` of the group's apps' users: their
+    // assignments are re-read too. The apps assigned to a group come from the state
+    // (group assignment events name their apps, whose lists are then re-read).
     let mut dirty_apps = changes.apps.clone();
     dirty_apps.extend(
-        group_apps
+        app_groups
             .iter()
-            .flatten()
-            .filter_map(id_of)
-            .map(str::to_string),
+            .filter(|(_, gs)| gs.iter().any(|g| dirty_groups.contains(g)))
+            .map(|(app, _)| app.clone()),
     );
     let known_apps: BTreeSet<&str> = apps.iter().filter_map(id_of).collect();
+    sync.app_groups = app_groups;
+    sync.app_groups
+        .retain(|app, _| known_apps.contains(app.as_str()));
     let dirty_apps: Vec<String> = dirty_apps
         .into_iter()
         .filter(|a| known_apps.contains(a.as_str()))
@@ -854,24 +1134,17 @@ fn incremental_sync(
     r.info(&format!(
         "inventory: incremental sync over {} System Log events; re-reading {} groups' members and {} apps' assignments",
         changes.events,
-        dirty_groups.len(),
+        reread_groups.len(),
         dirty_apps.len()
     ));
-    read_members(r, &mut sync, &dirty_groups)?;
+    read_members(r, &mut sync, &reread_groups)?;
     read_assignments(r, &mut sync, &dirty_apps)?;
-    read_roles_and_tokens(r, &mut sync)?;
-    for g in &dirty_groups {
+    for g in &reread_groups {
         sync.cover_edges_to(g, edge_kind::MEMBER_OF);
     }
     for a in &dirty_apps {
         sync.cover_edges_to(a, edge_kind::ASSIGNED_TO);
     }
-    // The lists read whole: every node kind, and the role and token edges.
-    sync.cover_read_lists(&[
-        edge_kind::HOLDS_ROLE,
-        edge_kind::ROLE_SCOPE,
-        edge_kind::OWNS,
-    ]);
     Ok(sync)
 }
 
@@ -882,19 +1155,19 @@ fn finish(
     mut sync: Sync,
     now: i64,
 ) -> Result<(Sync, Vec<KriValue>), ConnectorError> {
-    let mfa_of = |id: &str, nodes: &[Node]| -> Option<bool> {
-        let n = nodes
-            .iter()
-            .find(|n| n.id == id && n.kind == node_kind::USER)?;
-        let p: Value = serde_json::from_str(&n.properties).ok()?;
-        p.pointer("/mfa/phishing_resistant")
-            .and_then(Value::as_bool)
-    };
     let mut kris = Vec::new();
     if let Some(admins) = sync.admins.take() {
         let mut admins = admins;
         for a in &mut admins {
-            a.phishing_resistant = mfa_of(&a.user_id, &sync.nodes);
+            let id = &a.user_id;
+            // The factors last read, unless the user may have changed since.
+            let cached = (!sync.tally.full && !sync.refresh_factors.contains(id))
+                .then(|| sync.known.get(id).and_then(|k| k.factors.clone()))
+                .flatten();
+            if let (None, Some(f)) = (sync.mfa.get(id), cached) {
+                sync.mfa.insert(id.clone(), f);
+            }
+            a.phishing_resistant = sync.mfa.get(id).map(|m| m.phishing_resistant);
         }
         let missing: Vec<String> = admins
             .iter()
@@ -923,7 +1196,7 @@ fn finish(
                 if let Some(a) = admins.iter_mut().find(|a| &a.user_id == user) {
                     a.phishing_resistant = Some(summary.phishing_resistant);
                 }
-                set_mfa(&mut sync.nodes, user, &summary);
+                sync.mfa.insert(user.clone(), summary);
             }
         }
         kris.push(admins_without_phishing_resistant_mfa(&admins));
@@ -955,29 +1228,8 @@ fn finish(
         }
     }
     kris.push(inactive_users_90d(&user_facts(&sync.users), now));
+    sync.add_user_nodes();
     Ok((sync, kris))
-}
-
-/// Puts a fetched MFA summary on a user's node.
-fn set_mfa(nodes: &mut [Node], user: &str, summary: &MfaSummary) {
-    let Some(n) = nodes
-        .iter_mut()
-        .find(|n| n.id == user && n.kind == node_kind::USER)
-    else {
-        return;
-    };
-    if let Ok(Value::Object(mut p)) = serde_json::from_str::<Value>(&n.properties) {
-        p.insert(
-            "mfa".into(),
-            json!({
-                "enrolled": summary.enrolled,
-                "phishing_resistant": summary.phishing_resistant,
-                "factor_types": summary.factor_types,
-                "source": summary.source,
-            }),
-        );
-        n.properties = Value::Object(p).to_string();
-    }
 }
 
 fn ms(v: &Value, key: &str) -> Option<i64> {
