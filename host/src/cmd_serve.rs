@@ -65,6 +65,9 @@ pub async fn cmd_serve(
     );
     let mut scheduler = SchedulerConfig::new(owner);
     scheduler.max_concurrent = args.max_concurrent.max(1);
+    // A claim of a due job holds as long as a run's lease (--run-lease-ms): a host
+    // killed while holding both loses both at the same time.
+    scheduler.lease_ms = i64::try_from(host.config().run_lease.as_millis()).unwrap_or(i64::MAX);
     let opts = ServeOptions {
         listen: args.listen,
         api_key,

@@ -1115,6 +1115,9 @@ impl KriHost {
         let (run_id, job) = (prepared.run_id, prepared.job.clone());
         let host = self.clone();
         let finish = async move {
+            // The run's lease is renewed while it runs, as in `run`: without it a
+            // run longer than the lease is taken over by the next taker.
+            let _heartbeat = host.heartbeat(prepared.run_id);
             let executed = host.execute(&prepared, opts.progress).await;
             let outcome = host.commit(prepared, executed).await;
             match &outcome {
