@@ -1821,12 +1821,16 @@ mod tests {
         // Past the check, straight to the confined transaction: the role itself
         // keeps the secrets, the real tables and the other tenant out of reach.
         let mut client = store.client().await.expect("client");
-        let mut confined = |sql: &'static str| {
-            let views = store.views.clone();
-            let client = &mut client;
-            async move { run_confined(client, &views, "acme", sql, limits).await }
-        };
-        let who = confined("SELECT current_user::TEXT").await.expect("who");
+        let views = store.views.clone();
+        let who = run_confined(
+            &mut client,
+            &views,
+            "acme",
+            "SELECT current_user::TEXT",
+            limits,
+        )
+        .await
+        .expect("who");
         assert_eq!(who.rows, vec![vec![serde_json::json!(QUERY_ROLE)]]);
         for sql in [
             "SELECT nonce FROM public.secrets",
@@ -1835,17 +1839,32 @@ mod tests {
             "SELECT id FROM public.tenants",
             "SELECT id FROM public.runs",
         ] {
-            let err = confined(sql).await.err().unwrap_or_else(|| panic!("{sql} ran"));
+            let err = run_confined(&mut client, &views, "acme", sql, limits)
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("{sql} ran"));
             assert!(
                 matches!(err, StoreError::Query(QueryError::Denied(_))),
                 "{sql}: {err}"
             );
         }
-        let own = confined("SELECT name FROM pg_temp.nodes").await.expect("own");
+        let own = run_confined(
+            &mut client,
+            &views,
+            "acme",
+            "SELECT name FROM pg_temp.nodes",
+            limits,
+        )
+        .await
+        .expect("own");
         assert_eq!(own.rows, vec![vec![serde_json::json!("Ann")]]);
         // Resetting the role is a function call the check refuses.
         let reset = ReadQuery::parse("SELECT set_config('role', 'none', true)").expect("parse");
-        let err = store.query("acme", &reset, limits).await.err().expect("refused");
+        let err = store
+            .query("acme", &reset, limits)
+            .await
+            .err()
+            .expect("refused");
         assert!(
             matches!(err, StoreError::Query(QueryError::Denied(_))),
             "{err}"
