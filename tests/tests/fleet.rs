@@ -487,4 +487,17 @@ async fn three_hosts_share_the_jobs_and_survive_a_kill_9_losing_nothing() {
         planted_total >= 3,
         "too few attacks played: {planted_total}"
     );
+    let per_host: Vec<usize> = pids
+        .iter()
+        .map(|p| all.iter().filter(|r| r.pid == *p).count())
+        .collect();
+    eprintln!(
+        "fleet: {} runs, per host {per_host:?}; host {victim} killed in run {} ({} {}), taken over by run {} {} ms after the kill; {planted_total} planted alerts raised",
+        all.len(),
+        killed.id,
+        killed.tenant,
+        killed.job,
+        again.id,
+        again.started_at - killed_at
+    );
 }
