@@ -35,7 +35,8 @@ pub struct ServeArgs {
     /// Seconds between checks of the plugin directory for new or changed files.
     #[arg(long, default_value_t = 5)]
     reload_seconds: u64,
-    /// Milliseconds between scheduler rounds (looking for due jobs).
+    /// Milliseconds between scheduler rounds (looking for due jobs), on average:
+    /// each wait is drawn between half and one and a half of it.
     #[arg(long, default_value_t = 1_000)]
     tick_ms: u64,
 }

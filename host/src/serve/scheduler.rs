@@ -392,15 +392,18 @@ impl Scheduler {
         self.tasks.lock().await.len()
     }
 
-    /// Ticks every `every` until `stop` resolves.
+    /// Ticks about every `every` until `stop` resolves. Each wait is `every` give or
+    /// take half of it, at random: hosts sharing a database then take turns at
+    /// finding the due jobs first, where fixed ticks would let the host whose ticks
+    /// happen to come first after most due times take nearly all the work.
     pub async fn run_until(&self, every: Duration, stop: impl std::future::Future<Output = ()>) {
+        use rand::Rng;
         tokio::pin!(stop);
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let wait = every.mul_f64(rand::thread_rng().gen_range(0.5..1.5));
             tokio::select! {
                 _ = &mut stop => return,
-                _ = ticker.tick() => {
+                _ = tokio::time::sleep(wait) => {
                     // Reap finished tasks so the set does not grow.
                     {
                         let mut tasks = self.tasks.lock().await;
