@@ -232,9 +232,8 @@ async fn three_hosts_share_the_jobs_and_survive_a_kill_9_losing_nothing() {
         .await
         .expect("connect");
     tokio::spawn(connection);
+    // The hosts share the key file of the data directory (and its component cache).
     let env = TestEnv::new(&["plugins/okta.wasm"]);
-    // The hosts share the key file of this data directory (and its component cache).
-    std::fs::create_dir_all(env.data_dir()).expect("data dir");
     let mut config = env.config();
     config.database = Some(url.clone());
 

@@ -147,7 +147,6 @@ impl Bench {
         let (_sims, urls) = SimChild::start(tenants, users).await?;
         let dir = tempfile::tempdir()?;
         let (data_dir, plugins) = (dir.path().join("data"), dir.path().join("plugins"));
-        std::fs::create_dir_all(&data_dir)?;
         std::fs::create_dir_all(&plugins)?;
         std::fs::copy(component("plugins/okta.wasm"), plugins.join("okta.wasm"))?;
         let mut cfg = HostConfig::new(data_dir.clone());

@@ -12,5 +12,13 @@ EXCEPTION WHEN duplicate_object OR unique_violation THEN
     NULL;
 END
 $$;
--- kri's own user switches to it (SET LOCAL ROLE) for each query.
-GRANT kri_query_reader TO CURRENT_USER;
+-- kri's own user switches to it (SET LOCAL ROLE) for each query, so it must be a
+-- member (a superuser always is; a role made beforehand by a DBA, with
+-- `GRANT kri_query_reader TO <kri's user>`, needs nothing more here).
+DO $$
+BEGIN
+    IF NOT pg_has_role(current_user, 'kri_query_reader', 'MEMBER') THEN
+        EXECUTE format('GRANT kri_query_reader TO %I', current_user);
+    END IF;
+END
+$$;
