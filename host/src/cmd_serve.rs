@@ -35,7 +35,8 @@ pub struct ServeArgs {
     /// Seconds between checks of the plugin directory for new or changed files.
     #[arg(long, default_value_t = 5)]
     reload_seconds: u64,
-    /// Milliseconds between scheduler rounds (looking for due jobs).
+    /// Milliseconds between scheduler rounds (looking for due jobs), on average:
+    /// each wait is drawn between half and one and a half of it.
     #[arg(long, default_value_t = 1_000)]
     tick_ms: u64,
 }
@@ -65,6 +66,9 @@ pub async fn cmd_serve(
     );
     let mut scheduler = SchedulerConfig::new(owner);
     scheduler.max_concurrent = args.max_concurrent.max(1);
+    // A claim of a due job holds as long as a run's lease (--run-lease-ms): a host
+    // killed while holding both loses both at the same time.
+    scheduler.lease_ms = i64::try_from(host.config().run_lease.as_millis()).unwrap_or(i64::MAX);
     let opts = ServeOptions {
         listen: args.listen,
         api_key,

@@ -383,11 +383,24 @@ impl KriHost {
         load_plugins: bool,
     ) -> anyhow::Result<KriHost> {
         let store: Arc<dyn Store> = match &config.database {
-            Some(url) => Arc::new(
-                PostgresStore::connect(url, create)
-                    .await?
-                    .with_run_lease(config.run_lease),
-            ),
+            Some(url) => {
+                // On PostgreSQL the data directory still holds the key file and the
+                // component cache; SQLite's store makes it otherwise.
+                if create {
+                    use anyhow::Context as _;
+                    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+                        format!(
+                            "cannot create the data directory {}",
+                            config.data_dir.display()
+                        )
+                    })?;
+                }
+                Arc::new(
+                    PostgresStore::connect(url, create)
+                        .await?
+                        .with_run_lease(config.run_lease),
+                )
+            }
             None if create => {
                 Arc::new(SqliteStore::open(&config.data_dir)?.with_run_lease(config.run_lease))
             }
@@ -1115,6 +1128,9 @@ impl KriHost {
         let (run_id, job) = (prepared.run_id, prepared.job.clone());
         let host = self.clone();
         let finish = async move {
+            // The run's lease is renewed while it runs, as in `run`: without it a
+            // run longer than the lease is taken over by the next taker.
+            let _heartbeat = host.heartbeat(prepared.run_id);
             let executed = host.execute(&prepared, opts.progress).await;
             let outcome = host.commit(prepared, executed).await;
             match &outcome {

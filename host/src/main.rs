@@ -65,7 +65,8 @@ struct Cli {
     #[arg(long, global = true, env = "KRI_DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
     /// How long a run's lease holds without its heartbeat, in ms; after that
-    /// another host may take the job over.
+    /// another host may take the job over. `kri serve` holds its claims of due
+    /// jobs for as long.
     #[arg(long, global = true, env = "KRI_RUN_LEASE_MS", default_value_t = 60_000, value_parser = clap::value_parser!(u64).range(100..))]
     run_lease_ms: u64,
     /// Share of each upstream rate-limit bucket kri may use (0.05-1.0); the rest is

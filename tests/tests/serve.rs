@@ -1,6 +1,7 @@
 //! End-to-end tests of `kri serve`: the scheduler over the real host with a test
 //! clock, and the `kri serve` process itself: its HTTP API with auth and the
-//! loopback rule, JSON equal to the CLI's, `/metrics`, graceful shutdown on
+//! loopback rule, JSON equal to the CLI's, run-now taking a `--max-concurrent`
+//! slot, `/metrics`, graceful shutdown on
 //! SIGTERM, and hot reload of the plugin directory (new, changed, broken file).
 
 use std::io::{BufRead, BufReader};
@@ -513,6 +514,36 @@ fn the_api_needs_the_key_manages_tenants_runs_now_and_matches_the_cli() {
     assert_eq!(status, 204);
     let (_, list) = get(&s, "/api/v1/tenants");
     assert_eq!(list, json!([]));
+}
+
+#[test]
+fn run_now_through_the_api_takes_one_of_the_max_concurrent_slots() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let edge = rt.block_on(EdgeServer::start());
+    let env = TestEnv::new(&["test-plugins/probe.wasm"]);
+    let s = Served::start(&env, &["--max-concurrent", "1"]);
+    add_probe_tenant(&s, "acme", &edge.base_url, "/sleep/1500");
+    let (status, body) = post(&s, "/api/v1/tenants/acme/runs", json!({}));
+    assert_eq!(status, 202, "{body}");
+    // The one slot is taken: refused before the run lease is even asked (no 409).
+    let (status, body) = post(&s, "/api/v1/tenants/acme/runs", json!({}));
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "no_run_slot", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("all 1 run slots"),
+        "{body}"
+    );
+    wait_until(Duration::from_secs(30), "the run to finish", || {
+        runs(&s, "acme").iter().all(|r| r["status"] != "running")
+    });
+    // Its slot is free again once the run has ended.
+    wait_until(Duration::from_secs(10), "a free slot", || {
+        post(&s, "/api/v1/tenants/acme/runs", json!({})).0 == 202
+    });
+    assert_eq!(runs(&s, "acme").len(), 2, "one refused, two started");
 }
 
 #[test]

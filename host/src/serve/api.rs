@@ -497,7 +497,8 @@ struct RunNow {
 }
 
 /// Starts a run now and answers 202 with the run as recorded (`running`); 409 while
-/// that job of the tenant runs already.
+/// that job of the tenant runs already; 429 while every run slot
+/// (`--max-concurrent`) is taken.
 async fn run_now(
     State(state): State<ApiState>,
     Path(id): Path<String>,
@@ -505,6 +506,18 @@ async fn run_now(
 ) -> ApiResult<Response> {
     let body = body.map(|Json(b)| b).unwrap_or_default();
     let tenant = state.host.tenant(&id).await?;
+    // A run started by hand takes a run slot like a scheduled one.
+    let Some(slot) = state.scheduler.try_slot() else {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "no_run_slot",
+            format!(
+                "all {} run slots of this kri serve are busy (--max-concurrent)",
+                state.scheduler.max_concurrent()
+            ),
+            "try again when a run has finished (see GET /api/v1/tenants/{id}/runs), or start kri serve with a higher --max-concurrent",
+        ));
+    };
     let started = state
         .host
         .begin_run(
@@ -517,7 +530,7 @@ async fn run_now(
         )
         .await?;
     let (run_id, job) = (started.run_id, started.job.clone());
-    state.scheduler.track(job, started.finish).await;
+    state.scheduler.track(job, started.finish, slot).await;
     let run = state
         .host
         .runs(&id, 50)

@@ -1,7 +1,8 @@
 //! What `kri serve` reports at `/metrics` (OpenMetrics text, which Prometheus
 //! scrapes), kept with the `prometheus-client` crate: runs by job and status and
 //! their durations, upstream requests and 429s per rate-limit bucket, quota
-//! violations, scheduler delay, plugin reloads; and, read from the store at each
+//! violations, scheduler delay and the scheduler's own store work per round (sync,
+//! claim), plugin reloads; and, read from the store at each
 //! scrape, stream lag per tenant and open alerts by severity.
 
 use std::sync::atomic::AtomicU64;
@@ -26,6 +27,11 @@ fn labels(pairs: &[(&str, &str)]) -> Labels {
         .collect()
 }
 
+/// 1 ms to about 20 s: the scheduler's own store work.
+fn short_seconds_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.001, 3.0, 10))
+}
+
 fn seconds_histogram() -> Histogram {
     // 0.05 s to about 7 hours.
     Histogram::new(exponential_buckets(0.05, 3.0, 12))
@@ -40,6 +46,8 @@ pub struct Metrics {
     upstream_429s: Family<Labels, Counter>,
     quota_violations: Family<Labels, Counter>,
     pub(crate) scheduler_delay: Histogram,
+    pub(crate) scheduler_sync: Histogram,
+    pub(crate) scheduler_claim: Histogram,
     plugin_reloads: Family<Labels, Counter>,
     plugins_rejected: Gauge,
     stream_lag: Family<Labels, Gauge<f64, AtomicU64>>,
@@ -63,6 +71,8 @@ impl Metrics {
             upstream_429s: Family::default(),
             quota_violations: Family::default(),
             scheduler_delay: seconds_histogram(),
+            scheduler_sync: short_seconds_histogram(),
+            scheduler_claim: short_seconds_histogram(),
             plugin_reloads: Family::default(),
             plugins_rejected: Gauge::default(),
             stream_lag: Family::default(),
@@ -100,6 +110,16 @@ impl Metrics {
                 "scheduler_delay_seconds",
                 "How late scheduled jobs started after they were due",
                 m.scheduler_delay.clone(),
+            );
+            r.register(
+                "scheduler_sync_seconds",
+                "How long the scheduler took to sync the schedules with the tenants and their jobs",
+                m.scheduler_sync.clone(),
+            );
+            r.register(
+                "scheduler_claim_seconds",
+                "How long each scheduler round took to claim its due jobs from the store",
+                m.scheduler_claim.clone(),
             );
             r.register(
                 "plugin_reloads",

@@ -38,7 +38,7 @@ pub struct ServeOptions {
     pub api_key: Option<String>,
     /// How long runs in flight may go on after a shutdown signal.
     pub grace: Duration,
-    /// How often the scheduler looks for due jobs.
+    /// How often the scheduler looks for due jobs, on average.
     pub tick: Duration,
     /// How often the plugin directory is checked for changes.
     pub reload_every: Duration,

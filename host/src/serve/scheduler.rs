@@ -6,7 +6,11 @@
 //! - A claim holds a lease renewed while the job runs; a job is claimed by one
 //!   holder at a time, and the run lease of the store refuses a second run of the
 //!   same (tenant, job) whoever starts it (`kri run-connector`, the API).
-//! - Jobs of one tenant run side by side; at most `max_concurrent` run at once.
+//! - Jobs of one tenant run side by side; at most `max_concurrent` run at once,
+//!   runs started by hand through the API ([`Scheduler::try_slot`]) included.
+//! - Each sync and each claim round is timed (`kri_scheduler_sync_seconds`,
+//!   `kri_scheduler_claim_seconds`, and a debug log line with the figures, which the
+//!   fleet benchmark reads, as it does each started job's delay).
 //! - [`Scheduler::shutdown`] stops claiming, lets runs finish within a grace period,
 //!   then stops the rest and records them `interrupted`.
 
@@ -17,7 +21,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::future::BoxFuture;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::error::{RunError, StoreError};
@@ -219,6 +223,7 @@ impl Scheduler {
     /// schedules there are.
     pub async fn sync(&self) -> Result<usize, StoreError> {
         let now = self.clock.now_ms();
+        let took = std::time::Instant::now();
         let mut known = HashMap::new();
         for tenant in self.store.tenants().await? {
             let Some(jobs) = self.runner.jobs(&tenant) else {
@@ -250,6 +255,13 @@ impl Scheduler {
         let n = known.len();
         *self.known.lock().unwrap_or_else(|p| p.into_inner()) = known;
         *self.last_sync_ms.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+        let took = took.elapsed();
+        self.metrics.scheduler_sync.observe(took.as_secs_f64());
+        tracing::debug!(
+            schedules = n,
+            sync_us = took.as_micros() as u64,
+            "schedules synced"
+        );
         Ok(n)
     }
 
@@ -271,10 +283,18 @@ impl Scheduler {
         if free == 0 {
             return Ok(0);
         }
+        let took = std::time::Instant::now();
         let claims = self
             .store
             .claim_due_jobs(&self.config.owner, now, self.config.lease_ms, free)
             .await?;
+        let took = took.elapsed();
+        self.metrics.scheduler_claim.observe(took.as_secs_f64());
+        tracing::debug!(
+            claimed = claims.len(),
+            claim_us = took.as_micros() as u64,
+            "claim round"
+        );
         let mut started = 0;
         for claim in claims {
             let key = (claim.tenant_id.clone(), claim.job.clone());
@@ -299,9 +319,11 @@ impl Scheduler {
                     .await?;
                 continue;
             };
+            let delay_ms = (now - claim.due_ms).max(0);
             self.metrics
                 .scheduler_delay
-                .observe((now - claim.due_ms).max(0) as f64 / 1_000.0);
+                .observe(delay_ms as f64 / 1_000.0);
+            tracing::debug!(tenant = %claim.tenant_id, job = %claim.job, delay_ms, "claimed job starts");
             self.held
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -327,13 +349,35 @@ impl Scheduler {
         Ok(started)
     }
 
-    /// Runs `run` (a run started by hand through the API) alongside the scheduled
-    /// ones, so that shutdown waits for it and interrupts it like them.
-    pub async fn track(&self, job: String, run: BoxFuture<'static, Result<RunOutcome, RunError>>) {
+    /// Takes one of the `max_concurrent` run slots for a run started by hand
+    /// (through the API), so that it counts like a scheduled run; `None` while every
+    /// slot is taken (or the scheduler is shutting down).
+    pub fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
+        if self.stopping.load(Ordering::SeqCst) {
+            return None;
+        }
+        self.permits.clone().try_acquire_owned().ok()
+    }
+
+    /// The most runs at once (`max_concurrent`).
+    pub fn max_concurrent(&self) -> usize {
+        self.config.max_concurrent.max(1)
+    }
+
+    /// Runs `run` (a run started by hand through the API, holding `slot` from
+    /// [`Scheduler::try_slot`]) alongside the scheduled ones, so that shutdown waits
+    /// for it and interrupts it like them; the slot is free again when it ends.
+    pub async fn track(
+        &self,
+        job: String,
+        run: BoxFuture<'static, Result<RunOutcome, RunError>>,
+        slot: OwnedSemaphorePermit,
+    ) {
         let metrics = self.metrics.clone();
         self.tasks.lock().await.spawn(async move {
             let outcome = run.await;
             metrics.record_run(&job, &outcome);
+            drop(slot);
         });
     }
 
@@ -348,15 +392,18 @@ impl Scheduler {
         self.tasks.lock().await.len()
     }
 
-    /// Ticks every `every` until `stop` resolves.
+    /// Ticks about every `every` until `stop` resolves. Each wait is `every` give or
+    /// take half of it, at random: hosts sharing a database then take turns at
+    /// finding the due jobs first, where fixed ticks would let the host whose ticks
+    /// happen to come first after most due times take nearly all the work.
     pub async fn run_until(&self, every: Duration, stop: impl std::future::Future<Output = ()>) {
+        use rand::Rng;
         tokio::pin!(stop);
-        let mut ticker = tokio::time::interval(every);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let wait = every.mul_f64(rand::thread_rng().gen_range(0.5..1.5));
             tokio::select! {
                 _ = &mut stop => return,
-                _ = ticker.tick() => {
+                _ = tokio::time::sleep(wait) => {
                     // Reap finished tasks so the set does not grow.
                     {
                         let mut tasks = self.tasks.lock().await;

@@ -66,6 +66,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/postgres/0010_graph_indexes.sql"),
     ),
     (12, include_str!("migrations/postgres/0012_run_leases.sql")),
+    (15, include_str!("migrations/postgres/0015_query_role.sql")),
 ];
 
 /// First key of kri's advisory locks ("kri1"); the second names what is locked.
@@ -1789,6 +1790,85 @@ mod tests {
             .expect("connect")
             .with_run_lease(TEST_RUN_LEASE);
         run_all(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_query_runs_as_a_role_that_reads_only_its_tenants_views() {
+        use super::super::postgres_query::{run_confined, QUERY_ROLE};
+        use crate::query::{QueryError, QueryLimits, ReadQuery};
+        let pg = TestPostgres::start();
+        let url = pg.create_database("roles");
+        let store = PostgresStore::connect(&url, true).await.expect("connect");
+        for t in ["acme", "globex"] {
+            store.add_tenant(&tenant(t), &sealed()).await.expect("add");
+        }
+        store
+            .client()
+            .await
+            .expect("client")
+            .batch_execute(
+                "INSERT INTO nodes (tenant_id, id, kind, sub_kind, name, labels, properties, first_seen, last_seen)
+                 VALUES ('acme', 'u1', 'user', 'okta', 'Ann', '{}', '{}', 0, 0),
+                        ('globex', 'u2', 'user', 'okta', 'Bob', '{}', '{}', 0, 0)",
+            )
+            .await
+            .expect("nodes");
+        let limits = QueryLimits::default();
+        // Through the check, as `kri query` runs it.
+        let checked = ReadQuery::parse("SELECT name FROM nodes").expect("parse");
+        let rows = store.query("acme", &checked, limits).await.expect("query");
+        assert_eq!(rows.rows, vec![vec![serde_json::json!("Ann")]]);
+        // Past the check, straight to the confined transaction: the role itself
+        // keeps the secrets, the real tables and the other tenant out of reach.
+        let mut client = store.client().await.expect("client");
+        let views = store.views.clone();
+        let who = run_confined(
+            &mut client,
+            &views,
+            "acme",
+            "SELECT current_user::TEXT",
+            limits,
+        )
+        .await
+        .expect("who");
+        assert_eq!(who.rows, vec![vec![serde_json::json!(QUERY_ROLE)]]);
+        for sql in [
+            "SELECT nonce FROM public.secrets",
+            "SELECT count(*) FROM public.secrets",
+            "SELECT name FROM public.nodes",
+            "SELECT id FROM public.tenants",
+            "SELECT id FROM public.runs",
+        ] {
+            let err = run_confined(&mut client, &views, "acme", sql, limits)
+                .await
+                .err()
+                .unwrap_or_else(|| panic!("{sql} ran"));
+            assert!(
+                matches!(err, StoreError::Query(QueryError::Denied(_))),
+                "{sql}: {err}"
+            );
+        }
+        let own = run_confined(
+            &mut client,
+            &views,
+            "acme",
+            "SELECT name FROM pg_temp.nodes",
+            limits,
+        )
+        .await
+        .expect("own");
+        assert_eq!(own.rows, vec![vec![serde_json::json!("Ann")]]);
+        // Resetting the role is a function call the check refuses.
+        let reset = ReadQuery::parse("SELECT set_config('role', 'none', true)").expect("parse");
+        let err = store
+            .query("acme", &reset, limits)
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(err, StoreError::Query(QueryError::Denied(_))),
+            "{err}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

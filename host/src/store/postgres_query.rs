@@ -6,6 +6,11 @@
 //! - TEMP views named like the tables in [`QUERY_TABLES`] show only the tenant's
 //!   rows (without the `tenant_id` column), and `search_path` is `pg_temp`, so an
 //!   unqualified name finds the view and never the real table;
+//! - the query runs as the zero-privilege role [`QUERY_ROLE`] (migration 0015),
+//!   granted SELECT on those views only: SQL past the table check still cannot read
+//!   the secrets, another tenant's rows or any kri table. (A role switched with SET
+//!   LOCAL ROLE can be switched back by `set_config('role', ...)`; the check's
+//!   function deny-list is what refuses that call);
 //! - then the transaction turns READ ONLY with a `statement_timeout` of the query's
 //!   time limit, and rows stop at the row limit.
 //!
@@ -28,6 +33,10 @@ pub(crate) struct TenantViews {
     /// `(schema-qualified table, its shown columns)`.
     tables: Vec<(String, String, Vec<String>)>,
 }
+
+/// The role a query runs as (created by migration 0015): no login, no privilege
+/// but SELECT on the query's own tenant views, granted inside its transaction.
+pub(crate) const QUERY_ROLE: &str = "kri_query_reader";
 
 /// Quotes an SQL identifier.
 fn ident(name: &str) -> String {
@@ -79,6 +88,21 @@ impl TenantViews {
                     ident(schema),
                     ident(table),
                     literal(tenant_id)
+                )
+            })
+            .collect()
+    }
+
+    /// The statements that let [`QUERY_ROLE`] read the tenant's views, and nothing
+    /// else.
+    fn grant_sql(&self) -> String {
+        self.tables
+            .iter()
+            .map(|(_, table, _)| {
+                format!(
+                    "GRANT SELECT ON pg_temp.{} TO {};",
+                    ident(table),
+                    ident(QUERY_ROLE)
                 )
             })
             .collect()
@@ -175,18 +199,33 @@ pub(crate) async fn run_query(
     limits: QueryLimits,
 ) -> Result<QueryRows, StoreError> {
     let sql = query.to_postgres()?;
+    run_confined(client, views, tenant_id, &sql, limits).await
+}
+
+/// Runs `sql` (already checked) over `tenant_id`'s views, as [`QUERY_ROLE`], in a
+/// read-only transaction with a statement timeout, rolled back at the end.
+pub(crate) async fn run_confined(
+    client: &mut deadpool_postgres::Object,
+    views: &TenantViews,
+    tenant_id: &str,
+    sql: &str,
+    limits: QueryLimits,
+) -> Result<QueryRows, StoreError> {
     let timeout_ms = limits.timeout.as_millis() as u64;
     let fail = |e| StoreError::Query(classify(e, timeout_ms));
     let tx = client.transaction().await?;
     tx.batch_execute(&format!(
-        "SET LOCAL standard_conforming_strings = on; {} \
+        "SET LOCAL standard_conforming_strings = on; {}{} \
+         SET LOCAL ROLE {}; \
          SET TRANSACTION READ ONLY; SET LOCAL search_path = pg_temp; \
          SET LOCAL statement_timeout = {};",
         views.create_sql(tenant_id),
+        views.grant_sql(),
+        ident(QUERY_ROLE),
         timeout_ms.max(1)
     ))
     .await?;
-    let statement = tx.prepare(&sql).await.map_err(fail)?;
+    let statement = tx.prepare(sql).await.map_err(fail)?;
     let columns: Vec<String> = statement
         .columns()
         .iter()

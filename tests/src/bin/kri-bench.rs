@@ -31,6 +31,11 @@
 //! 10. System Log ingest throughput, end to end (events/s), and 11. the delay from an
 //!     event's appearance to its alert under a steady 100 events/s: `bench/stream.rs`.
 //!
+//! 13. 1,000 tenants (orgs of 50 users) on three `kri serve` hosts sharing one
+//!     PostgreSQL (`bench/fleet.rs`): runs per minute, scheduling delay p50/p99, the
+//!     spread of runs across the hosts, each host's peak memory, and the scheduler's
+//!     own store work per round (sync, claim).
+//!
 //! Usage: `kri-bench [--only N,...] [--users N] [--quick]`. Figures also go to
 //! `target/bench/results.json`, over the previous figures of the ones not run.
 
@@ -66,6 +71,9 @@ const SHARE: f64 = 0.5;
 
 #[path = "bench/stream.rs"]
 mod stream;
+
+#[path = "bench/fleet.rs"]
+mod fleet;
 
 struct Bench {
     results: BTreeMap<String, Value>,
@@ -503,30 +511,7 @@ impl Bench {
         let tenants = if self.quick { 40 } else { 200 };
         let users = 200;
         println!("\n[4] {tenants} tenants at once, each its own {users}-user org (served by a child process)");
-        let exe = std::env::current_exe()?;
-        let mut child = tokio::process::Command::new(exe)
-            .args(["serve-sims", &tenants.to_string(), &users.to_string()])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()?;
-        // The child serves until this pipe closes.
-        let _keep_serving = child.stdin.take();
-        let stdout = child.stdout.take().context("child stdout")?;
-        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-        let mut urls = Vec::new();
-        while let Some(line) = lines.next_line().await? {
-            if line == "ready" {
-                break;
-            }
-            urls.push(line);
-        }
-        if urls.len() != tenants {
-            bail!(
-                "the simulator child started {} orgs, not {tenants}",
-                urls.len()
-            );
-        }
+        let (sims, urls) = SimChild::start(tenants, users).await?;
         let (_dir, host) = host_with(&["plugins/okta.wasm"], SHARE).await?;
         let host = std::sync::Arc::new(host);
         let mut jobs = Vec::new();
@@ -593,7 +578,7 @@ impl Bench {
             "median_ms": median, "slowest_ms": slowest, "slowest_over_median": slowest as f64 / median.max(1) as f64,
             "rss_before_kib": base, "peak_kib": peak, "kib_per_run": per_run,
         }));
-        let _ = child.kill().await;
+        drop(sims);
         Ok(())
     }
 
@@ -778,6 +763,46 @@ fn reset_peak() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
+/// Small orgs served by a child process (`kri-bench serve-sims`), until dropped.
+struct SimChild {
+    _child: tokio::process::Child,
+    /// The child serves until this pipe closes.
+    _keep_serving: Option<tokio::process::ChildStdin>,
+}
+
+impl SimChild {
+    /// Starts `n` orgs of `users` users; returns the child and their base URLs.
+    async fn start(n: usize, users: usize) -> Result<(SimChild, Vec<String>)> {
+        let exe = std::env::current_exe()?;
+        let mut child = tokio::process::Command::new(exe)
+            .args(["serve-sims", &n.to_string(), &users.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let keep_serving = child.stdin.take();
+        let stdout = child.stdout.take().context("child stdout")?;
+        let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+        let mut urls = Vec::new();
+        while let Some(line) = lines.next_line().await? {
+            if line == "ready" {
+                break;
+            }
+            urls.push(line);
+        }
+        if urls.len() != n {
+            bail!("the simulator child started {} orgs, not {n}", urls.len());
+        }
+        Ok((
+            SimChild {
+                _child: child,
+                _keep_serving: keep_serving,
+            },
+            urls,
+        ))
+    }
+}
+
 /// Child mode: serve `n` small orgs and print their URLs, then "ready".
 async fn serve_sims(n: usize, users: usize) -> Result<()> {
     let mut servers = Vec::new();
@@ -937,6 +962,9 @@ async fn main() -> Result<()> {
     }
     if want(12) {
         b.backfill().await?;
+    }
+    if want(13) {
+        b.fleet().await?;
     }
     let path = write_results(&b.results)?;
     println!("\nfigures written to {}", path.display());
