@@ -17,7 +17,7 @@ use crate::budget::TimeBudget;
 use crate::config::Config;
 use crate::detect::{self, DetectionState, Party, SystemLogEvent};
 use crate::time::ms_to_iso;
-use kri_connector_sdk::stored_events::StreamCoverage;
+use kri_connector_sdk::stored_events::{StreamCoverage, StreamPoll};
 use kri_connector_sdk::types::{
     Alert, ConnectorError, EntityRef, Event, EventOutcome, Level, Output, RunRequest, RunSummary,
     Severity,
@@ -71,6 +71,21 @@ impl PollStats {
         }
         note
     }
+
+    /// The figures the host keeps with the run (`stored-events.record-poll`).
+    pub fn record(&self) -> StreamPoll {
+        StreamPoll {
+            pages: self.pages,
+            events: self.events,
+            lag_ms: self.lag_ms,
+        }
+    }
+}
+
+/// `now` less the newest `published` the detections have seen (this poll or an
+/// earlier one); `None` before any event.
+fn lag_ms(detections: &DetectionState, now: i64) -> Option<i64> {
+    (detections.watermark_ms > 0).then(|| now - detections.watermark_ms)
 }
 
 /// The `since` of the very first poll: now − the configured backfill.
@@ -251,7 +266,12 @@ pub fn run_within(
                 stats.stopped_early = Some(format!("a host limit stopped the poll ({m})"));
                 break;
             }
-            Err(e) => return Err(e.into_connector_error()),
+            Err(e) => {
+                // A failed poll still reports what it read before the failure.
+                stats.lag_ms = lag_ms(&detections, now);
+                host.events.record_poll(stats.record());
+                return Err(e.into_connector_error());
+            }
         };
         slowest_page_ms = slowest_page_ms.max(budget.elapsed_ms().saturating_sub(started));
         stats.pages += 1;
@@ -296,9 +316,8 @@ pub fn run_within(
     if stats.caught_up {
         declare_coverage(host, now)?;
     }
-    if detections.watermark_ms > 0 {
-        stats.lag_ms = Some(now - detections.watermark_ms);
-    }
+    stats.lag_ms = lag_ms(&detections, now);
+    host.events.record_poll(stats.record());
     let saved = serde_json::to_vec(&detections)
         .map_err(|e| ConnectorError::Other(format!("cannot save the detection windows: {e}")))?;
     stats.state_bytes = saved.len();
@@ -422,6 +441,16 @@ mod tests {
             .iter()
             .all(|r| !r.url.contains("since=")));
         assert!(second.note.contains("lag "), "{}", second.note);
+        // The host keeps the poll's figures with the run: the two pages allowed (a full
+        // one, a short one), three events, and the lag from the newest.
+        assert_eq!(
+            fake.events.poll,
+            Some(StreamPoll {
+                pages: 2,
+                events: 3,
+                lag_ms: Some(now - (T0 + 6 * 30_000)),
+            })
+        );
         let (events, alerts) = events_and_alerts(&fake.output);
         assert_eq!(events, (0..7).map(|i| format!("u{i}")).collect::<Vec<_>>());
         // Five denials spanning both polls: one push-fatigue alert, from the windows
@@ -481,6 +510,15 @@ mod tests {
         let err = run(&mut fake.host(), &request(T0, "{}")).expect_err("fails");
         assert!(matches!(err, ConnectorError::Upstream(_)), "{err:?}");
         assert_eq!(fake.http.sent[0].url, "/api/v1/logs?after=9");
+        assert_eq!(
+            fake.events.poll,
+            Some(StreamPoll {
+                pages: 0,
+                events: 0,
+                lag_ms: None,
+            }),
+            "a failed poll still reports what it read"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::graph::Coverage;
 use crate::http::{HttpError, Request, Response};
-use crate::stored_events::{EventPage, EventQuery, StreamCoverage};
+use crate::stored_events::{EventPage, EventQuery, StreamCoverage, StreamPoll};
 use crate::types::{Event, KriValue, Level, Output};
 use crate::{Host, Logger, OutputSink, StateStore, StoredEvents, Transport};
 
@@ -113,6 +113,8 @@ pub struct MemEvents {
     pub coverage: Option<StreamCoverage>,
     /// Pages read so far.
     pub pages_read: u64,
+    /// The last poll recorded (`record_poll`).
+    pub poll: Option<StreamPoll>,
 }
 
 impl MemEvents {
@@ -126,6 +128,7 @@ impl MemEvents {
             events,
             coverage,
             pages_read: 0,
+            poll: None,
         }
     }
 }
@@ -166,6 +169,9 @@ impl StoredEvents for MemEvents {
             events,
             next_cursor: next,
         })
+    }
+    fn record_poll(&mut self, poll: StreamPoll) {
+        self.poll = Some(poll);
     }
 }
 

@@ -3,7 +3,7 @@
 use crate::bindings::kri::connector::{graph, http, log, output, peer_state, state, stored_events};
 use crate::graph::Coverage;
 use crate::http::{HttpError, Request, Response};
-use crate::stored_events::{EventPage, EventQuery, StreamCoverage};
+use crate::stored_events::{EventPage, EventQuery, StreamCoverage, StreamPoll};
 use crate::types::{Level, Output};
 use crate::{Host, Logger, OutputSink, StateStore, StoredEvents, Transport};
 
@@ -74,6 +74,9 @@ impl StoredEvents for HostEvents {
     }
     fn read_events(&mut self, query: &EventQuery) -> Result<EventPage, String> {
         stored_events::read_events(query)
+    }
+    fn record_poll(&mut self, poll: StreamPoll) {
+        stored_events::record_poll(poll)
     }
 }
 

@@ -66,12 +66,12 @@ use graph::Coverage;
 /// The types of the `stored-events` import (the tenant's stored audit stream).
 pub mod stored_events {
     pub use crate::bindings::kri::connector::stored_events::{
-        EventPage, EventQuery, StreamCoverage,
+        EventPage, EventQuery, StreamCoverage, StreamPoll,
     };
 }
 
 use http::{HttpError, Request, Response};
-use stored_events::{EventPage, EventQuery, StreamCoverage};
+use stored_events::{EventPage, EventQuery, StreamCoverage, StreamPoll};
 use types::{ConnectorError, KriValue, Level, Manifest, Output, RunRequest, RunSummary};
 
 /// The connector's only way out: the host's `http` import.
@@ -131,6 +131,9 @@ pub trait StoredEvents {
     fn declare_coverage(&mut self, coverage: StreamCoverage) -> Result<(), String>;
     /// One page of stored events, ascending by time then id.
     fn read_events(&mut self, query: &EventQuery) -> Result<EventPage, String>;
+    /// Records what this poll of the upstream log read (pages, events, lag); the host
+    /// keeps the last one with the run.
+    fn record_poll(&mut self, poll: StreamPoll);
 }
 
 /// The host's imports, as trait objects.

@@ -1410,6 +1410,7 @@ impl KriHost {
             rows_written: 0,
             rows_skipped: 0,
             note: None,
+            stream: buffers.stream_poll,
         };
         let redact = |s: &str| run.gateway.redact_text(s);
         let mut emitted: BTreeMap<OutputKind, u64> = BTreeMap::new();

@@ -1636,9 +1636,18 @@ async fn cmd_events(
         let out: Vec<EventJson> = events.iter().map(EventJson::of).collect();
         return output::json(&out);
     }
-    let mut t = table::Table::new(&["PUBLISHED", "TYPE", "ACTOR", "OUTCOME", "UUID"]);
-    for e in &events {
-        let e = &e.event;
+    // New columns go at the end, so that scripts reading CSV by position keep working.
+    let mut t = table::Table::new(&[
+        "PUBLISHED",
+        "TYPE",
+        "ACTOR",
+        "OUTCOME",
+        "UUID",
+        "CLIENT IP",
+        "COUNTRY",
+    ]);
+    for stored in &events {
+        let e = &stored.event;
         let actor = if e.actor.name.is_empty() {
             e.actor.id.clone()
         } else {
@@ -1653,6 +1662,8 @@ async fn cmd_events(
                 .map(|o| o.result.clone())
                 .unwrap_or_default(),
             e.id.clone(),
+            stored.columns.client_ip.clone().unwrap_or_default(),
+            stored.columns.geo_country.clone().unwrap_or_default(),
         ]);
     }
     output::table(&t, format)

@@ -22,7 +22,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use crate::gateway::{Gateway, GatewayError, InboundResponse, OutboundRequest};
 use crate::model::{GraphChanges, GraphCoverage, Output, OutputKind};
-use crate::store::{PagedEvent, StateChanges, Store, StreamCoverage};
+use crate::store::{PagedEvent, StateChanges, Store, StreamCoverage, StreamPoll};
 
 /// Keys that start with this are refused to guests: the host keeps the state of
 /// jobs other than `kris` under `job:<name>/` (see `host.rs`).
@@ -70,6 +70,8 @@ pub struct RunBuffers {
     pub graph: GraphChanges,
     /// The stream coverage the run declared (`stored-events.declare-coverage`).
     pub declared_coverage: Option<StreamCoverage>,
+    /// What the run's poll of an upstream log read (`stored-events.record-poll`).
+    pub stream_poll: Option<StreamPoll>,
 }
 
 /// The most stored events one `stored-events.read-events` page holds.
@@ -253,6 +255,7 @@ impl SandboxState {
                 logs: Vec::new(),
                 graph: GraphChanges::default(),
                 declared_coverage: None,
+                stream_poll: None,
             },
             peer_state: BTreeMap::new(),
             stream: None,

@@ -20,7 +20,7 @@ use crate::model::{
     Node, Output, OutputKind, Severity,
 };
 use crate::sandbox::{GuestHttpError, SandboxState};
-use crate::store::{PagedEvent, StreamCoverage};
+use crate::store::{PagedEvent, StreamCoverage, StreamPoll};
 
 wasmtime::component::bindgen!({
     path: "../wit/0.2.0",
@@ -328,5 +328,14 @@ impl stored_events::Host for SandboxState {
             events: p.events.into_iter().map(guest_event).collect(),
             next_cursor: p.next_cursor,
         }))
+    }
+
+    async fn record_poll(&mut self, p: stored_events::StreamPoll) -> wasmtime::Result<()> {
+        self.buffers.stream_poll = Some(StreamPoll {
+            pages: p.pages,
+            events: p.events,
+            lag_ms: p.lag_ms,
+        });
+        Ok(())
     }
 }

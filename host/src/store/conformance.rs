@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{
-    AlertStatus, EventFilter, JobClaim, KriDefinitionRow, KriOutput, RunCommit, RunStart, RunStats,
-    StateChanges, Store, Tenant,
+    AlertStatus, EventColumns, EventFilter, JobClaim, KriDefinitionRow, KriOutput, RunCommit,
+    RunStart, RunStats, StateChanges, Store, StreamPoll, Tenant,
 };
 use crate::error::StoreError;
 use crate::model::{
@@ -365,6 +365,11 @@ async fn runs_record_job_kind_status_and_stats(store: &dyn Store) {
         rows_written: 2,
         rows_skipped: 3,
         note: Some("sampled".into()),
+        stream: Some(StreamPoll {
+            pages: 4,
+            events: 3_001,
+            lag_ms: Some(-5),
+        }),
     };
     let first = commit(
         store,
@@ -390,6 +395,15 @@ async fn runs_record_job_kind_status_and_stats(store: &dyn Store) {
         (runs[0].kind, runs[0].status, runs[0].job.as_str()),
         (RunKind::Check, RunStatus::Running, "kris")
     );
+    assert_eq!(
+        (
+            runs[0].stream_pages,
+            runs[0].stream_events,
+            runs[0].stream_lag_ms
+        ),
+        (None, None, None),
+        "a run that polled no log has no poll figures"
+    );
     let r = &runs[1];
     assert_eq!(r.id, first);
     assert_eq!(
@@ -407,6 +421,10 @@ async fn runs_record_job_kind_status_and_stats(store: &dyn Store) {
         (7, 1, 900, 2, 3)
     );
     assert_eq!(r.note.as_deref(), Some("sampled"));
+    assert_eq!(
+        (r.stream_pages, r.stream_events, r.stream_lag_ms),
+        (Some(4), Some(3_001), Some(-5))
+    );
     assert!(r.finished_at.is_some() && r.duration_ms.is_some());
     assert_eq!(store.runs("r-a", 1).await.expect("runs").len(), 1, "limit");
 }
@@ -628,6 +646,11 @@ async fn a_failed_run_changes_nothing_but_its_own_row(store: &dyn Store) {
     let stats = RunStats {
         requests: 3,
         rows_written: 9,
+        stream: Some(StreamPoll {
+            pages: 2,
+            events: 0,
+            lag_ms: None,
+        }),
         ..Default::default()
     };
     store.fail_run(bad, "boom", &stats).await.expect("fail");
@@ -642,6 +665,15 @@ async fn a_failed_run_changes_nothing_but_its_own_row(store: &dyn Store) {
     assert_eq!(runs[0].status, RunStatus::Failed);
     assert_eq!(runs[0].error.as_deref(), Some("boom"));
     assert_eq!((runs[0].requests, runs[0].rows_written), (3, 0));
+    assert_eq!(
+        (
+            runs[0].stream_pages,
+            runs[0].stream_events,
+            runs[0].stream_lag_ms
+        ),
+        (Some(2), Some(0), None),
+        "a failed poll keeps what it read"
+    );
     assert_eq!(runs[1].status, RunStatus::Succeeded);
 }
 
@@ -1693,4 +1725,53 @@ async fn events_have_normalized_columns_from_the_raw_system_log_event(store: &dy
         "debug_data": "{\"dtHash\":\"beef\",\"factor\":\"PASSWORD_AS_FACTOR\"}"
     });
     assert_eq!(serde_json::Value::Object(row), want);
+    // Listed events carry the same columns, typed (`kri events -o json`, the API).
+    let listed = store
+        .find_events("norm", &EventFilter::default(), 10)
+        .await
+        .expect("events");
+    assert_eq!(
+        listed[0].columns,
+        EventColumns {
+            display_message: Some("User login to Okta".into()),
+            severity: Some("INFO".into()),
+            outcome_result: Some("FAILURE".into()),
+            outcome_reason: Some("VERIFICATION_ERROR".into()),
+            actor_id: Some("00u1".into()),
+            actor_alternate_id: Some("ann@example.com".into()),
+            actor_type: Some("User".into()),
+            client_ip: Some("203.0.113.9".into()),
+            geo_city: Some("Berlin".into()),
+            geo_country: Some("Germany".into()),
+            geo_lat: Some(52.5),
+            geo_lon: Some(13.4),
+            asn: Some(3320),
+            is_proxy: Some(false),
+            external_session_id: Some("102abc".into()),
+            root_session_id: Some("102root".into()),
+            user_agent: Some("curl/8".into()),
+            debug_data: Some(serde_json::json!({"dtHash": "beef", "factor": "PASSWORD_AS_FACTOR"})),
+        }
+    );
+    // A raw event without those members lists them as absent.
+    let run_id = store
+        .start_run(&start("norm", "logs"))
+        .await
+        .expect("start");
+    store
+        .commit_run(RunCommit {
+            run_id,
+            tenant_id: "norm".into(),
+            connector: "okta".into(),
+            events: vec![self::event("bare", 1_795_400_000_001)],
+            ..RunCommit::default()
+        })
+        .await
+        .expect("commit");
+    let listed = store
+        .find_events("norm", &EventFilter::default(), 1)
+        .await
+        .expect("events");
+    assert_eq!(listed[0].event.id, "bare");
+    assert_eq!(listed[0].columns, EventColumns::default());
 }

@@ -165,6 +165,18 @@ pub struct RunStats {
     pub rows_written: u64,
     pub rows_skipped: u64,
     pub note: Option<String>,
+    /// What the run read of an upstream log, when it polled one.
+    #[serde(default)]
+    pub stream: Option<StreamPoll>,
+}
+
+/// What one poll of an upstream log read (the `stored-events` import's `record-poll`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPoll {
+    pub pages: u64,
+    pub events: u64,
+    /// The run's time less the newest event time read so far, in ms.
+    pub lag_ms: Option<i64>,
 }
 
 /// A row of run history.
@@ -187,6 +199,12 @@ pub struct RunRecord {
     pub rows_written: u64,
     pub rows_skipped: u64,
     pub note: Option<String>,
+    /// Pages read by a poll of an upstream log (`None`: the run polled none).
+    pub stream_pages: Option<u64>,
+    /// Events read by that poll.
+    pub stream_events: Option<u64>,
+    /// That poll's lag: its time less the newest event time read, in ms.
+    pub stream_lag_ms: Option<i64>,
 }
 
 /// What a run is, recorded when it starts.
@@ -294,7 +312,40 @@ pub struct StoredEvent {
     pub event: Event,
     /// The run that stored it first.
     pub run_id: i64,
+    #[serde(flatten)]
+    pub columns: EventColumns,
 }
+
+/// The normalized columns the store derives from a stored event's raw JSON (the
+/// `events` table's generated columns); each is `None` when the raw event lacks it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EventColumns {
+    pub display_message: Option<String>,
+    pub severity: Option<String>,
+    pub outcome_result: Option<String>,
+    pub outcome_reason: Option<String>,
+    pub actor_id: Option<String>,
+    pub actor_alternate_id: Option<String>,
+    pub actor_type: Option<String>,
+    pub client_ip: Option<String>,
+    pub geo_city: Option<String>,
+    pub geo_country: Option<String>,
+    pub geo_lat: Option<f64>,
+    pub geo_lon: Option<f64>,
+    pub asn: Option<i64>,
+    pub is_proxy: Option<bool>,
+    pub external_session_id: Option<String>,
+    pub root_session_id: Option<String>,
+    pub user_agent: Option<String>,
+    /// The debug data the detections read, as JSON.
+    pub debug_data: Option<serde_json::Value>,
+}
+
+/// The generated columns [`EventColumns`] reads, in its field order; both backends
+/// select them after an event's own columns.
+pub const EVENT_NORMALIZED_COLUMNS: &str = "display_message, severity, outcome_result, \
+     outcome_reason, actor_id, actor_alternate_id, actor_type, client_ip, geo_city, geo_country, \
+     geo_lat, geo_lon, asn, is_proxy, external_session_id, root_session_id, user_agent, debug_data";
 
 /// Which events to list; every field that is set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -27,9 +27,9 @@ use super::liveness::{this_machine, this_process, RunHolder};
 use super::postgres_query::{run_query, TenantViews};
 use super::{
     current_status, first_seen_ms, format_ms, kri_change, parse_direction, parse_kri_status,
-    AlertStatus, EventFilter, JobClaim, JobSchedule, KriDefinitionRow, KriPoint, KriRow,
-    PagedEvent, RunCommit, RunRecord, RunStart, RunStats, Store, StoredAlert, StoredEdge,
-    StoredEvent, StoredNode, Tenant, DEFAULT_RUN_LEASE,
+    AlertStatus, EventColumns, EventFilter, JobClaim, JobSchedule, KriDefinitionRow, KriPoint,
+    KriRow, PagedEvent, RunCommit, RunRecord, RunStart, RunStats, Store, StoredAlert, StoredEdge,
+    StoredEvent, StoredNode, Tenant, DEFAULT_RUN_LEASE, EVENT_NORMALIZED_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::graph::access_paths;
@@ -66,6 +66,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/postgres/0010_graph_indexes.sql"),
     ),
     (12, include_str!("migrations/postgres/0012_run_leases.sql")),
+    (
+        14,
+        include_str!("migrations/postgres/0014_run_stream_poll.sql"),
+    ),
     (15, include_str!("migrations/postgres/0015_query_role.sql")),
 ];
 
@@ -359,7 +363,8 @@ fn tenant_from_row(r: &Row) -> Result<Tenant, StoreError> {
 
 const RUN_COLUMNS: &str =
     "id, tenant_id, connector, job, kind, status, error, started_at, finished_at, duration_ms,
-     requests, responses_429, bytes, rows_written, rows_skipped, note";
+     requests, responses_429, bytes, rows_written, rows_skipped, note,
+     stream_pages, stream_events, stream_lag_ms";
 
 fn run_from_row(r: &Row) -> Result<RunRecord, StoreError> {
     Ok(RunRecord {
@@ -379,6 +384,9 @@ fn run_from_row(r: &Row) -> Result<RunRecord, StoreError> {
         rows_written: r.try_get::<_, i64>(13)? as u64,
         rows_skipped: r.try_get::<_, i64>(14)? as u64,
         note: r.try_get(15)?,
+        stream_pages: r.try_get::<_, Option<i64>>(16)?.map(|n| n as u64),
+        stream_events: r.try_get::<_, Option<i64>>(17)?.map(|n| n as u64),
+        stream_lag_ms: r.try_get(18)?,
     })
 }
 
@@ -402,7 +410,8 @@ fn alert_from_row(r: &Row) -> Result<StoredAlert, StoreError> {
     })
 }
 
-/// The columns [`event_from_row`] reads, in its order.
+/// The columns [`event_from_row`] reads before the normalized ones
+/// ([`EVENT_NORMALIZED_COLUMNS`]), in its order.
 const EVENT_COLUMNS: &str = "uuid, published, event_type, actor, targets, outcome, raw, run_id";
 
 fn event_from_row(r: &Row) -> Result<StoredEvent, StoreError> {
@@ -419,6 +428,26 @@ fn event_from_row(r: &Row) -> Result<StoredEvent, StoreError> {
             raw: r.try_get(6)?,
         },
         run_id: r.try_get(7)?,
+        columns: EventColumns {
+            display_message: r.try_get(8)?,
+            severity: r.try_get(9)?,
+            outcome_result: r.try_get(10)?,
+            outcome_reason: r.try_get(11)?,
+            actor_id: r.try_get(12)?,
+            actor_alternate_id: r.try_get(13)?,
+            actor_type: r.try_get(14)?,
+            client_ip: r.try_get(15)?,
+            geo_city: r.try_get(16)?,
+            geo_country: r.try_get(17)?,
+            geo_lat: r.try_get(18)?,
+            geo_lon: r.try_get(19)?,
+            asn: r.try_get(20)?,
+            is_proxy: r.try_get::<_, Option<i32>>(21)?.map(|p| p != 0),
+            external_session_id: r.try_get(22)?,
+            root_session_id: r.try_get(23)?,
+            user_agent: r.try_get(24)?,
+            debug_data: r.try_get(25)?,
+        },
     })
 }
 
@@ -1233,7 +1262,8 @@ impl Store for PostgresStore {
         let s = &commit.stats;
         tx.execute(
             "UPDATE runs SET status = 'succeeded', finished_at = $2, duration_ms = $2 - started_at, requests = $3,
-                 responses_429 = $4, bytes = $5, rows_written = $6, rows_skipped = $7, note = $8 WHERE id = $1",
+                 responses_429 = $4, bytes = $5, rows_written = $6, rows_skipped = $7, note = $8,
+                 stream_pages = $9, stream_events = $10, stream_lag_ms = $11 WHERE id = $1",
             &[
                 &commit.run_id,
                 &now,
@@ -1243,6 +1273,9 @@ impl Store for PostgresStore {
                 &(s.rows_written as i64),
                 &(s.rows_skipped as i64),
                 &s.note,
+                &s.stream.map(|p| p.pages as i64),
+                &s.stream.map(|p| p.events as i64),
+                &s.stream.and_then(|p| p.lag_ms),
             ],
         )
         .await?;
@@ -1255,7 +1288,8 @@ impl Store for PostgresStore {
         client
             .execute(
                 "UPDATE runs SET status = 'failed', error = $2, finished_at = $3, duration_ms = $3 - started_at,
-                     requests = $4, responses_429 = $5, bytes = $6, rows_written = 0, rows_skipped = $7, note = $8
+                     requests = $4, responses_429 = $5, bytes = $6, rows_written = 0, rows_skipped = $7, note = $8,
+                     stream_pages = $9, stream_events = $10, stream_lag_ms = $11
                  WHERE id = $1 AND status = 'running'",
                 &[
                     &run_id,
@@ -1266,6 +1300,9 @@ impl Store for PostgresStore {
                     &(stats.bytes as i64),
                     &(stats.rows_skipped as i64),
                     &stats.note,
+                    &stats.stream.map(|p| p.pages as i64),
+                    &stats.stream.map(|p| p.events as i64),
+                    &stats.stream.and_then(|p| p.lag_ms),
                 ],
             )
             .await?;
@@ -1394,7 +1431,7 @@ impl Store for PostgresStore {
         client
             .query(
                 &format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE tenant_id = $1
+                    "SELECT {EVENT_COLUMNS}, {EVENT_NORMALIZED_COLUMNS} FROM events WHERE tenant_id = $1
                          AND ($2::BIGINT IS NULL OR published >= $2)
                          AND ($3::TEXT IS NULL OR event_type = $3)
                          AND ($4::TEXT IS NULL OR actor ->> 'id' = $4 OR actor ->> 'name' = $4)

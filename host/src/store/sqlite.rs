@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::types::ValueRef;
 use rusqlite::{
     params, Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior,
 };
@@ -31,9 +32,9 @@ use super::liveness::{this_machine, this_process, RunHolder};
 use super::sqlite_query::run_query;
 use super::{
     current_status, first_seen_ms, format_ms, kri_change, parse_direction, parse_kri_status,
-    AlertStatus, EventFilter, JobClaim, JobSchedule, KriDefinitionRow, KriPoint, KriRow,
-    PagedEvent, RunCommit, RunRecord, RunStart, RunStats, Store, StoredAlert, StoredEdge,
-    StoredEvent, StoredNode, Tenant, DEFAULT_RUN_LEASE,
+    AlertStatus, EventColumns, EventFilter, JobClaim, JobSchedule, KriDefinitionRow, KriPoint,
+    KriRow, PagedEvent, RunCommit, RunRecord, RunStart, RunStats, Store, StoredAlert, StoredEdge,
+    StoredEvent, StoredNode, Tenant, DEFAULT_RUN_LEASE, EVENT_NORMALIZED_COLUMNS,
 };
 use crate::error::StoreError;
 use crate::graph::access_paths;
@@ -54,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0009_job_schedules.sql"),
     include_str!("migrations/0010_graph_indexes.sql"),
     include_str!("migrations/0012_run_leases.sql"),
+    include_str!("migrations/0014_run_stream_poll.sql"),
 ];
 
 /// SQLite's `application_id` of a kri database: "kri1".
@@ -138,7 +140,8 @@ fn record_failure(conn: &Connection, f: &PendingFailure) -> Result<(), StoreErro
     let s = &f.stats;
     conn.execute(
         "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3, duration_ms = ?3 - started_at,
-             requests = ?4, responses_429 = ?5, bytes = ?6, rows_written = 0, rows_skipped = ?7, note = ?8
+             requests = ?4, responses_429 = ?5, bytes = ?6, rows_written = 0, rows_skipped = ?7, note = ?8,
+             stream_pages = ?9, stream_events = ?10, stream_lag_ms = ?11
          WHERE id = ?1 AND status = 'running'",
         params![
             f.run_id,
@@ -148,7 +151,10 @@ fn record_failure(conn: &Connection, f: &PendingFailure) -> Result<(), StoreErro
             s.responses_429 as i64,
             s.bytes as i64,
             s.rows_skipped as i64,
-            s.note
+            s.note,
+            s.stream.map(|p| p.pages as i64),
+            s.stream.map(|p| p.events as i64),
+            s.stream.and_then(|p| p.lag_ms),
         ],
     )?;
     Ok(())
@@ -836,6 +842,9 @@ fn overlay_failure(run: &mut RunRecord, f: &PendingFailure) {
     run.rows_written = 0;
     run.rows_skipped = f.stats.rows_skipped;
     run.note = f.stats.note.clone();
+    run.stream_pages = f.stats.stream.map(|p| p.pages);
+    run.stream_events = f.stats.stream.map(|p| p.events);
+    run.stream_lag_ms = f.stats.stream.and_then(|p| p.lag_ms);
 }
 
 fn apply_state(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
@@ -918,6 +927,58 @@ fn event_from_row(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
             raw: json_or(&raw, serde_json::Value::Null),
         },
         run_id: r.get(7)?,
+        columns: event_columns(r, 8)?,
+    })
+}
+
+/// [`EventColumns`] from the row's columns `first..` ([`EVENT_NORMALIZED_COLUMNS`]).
+/// `json_extract` gives each the type the raw member has, so a member of an odd type
+/// reads as what it can be, else `None`, never as an error.
+fn event_columns(r: &Row<'_>, first: usize) -> rusqlite::Result<EventColumns> {
+    let text = |i: usize| -> rusqlite::Result<Option<String>> {
+        Ok(match r.get_ref(first + i)? {
+            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Integer(n) => Some(n.to_string()),
+            ValueRef::Real(x) => Some(x.to_string()),
+            ValueRef::Null | ValueRef::Blob(_) => None,
+        })
+    };
+    let real = |i: usize| -> rusqlite::Result<Option<f64>> {
+        Ok(match r.get_ref(first + i)? {
+            ValueRef::Real(x) => Some(x),
+            ValueRef::Integer(n) => Some(n as f64),
+            _ => None,
+        })
+    };
+    let integer = |i: usize| -> rusqlite::Result<Option<i64>> {
+        Ok(match r.get_ref(first + i)? {
+            ValueRef::Integer(n) => Some(n),
+            _ => None,
+        })
+    };
+    Ok(EventColumns {
+        display_message: text(0)?,
+        severity: text(1)?,
+        outcome_result: text(2)?,
+        outcome_reason: text(3)?,
+        actor_id: text(4)?,
+        actor_alternate_id: text(5)?,
+        actor_type: text(6)?,
+        client_ip: text(7)?,
+        geo_city: text(8)?,
+        geo_country: text(9)?,
+        geo_lat: real(10)?,
+        geo_lon: real(11)?,
+        asn: integer(12)?,
+        // json_extract reads a JSON boolean as 0 or 1.
+        is_proxy: match r.get_ref(first + 13)? {
+            ValueRef::Integer(n) => Some(n != 0),
+            _ => None,
+        },
+        external_session_id: text(14)?,
+        root_session_id: text(15)?,
+        user_agent: text(16)?,
+        debug_data: text(17)?.and_then(|d| serde_json::from_str(&d).ok()),
     })
 }
 
@@ -1257,7 +1318,8 @@ impl Store for SqliteStore {
             let s = &commit.stats;
             tx.execute(
                 "UPDATE runs SET status = 'succeeded', finished_at = ?2, duration_ms = ?2 - started_at, requests = ?3,
-                     responses_429 = ?4, bytes = ?5, rows_written = ?6, rows_skipped = ?7, note = ?8 WHERE id = ?1",
+                     responses_429 = ?4, bytes = ?5, rows_written = ?6, rows_skipped = ?7, note = ?8,
+                     stream_pages = ?9, stream_events = ?10, stream_lag_ms = ?11 WHERE id = ?1",
                 params![
                     commit.run_id,
                     now,
@@ -1266,7 +1328,10 @@ impl Store for SqliteStore {
                     s.bytes as i64,
                     s.rows_written as i64,
                     s.rows_skipped as i64,
-                    s.note
+                    s.note,
+                    s.stream.map(|p| p.pages as i64),
+                    s.stream.map(|p| p.events as i64),
+                    s.stream.and_then(|p| p.lag_ms),
                 ],
             )?;
             tx.commit()?;
@@ -1311,7 +1376,8 @@ impl Store for SqliteStore {
             let failed = pending.read();
             let mut stmt = conn.prepare(
                 "SELECT id, tenant_id, connector, job, kind, status, error, started_at, finished_at, duration_ms,
-                        requests, responses_429, bytes, rows_written, rows_skipped, note
+                        requests, responses_429, bytes, rows_written, rows_skipped, note,
+                        stream_pages, stream_events, stream_lag_ms
                  FROM runs WHERE tenant_id = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![id, limit as i64], |r| {
@@ -1332,6 +1398,9 @@ impl Store for SqliteStore {
                     rows_written: r.get::<_, i64>(13)? as u64,
                     rows_skipped: r.get::<_, i64>(14)? as u64,
                     note: r.get(15)?,
+                    stream_pages: r.get::<_, Option<i64>>(16)?.map(|n| n as u64),
+                    stream_events: r.get::<_, Option<i64>>(17)?.map(|n| n as u64),
+                    stream_lag_ms: r.get(18)?,
                 })
             })?;
             let mut runs: Vec<RunRecord> = rows.collect::<Result<_, _>>()?;
@@ -1443,14 +1512,15 @@ impl Store for SqliteStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let (id, filter) = (tenant_id.to_string(), filter.clone());
         self.call(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT uuid, published, event_type, actor, targets, outcome, raw, run_id
+            let mut stmt = conn.prepare(&format!(
+                "SELECT uuid, published, event_type, actor, targets, outcome, raw, run_id,
+                        {EVENT_NORMALIZED_COLUMNS}
                  FROM events WHERE tenant_id = ?1
                      AND (?2 IS NULL OR published >= ?2)
                      AND (?3 IS NULL OR event_type = ?3)
                      AND (?4 IS NULL OR json_extract(actor, '$.id') = ?4 OR json_extract(actor, '$.name') = ?4)
-                 ORDER BY published DESC, uuid LIMIT ?5",
-            )?;
+                 ORDER BY published DESC, uuid LIMIT ?5"
+            ))?;
             let rows = stmt.query_map(
                 params![
                     id,

@@ -16,21 +16,19 @@
 //! 7. A first sync longer than one run: the same org and limits as 1, a `wall_ms` of
 //!    20 s, runs until every KRI is evaluated: runs, requests against one full run's,
 //!    total wall time against the rate-limit floor.
-//!
 //! 8. The identity graph: a full `inventory` sync of a 10,000-user org with 1,000
 //!    groups and 300 apps (requests, wall time against the rate-limit floor), and an
 //!    incremental one a day later as a share of its requests (`bench/inventory.rs`).
-//!
 //! 9. The six seed queries of issue 9 and the graph commands (`kri access`, `kri
 //!    admins`, `kri tokens`) on a 100,000-user graph on SQLite: each one's time.
-//!
+//! 10. System Log ingest throughput, end to end (events/s), the detection state's size
+//!     after the backlog and after a synthetic day of 1,000,000 events
+//!     (`bench/stream.rs`).
+//! 11. The delay from an event's appearance to its alert under a steady 100 events/s
+//!     (`bench/stream.rs`).
 //! 12. A 1,000,000-event backfill (`bench/backfill.rs`): its wall time and the host's
 //!     peak memory, then the three log KRIs from the stored stream within the default
 //!     256 MiB guest memory quota.
-//!
-//! 10. System Log ingest throughput, end to end (events/s), and 11. the delay from an
-//!     event's appearance to its alert under a steady 100 events/s: `bench/stream.rs`.
-//!
 //! 13. 1,000 tenants (orgs of 50 users) on three `kri serve` hosts sharing one
 //!     PostgreSQL (`bench/fleet.rs`): runs per minute, scheduling delay p50/p99, the
 //!     spread of runs across the hosts, each host's peak memory, and the scheduler's

@@ -10,6 +10,7 @@
 use connector_okta::api::models::LogEvent;
 use connector_okta::api::{parse_page, LOGS};
 use connector_okta::config::DEFAULT_ADMIN_SESSION_LOOKBACK_HOURS;
+use connector_okta::detect::{detect, DetectionState, SystemLogEvent};
 use connector_okta::kris::admin_session_outliers::{self, SessionBook, SessionFeed};
 use connector_okta::kris::failed_mfa_push::{self, PushTally};
 use connector_okta::kris::impossible_travel::TravelTally;
@@ -87,6 +88,39 @@ pub fn compute_log_kris(lines: &[String], now_ms: i64) -> LogKriFigures {
         failed_mfa_push: count(push.value),
         admin_session_outliers: count(admin.value),
     }
+}
+
+/// The `logs` job's detection state after `n` synthetic events (a day of them, as
+/// [`synthetic_log_jsonl`] spreads them) went through every detection page by page, as
+/// the job feeds them: its saved size in bytes (the JSON the job keeps in state), and
+/// the alerts raised on the way.
+pub fn detection_state_after(n: usize, now_ms: i64, seed: u64) -> (usize, u64) {
+    let mut state = DetectionState::default();
+    let mut alerts = 0u64;
+    let mut log = SyntheticLog::new(n, now_ms, seed);
+    let mut body: Vec<u8> = Vec::new();
+    loop {
+        body.clear();
+        body.push(b'[');
+        for (i, line) in log.by_ref().take(PAGE).enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(line.as_bytes());
+        }
+        body.push(b']');
+        if body.len() == 2 {
+            break;
+        }
+        let Ok((page, _skipped)) = parse_page::<LogEvent>(LOGS, "/api/v1/logs", &body) else {
+            continue;
+        };
+        let events: Vec<SystemLogEvent> =
+            page.iter().filter_map(SystemLogEvent::from_log).collect();
+        alerts += detect(&mut state, &events, now_ms).len() as u64;
+    }
+    let bytes = serde_json::to_vec(&state).map_or(0, |v| v.len());
+    (bytes, alerts)
 }
 
 /// `n` System Log events, ascending by `published` over `(now - 25 h, now]` (about 4 %
