@@ -188,7 +188,7 @@ pub fn save_token_use(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kri_connector_sdk::fakes::FakeState;
+    use kri_connector_sdk::fakes::MemState;
 
     #[test]
     fn users_survive_the_state_trimmed() {
@@ -205,7 +205,7 @@ mod tests {
             json!({"id": "00u1", "status": "ACTIVE", "created": "2024-01-01T00:00:00.000Z",
                    "profile": {"login": "ann@acme.com", "email": "ann@acme.com"}})
         );
-        let mut state = FakeState::default();
+        let mut state = MemState::default();
         assert_eq!(load_users(&mut state), None);
         let factors = MfaSummary {
             enrolled: true,

@@ -22,6 +22,9 @@ use crate::query::{
     json_contains, QueryError, QueryLimits, QueryRows, ReadQuery, JSON_CONTAINS_FN, QUERY_TABLES,
 };
 
+/// The texts of the last (container, contained) pair `@>` compared, and its answer.
+type LastPair = (Vec<u8>, Vec<u8>, bool);
+
 /// How many SQLite VM steps pass between two looks at the clock.
 const PROGRESS_STEPS: i32 = 10_000;
 
@@ -44,7 +47,7 @@ pub(crate) fn run_query(
     // side is usually a constant, so the last pair of texts and its answer are kept:
     // a repeated pair costs two comparisons instead of two JSON parses. Measured on
     // seed query 6 (bench figure 9).
-    let last: Mutex<Option<(Vec<u8>, Vec<u8>, bool)>> = Mutex::new(None);
+    let last: Mutex<Option<LastPair>> = Mutex::new(None);
     conn.create_scalar_function(
         JSON_CONTAINS_FN,
         2,
