@@ -1900,8 +1900,7 @@ mod tests {
         let err = store
             .query("acme", &reset, limits)
             .await
-            .err()
-            .expect("refused");
+            .expect_err("refused");
         assert!(
             matches!(err, StoreError::Query(QueryError::Denied(_))),
             "{err}"
