@@ -591,7 +591,7 @@ async fn token_last_uses(
 async fn an_api_tokens_last_use_comes_from_the_stored_system_log() {
     let env = TestEnv::new(&["plugins/okta.wasm"]);
     let host = env.host().await;
-    let sim = start_sim(29, 300).await;
+    let sim = start_okta_sim(29, 300, NOW, TOKEN).await;
     add(
         &host,
         "tok",
@@ -619,8 +619,8 @@ async fn an_api_tokens_last_use_comes_from_the_stored_system_log() {
             org.advance(DAY, 0.05, 29 + day as u64);
         }
         let now = NOW + day * DAY;
-        run_job(&host, "tok", "logs", now).await;
-        let run = run_job(&host, "tok", "inventory", now).await;
+        run_okta_job(&host, "tok", "logs", now).await;
+        let run = run_okta_job(&host, "tok", "inventory", now).await;
         let note = run.stats.note.clone().unwrap_or_default();
         assert_eq!(
             note.starts_with("incremental sync"),
