@@ -408,3 +408,117 @@ async fn serve_edge(sock: tokio::net::TcpStream) {
         }
     }
 }
+
+/// A running `kri serve` child process: its address, and its stderr collected.
+/// Dropping it kills the process.
+pub struct ServeProcess {
+    child: Child,
+    addr: std::net::SocketAddr,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ServeProcess {
+    /// Spawns `cmd` (a `kri serve --listen 127.0.0.1:0 …` command; its stdout is
+    /// discarded and its stderr read here) and waits until it says where it listens.
+    /// `watch` sees every line of stderr as it comes. Errs when it does not listen
+    /// within `within`, with its stderr so far.
+    pub fn spawn(
+        mut cmd: Command,
+        within: Duration,
+        mut watch: impl FnMut(&str) + Send + 'static,
+    ) -> Result<ServeProcess, String> {
+        use std::io::BufRead;
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("spawn kri serve: {e}"))?;
+        let Some(stderr) = child.stderr.take() else {
+            let _ = child.kill();
+            return Err("kri serve has no stderr".into());
+        };
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(addr) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                watch(&line);
+                let mut log = sink.lock().unwrap_or_else(|p| p.into_inner());
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        match rx.recv_timeout(within).ok().and_then(|a| a.parse().ok()) {
+            Some(addr) => Ok(ServeProcess { child, addr, log }),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let log = log.lock().unwrap_or_else(|p| p.into_inner());
+                Err(format!("kri serve did not start: {log}"))
+            }
+        }
+    }
+
+    /// The URL of `path` on this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its stderr so far.
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sends SIGTERM and waits for the exit (at most `within`).
+    pub fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.map(|s| s.success()).unwrap_or(false), "kill -TERM");
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kri serve did not stop within {within:?}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Its peak resident memory so far, in KiB (0 when /proc does not say).
+    pub fn peak_rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

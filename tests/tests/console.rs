@@ -7,8 +7,7 @@
 //! target/console-screenshots/.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use kri_e2e::*;
@@ -19,42 +18,16 @@ use serde_json::Value;
 const KEY: &str = "console-test-key-0123456789";
 const TOKEN: &str = "00console-test-token";
 
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `kri serve` on a free loopback port and returns it with its base URL.
-fn start_serve(env: &TestEnv) -> (Serve, String) {
-    let mut child = Command::new(kri_bin())
-        .env("KRI_DATA_DIR", env.data_dir())
+/// Starts `kri serve` on a free loopback port.
+fn start_serve(env: &TestEnv) -> ServeProcess {
+    let mut cmd = Command::new(kri_bin());
+    cmd.env("KRI_DATA_DIR", env.data_dir())
         .env("KRI_PLUGINS", env.plugins_dir())
         .env("KRI_API_KEY", KEY)
         .env_remove("KRI_ENCRYPTION_KEY")
         .env("RUST_LOG", "warn,kri_host=info")
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kri serve");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(addr) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(addr.trim().to_string());
-            }
-        }
-    });
-    let served = Serve(child);
-    let addr = rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("kri serve did not report its address");
-    (served, format!("http://{addr}"))
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    ServeProcess::spawn(cmd, Duration::from_secs(120), |_| {}).expect("kri serve starts")
 }
 
 /// Minutes of System Log the live log plays before its clock stops.
@@ -143,7 +116,8 @@ fn the_console_renders_each_part_in_headless_chromium() {
             assert!(out.status.success(), "run-connector: {}", stderr(&out));
         }
     }
-    let (_serve, url) = start_serve(&env);
+    let serve = start_serve(&env);
+    let url = serve.url("");
 
     let script = workspace().join("console/test/console.test.mjs");
     let out = Command::new("node")

@@ -11,9 +11,7 @@
 //!   simulator's log (each once), and the alerts equal the planted attacks, each once.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use kri_e2e::*;
@@ -32,97 +30,29 @@ const LOG_WALL_MS: i64 = 45_000;
 /// Data milliseconds per wall millisecond of the live logs.
 const LOG_SPEED: f64 = 8.0;
 
-/// A `kri serve` process of the fleet, with its stderr collected.
-struct Host {
-    child: Child,
-    log: Arc<Mutex<String>>,
-}
-
-impl Host {
-    fn start(env: &TestEnv, database: &str) -> Host {
-        let mut child = Command::new(kri_bin())
-            .env("KRI_DATA_DIR", env.data_dir())
-            .env("KRI_PLUGINS", env.plugins_dir())
-            .env("KRI_DATABASE_URL", database)
-            .env_remove("KRI_ENCRYPTION_KEY")
-            .env_remove("KRI_API_KEY")
-            .env("RUST_LOG", "warn,kri_host=info")
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--tick-ms",
-                "200",
-                "--max-concurrent",
-                "2",
-                "--grace-seconds",
-                "10",
-                "--run-lease-ms",
-                &LEASE_MS.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kri serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening on http://") {
-                    let _ = tx.send(());
-                }
-                let mut log = sink.lock().expect("log");
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        if rx.recv_timeout(Duration::from_secs(120)).is_err() {
-            let _ = child.kill();
-            panic!("kri serve did not start: {}", log.lock().expect("log"));
-        }
-        Host { child, log }
-    }
-
-    fn pid(&self) -> i64 {
-        i64::from(self.child.id())
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().expect("log").clone()
-    }
-
-    /// Sends SIGTERM and waits for a clean exit.
-    fn terminate(&mut self) {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(sent.map(|s| s.success()).unwrap_or(false), "kill -TERM");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                assert!(
-                    status.success(),
-                    "kri serve exited {status}: {}",
-                    self.log()
-                );
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kri serve did not stop: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts one `kri serve` host of the fleet on `database`.
+fn start_host(env: &TestEnv, database: &str) -> ServeProcess {
+    let mut cmd = Command::new(kri_bin());
+    cmd.env("KRI_DATA_DIR", env.data_dir())
+        .env("KRI_PLUGINS", env.plugins_dir())
+        .env("KRI_DATABASE_URL", database)
+        .env_remove("KRI_ENCRYPTION_KEY")
+        .env_remove("KRI_API_KEY")
+        .env("RUST_LOG", "warn,kri_host=info")
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tick-ms",
+            "200",
+            "--max-concurrent",
+            "2",
+            "--grace-seconds",
+            "10",
+            "--run-lease-ms",
+            &LEASE_MS.to_string(),
+        ]);
+    ServeProcess::spawn(cmd, Duration::from_secs(120), |_| {}).expect("kri serve starts")
 }
 
 /// One row of `runs`, as the test reads it.
@@ -264,8 +194,8 @@ async fn three_hosts_share_the_jobs_and_survive_a_kill_9_losing_nothing() {
         }
     }
 
-    let mut hosts: Vec<Host> = (0..3).map(|_| Host::start(&env, &url)).collect();
-    let pids: Vec<i64> = hosts.iter().map(Host::pid).collect();
+    let mut hosts: Vec<ServeProcess> = (0..3).map(|_| start_host(&env, &url)).collect();
+    let pids: Vec<i64> = hosts.iter().map(|h| i64::from(h.pid())).collect();
 
     // Kill a host while it runs a job, once the fleet has run a few.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -286,11 +216,7 @@ async fn three_hosts_share_the_jobs_and_survive_a_kill_9_losing_nothing() {
                     .map(|h| (h, r.clone()))
             });
         if let (true, Some((h, run))) = (done >= 4, running) {
-            Command::new("kill")
-                .args(["-KILL", &pids[h].to_string()])
-                .status()
-                .expect("kill -9");
-            let _ = hosts[h].child.wait();
+            hosts[h].kill();
             break (h, run, now_ms());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -329,7 +255,8 @@ async fn three_hosts_share_the_jobs_and_survive_a_kill_9_losing_nothing() {
     }
     for (i, h) in hosts.iter_mut().enumerate() {
         if i != victim {
-            h.terminate();
+            let status = h.terminate(Duration::from_secs(60));
+            assert!(status.success(), "kri serve exited {status}: {}", h.log());
         }
     }
 

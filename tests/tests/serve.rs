@@ -4,10 +4,8 @@
 //! slot, `/metrics`, graceful shutdown on
 //! SIGTERM, and hot reload of the plugin directory (new, changed, broken file).
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kri_e2e::*;
@@ -19,85 +17,18 @@ use serde_json::{json, Value};
 
 const KEY: &str = "test-api-key-0123456789";
 
-/// A `kri serve` process over a test environment, with its stderr collected.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<String>>,
-}
-
-impl Served {
-    /// Starts `kri serve` on a free loopback port with `KRI_API_KEY` = [`KEY`] and
-    /// waits until it listens.
-    fn start(env: &TestEnv, extra: &[&str]) -> Served {
-        let mut cmd = Command::new(kri_bin());
-        cmd.env("KRI_DATA_DIR", env.data_dir())
-            .env("KRI_PLUGINS", env.plugins_dir())
-            .env("KRI_API_KEY", KEY)
-            .env_remove("KRI_ENCRYPTION_KEY")
-            .env("RUST_LOG", "warn,kri_host=info")
-            .args(["serve", "--listen", "127.0.0.1:0", "--reload-seconds", "1"])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("spawn kri serve");
-        let stderr = child.stderr.take().expect("stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-                let mut log = sink.lock().expect("log");
-                log.push_str(&line);
-                log.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(a) => a.parse().expect("address"),
-            Err(_) => {
-                let _ = child.kill();
-                panic!("kri serve did not start: {}", log.lock().expect("log"));
-            }
-        };
-        Served { child, addr, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().expect("log").clone()
-    }
-
-    /// Sends SIGTERM and waits for the exit (at most `within`).
-    fn terminate(&mut self, within: Duration) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status();
-        assert!(sent.map(|s| s.success()).unwrap_or(false), "kill -TERM");
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "kri serve did not stop within {within:?}: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts `kri serve` on a free loopback port with `KRI_API_KEY` = [`KEY`] and
+/// waits until it listens.
+fn serve(env: &TestEnv, extra: &[&str]) -> ServeProcess {
+    let mut cmd = Command::new(kri_bin());
+    cmd.env("KRI_DATA_DIR", env.data_dir())
+        .env("KRI_PLUGINS", env.plugins_dir())
+        .env("KRI_API_KEY", KEY)
+        .env_remove("KRI_ENCRYPTION_KEY")
+        .env("RUST_LOG", "warn,kri_host=info")
+        .args(["serve", "--listen", "127.0.0.1:0", "--reload-seconds", "1"])
+        .args(extra);
+    ServeProcess::spawn(cmd, Duration::from_secs(120), |_| {}).expect("kri serve starts")
 }
 
 /// A blocking HTTP call: (status, body as JSON, or as a string when not JSON).
@@ -125,17 +56,17 @@ fn call(method: &str, url: &str, key: Option<&str>, body: Option<Value>) -> (u16
     })
 }
 
-fn get(s: &Served, path: &str) -> (u16, Value) {
+fn get(s: &ServeProcess, path: &str) -> (u16, Value) {
     call("GET", &s.url(path), Some(KEY), None)
 }
 
-fn post(s: &Served, path: &str, body: Value) -> (u16, Value) {
+fn post(s: &ServeProcess, path: &str, body: Value) -> (u16, Value) {
     call("POST", &s.url(path), Some(KEY), Some(body))
 }
 
 /// Adds tenant `id` of the probe connector through the API; `fetch` is a path of
 /// the edge server the probe fetches on each run.
-fn add_probe_tenant(s: &Served, id: &str, base_url: &str, fetch: &str) {
+fn add_probe_tenant(s: &ServeProcess, id: &str, base_url: &str, fetch: &str) {
     // The runs these tests start are their own: the scheduler's first run of the
     // tenant comes after its jitter, minutes later.
     let jitter = kri_host::schedule::jitter_ms(id, "kris", 3_600_000);
@@ -164,7 +95,7 @@ fn wait_until(within: Duration, what: &str, mut f: impl FnMut() -> bool) {
     }
 }
 
-fn runs(s: &Served, tenant: &str) -> Vec<Value> {
+fn runs(s: &ServeProcess, tenant: &str) -> Vec<Value> {
     let (status, body) = get(s, &format!("/api/v1/tenants/{tenant}/runs"));
     assert_eq!(status, 200, "{body}");
     body.as_array().cloned().unwrap_or_default()
@@ -332,7 +263,7 @@ fn the_api_needs_the_key_manages_tenants_runs_now_and_matches_the_cli() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let edge = rt.block_on(EdgeServer::start());
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    let s = Served::start(&env, &[]);
+    let s = serve(&env, &[]);
 
     // Auth: no key, a wrong key: 401 with {code, message, hint}.
     for key in [None, Some("wrong-key"), Some("test-api-key-012345678")] {
@@ -521,7 +452,7 @@ fn run_now_through_the_api_takes_one_of_the_max_concurrent_slots() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let edge = rt.block_on(EdgeServer::start());
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    let s = Served::start(&env, &["--max-concurrent", "1"]);
+    let s = serve(&env, &["--max-concurrent", "1"]);
     add_probe_tenant(&s, "acme", &edge.base_url, "/sleep/1500");
     let (status, body) = post(&s, "/api/v1/tenants/acme/runs", json!({}));
     assert_eq!(status, 202, "{body}");
@@ -551,7 +482,7 @@ fn sigterm_lets_a_run_finish_within_the_grace_period() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let edge = rt.block_on(EdgeServer::start());
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    let mut s = Served::start(&env, &["--grace-seconds", "20"]);
+    let mut s = serve(&env, &["--grace-seconds", "20"]);
     add_probe_tenant(&s, "acme", &edge.base_url, "/sleep/2000");
     let (status, _) = post(&s, "/api/v1/tenants/acme/runs", json!({}));
     assert_eq!(status, 202);
@@ -572,7 +503,7 @@ fn sigterm_records_a_run_past_the_grace_period_as_interrupted_and_commits_nothin
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let edge = rt.block_on(EdgeServer::start());
     let env = TestEnv::new(&["test-plugins/probe.wasm"]);
-    let mut s = Served::start(&env, &["--grace-seconds", "1"]);
+    let mut s = serve(&env, &["--grace-seconds", "1"]);
     add_probe_tenant(&s, "acme", &edge.base_url, "/sleep/60000");
     let (status, _) = post(&s, "/api/v1/tenants/acme/runs", json!({}));
     assert_eq!(status, 202);
@@ -616,7 +547,7 @@ fn changed_copy(src: &std::path::Path, dst: &std::path::Path, note: &str) {
     std::fs::write(dst, bytes).expect("write component");
 }
 
-fn plugin_status(s: &Served) -> Value {
+fn plugin_status(s: &ServeProcess) -> Value {
     let (status, body) = get(s, "/api/v1/plugins");
     assert_eq!(status, 200);
     body
@@ -638,7 +569,7 @@ fn new_changed_and_broken_plugin_files_are_picked_up_without_a_restart() {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let edge = rt.block_on(EdgeServer::start());
     let env = TestEnv::new(&["test-plugins/minimal.wasm"]);
-    let s = Served::start(&env, &[]);
+    let s = serve(&env, &[]);
     assert_eq!(connector_names(&plugin_status(&s)), ["minimal"]);
 
     // New file.

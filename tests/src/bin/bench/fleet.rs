@@ -12,13 +12,12 @@
 //!
 //! `--quick` runs 100 tenants over a shorter window.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
-use kri_e2e::{component, kri_bin, tenant, token};
+use anyhow::Result;
+use kri_e2e::{component, kri_bin, tenant, token, ServeProcess};
 use kri_host::{HostConfig, KriHost};
 use kri_test_pg::TestPostgres;
 use serde_json::json;
@@ -48,79 +47,47 @@ fn field(line: &str, key: &str) -> Option<u64> {
 
 /// A `kri serve` of the fleet, its scheduler's debug lines parsed as they come.
 struct Host {
-    child: Child,
+    serve: ServeProcess,
     seen: Arc<Mutex<Seen>>,
 }
 
 impl Host {
     fn start(data_dir: &std::path::Path, plugins: &std::path::Path, url: &str) -> Result<Host> {
-        let mut child = Command::new(kri_bin())
-            .env("KRI_DATA_DIR", data_dir)
+        let mut cmd = Command::new(kri_bin());
+        cmd.env("KRI_DATA_DIR", data_dir)
             .env("KRI_PLUGINS", plugins)
             .env("KRI_DATABASE_URL", url)
             .env_remove("KRI_ENCRYPTION_KEY")
             .env_remove("KRI_API_KEY")
             .env("RUST_LOG", "error,kri_host::serve::scheduler=debug")
-            .args(["serve", "--listen", "127.0.0.1:0", "--max-concurrent", "8"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("spawn kri serve")?;
-        let stderr = child.stderr.take().context("stderr")?;
+            .args(["serve", "--listen", "127.0.0.1:0", "--max-concurrent", "8"]);
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let (tx, rx) = std::sync::mpsc::channel();
         let sink = seen.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening on http://") {
-                    let _ = tx.send(());
-                    continue;
-                }
-                let mut seen = sink.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(d) = field(&line, "delay_ms") {
-                    seen.delays.push((Instant::now(), d));
-                } else if let Some(us) = field(&line, "sync_us") {
-                    seen.syncs.push(us);
-                } else if let Some(us) = field(&line, "claim_us") {
-                    seen.claims.push(us);
-                }
+        let serve = ServeProcess::spawn(cmd, Duration::from_secs(180), move |line| {
+            let mut seen = sink.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(d) = field(line, "delay_ms") {
+                seen.delays.push((Instant::now(), d));
+            } else if let Some(us) = field(line, "sync_us") {
+                seen.syncs.push(us);
+            } else if let Some(us) = field(line, "claim_us") {
+                seen.claims.push(us);
             }
-        });
-        if rx.recv_timeout(Duration::from_secs(180)).is_err() {
-            let _ = child.kill();
-            bail!("kri serve did not start");
-        }
-        Ok(Host { child, seen })
+        })
+        .map_err(anyhow::Error::msg)?;
+        Ok(Host { serve, seen })
     }
 
     fn pid(&self) -> i64 {
-        i64::from(self.child.id())
+        i64::from(self.serve.pid())
     }
 
     /// Peak resident memory so far, in KiB.
     fn peak_kib(&self) -> u64 {
-        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                s.lines()
-                    .find(|l| l.starts_with("VmHWM"))
-                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-            })
-            .unwrap_or(0)
+        self.serve.peak_rss_kib()
     }
 
     fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Host {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.serve.terminate(Duration::from_secs(120));
     }
 }
 
