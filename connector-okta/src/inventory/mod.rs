@@ -4,19 +4,21 @@
 //! A full sync (the first, then every `inventory_full_sync_hours`) reads everything
 //! without per-user calls: users, groups with `expand=stats` and the members of the
 //! non-empty ones, apps with their user and group assignments, role assignees then
-//! only their roles (and a group's roles only where a user's role comes through that
-//! group), role targets, custom roles with their permissions, resource sets, and API
-//! tokens. It vouches for every node and edge kind, so what Okta no longer has leaves
-//! the graph when the run commits.
+//! only their roles (and the roles of the groups a user's role comes through, or whose
+//! stats say `hasAdminPrivilege`), role targets, custom roles with their permissions,
+//! resource sets, and API tokens. It vouches for every node and edge kind, so what Okta
+//! no longer has leaves the graph when the run commits.
 //!
-//! An incremental sync reads the System Log since the last sync (see `changes.rs`) and
-//! re-reads only the members of the groups, and the assignments of the apps, that it
-//! names (a group's apps known from the state); users only where they changed (`search=lastUpdated gt`), the others coming
-//! from the job's state (`known.rs`); new users join `Everyone` from their creation
-//! events; it re-reads the cheap lists whole (groups, apps, roles, tokens: a few pages),
-//! and retracts deleted objects at once. It vouches only for what it re-read, so it
-//! gives the graph a full sync would. A user node is emitted again only when the user
-//! changed or its MFA summary did.
+//! An incremental sync reads the System Log since the last sync (see `changes.rs`):
+//! users only where they changed (`search=lastUpdated gt`, and sign-ins for
+//! `lastLogin`), the others coming from the job's state (`known.rs`); the member lists
+//! of the groups that lost a member (added members come from the events, new users'
+//! `Everyone` membership from their creation events); both assignment lists of the apps
+//! the events name or whose groups' memberships changed (a group's apps known from the
+//! state); the cheap lists whole (groups, apps, roles, tokens). It retracts deleted
+//! objects at once and vouches only for what it re-read, so it gives the graph a full
+//! sync would. A user node is emitted again only when the user changed or its MFA
+//! summary did.
 //!
 //! MFA: each user's summary comes read-only from the factor summaries the `kris` job
 //! keeps in its state (`peer-state` import); admins it does not cover have their
