@@ -43,9 +43,14 @@ pub struct Changes {
     /// (user, group) of each membership added: the `member_of` edge, from the event
     /// alone when the group lost nobody.
     pub member_adds: BTreeSet<(String, String)>,
-    /// Apps whose user or group assignments changed (a group's assignment to an app
-    /// changes the app's group list and its users' `scope`): re-read both lists.
+    /// (user, group) of each membership removed: the user's assignments to the group's
+    /// apps are read one by one (their `scope` may change).
+    pub member_removes: BTreeSet<(String, String)>,
+    /// Apps that lost a user, or whose group assignments changed (which changes the
+    /// app's group list and its users' `scope`): re-read both lists.
     pub apps: BTreeSet<String>,
+    /// (app, user) of each user assigned an app: that one assignment is read.
+    pub app_user_adds: BTreeSet<(String, String)>,
     /// Users created: members of `Everyone` from now on.
     pub created_users: BTreeSet<String>,
     /// Users whose factors changed: an admin's factors are read again.
@@ -95,11 +100,20 @@ pub fn changes(events: &[LogEvent]) -> Changes {
                 }
             }
             "group.user_membership.remove" => {
-                c.groups.extend(target_ids(e, "UserGroup"));
-                c.groups_with_removals.extend(target_ids(e, "UserGroup"));
+                for group in target_ids(e, "UserGroup") {
+                    c.member_removes
+                        .extend(target_ids(e, "User").map(|u| (u, group.clone())));
+                    c.groups_with_removals.insert(group.clone());
+                    c.groups.insert(group);
+                }
             }
-            "application.user_membership.add"
-            | "application.user_membership.remove"
+            "application.user_membership.add" => {
+                for app in target_ids(e, "AppInstance") {
+                    c.app_user_adds
+                        .extend(target_ids(e, "User").map(|u| (app.clone(), u)));
+                }
+            }
+            "application.user_membership.remove"
             | "group.application_assignment.add"
             | "group.application_assignment.remove"
             | "group.application_assignment.update" => {
@@ -138,6 +152,10 @@ pub fn changes(events: &[LogEvent]) -> Changes {
     let deleted = &c.deleted;
     c.member_adds
         .retain(|(u, g)| !deleted.contains(u) && !deleted.contains(g));
+    c.member_removes
+        .retain(|(u, g)| !deleted.contains(u) && !deleted.contains(g));
+    c.app_user_adds
+        .retain(|(a, u)| !deleted.contains(a) && !deleted.contains(u));
     c
 }
 
@@ -161,6 +179,14 @@ mod tests {
             event(
                 "application.user_membership.remove",
                 json!([{"id": "0ua1", "type": "AppUser"}, {"id": "0oa1", "type": "AppInstance"}, {"id": "00u1", "type": "User"}]),
+            ),
+            event(
+                "application.user_membership.add",
+                json!([{"id": "0ua2", "type": "AppUser"}, {"id": "0oa2", "type": "AppInstance"}, {"id": "00u2", "type": "User"}]),
+            ),
+            event(
+                "group.user_membership.remove",
+                json!([{"id": "00u4", "type": "User"}, {"id": "00g4", "type": "UserGroup"}]),
             ),
             event(
                 "group.privilege.grant",
@@ -189,18 +215,21 @@ mod tests {
             event("user.session.start", json!([])),
         ];
         let c = changes(&events);
-        assert_eq!(c.groups, BTreeSet::from(["00g1".to_string()]));
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
         assert_eq!(
-            c.member_adds,
-            BTreeSet::from([("00u1".to_string(), "00g1".to_string())])
+            c.groups,
+            BTreeSet::from(["00g1".to_string(), "00g4".to_string()])
         );
-        assert!(c.groups_with_removals.is_empty());
+        assert_eq!(c.member_adds, BTreeSet::from([pair("00u1", "00g1")]));
+        assert_eq!(c.member_removes, BTreeSet::from([pair("00u4", "00g4")]));
+        assert_eq!(c.groups_with_removals, BTreeSet::from(["00g4".to_string()]));
         assert_eq!(c.apps, BTreeSet::from(["0oa1".to_string()]));
+        assert_eq!(c.app_user_adds, BTreeSet::from([pair("0oa2", "00u2")]));
         assert!(c.privileges && c.tokens);
         assert_eq!(c.created_users, BTreeSet::from(["00u9".to_string()]));
         assert_eq!(c.factor_users, BTreeSet::from(["00u7".to_string()]));
         assert_eq!(c.deleted, BTreeSet::from(["00g3".to_string()]));
-        assert_eq!(c.events, 9);
+        assert_eq!(c.events, 11);
         assert_eq!(changes(&[]), Changes::default());
     }
 

@@ -44,9 +44,9 @@ pub mod known;
 
 use crate::api::models::{Factor, LogEvent};
 use crate::api::{
-    ApiError, Denied, Endpoint, ListItem, OktaClient, API_TOKENS, APPS, APP_GROUPS, APP_USERS,
-    CUSTOM_ROLES, FACTORS, GROUPS, GROUP_MEMBERS, GROUP_ROLES, LOGS, RESOURCE_SETS, ROLE_ASSIGNEES,
-    ROLE_TARGETS, USERS, USER_ROLES,
+    ApiError, Denied, Endpoint, ListItem, OktaClient, API_TOKENS, APPS, APP_GROUPS, APP_USER,
+    APP_USERS, CUSTOM_ROLES, FACTORS, GROUPS, GROUP_MEMBERS, GROUP_ROLES, LOGS, RESOURCE_SETS,
+    ROLE_ASSIGNEES, ROLE_TARGETS, USERS, USER_ROLES,
 };
 use crate::collect::{event_type_filter, log_url, users_url};
 use crate::config::Config;
@@ -867,6 +867,31 @@ fn read_assignments(
     Ok(())
 }
 
+/// Single app assignments, (app, user) each; `None` where Okta has none (a 404).
+fn read_app_users(
+    r: &mut Reader<'_, '_>,
+    pairs: &[(String, String)],
+) -> Result<Vec<Option<Listed>>, ConnectorError> {
+    let urls: Vec<String> = pairs
+        .iter()
+        .map(|(app, user)| format!("/api/v1/apps/{}/users/{}", enc(app), enc(user)))
+        .collect();
+    let log = &mut *r.log;
+    let got = r.client.get_objects_batched::<Listed>(
+        APP_USER,
+        &urls,
+        r.cfg.factor_batch_size,
+        &mut |d, t| log.progress("inventory: app assignments", d, Some(t)),
+    )?;
+    got.into_iter()
+        .map(|found| match found {
+            Ok(listed) => Ok(Some(listed)),
+            Err(ApiError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(fatal(e)),
+        })
+        .collect()
+}
+
 /// Roles and tokens, read whole by both kinds of sync (a few requests); each may be
 /// refused for lack of permission, which leaves it out of the graph.
 fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), ConnectorError> {
@@ -1115,27 +1140,60 @@ fn incremental_sync(
             sync.edges.push(build::member_of(user, group));
         }
     }
-    // A membership change flips the `scope` of the group's apps' users: their
-    // assignments are re-read too. The apps assigned to a group come from the state
-    // (group assignment events name their apps, whose lists are then re-read).
-    let mut dirty_apps = changes.apps.clone();
-    dirty_apps.extend(
-        app_groups
-            .iter()
-            .filter(|(_, gs)| gs.iter().any(|g| dirty_groups.contains(g)))
-            .map(|(app, _)| app.clone()),
-    );
+    // A membership change may change the user's `scope` on the group's apps (known from
+    // the state): each such assignment is read alone, as is each one the events add.
+    // Apps that lost a user, or whose group assignments changed, have both lists re-read,
+    // and so has an app whose single read finds no assignment.
     let known_apps: BTreeSet<&str> = apps.iter().filter_map(id_of).collect();
     sync.app_groups = app_groups;
     sync.app_groups
         .retain(|app, _| known_apps.contains(app.as_str()));
-    let dirty_apps: Vec<String> = dirty_apps
-        .into_iter()
+    let mut dirty_apps: BTreeSet<String> = changes
+        .apps
+        .iter()
         .filter(|a| known_apps.contains(a.as_str()))
+        .cloned()
         .collect();
+    let joined_everyone = changes
+        .created_users
+        .iter()
+        .flat_map(|u| everyone.iter().map(move |g| (u.clone(), g.to_string())));
+    let mut pairs: BTreeSet<(String, String)> = changes.app_user_adds.clone();
+    for (user, group) in changes
+        .member_adds
+        .iter()
+        .chain(&changes.member_removes)
+        .cloned()
+        .chain(joined_everyone)
+    {
+        for (app, groups) in &sync.app_groups {
+            if groups.contains(&group) {
+                pairs.insert((app.clone(), user.clone()));
+            }
+        }
+    }
+    pairs.retain(|(app, _)| known_apps.contains(app.as_str()) && !dirty_apps.contains(app));
+    let pairs: Vec<(String, String)> = pairs.into_iter().collect();
+    let single = read_app_users(r, &pairs)?;
+    let mut single_edges = Vec::new();
+    for ((app, _), found) in pairs.iter().zip(single) {
+        match found {
+            Some(listed) => single_edges.extend(build::app_user(app, &listed.to_value())),
+            None => {
+                dirty_apps.insert(app.clone());
+            }
+        }
+    }
+    sync.edges.extend(
+        single_edges
+            .into_iter()
+            .filter(|e| !dirty_apps.contains(&e.to)),
+    );
+    let dirty_apps: Vec<String> = dirty_apps.into_iter().collect();
     r.info(&format!(
-        "inventory: incremental sync over {} System Log events; re-reading {} groups' members and {} apps' assignments",
+        "inventory: incremental sync over {} System Log events; re-read {} users' assignments one by one; re-reading {} groups' members and {} apps' assignments",
         changes.events,
+        pairs.len(),
         reread_groups.len(),
         dirty_apps.len()
     ));
