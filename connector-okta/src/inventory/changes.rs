@@ -1,9 +1,9 @@
 //! What an incremental inventory sync re-reads: the System Log events since the last
-//! sync, boiled down to the groups whose members changed, the apps whose assignments
-//! changed, the users created (the built-in `Everyone` group grows without an event of
-//! its own), those whose factors changed and those who signed in, the objects Okta deleted, and the API
-//! tokens the events' requests were made with (`transaction.detail.requestApiTokenId`),
-//! with when. Pure.
+//! sync, boiled down to the groups whose members changed, the app assignments added or
+//! removed, the apps whose group assignments changed, the users created (the built-in
+//! `Everyone` group grows without an event of its own), those whose factors changed and
+//! those who signed in, the objects Okta deleted, and the API tokens the events'
+//! requests were made with (`transaction.detail.requestApiTokenId`), with when. Pure.
 
 use crate::api::models::LogEvent;
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,11 +46,12 @@ pub struct Changes {
     /// (user, group) of each membership removed: the user's assignments to the group's
     /// apps are read one by one (their `scope` may change).
     pub member_removes: BTreeSet<(String, String)>,
-    /// Apps that lost a user, or whose group assignments changed (which changes the
-    /// app's group list and its users' `scope`): re-read both lists.
+    /// Apps whose group assignments changed (which changes the app's group list and its
+    /// users' `scope`): re-read both lists.
     pub apps: BTreeSet<String>,
-    /// (app, user) of each user assigned an app: that one assignment is read.
-    pub app_user_adds: BTreeSet<(String, String)>,
+    /// (app, user) of each user assigned an app or unassigned from it: that one
+    /// assignment is read (a 404 says it is gone).
+    pub app_users: BTreeSet<(String, String)>,
     /// Users created: members of `Everyone` from now on.
     pub created_users: BTreeSet<String>,
     /// Users whose factors changed: an admin's factors are read again.
@@ -107,14 +108,13 @@ pub fn changes(events: &[LogEvent]) -> Changes {
                     c.groups.insert(group);
                 }
             }
-            "application.user_membership.add" => {
+            "application.user_membership.add" | "application.user_membership.remove" => {
                 for app in target_ids(e, "AppInstance") {
-                    c.app_user_adds
+                    c.app_users
                         .extend(target_ids(e, "User").map(|u| (app.clone(), u)));
                 }
             }
-            "application.user_membership.remove"
-            | "group.application_assignment.add"
+            "group.application_assignment.add"
             | "group.application_assignment.remove"
             | "group.application_assignment.update" => {
                 c.apps.extend(target_ids(e, "AppInstance"));
@@ -154,7 +154,7 @@ pub fn changes(events: &[LogEvent]) -> Changes {
         .retain(|(u, g)| !deleted.contains(u) && !deleted.contains(g));
     c.member_removes
         .retain(|(u, g)| !deleted.contains(u) && !deleted.contains(g));
-    c.app_user_adds
+    c.app_users
         .retain(|(a, u)| !deleted.contains(a) && !deleted.contains(u));
     c
 }
@@ -223,8 +223,11 @@ mod tests {
         assert_eq!(c.member_adds, BTreeSet::from([pair("00u1", "00g1")]));
         assert_eq!(c.member_removes, BTreeSet::from([pair("00u4", "00g4")]));
         assert_eq!(c.groups_with_removals, BTreeSet::from(["00g4".to_string()]));
-        assert_eq!(c.apps, BTreeSet::from(["0oa1".to_string()]));
-        assert_eq!(c.app_user_adds, BTreeSet::from([pair("0oa2", "00u2")]));
+        assert!(c.apps.is_empty());
+        assert_eq!(
+            c.app_users,
+            BTreeSet::from([pair("0oa1", "00u1"), pair("0oa2", "00u2")])
+        );
         assert!(c.privileges && c.tokens);
         assert_eq!(c.created_users, BTreeSet::from(["00u9".to_string()]));
         assert_eq!(c.factor_users, BTreeSet::from(["00u7".to_string()]));

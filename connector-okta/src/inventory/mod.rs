@@ -13,11 +13,12 @@
 //! users only where they changed (`search=lastUpdated gt`, and sign-ins for
 //! `lastLogin`), the others coming from the job's state (`known.rs`); the member lists
 //! of the groups that lost a member (added members come from the events, new users'
-//! `Everyone` membership from their creation events); both assignment lists of the apps
-//! the events name or whose groups' memberships changed (a group's apps known from the
-//! state); the cheap lists whole (groups, apps, roles, tokens). It retracts deleted
-//! objects at once and vouches only for what it re-read, so it gives the graph a full
-//! sync would. A user node is emitted again only when the user changed or its MFA
+//! `Everyone` membership from their creation events); one by one, the app assignments
+//! the events add or remove and those of the users whose groups changed on the groups'
+//! apps (a group's apps known from the state; a 404 retracts the assignment's edge);
+//! both assignment lists of the apps whose group assignments changed; the cheap lists
+//! whole (groups, apps, roles, tokens). It retracts deleted objects at once and vouches
+//! only for what it re-read, so it gives the graph a full sync would. A user node is emitted again only when the user changed or its MFA
 //! summary did.
 //!
 //! MFA: each user's summary comes read-only from the factor summaries the `kris` job
@@ -105,6 +106,14 @@ struct Tally {
     retracted: usize,
 }
 
+/// One edge to retract: `from` → `to` of `kind`.
+#[derive(Debug, Clone)]
+struct Retraction {
+    from: String,
+    to: String,
+    kind: &'static str,
+}
+
 /// A permission the sync lacked, and what it left out.
 #[derive(Debug, Clone)]
 struct Gap {
@@ -119,6 +128,8 @@ struct Sync {
     edges: Vec<Edge>,
     coverage: Vec<Coverage>,
     retracted: Vec<String>,
+    /// Single edges the upstream removed.
+    retracted_edges: Vec<Retraction>,
     /// Every user (trimmed, `known::trim_user`).
     users: Vec<Value>,
     /// user id → login.
@@ -373,6 +384,7 @@ impl Sync {
             edges: Vec::new(),
             coverage: Vec::new(),
             retracted: Vec::new(),
+            retracted_edges: Vec::new(),
             users: Vec::new(),
             logins: BTreeMap::new(),
             changed_users: None,
@@ -1140,15 +1152,15 @@ fn incremental_sync(
             sync.edges.push(build::member_of(user, group));
         }
     }
-    // A membership change may change the user's `scope` on the group's apps (known from
-    // the state): each such assignment is read alone, as is each one the events add.
-    // Apps that lost a user, or whose group assignments changed, have both lists re-read,
-    // and so has an app whose single read finds no assignment.
+    // Each app assignment the events add or remove is read alone, and so is each one a
+    // membership change may have changed (the user's `scope` on the group's apps, known
+    // from the state): found, its edge is emitted again; not found (a 404), its edge is
+    // retracted. Apps whose group assignments changed have both lists re-read.
     let known_apps: BTreeSet<&str> = apps.iter().filter_map(id_of).collect();
     sync.app_groups = app_groups;
     sync.app_groups
         .retain(|app, _| known_apps.contains(app.as_str()));
-    let mut dirty_apps: BTreeSet<String> = changes
+    let dirty_apps: BTreeSet<String> = changes
         .apps
         .iter()
         .filter(|a| known_apps.contains(a.as_str()))
@@ -1158,7 +1170,7 @@ fn incremental_sync(
         .created_users
         .iter()
         .flat_map(|u| everyone.iter().map(move |g| (u.clone(), g.to_string())));
-    let mut pairs: BTreeSet<(String, String)> = changes.app_user_adds.clone();
+    let mut pairs: BTreeSet<(String, String)> = changes.app_users.clone();
     for (user, group) in changes
         .member_adds
         .iter()
@@ -1175,20 +1187,16 @@ fn incremental_sync(
     pairs.retain(|(app, _)| known_apps.contains(app.as_str()) && !dirty_apps.contains(app));
     let pairs: Vec<(String, String)> = pairs.into_iter().collect();
     let single = read_app_users(r, &pairs)?;
-    let mut single_edges = Vec::new();
-    for ((app, _), found) in pairs.iter().zip(single) {
+    for ((app, user), found) in pairs.iter().zip(single) {
         match found {
-            Some(listed) => single_edges.extend(build::app_user(app, &listed.to_value())),
-            None => {
-                dirty_apps.insert(app.clone());
-            }
+            Some(listed) => sync.edges.extend(build::app_user(app, &listed.to_value())),
+            None => sync.retracted_edges.push(Retraction {
+                from: user.clone(),
+                to: app.clone(),
+                kind: edge_kind::ASSIGNED_TO,
+            }),
         }
     }
-    sync.edges.extend(
-        single_edges
-            .into_iter()
-            .filter(|e| !dirty_apps.contains(&e.to)),
-    );
     let dirty_apps: Vec<String> = dirty_apps.into_iter().collect();
     r.info(&format!(
         "inventory: incremental sync over {} System Log events; re-read {} users' assignments one by one; re-reading {} groups' members and {} apps' assignments",
@@ -1374,6 +1382,16 @@ fn emit(host: &mut Host<'_>, sync: &mut Sync, kris: Vec<KriValue>) -> Result<(),
         host.output
             .retract_node(id)
             .map_err(|e| ConnectorError::HostLimit(format!("retracting node {id} failed: {e}")))?;
+    }
+    for e in &sync.retracted_edges {
+        host.output
+            .retract_edge(&e.from, &e.to, e.kind)
+            .map_err(|err| {
+                ConnectorError::HostLimit(format!(
+                    "retracting edge {} -[{}]-> {} failed: {err}",
+                    e.from, e.kind, e.to
+                ))
+            })?;
     }
     host.output
         .complete_graph(sync.coverage.clone())
