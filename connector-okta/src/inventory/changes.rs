@@ -36,12 +36,12 @@ pub const EVENT_TYPES: [&str; 21] = [
 /// What changed since the last sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// Groups whose membership changed: their apps' assignments are re-read.
-    pub groups: BTreeSet<String>,
-    /// Groups that lost a member: their member lists are re-read.
-    pub groups_with_removals: BTreeSet<String>,
-    /// (user, group) of each membership added: the `member_of` edge, from the event
-    /// alone when the group lost nobody.
+    /// (user, group) → whether the user is a member after the window's last event about
+    /// that membership: the `member_of` edge is emitted or retracted from the events
+    /// alone.
+    pub memberships: BTreeMap<(String, String), bool>,
+    /// (user, group) of each membership added: the user's assignments to the group's
+    /// apps are read one by one (their `scope` may change).
     pub member_adds: BTreeSet<(String, String)>,
     /// (user, group) of each membership removed: the user's assignments to the group's
     /// apps are read one by one (their `scope` may change).
@@ -93,19 +93,18 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             continue;
         };
         match kind {
-            "group.user_membership.add" => {
+            "group.user_membership.add" | "group.user_membership.remove" => {
+                let added = kind == "group.user_membership.add";
                 for group in target_ids(e, "UserGroup") {
-                    c.member_adds
-                        .extend(target_ids(e, "User").map(|u| (u, group.clone())));
-                    c.groups.insert(group);
-                }
-            }
-            "group.user_membership.remove" => {
-                for group in target_ids(e, "UserGroup") {
-                    c.member_removes
-                        .extend(target_ids(e, "User").map(|u| (u, group.clone())));
-                    c.groups_with_removals.insert(group.clone());
-                    c.groups.insert(group);
+                    for user in target_ids(e, "User") {
+                        let pair = (user, group.clone());
+                        c.memberships.insert(pair.clone(), added);
+                        if added {
+                            c.member_adds.insert(pair);
+                        } else {
+                            c.member_removes.insert(pair);
+                        }
+                    }
                 }
             }
             "application.user_membership.add" | "application.user_membership.remove" => {
@@ -144,12 +143,12 @@ pub fn changes(events: &[LogEvent]) -> Changes {
         }
     }
     for gone in &c.deleted {
-        c.groups.remove(gone);
-        c.groups_with_removals.remove(gone);
         c.apps.remove(gone);
         c.created_users.remove(gone);
     }
     let deleted = &c.deleted;
+    c.memberships
+        .retain(|(u, g), _| !deleted.contains(u) && !deleted.contains(g));
     c.member_adds
         .retain(|(u, g)| !deleted.contains(u) && !deleted.contains(g));
     c.member_removes
@@ -217,12 +216,11 @@ mod tests {
         let c = changes(&events);
         let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
         assert_eq!(
-            c.groups,
-            BTreeSet::from(["00g1".to_string(), "00g4".to_string()])
+            c.memberships,
+            BTreeMap::from([(pair("00u1", "00g1"), true), (pair("00u4", "00g4"), false)])
         );
         assert_eq!(c.member_adds, BTreeSet::from([pair("00u1", "00g1")]));
         assert_eq!(c.member_removes, BTreeSet::from([pair("00u4", "00g4")]));
-        assert_eq!(c.groups_with_removals, BTreeSet::from(["00g4".to_string()]));
         assert!(c.apps.is_empty());
         assert_eq!(
             c.app_users,

@@ -11,9 +11,9 @@
 //!
 //! An incremental sync reads the System Log since the last sync (see `changes.rs`):
 //! users only where they changed (`search=lastUpdated gt`, and sign-ins for
-//! `lastLogin`), the others coming from the job's state (`known.rs`); the member lists
-//! of the groups that lost a member (added members come from the events, new users'
-//! `Everyone` membership from their creation events); one by one, the app assignments
+//! `lastLogin`), the others coming from the job's state (`known.rs`); no member list
+//! (the membership events add or retract `member_of` edges, new users' `Everyone`
+//! membership comes from their creation events); one by one, the app assignments
 //! the events add or remove and those of the users whose groups changed on the groups'
 //! apps (a group's apps known from the state; a 404 retracts the assignment's edge);
 //! both assignment lists of the apps whose group assignments changed; the cheap lists
@@ -1133,23 +1133,20 @@ fn incremental_sync(
             .extend(everyone.iter().map(|g| build::member_of(user, g)));
     }
 
+    // Memberships come from the events alone: the last event about a (user, group)
+    // emits its `member_of` edge or retracts it.
     let known_groups: BTreeSet<&str> = groups.iter().filter_map(id_of).collect();
-    let dirty_groups: Vec<String> = changes
-        .groups
-        .iter()
-        .filter(|g| known_groups.contains(g.as_str()))
-        .cloned()
-        .collect();
-    // A group that only gained members gets their edges from the events; one that lost
-    // a member has its list re-read.
-    let reread_groups: Vec<String> = dirty_groups
-        .iter()
-        .filter(|g| changes.groups_with_removals.contains(*g))
-        .cloned()
-        .collect();
-    for (user, group) in &changes.member_adds {
-        if known_groups.contains(group.as_str()) && !changes.groups_with_removals.contains(group) {
-            sync.edges.push(build::member_of(user, group));
+    for ((user, group), member) in &changes.memberships {
+        if *member {
+            if known_groups.contains(group.as_str()) {
+                sync.edges.push(build::member_of(user, group));
+            }
+        } else {
+            sync.retracted_edges.push(Retraction {
+                from: user.clone(),
+                to: group.clone(),
+                kind: edge_kind::MEMBER_OF,
+            });
         }
     }
     // Each app assignment the events add or remove is read alone, and so is each one a
@@ -1199,17 +1196,13 @@ fn incremental_sync(
     }
     let dirty_apps: Vec<String> = dirty_apps.into_iter().collect();
     r.info(&format!(
-        "inventory: incremental sync over {} System Log events; re-read {} users' assignments one by one; re-reading {} groups' members and {} apps' assignments",
+        "inventory: incremental sync over {} System Log events; {} memberships from the events, {} app assignments read one by one, {} apps' assignment lists re-read",
         changes.events,
+        changes.memberships.len(),
         pairs.len(),
-        reread_groups.len(),
         dirty_apps.len()
     ));
-    read_members(r, &mut sync, &reread_groups)?;
     read_assignments(r, &mut sync, &dirty_apps)?;
-    for g in &reread_groups {
-        sync.cover_edges_to(g, edge_kind::MEMBER_OF);
-    }
     for a in &dirty_apps {
         sync.cover_edges_to(a, edge_kind::ASSIGNED_TO);
     }
