@@ -52,6 +52,11 @@ pub struct Changes {
     /// (app, user) of each user assigned an app or unassigned from it: that one
     /// assignment is read (a 404 says it is gone).
     pub app_users: BTreeSet<(String, String)>,
+    /// (app, user) → the index of the window's last app event about it, when that event
+    /// is a removal: gone, unless a later membership change may have given the app back.
+    pub app_users_removed_at: BTreeMap<(String, String), usize>,
+    /// User → the index of the window's last membership event (or creation) about them.
+    pub users_joined_at: BTreeMap<String, usize>,
     /// Users created: members of `Everyone` from now on.
     pub created_users: BTreeSet<String>,
     /// Users whose factors changed: an admin's factors are read again.
@@ -84,7 +89,7 @@ pub fn changes(events: &[LogEvent]) -> Changes {
         events: events.len(),
         ..Changes::default()
     };
-    for e in events {
+    for (index, e) in events.iter().enumerate() {
         if let (Some(token), Some(ms)) = (&e.request_api_token_id, e.published_ms()) {
             let last = c.token_uses.entry(token.clone()).or_insert(ms);
             *last = (*last).max(ms);
@@ -97,6 +102,7 @@ pub fn changes(events: &[LogEvent]) -> Changes {
                 let added = kind == "group.user_membership.add";
                 for group in target_ids(e, "UserGroup") {
                     for user in target_ids(e, "User") {
+                        c.users_joined_at.insert(user.clone(), index);
                         let pair = (user, group.clone());
                         c.memberships.insert(pair.clone(), added);
                         if added {
@@ -108,9 +114,17 @@ pub fn changes(events: &[LogEvent]) -> Changes {
                 }
             }
             "application.user_membership.add" | "application.user_membership.remove" => {
+                let removed = kind == "application.user_membership.remove";
                 for app in target_ids(e, "AppInstance") {
-                    c.app_users
-                        .extend(target_ids(e, "User").map(|u| (app.clone(), u)));
+                    for user in target_ids(e, "User") {
+                        let pair = (app.clone(), user);
+                        if removed {
+                            c.app_users_removed_at.insert(pair.clone(), index);
+                        } else {
+                            c.app_users_removed_at.remove(&pair);
+                        }
+                        c.app_users.insert(pair);
+                    }
                 }
             }
             "group.application_assignment.add"
@@ -123,7 +137,12 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             | "group.privilege.grant"
             | "group.privilege.revoke" => c.privileges = true,
             "system.api_token.create" | "system.api_token.revoke" => c.tokens = true,
-            "user.lifecycle.create" => c.created_users.extend(target_ids(e, "User")),
+            "user.lifecycle.create" => {
+                for user in target_ids(e, "User") {
+                    c.users_joined_at.insert(user.clone(), index);
+                    c.created_users.insert(user);
+                }
+            }
             "user.session.start" if e.outcome_result.as_deref() == Some("SUCCESS") => {
                 if let (Some(user), Some(ms)) = (&e.actor_id, e.published_ms()) {
                     let last = c.sign_ins.entry(user.clone()).or_insert(ms);
@@ -155,6 +174,8 @@ pub fn changes(events: &[LogEvent]) -> Changes {
         .retain(|(u, g)| !deleted.contains(u) && !deleted.contains(g));
     c.app_users
         .retain(|(a, u)| !deleted.contains(a) && !deleted.contains(u));
+    c.app_users_removed_at
+        .retain(|(a, u), _| !deleted.contains(a) && !deleted.contains(u));
     c
 }
 
@@ -225,6 +246,18 @@ mod tests {
         assert_eq!(
             c.app_users,
             BTreeSet::from([pair("0oa1", "00u1"), pair("0oa2", "00u2")])
+        );
+        assert_eq!(
+            c.app_users_removed_at,
+            BTreeMap::from([(pair("0oa1", "00u1"), 1)])
+        );
+        assert_eq!(
+            c.users_joined_at,
+            BTreeMap::from([
+                ("00u1".to_string(), 0),
+                ("00u4".to_string(), 3),
+                ("00u9".to_string(), 6)
+            ])
         );
         assert!(c.privileges && c.tokens);
         assert_eq!(c.created_users, BTreeSet::from(["00u9".to_string()]));

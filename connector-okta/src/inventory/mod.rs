@@ -1182,6 +1182,29 @@ fn incremental_sync(
         }
     }
     pairs.retain(|(app, _)| known_apps.contains(app.as_str()) && !dirty_apps.contains(app));
+    // An assignment whose last event is its removal, with no membership change of the
+    // user after it, is gone: its edge is retracted without a read.
+    pairs.retain(|(app, user)| {
+        let Some(removed_at) = changes
+            .app_users_removed_at
+            .get(&(app.clone(), user.clone()))
+        else {
+            return true;
+        };
+        if changes
+            .users_joined_at
+            .get(user)
+            .is_some_and(|joined| joined > removed_at)
+        {
+            return true;
+        }
+        sync.retracted_edges.push(Retraction {
+            from: user.clone(),
+            to: app.clone(),
+            kind: edge_kind::ASSIGNED_TO,
+        });
+        false
+    });
     let pairs: Vec<(String, String)> = pairs.into_iter().collect();
     let single = read_app_users(r, &pairs)?;
     for ((app, user), found) in pairs.iter().zip(single) {
