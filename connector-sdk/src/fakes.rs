@@ -50,6 +50,8 @@ pub struct MemOutput {
     pub coverage: Vec<Coverage>,
     /// Retracted node ids, in order.
     pub retracted: Vec<String>,
+    /// Retracted edges (from, to, kind), in order.
+    pub retracted_edges: Vec<(String, String, String)>,
 }
 
 impl OutputSink for MemOutput {
@@ -68,6 +70,11 @@ impl OutputSink for MemOutput {
     }
     fn retract_node(&mut self, id: &str) -> Result<(), String> {
         self.retracted.push(id.to_string());
+        Ok(())
+    }
+    fn retract_edge(&mut self, from: &str, to: &str, kind: &str) -> Result<(), String> {
+        self.retracted_edges
+            .push((from.to_string(), to.to_string(), kind.to_string()));
         Ok(())
     }
 }

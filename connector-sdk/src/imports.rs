@@ -50,6 +50,9 @@ impl OutputSink for HostOutput {
     fn retract_node(&mut self, id: &str) -> Result<(), String> {
         graph::retract_node(id)
     }
+    fn retract_edge(&mut self, from: &str, to: &str, kind: &str) -> Result<(), String> {
+        graph::retract_edge(from, to, kind)
+    }
 }
 
 struct HostLog;

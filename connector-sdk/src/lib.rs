@@ -114,6 +114,12 @@ pub trait OutputSink {
     fn retract_node(&mut self, _id: &str) -> Result<(), String> {
         Err("this sink keeps no identity graph".into())
     }
+
+    /// Removes one edge, `from` → `to` of `kind`, on commit unless the run emits it too
+    /// (the `graph` import).
+    fn retract_edge(&mut self, _from: &str, _to: &str, _kind: &str) -> Result<(), String> {
+        Err("this sink keeps no identity graph".into())
+    }
 }
 
 /// Diagnostics and progress for the operator.

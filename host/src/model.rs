@@ -105,12 +105,22 @@ pub struct GraphChanges {
     pub coverage: Vec<GraphCoverage>,
     /// Nodes the upstream deleted; their edges go too.
     pub retracted: Vec<String>,
+    /// Single edges the upstream removed (unless the run emits them again).
+    pub retracted_edges: Vec<EdgeKey>,
 }
 
 impl GraphChanges {
     pub fn is_empty(&self) -> bool {
-        self.coverage.is_empty() && self.retracted.is_empty()
+        self.coverage.is_empty() && self.retracted.is_empty() && self.retracted_edges.is_empty()
     }
+}
+
+/// What names one edge of the graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeKey {
+    pub from: String,
+    pub to: String,
+    pub kind: String,
 }
 
 /// Who or what an event or alert is about.

@@ -281,8 +281,10 @@ impl SandboxState {
     /// Records graph deletions for the commit; they count against the `outputs`
     /// quota like the nodes and edges they stand beside.
     pub fn graph_change(&mut self, change: GraphChanges) -> Result<(), String> {
-        let held = self.buffers.graph.coverage.len() + self.buffers.graph.retracted.len();
-        let more = change.coverage.len() + change.retracted.len();
+        let held = self.buffers.graph.coverage.len()
+            + self.buffers.graph.retracted.len()
+            + self.buffers.graph.retracted_edges.len();
+        let more = change.coverage.len() + change.retracted.len() + change.retracted_edges.len();
         if (held + more) as u64 > self.quotas.outputs {
             return Err(format!(
                 "more than {} graph deletions in one run (the outputs quota)",
@@ -306,8 +308,19 @@ impl SandboxState {
         if change.retracted.iter().any(String::is_empty) {
             return Err("a retracted node needs an id".into());
         }
+        if change
+            .retracted_edges
+            .iter()
+            .any(|e| e.from.is_empty() || e.to.is_empty() || e.kind.is_empty())
+        {
+            return Err("a retracted edge needs its two node ids and a kind".into());
+        }
         self.buffers.graph.coverage.extend(change.coverage);
         self.buffers.graph.retracted.extend(change.retracted);
+        self.buffers
+            .graph
+            .retracted_edges
+            .extend(change.retracted_edges);
         Ok(())
     }
 

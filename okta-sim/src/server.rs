@@ -830,6 +830,16 @@ fn route(
                 |u| r.app_user(app, u as u32),
             )
         }
+        ["api", "v1", "apps", id, "users", user_id] => {
+            // One assignment: the list's entry, or a 404 naming the `AppUser`.
+            let app = app_position(r, id)?;
+            let user = r
+                .org
+                .user_position(user_id)
+                .filter(|&u| r.org.users[u].app_links.iter().any(|l| l.app == app))
+                .ok_or_else(|| ApiError::not_found(user_id, "AppUser"))?;
+            Ok(single(values_to_vec(r.app_user(app, user as u32))))
+        }
         ["api", "v1", "apps", id, "groups"] => {
             let app = app_position(r, id)?;
             let items: Vec<usize> = (0..r.org.group_apps.len())

@@ -63,6 +63,11 @@ pub const APP_USERS: Endpoint = Endpoint {
     label: "/api/v1/apps/{id}/users",
     permission: "okta.apps.read",
 };
+/// One user's assignment to an app (404 when the user is not assigned).
+pub const APP_USER: Endpoint = Endpoint {
+    label: "/api/v1/apps/{id}/users/{userId}",
+    permission: "okta.apps.read",
+};
 pub const APP_GROUPS: Endpoint = Endpoint {
     label: "/api/v1/apps/{id}/groups",
     permission: "okta.apps.read",
@@ -611,6 +616,48 @@ impl<'a> OktaClient<'a> {
                     Ok(page) => Ok(page.items),
                     Err(e) => Err(e),
                 };
+                results.push(result);
+            }
+            on_batch(results.len() as u64, total);
+        }
+        Ok(results)
+    }
+
+    /// Fetches many single objects (one URL each), `batch_size` requests per `send_all`
+    /// so the host can run them concurrently and paced. `on_batch` gets (done, total).
+    pub fn get_objects_batched<T: DeserializeOwned>(
+        &mut self,
+        ep: Endpoint,
+        urls: &[String],
+        batch_size: usize,
+        on_batch: &mut dyn FnMut(u64, u64),
+    ) -> Result<Vec<Result<T, ApiError>>, ConnectorError> {
+        let total = urls.len() as u64;
+        let mut results = Vec::with_capacity(urls.len());
+        for chunk in urls.chunks(batch_size.max(1)) {
+            let reqs: Vec<Request> = chunk.iter().map(|u| get_request(u)).collect();
+            self.stats.requests += reqs.len() as u64;
+            let responses = self.transport.send_all(reqs);
+            if responses.len() != chunk.len() {
+                return Err(ConnectorError::Other(format!(
+                    "{}: the host returned {} responses for {} requests",
+                    ep.label,
+                    responses.len(),
+                    chunk.len()
+                )));
+            }
+            for (url, resp) in chunk.iter().zip(responses) {
+                let result = resp
+                    .map_err(|e| map_http_error(ep, url, e))
+                    .and_then(|resp| {
+                        check_status(ep, url, &resp)?;
+                        serde_json::from_slice::<T>(&resp.body).map_err(|e| {
+                            malformed(ep, url, &format!("not the object expected ({e})"))
+                        })
+                    });
+                if result.is_ok() {
+                    self.stats.items += 1;
+                }
                 results.push(result);
             }
             on_batch(results.len() as u64, total);

@@ -1,9 +1,9 @@
 //! What an incremental inventory sync re-reads: the System Log events since the last
-//! sync, boiled down to the groups whose members changed, the apps whose assignments
-//! changed, the users created (the built-in `Everyone` group grows without an event of
-//! its own), those whose factors changed and those who signed in, the objects Okta deleted, and the API
-//! tokens the events' requests were made with (`transaction.detail.requestApiTokenId`),
-//! with when. Pure.
+//! sync, boiled down to the groups whose members changed, the app assignments added or
+//! removed, the apps whose group assignments changed, the users created (the built-in
+//! `Everyone` group grows without an event of its own), those whose factors changed and
+//! those who signed in, the objects Okta deleted, and the API tokens the events'
+//! requests were made with (`transaction.detail.requestApiTokenId`), with when. Pure.
 
 use crate::api::models::LogEvent;
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,16 +36,27 @@ pub const EVENT_TYPES: [&str; 21] = [
 /// What changed since the last sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Changes {
-    /// Groups whose membership changed: their apps' assignments are re-read.
-    pub groups: BTreeSet<String>,
-    /// Groups that lost a member: their member lists are re-read.
-    pub groups_with_removals: BTreeSet<String>,
-    /// (user, group) of each membership added: the `member_of` edge, from the event
-    /// alone when the group lost nobody.
+    /// (user, group) → whether the user is a member after the window's last event about
+    /// that membership: the `member_of` edge is emitted or retracted from the events
+    /// alone.
+    pub memberships: BTreeMap<(String, String), bool>,
+    /// (user, group) of each membership added: the user's assignments to the group's
+    /// apps are read one by one (their `scope` may change).
     pub member_adds: BTreeSet<(String, String)>,
-    /// Apps whose user or group assignments changed (a group's assignment to an app
-    /// changes the app's group list and its users' `scope`): re-read both lists.
+    /// (user, group) of each membership removed: the user's assignments to the group's
+    /// apps are read one by one (their `scope` may change).
+    pub member_removes: BTreeSet<(String, String)>,
+    /// Apps whose group assignments changed (which changes the app's group list and its
+    /// users' `scope`): re-read both lists.
     pub apps: BTreeSet<String>,
+    /// (app, user) of each user assigned an app or unassigned from it: that one
+    /// assignment is read (a 404 says it is gone).
+    pub app_users: BTreeSet<(String, String)>,
+    /// (app, user) → the index of the window's last app event about it, when that event
+    /// is a removal: gone, unless a later membership change may have given the app back.
+    pub app_users_removed_at: BTreeMap<(String, String), usize>,
+    /// User → the index of the window's last membership event (or creation) about them.
+    pub users_joined_at: BTreeMap<String, usize>,
     /// Users created: members of `Everyone` from now on.
     pub created_users: BTreeSet<String>,
     /// Users whose factors changed: an admin's factors are read again.
@@ -78,7 +89,7 @@ pub fn changes(events: &[LogEvent]) -> Changes {
         events: events.len(),
         ..Changes::default()
     };
-    for e in events {
+    for (index, e) in events.iter().enumerate() {
         if let (Some(token), Some(ms)) = (&e.request_api_token_id, e.published_ms()) {
             let last = c.token_uses.entry(token.clone()).or_insert(ms);
             *last = (*last).max(ms);
@@ -87,20 +98,36 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             continue;
         };
         match kind {
-            "group.user_membership.add" => {
+            "group.user_membership.add" | "group.user_membership.remove" => {
+                let added = kind == "group.user_membership.add";
                 for group in target_ids(e, "UserGroup") {
-                    c.member_adds
-                        .extend(target_ids(e, "User").map(|u| (u, group.clone())));
-                    c.groups.insert(group);
+                    for user in target_ids(e, "User") {
+                        c.users_joined_at.insert(user.clone(), index);
+                        let pair = (user, group.clone());
+                        c.memberships.insert(pair.clone(), added);
+                        if added {
+                            c.member_adds.insert(pair);
+                        } else {
+                            c.member_removes.insert(pair);
+                        }
+                    }
                 }
             }
-            "group.user_membership.remove" => {
-                c.groups.extend(target_ids(e, "UserGroup"));
-                c.groups_with_removals.extend(target_ids(e, "UserGroup"));
+            "application.user_membership.add" | "application.user_membership.remove" => {
+                let removed = kind == "application.user_membership.remove";
+                for app in target_ids(e, "AppInstance") {
+                    for user in target_ids(e, "User") {
+                        let pair = (app.clone(), user);
+                        if removed {
+                            c.app_users_removed_at.insert(pair.clone(), index);
+                        } else {
+                            c.app_users_removed_at.remove(&pair);
+                        }
+                        c.app_users.insert(pair);
+                    }
+                }
             }
-            "application.user_membership.add"
-            | "application.user_membership.remove"
-            | "group.application_assignment.add"
+            "group.application_assignment.add"
             | "group.application_assignment.remove"
             | "group.application_assignment.update" => {
                 c.apps.extend(target_ids(e, "AppInstance"));
@@ -110,7 +137,12 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             | "group.privilege.grant"
             | "group.privilege.revoke" => c.privileges = true,
             "system.api_token.create" | "system.api_token.revoke" => c.tokens = true,
-            "user.lifecycle.create" => c.created_users.extend(target_ids(e, "User")),
+            "user.lifecycle.create" => {
+                for user in target_ids(e, "User") {
+                    c.users_joined_at.insert(user.clone(), index);
+                    c.created_users.insert(user);
+                }
+            }
             "user.session.start" if e.outcome_result.as_deref() == Some("SUCCESS") => {
                 if let (Some(user), Some(ms)) = (&e.actor_id, e.published_ms()) {
                     let last = c.sign_ins.entry(user.clone()).or_insert(ms);
@@ -130,14 +162,20 @@ pub fn changes(events: &[LogEvent]) -> Changes {
         }
     }
     for gone in &c.deleted {
-        c.groups.remove(gone);
-        c.groups_with_removals.remove(gone);
         c.apps.remove(gone);
         c.created_users.remove(gone);
     }
     let deleted = &c.deleted;
+    c.memberships
+        .retain(|(u, g), _| !deleted.contains(u) && !deleted.contains(g));
     c.member_adds
         .retain(|(u, g)| !deleted.contains(u) && !deleted.contains(g));
+    c.member_removes
+        .retain(|(u, g)| !deleted.contains(u) && !deleted.contains(g));
+    c.app_users
+        .retain(|(a, u)| !deleted.contains(a) && !deleted.contains(u));
+    c.app_users_removed_at
+        .retain(|(a, u), _| !deleted.contains(a) && !deleted.contains(u));
     c
 }
 
@@ -161,6 +199,14 @@ mod tests {
             event(
                 "application.user_membership.remove",
                 json!([{"id": "0ua1", "type": "AppUser"}, {"id": "0oa1", "type": "AppInstance"}, {"id": "00u1", "type": "User"}]),
+            ),
+            event(
+                "application.user_membership.add",
+                json!([{"id": "0ua2", "type": "AppUser"}, {"id": "0oa2", "type": "AppInstance"}, {"id": "00u2", "type": "User"}]),
+            ),
+            event(
+                "group.user_membership.remove",
+                json!([{"id": "00u4", "type": "User"}, {"id": "00g4", "type": "UserGroup"}]),
             ),
             event(
                 "group.privilege.grant",
@@ -189,18 +235,35 @@ mod tests {
             event("user.session.start", json!([])),
         ];
         let c = changes(&events);
-        assert_eq!(c.groups, BTreeSet::from(["00g1".to_string()]));
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
         assert_eq!(
-            c.member_adds,
-            BTreeSet::from([("00u1".to_string(), "00g1".to_string())])
+            c.memberships,
+            BTreeMap::from([(pair("00u1", "00g1"), true), (pair("00u4", "00g4"), false)])
         );
-        assert!(c.groups_with_removals.is_empty());
-        assert_eq!(c.apps, BTreeSet::from(["0oa1".to_string()]));
+        assert_eq!(c.member_adds, BTreeSet::from([pair("00u1", "00g1")]));
+        assert_eq!(c.member_removes, BTreeSet::from([pair("00u4", "00g4")]));
+        assert!(c.apps.is_empty());
+        assert_eq!(
+            c.app_users,
+            BTreeSet::from([pair("0oa1", "00u1"), pair("0oa2", "00u2")])
+        );
+        assert_eq!(
+            c.app_users_removed_at,
+            BTreeMap::from([(pair("0oa1", "00u1"), 1)])
+        );
+        assert_eq!(
+            c.users_joined_at,
+            BTreeMap::from([
+                ("00u1".to_string(), 0),
+                ("00u4".to_string(), 3),
+                ("00u9".to_string(), 6)
+            ])
+        );
         assert!(c.privileges && c.tokens);
         assert_eq!(c.created_users, BTreeSet::from(["00u9".to_string()]));
         assert_eq!(c.factor_users, BTreeSet::from(["00u7".to_string()]));
         assert_eq!(c.deleted, BTreeSet::from(["00g3".to_string()]));
-        assert_eq!(c.events, 9);
+        assert_eq!(c.events, 11);
         assert_eq!(changes(&[]), Changes::default());
     }
 

@@ -4,19 +4,22 @@
 //! A full sync (the first, then every `inventory_full_sync_hours`) reads everything
 //! without per-user calls: users, groups with `expand=stats` and the members of the
 //! non-empty ones, apps with their user and group assignments, role assignees then
-//! only their roles (and a group's roles only where a user's role comes through that
-//! group), role targets, custom roles with their permissions, resource sets, and API
-//! tokens. It vouches for every node and edge kind, so what Okta no longer has leaves
-//! the graph when the run commits.
+//! only their roles (and the roles of the groups a user's role comes through, or whose
+//! stats say `hasAdminPrivilege`), role targets, custom roles with their permissions,
+//! resource sets, and API tokens. It vouches for every node and edge kind, so what Okta
+//! no longer has leaves the graph when the run commits.
 //!
-//! An incremental sync reads the System Log since the last sync (see `changes.rs`) and
-//! re-reads only the members of the groups, and the assignments of the apps, that it
-//! names (a group's apps known from the state); users only where they changed (`search=lastUpdated gt`), the others coming
-//! from the job's state (`known.rs`); new users join `Everyone` from their creation
-//! events; it re-reads the cheap lists whole (groups, apps, roles, tokens: a few pages),
-//! and retracts deleted objects at once. It vouches only for what it re-read, so it
-//! gives the graph a full sync would. A user node is emitted again only when the user
-//! changed or its MFA summary did.
+//! An incremental sync reads the System Log since the last sync (see `changes.rs`):
+//! users only where they changed (`search=lastUpdated gt`, and sign-ins for
+//! `lastLogin`), the others coming from the job's state (`known.rs`); no member list
+//! (the membership events add or retract `member_of` edges, new users' `Everyone`
+//! membership comes from their creation events); one by one, the app assignments
+//! the events add or remove and those of the users whose groups changed on the groups'
+//! apps (a group's apps known from the state; a 404 retracts the assignment's edge);
+//! both assignment lists of the apps whose group assignments changed; the cheap lists
+//! whole (groups, apps, roles, tokens). It retracts deleted objects at once and vouches
+//! only for what it re-read, so it gives the graph a full sync would. A user node is emitted again only when the user changed or its MFA
+//! summary did.
 //!
 //! MFA: each user's summary comes read-only from the factor summaries the `kris` job
 //! keeps in its state (`peer-state` import); admins it does not cover have their
@@ -42,9 +45,9 @@ pub mod known;
 
 use crate::api::models::{Factor, LogEvent};
 use crate::api::{
-    ApiError, Denied, Endpoint, ListItem, OktaClient, API_TOKENS, APPS, APP_GROUPS, APP_USERS,
-    CUSTOM_ROLES, FACTORS, GROUPS, GROUP_MEMBERS, GROUP_ROLES, LOGS, RESOURCE_SETS, ROLE_ASSIGNEES,
-    ROLE_TARGETS, USERS, USER_ROLES,
+    ApiError, Denied, Endpoint, ListItem, OktaClient, API_TOKENS, APPS, APP_GROUPS, APP_USER,
+    APP_USERS, CUSTOM_ROLES, FACTORS, GROUPS, GROUP_MEMBERS, GROUP_ROLES, LOGS, RESOURCE_SETS,
+    ROLE_ASSIGNEES, ROLE_TARGETS, USERS, USER_ROLES,
 };
 use crate::collect::{event_type_filter, log_url, users_url};
 use crate::config::Config;
@@ -103,6 +106,14 @@ struct Tally {
     retracted: usize,
 }
 
+/// One edge to retract: `from` → `to` of `kind`.
+#[derive(Debug, Clone)]
+struct Retraction {
+    from: String,
+    to: String,
+    kind: &'static str,
+}
+
 /// A permission the sync lacked, and what it left out.
 #[derive(Debug, Clone)]
 struct Gap {
@@ -117,6 +128,8 @@ struct Sync {
     edges: Vec<Edge>,
     coverage: Vec<Coverage>,
     retracted: Vec<String>,
+    /// Single edges the upstream removed.
+    retracted_edges: Vec<Retraction>,
     /// Every user (trimmed, `known::trim_user`).
     users: Vec<Value>,
     /// user id → login.
@@ -371,6 +384,7 @@ impl Sync {
             edges: Vec::new(),
             coverage: Vec::new(),
             retracted: Vec::new(),
+            retracted_edges: Vec::new(),
             users: Vec::new(),
             logins: BTreeMap::new(),
             changed_users: None,
@@ -865,6 +879,31 @@ fn read_assignments(
     Ok(())
 }
 
+/// Single app assignments, (app, user) each; `None` where Okta has none (a 404).
+fn read_app_users(
+    r: &mut Reader<'_, '_>,
+    pairs: &[(String, String)],
+) -> Result<Vec<Option<Listed>>, ConnectorError> {
+    let urls: Vec<String> = pairs
+        .iter()
+        .map(|(app, user)| format!("/api/v1/apps/{}/users/{}", enc(app), enc(user)))
+        .collect();
+    let log = &mut *r.log;
+    let got = r.client.get_objects_batched::<Listed>(
+        APP_USER,
+        &urls,
+        r.cfg.factor_batch_size,
+        &mut |d, t| log.progress("inventory: app assignments", d, Some(t)),
+    )?;
+    got.into_iter()
+        .map(|found| match found {
+            Ok(listed) => Ok(Some(listed)),
+            Err(ApiError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(fatal(e)),
+        })
+        .collect()
+}
+
 /// Roles and tokens, read whole by both kinds of sync (a few requests); each may be
 /// refused for lack of permission, which leaves it out of the graph.
 fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), ConnectorError> {
@@ -1094,54 +1133,99 @@ fn incremental_sync(
             .extend(everyone.iter().map(|g| build::member_of(user, g)));
     }
 
+    // Memberships come from the events alone: the last event about a (user, group)
+    // emits its `member_of` edge or retracts it.
     let known_groups: BTreeSet<&str> = groups.iter().filter_map(id_of).collect();
-    let dirty_groups: Vec<String> = changes
-        .groups
-        .iter()
-        .filter(|g| known_groups.contains(g.as_str()))
-        .cloned()
-        .collect();
-    // A group that only gained members gets their edges from the events; one that lost
-    // a member has its list re-read.
-    let reread_groups: Vec<String> = dirty_groups
-        .iter()
-        .filter(|g| changes.groups_with_removals.contains(*g))
-        .cloned()
-        .collect();
-    for (user, group) in &changes.member_adds {
-        if known_groups.contains(group.as_str()) && !changes.groups_with_removals.contains(group) {
-            sync.edges.push(build::member_of(user, group));
+    for ((user, group), member) in &changes.memberships {
+        if *member {
+            if known_groups.contains(group.as_str()) {
+                sync.edges.push(build::member_of(user, group));
+            }
+        } else {
+            sync.retracted_edges.push(Retraction {
+                from: user.clone(),
+                to: group.clone(),
+                kind: edge_kind::MEMBER_OF,
+            });
         }
     }
-    // A membership change flips the `scope` of the group's apps' users: their
-    // assignments are re-read too. The apps assigned to a group come from the state
-    // (group assignment events name their apps, whose lists are then re-read).
-    let mut dirty_apps = changes.apps.clone();
-    dirty_apps.extend(
-        app_groups
-            .iter()
-            .filter(|(_, gs)| gs.iter().any(|g| dirty_groups.contains(g)))
-            .map(|(app, _)| app.clone()),
-    );
+    // Each app assignment the events add or remove is read alone, and so is each one a
+    // membership change may have changed (the user's `scope` on the group's apps, known
+    // from the state): found, its edge is emitted again; not found (a 404), its edge is
+    // retracted. Apps whose group assignments changed have both lists re-read.
     let known_apps: BTreeSet<&str> = apps.iter().filter_map(id_of).collect();
     sync.app_groups = app_groups;
     sync.app_groups
         .retain(|app, _| known_apps.contains(app.as_str()));
-    let dirty_apps: Vec<String> = dirty_apps
-        .into_iter()
+    let dirty_apps: BTreeSet<String> = changes
+        .apps
+        .iter()
         .filter(|a| known_apps.contains(a.as_str()))
+        .cloned()
         .collect();
+    let joined_everyone = changes
+        .created_users
+        .iter()
+        .flat_map(|u| everyone.iter().map(move |g| (u.clone(), g.to_string())));
+    let mut pairs: BTreeSet<(String, String)> = changes.app_users.clone();
+    for (user, group) in changes
+        .member_adds
+        .iter()
+        .chain(&changes.member_removes)
+        .cloned()
+        .chain(joined_everyone)
+    {
+        for (app, groups) in &sync.app_groups {
+            if groups.contains(&group) {
+                pairs.insert((app.clone(), user.clone()));
+            }
+        }
+    }
+    pairs.retain(|(app, _)| known_apps.contains(app.as_str()) && !dirty_apps.contains(app));
+    // An assignment whose last event is its removal, with no membership change of the
+    // user after it, is gone: its edge is retracted without a read.
+    pairs.retain(|(app, user)| {
+        let Some(removed_at) = changes
+            .app_users_removed_at
+            .get(&(app.clone(), user.clone()))
+        else {
+            return true;
+        };
+        if changes
+            .users_joined_at
+            .get(user)
+            .is_some_and(|joined| joined > removed_at)
+        {
+            return true;
+        }
+        sync.retracted_edges.push(Retraction {
+            from: user.clone(),
+            to: app.clone(),
+            kind: edge_kind::ASSIGNED_TO,
+        });
+        false
+    });
+    let pairs: Vec<(String, String)> = pairs.into_iter().collect();
+    let single = read_app_users(r, &pairs)?;
+    for ((app, user), found) in pairs.iter().zip(single) {
+        match found {
+            Some(listed) => sync.edges.extend(build::app_user(app, &listed.to_value())),
+            None => sync.retracted_edges.push(Retraction {
+                from: user.clone(),
+                to: app.clone(),
+                kind: edge_kind::ASSIGNED_TO,
+            }),
+        }
+    }
+    let dirty_apps: Vec<String> = dirty_apps.into_iter().collect();
     r.info(&format!(
-        "inventory: incremental sync over {} System Log events; re-reading {} groups' members and {} apps' assignments",
+        "inventory: incremental sync over {} System Log events; {} memberships from the events, {} app assignments read one by one, {} apps' assignment lists re-read",
         changes.events,
-        reread_groups.len(),
+        changes.memberships.len(),
+        pairs.len(),
         dirty_apps.len()
     ));
-    read_members(r, &mut sync, &reread_groups)?;
     read_assignments(r, &mut sync, &dirty_apps)?;
-    for g in &reread_groups {
-        sync.cover_edges_to(g, edge_kind::MEMBER_OF);
-    }
     for a in &dirty_apps {
         sync.cover_edges_to(a, edge_kind::ASSIGNED_TO);
     }
@@ -1314,6 +1398,16 @@ fn emit(host: &mut Host<'_>, sync: &mut Sync, kris: Vec<KriValue>) -> Result<(),
         host.output
             .retract_node(id)
             .map_err(|e| ConnectorError::HostLimit(format!("retracting node {id} failed: {e}")))?;
+    }
+    for e in &sync.retracted_edges {
+        host.output
+            .retract_edge(&e.from, &e.to, e.kind)
+            .map_err(|err| {
+                ConnectorError::HostLimit(format!(
+                    "retracting edge {} -[{}]-> {} failed: {err}",
+                    e.from, e.kind, e.to
+                ))
+            })?;
     }
     host.output
         .complete_graph(sync.coverage.clone())

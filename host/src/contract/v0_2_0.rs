@@ -16,8 +16,8 @@ use super::{config_schema, JobSpec, KriDefinition, KRIS_JOB};
 use crate::error::PluginError;
 use crate::gateway::{InboundResponse, OutboundRequest};
 use crate::model::{
-    Alert, Direction, Edge, EntityRef, Event, EventOutcome, GraphChanges, GraphCoverage, KriValue,
-    Node, Output, OutputKind, Severity,
+    Alert, Direction, Edge, EdgeKey, EntityRef, Event, EventOutcome, GraphChanges, GraphCoverage,
+    KriValue, Node, Output, OutputKind, Severity,
 };
 use crate::sandbox::{GuestHttpError, SandboxState};
 use crate::store::{PagedEvent, StreamCoverage, StreamPoll};
@@ -257,6 +257,7 @@ impl graph::Host for SandboxState {
         Ok(self.graph_change(GraphChanges {
             coverage: parts.into_iter().map(coverage).collect(),
             retracted: Vec::new(),
+            retracted_edges: Vec::new(),
         }))
     }
 
@@ -264,6 +265,20 @@ impl graph::Host for SandboxState {
         Ok(self.graph_change(GraphChanges {
             coverage: Vec::new(),
             retracted: vec![id],
+            retracted_edges: Vec::new(),
+        }))
+    }
+
+    async fn retract_edge(
+        &mut self,
+        from: String,
+        to: String,
+        kind: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.graph_change(GraphChanges {
+            coverage: Vec::new(),
+            retracted: Vec::new(),
+            retracted_edges: vec![EdgeKey { from, to, kind }],
         }))
     }
 }

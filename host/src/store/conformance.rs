@@ -13,8 +13,8 @@ use super::{
 };
 use crate::error::StoreError;
 use crate::model::{
-    Alert, Direction, Edge, EntityRef, Event, EventOutcome, GraphChanges, GraphCoverage, KriStatus,
-    Node, RunKind, RunStatus, Severity,
+    Alert, Direction, Edge, EdgeKey, EntityRef, Event, EventOutcome, GraphChanges, GraphCoverage,
+    KriStatus, Node, RunKind, RunStatus, Severity,
 };
 use crate::query::{QueryError, QueryLimits, ReadQuery};
 use crate::secrets::SealedSecret;
@@ -1611,6 +1611,7 @@ async fn retracted_and_uncovered_graph_rows_leave_with_their_paths(store: &dyn S
                     },
                 ],
                 retracted: vec!["u-ann".into()],
+                retracted_edges: Vec::new(),
             },
             ..Default::default()
         })
@@ -1656,6 +1657,51 @@ async fn retracted_and_uncovered_graph_rows_leave_with_their_paths(store: &dyn S
         paths_of(store, "gr-a", "u-ann").await,
         serde_json::json!(0),
         "the access paths follow the graph in the same commit"
+    );
+    // A retracted edge leaves, unless the same run emits it again.
+    let third = store
+        .start_run(&start("gr-a", "inventory"))
+        .await
+        .expect("start");
+    let edge_key = |from: &str, to: &str, kind: &str| EdgeKey {
+        from: from.into(),
+        to: to.into(),
+        kind: kind.into(),
+    };
+    store
+        .commit_run(RunCommit {
+            run_id: third,
+            tenant_id: "gr-a".into(),
+            connector: "okta".into(),
+            edges: vec![keep("r-sa", "org")],
+            graph: GraphChanges {
+                retracted_edges: vec![
+                    edge_key("g-eng", "r-ga", edge_kind::HOLDS_ROLE),
+                    edge_key("r-sa", "org", edge_kind::ROLE_SCOPE),
+                    edge_key("g-eng", "a-sf", edge_kind::HOLDS_ROLE),
+                ],
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .await
+        .expect("commit");
+    let edge_ends: Vec<(String, String)> = store
+        .edges("gr-a")
+        .await
+        .expect("edges")
+        .into_iter()
+        .map(|e| (e.edge.from, e.edge.to))
+        .collect();
+    assert_eq!(
+        edge_ends,
+        [
+            pair("g-eng", "a-sf"),
+            pair("r-sa", "org"),
+            pair("u-bob", "r-sa"),
+            pair("u-cyd", "gone"),
+        ],
+        "only the retracted edge of that kind that the run did not emit again is gone"
     );
     store.remove_tenant("gr-a").await.expect("remove");
 }

@@ -573,7 +573,15 @@ async fn write_outputs(
     )
     .await?;
 
-    // Retracted nodes leave with their edges before the run's graph is upserted.
+    // Retracted edges, then retracted nodes with their edges, leave before the run's
+    // graph is upserted.
+    for e in &c.graph.retracted_edges {
+        tx.execute(
+            "DELETE FROM edges WHERE tenant_id = $1 AND from_id = $2 AND to_id = $3 AND kind = $4",
+            &[&c.tenant_id, &e.from, &e.to, &e.kind],
+        )
+        .await?;
+    }
     for id in &c.graph.retracted {
         tx.execute(
             "DELETE FROM edges WHERE tenant_id = $1 AND (from_id = $2 OR to_id = $2)",

@@ -531,9 +531,16 @@ fn insert_kris(tx: &Transaction<'_>, c: &RunCommit, now: i64) -> Result<(), Stor
     Ok(())
 }
 
-/// The run's graph: retracted nodes (with their edges) leave, emitted nodes and edges
-/// are upserted, then what the run covers but did not emit leaves.
+/// The run's graph: retracted nodes (with their edges) and retracted edges leave,
+/// emitted nodes and edges are upserted, then what the run covers but did not emit
+/// leaves.
 fn upsert_graph(tx: &Transaction<'_>, c: &RunCommit, now: i64) -> Result<(), StoreError> {
+    for e in &c.graph.retracted_edges {
+        tx.execute(
+            "DELETE FROM edges WHERE tenant_id = ?1 AND from_id = ?2 AND to_id = ?3 AND kind = ?4",
+            params![c.tenant_id, e.from, e.to, e.kind],
+        )?;
+    }
     for id in &c.graph.retracted {
         tx.execute(
             "DELETE FROM edges WHERE tenant_id = ?1 AND (from_id = ?2 OR to_id = ?2)",
