@@ -286,6 +286,9 @@ pub struct KriHost {
     oauth_clients: Mutex<HashMap<String, (String, Arc<OAuthClient>)>>,
     /// Trust roots from `config.ca_file`.
     extra_roots: Vec<reqwest::Certificate>,
+    /// The HTTP transports, built on first use: [0] https only, [1] for tenants
+    /// with `allow_insecure_local`.
+    http_clients: Mutex<[Option<reqwest::Client>; 2]>,
     config: HostConfig,
 }
 
@@ -447,6 +450,7 @@ impl KriHost {
             pacers: Mutex::new(HashMap::new()),
             oauth_clients: Mutex::new(HashMap::new()),
             extra_roots,
+            http_clients: Mutex::new([None, None]),
             config,
         })
     }
@@ -892,12 +896,7 @@ impl KriHost {
         let key = PrivateKey::from_pem(secret.private_key_pem.expose_secret()).map_err(|e| {
             RunError::Other(format!("the private key of tenant `{}`: {e}", tenant.id))
         })?;
-        let http = crate::gateway::http_client(
-            tenant.allow_insecure_local,
-            Duration::from_secs(60),
-            &self.extra_roots,
-        )
-        .map_err(|e| RunError::Other(format!("cannot build the HTTP client: {e}")))?;
+        let http = self.http_client(tenant.allow_insecure_local)?;
         let client = Arc::new(OAuthClient::new(
             OAuthGrant {
                 token_url,
@@ -910,6 +909,25 @@ impl KriHost {
             http,
         ));
         clients.insert(tenant.id.clone(), (fingerprint, client.clone()));
+        Ok(client)
+    }
+
+    /// The HTTP transport for tenants of this `allow_insecure_local`: built once,
+    /// then shared (a clone shares the connection pool; each gateway still adds its
+    /// own tenant's credential, pacing and quotas).
+    fn http_client(&self, allow_insecure_local: bool) -> Result<reqwest::Client, RunError> {
+        let mut clients = self.http_clients.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = &mut clients[usize::from(allow_insecure_local)];
+        if let Some(client) = slot {
+            return Ok(client.clone());
+        }
+        let client = crate::gateway::http_client(
+            allow_insecure_local,
+            Duration::from_secs(60),
+            &self.extra_roots,
+        )
+        .map_err(|e| RunError::Other(format!("cannot build the HTTP client: {e}")))?;
+        *slot = Some(client.clone());
         Ok(client)
     }
 
@@ -927,9 +945,8 @@ impl KriHost {
             allow_insecure_local: tenant.allow_insecure_local,
             rate_limit: plugin.manifest.rate_limit.clone(),
             auth,
-            extra_roots: self.extra_roots.clone(),
+            client: self.http_client(tenant.allow_insecure_local)?,
             quotas: *quotas,
-            request_timeout: Duration::from_secs(60),
             max_429_retries: 20,
             max_5xx_retries: 4,
             deadline: Some(deadline),
