@@ -58,7 +58,8 @@ pub async fn run_all(store: &dyn Store) {
     events_have_normalized_columns_from_the_raw_system_log_event(store).await;
 }
 
-fn tenant(id: &str) -> Tenant {
+/// A tenant for store tests (each backend's own tests use it too).
+pub(super) fn tenant(id: &str) -> Tenant {
     Tenant {
         id: id.into(),
         connector: "okta".into(),
@@ -72,7 +73,8 @@ fn tenant(id: &str) -> Tenant {
     }
 }
 
-fn sealed(n: u8) -> SealedSecret {
+/// A sealed secret for store tests, distinct per `n`.
+pub(super) fn sealed(n: u8) -> SealedSecret {
     SealedSecret {
         nonce: vec![n; 24],
         ciphertext: vec![n; 40],

@@ -1801,30 +1801,8 @@ impl Store for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::conformance::{run_all, TEST_RUN_LEASE};
+    use crate::store::conformance::{run_all, sealed, tenant, TEST_RUN_LEASE};
     use kri_test_pg::TestPostgres;
-
-    fn tenant(id: &str) -> Tenant {
-        Tenant {
-            id: id.into(),
-            connector: "okta".into(),
-            base_url: "https://acme.okta.com".into(),
-            kris: vec![],
-            extra: serde_json::json!({}),
-            allow_insecure_local: false,
-            quotas: BTreeMap::new(),
-            created_at_ms: 0,
-            schedules: BTreeMap::new(),
-        }
-    }
-
-    fn sealed() -> SealedSecret {
-        SealedSecret {
-            nonce: vec![1; 24],
-            ciphertext: vec![2; 40],
-            key_id: Some("k1".into()),
-        }
-    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn conformance_suite_passes_on_postgres() {
@@ -1845,7 +1823,7 @@ mod tests {
         let url = pg.create_database("roles");
         let store = PostgresStore::connect(&url, true).await.expect("connect");
         for t in ["acme", "globex"] {
-            store.add_tenant(&tenant(t), &sealed()).await.expect("add");
+            store.add_tenant(&tenant(t), &sealed(1)).await.expect("add");
         }
         store
             .client()
@@ -1932,7 +1910,9 @@ mod tests {
             PostgresStore::connect(&url, true)
         );
         let (a, _b, _c) = (a.expect("a"), b.expect("b"), c.expect("c"));
-        a.add_tenant(&tenant("acme"), &sealed()).await.expect("add");
+        a.add_tenant(&tenant("acme"), &sealed(1))
+            .await
+            .expect("add");
         let reopened = PostgresStore::connect(&url, false).await.expect("reopen");
         assert_eq!(reopened.tenants().await.expect("tenants").len(), 1);
 
@@ -1980,7 +1960,7 @@ mod tests {
             .expect("connect")
             .with_run_lease(Duration::from_secs(60));
         store
-            .add_tenant(&tenant("acme"), &sealed())
+            .add_tenant(&tenant("acme"), &sealed(1))
             .await
             .expect("add");
         let start = RunStart {

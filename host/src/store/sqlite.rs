@@ -1910,28 +1910,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn tenant(id: &str) -> Tenant {
-        Tenant {
-            id: id.into(),
-            connector: "okta".into(),
-            base_url: "https://acme.okta.com".into(),
-            kris: vec![],
-            extra: serde_json::json!({}),
-            allow_insecure_local: false,
-            quotas: BTreeMap::new(),
-            created_at_ms: 0,
-            schedules: BTreeMap::new(),
-        }
-    }
-
-    fn sealed() -> SealedSecret {
-        SealedSecret {
-            nonce: vec![1; 24],
-            ciphertext: vec![2; 40],
-            key_id: Some("k1".into()),
-        }
-    }
+    use crate::store::conformance::{run_all, sealed, tenant, TEST_RUN_LEASE};
 
     #[cfg(unix)]
     fn mode(path: &Path) -> u32 {
@@ -1953,8 +1932,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(dir.path())
             .expect("open")
-            .with_run_lease(super::super::conformance::TEST_RUN_LEASE);
-        super::super::conformance::run_all(&store).await;
+            .with_run_lease(TEST_RUN_LEASE);
+        run_all(&store).await;
     }
 
     #[tokio::test]
@@ -1963,7 +1942,7 @@ mod tests {
         {
             let store = SqliteStore::open(dir.path()).expect("open");
             store
-                .add_tenant(&tenant("acme"), &sealed())
+                .add_tenant(&tenant("acme"), &sealed(1))
                 .await
                 .expect("add");
             let id = store.start_run(&start("acme")).await.expect("start");
@@ -2023,7 +2002,7 @@ mod tests {
         let data = dir.path().join("a").join("data");
         let store = SqliteStore::open(&data).expect("open");
         store
-            .add_tenant(&tenant("acme"), &sealed())
+            .add_tenant(&tenant("acme"), &sealed(1))
             .await
             .expect("add");
         assert_eq!(mode(&data), 0o700);
@@ -2087,7 +2066,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = SqliteStore::open(dir.path()).expect("open");
         store
-            .add_tenant(&tenant("acme"), &sealed())
+            .add_tenant(&tenant("acme"), &sealed(1))
             .await
             .expect("add");
         let run = store.start_run(&start("acme")).await.expect("start");
