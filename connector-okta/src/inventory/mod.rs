@@ -231,11 +231,38 @@ struct Reader<'a, 'h> {
     client: OktaClient<'h>,
     log: &'a mut dyn Logger,
     cfg: &'a Config,
+    /// API requests per stage of the sync, in order (for the run's note).
+    spent: Vec<(&'static str, u64)>,
+    /// The client's request count when the last stage ended.
+    counted: u64,
 }
 
 impl Reader<'_, '_> {
     fn info(&mut self, msg: &str) {
         self.log.log(Level::Info, msg);
+    }
+
+    /// Ends a stage: the requests since the last one count for `stage`.
+    fn spent_on(&mut self, stage: &'static str) {
+        let now = self.client.stats.requests;
+        let n = now - self.counted;
+        self.counted = now;
+        if n == 0 {
+            return;
+        }
+        match self.spent.iter_mut().find(|(s, _)| *s == stage) {
+            Some((_, total)) => *total += n,
+            None => self.spent.push((stage, n)),
+        }
+    }
+
+    /// `stage n, stage n, ...`.
+    fn spent_text(&self) -> String {
+        self.spent
+            .iter()
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     fn list(&mut self, ep: Endpoint, url: &str, stage: &str) -> Result<Vec<Value>, ApiError> {
@@ -563,6 +590,7 @@ fn read_roles(
         .map(|u| format!("/api/v1/users/{}/roles", enc(u)))
         .collect();
     let user_roles = r.lists::<Value>(USER_ROLES, &urls, "inventory: user roles")?;
+    r.spent_on("role assignees and user roles");
 
     // (principal path, principal id, role) for every assignment to read a scope for.
     let mut assignments: Vec<(&'static str, String, Value)> = Vec::new();
@@ -599,6 +627,7 @@ fn read_roles(
         .map(|g| format!("/api/v1/groups/{}/roles", enc(g)))
         .collect();
     let group_roles = r.lists::<Value>(GROUP_ROLES, &urls, "inventory: group roles")?;
+    r.spent_on("group roles");
     for (group, roles) in groups.iter().zip(group_roles) {
         assignments.extend(
             roles
@@ -625,6 +654,7 @@ fn read_roles(
         target_of.push(i);
     }
     let targets = r.lists::<Value>(ROLE_TARGETS, &target_urls, "inventory: role targets")?;
+    r.spent_on("role targets");
     let mut targets_by: BTreeMap<usize, Vec<String>> = BTreeMap::new();
     for (i, list) in target_of.into_iter().zip(targets) {
         targets_by.insert(
@@ -649,6 +679,7 @@ fn read_roles(
             .collect();
         permissions.insert(id.to_string(), labels);
     }
+    r.spent_on("custom roles");
     let sets = r.client.list_body(
         RESOURCE_SETS,
         "/api/v1/iam/resource-sets?limit=100",
@@ -668,6 +699,7 @@ fn read_roles(
             .collect();
         nodes.extend(shaper.resource_set(set, &resources));
     }
+    r.spent_on("resource sets");
 
     for (i, (_, principal, role)) in assignments.iter().enumerate() {
         let custom_id = role.get("role").and_then(Value::as_str);
@@ -724,6 +756,8 @@ pub fn run(
         client: OktaClient::new(&mut *host.http),
         log: &mut *host.log,
         cfg: &cfg,
+        spent: Vec::new(),
+        counted: 0,
     };
     let mut sync = match (incremental_from, known) {
         (Some(since), Some(kept)) => incremental_sync(
@@ -749,10 +783,11 @@ pub fn run(
             edge_kind::OWNS,
         ]
     });
+    let (mut sync, kris) = finish(&mut reader, sync, now)?;
     let requests = reader.client.stats.requests;
     let items = reader.client.stats.items;
     let skipped = reader.client.stats.skipped;
-    let (mut sync, kris) = finish(&mut reader, sync, now)?;
+    let spent = reader.spent_text();
     let (node_count, edge_count) = (sync.nodes.len(), sync.edges.len());
     emit(host, &mut sync, kris)?;
     known::save_users(&mut *host.state, &sync.known)?;
@@ -786,6 +821,7 @@ pub fn run(
             t.events, t.retracted
         ));
     }
+    note.push_str(&format!("; requests by stage: {}", spent));
     for gap in &sync.gaps {
         let msg = format!("{} left out: {}", gap.left_out, gap.denied.reason());
         host.log.log(Level::Warn, &msg);
@@ -804,8 +840,11 @@ fn full_sync(
     peer: &BTreeMap<String, FactorSummary>,
 ) -> Result<Sync, ConnectorError> {
     let users = r.users().map_err(fatal)?;
+    r.spent_on("users");
     let groups = r.groups().map_err(fatal)?;
+    r.spent_on("groups");
     let apps = r.apps().map_err(fatal)?;
+    r.spent_on("apps");
     let shaper = shaper_for(&[&users, &groups, &apps])?;
     let mut sync = Sync::new(shaper, peer);
     sync.tally.full = true;
@@ -824,8 +863,10 @@ fn full_sync(
         groups.len()
     ));
     read_members(r, &mut sync, &with_members)?;
+    r.spent_on("group members");
     let app_ids: Vec<String> = apps.iter().filter_map(id_of).map(str::to_string).collect();
     read_assignments(r, &mut sync, &app_ids)?;
+    r.spent_on("app assignment lists");
     Ok(sync)
 }
 
@@ -922,12 +963,14 @@ fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), 
             sync.admins = Some(roles.admins);
         }
         Err(gap) => {
+            r.spent_on("roles");
             // Without roles the org node is still the graph's root.
             sync.nodes.push(sync.shaper.org_node());
             sync.roles_gap = Some(gap.clone());
             sync.gaps.push(gap);
         }
     }
+    r.spent_on("roles");
     match gap_or_fail(
         r.list(
             API_TOKENS,
@@ -950,6 +993,7 @@ fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), 
         }
         Err(gap) => sync.gaps.push(gap),
     }
+    r.spent_on("API tokens");
     Ok(())
 }
 
@@ -1056,12 +1100,16 @@ fn incremental_sync(
         )
         .map_err(fatal)?
         .items;
+    r.spent_on("System Log");
     let changes: Changes = changes::changes(&events);
     let changed = r
         .changed_users(window.start_exclusive - USER_SEARCH_OVERLAP_MS)
         .map_err(fatal)?;
+    r.spent_on("users");
     let groups = r.groups().map_err(fatal)?;
+    r.spent_on("groups");
     let apps = r.apps().map_err(fatal)?;
+    r.spent_on("apps");
     let shaper = Shaper {
         org_url: org_url(&[&changed, &groups, &apps]).unwrap_or(kept_org_url),
     };
@@ -1207,6 +1255,7 @@ fn incremental_sync(
     });
     let pairs: Vec<(String, String)> = pairs.into_iter().collect();
     let single = read_app_users(r, &pairs)?;
+    r.spent_on("single app assignments");
     for ((app, user), found) in pairs.iter().zip(single) {
         match found {
             Some(listed) => sync.edges.extend(build::app_user(app, &listed.to_value())),
@@ -1226,6 +1275,7 @@ fn incremental_sync(
         dirty_apps.len()
     ));
     read_assignments(r, &mut sync, &dirty_apps)?;
+    r.spent_on("app assignment lists");
     for a in &dirty_apps {
         sync.cover_edges_to(a, edge_kind::ASSIGNED_TO);
     }
@@ -1282,6 +1332,7 @@ fn finish(
                 }
                 sync.mfa.insert(user.clone(), summary);
             }
+            r.spent_on("admins' factors");
         }
         kris.push(admins_without_phishing_resistant_mfa(&admins));
         kris.push(super_admin_count(&admins));

@@ -118,6 +118,13 @@ impl Bench {
             secs(inc_wall)
         );
         println!("      {}", inc.stats.note.clone().unwrap_or_default());
+        let after = sim.stats();
+        for (f, n) in &after.by_family {
+            let spent = n - before.by_family.get(f).copied().unwrap_or(0);
+            if spent > 0 {
+                println!("      incremental, {f:?}: {spent} requests");
+            }
+        }
         self.record(
             "inventory_sync",
             json!({
