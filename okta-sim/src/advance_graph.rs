@@ -153,7 +153,7 @@ impl Org {
             .collect();
         let actor = Actor::System;
         for app in apps {
-            if self.link_app(rng, user, app) {
+            if self.link_app(rng, user, app, false) {
                 let target = Target::AppMember { user, app };
                 self.log_graph(rng, EventKind::AppMembershipAdd, t, actor, target, out);
             }
@@ -161,7 +161,8 @@ impl Org {
     }
 
     /// Removes `user` from `group`, logging it, and unlinks the apps no other group of
-    /// theirs gives, logging each removal.
+    /// theirs gives and that are not assigned to them individually, logging each
+    /// removal.
     fn remove_member(
         &mut self,
         rng: &mut StdRng,
@@ -190,7 +191,10 @@ impl Org {
                 .app_links
                 .iter()
                 .any(|l| l.app == app);
-            if linked && self.groups_granting(user, app).is_empty() {
+            if linked
+                && self.groups_granting(user, app).is_empty()
+                && !self.assigned_directly(user, app)
+            {
                 self.unlink_app(user, app, t);
                 let target = Target::AppMember { user, app };
                 self.log_graph(
@@ -258,7 +262,7 @@ impl Org {
         let (Some(&user), Some(&app)) = (self.active_users().choose(rng), apps.choose(rng)) else {
             return;
         };
-        if self.link_app(rng, user, app) {
+        if self.link_app(rng, user, app, true) {
             self.users[user as usize].last_updated_ms = t;
             let actor = self.graph_actor(rng);
             let target = Target::AppMember { user, app };

@@ -627,6 +627,7 @@ impl Org {
                     sort_order: order,
                     hidden: rng.gen_bool(0.03),
                     credentials_setup: template.sign_on_mode == "BROWSER_PLUGIN",
+                    direct: true,
                 });
                 order += 1;
             }
@@ -705,6 +706,7 @@ impl Org {
                 sort_order: order,
                 hidden: false,
                 credentials_setup: false,
+                direct: true,
             });
         }
     }

@@ -7,8 +7,9 @@
 //! they were before the graph existed.
 //!
 //! One invariant ties it to the app links: a member of a group that is assigned an app
-//! has a link to that app. A user's link to an app is "through a group" (`scope` GROUP)
-//! when one of their groups is assigned the app, and direct (`scope` USER) otherwise.
+//! has a link to that app. As in Okta, a link is an individual assignment (`scope`
+//! USER), which stays when the user joins or leaves groups, or one only groups give
+//! (`scope` GROUP), which goes when the user's last such group does.
 
 use std::collections::BTreeSet;
 
@@ -226,6 +227,33 @@ impl Org {
         self.gen_custom_roles(&mut rng);
         self.gen_role_grants(&mut rng);
         self.gen_token_graph(&mut rng);
+        self.mark_group_links();
+    }
+
+    /// Once the generated groups exist: a link a group of the user gives is taken as
+    /// given through the group (`scope` GROUP), the others as individual assignments.
+    /// (The generator draws links first and memberships among the linked users, so it
+    /// cannot tell; this keeps the generated org's scopes as they always were.)
+    pub(crate) fn mark_group_links(&mut self) {
+        for u in 0..self.users.len() {
+            let apps = self.apps_of_user(&self.users[u]);
+            for app in apps {
+                let direct = self.groups_granting(u as u32, app).is_empty();
+                for l in self.users[u].app_links.iter_mut().filter(|l| l.app == app) {
+                    l.direct = direct;
+                }
+            }
+        }
+    }
+
+    /// Whether `user`'s link to `app` is an individual assignment (Okta's `scope`
+    /// `USER`); a link only a group gives is not.
+    pub fn assigned_directly(&self, user: u32, app: u16) -> bool {
+        self.users[user as usize]
+            .app_links
+            .iter()
+            .find(|l| l.app == app)
+            .is_some_and(|l| l.direct)
     }
 
     /// Apps a group may be assigned: active, not Okta's own, and with a dashboard link.
@@ -622,9 +650,9 @@ impl Org {
         }
     }
 
-    /// Links `user` to `app` (all of the app's dashboard links) unless already linked.
-    /// Returns whether links were added.
-    pub(crate) fn link_app(&mut self, rng: &mut StdRng, user: u32, app: u16) -> bool {
+    /// Links `user` to `app` (all of the app's dashboard links) unless already linked,
+    /// individually (`direct`) or through a group. Returns whether links were added.
+    pub(crate) fn link_app(&mut self, rng: &mut StdRng, user: u32, app: u16, direct: bool) -> bool {
         if self.users[user as usize]
             .app_links
             .iter()
@@ -646,6 +674,7 @@ impl Org {
                 sort_order: first + link as u16,
                 hidden: false,
                 credentials_setup,
+                direct,
             });
         }
         links > 0

@@ -20,7 +20,8 @@ pub struct UserAccess {
     pub status: &'static str,
     /// Ids of the groups the user belongs to (`Everyone` included), in group order.
     pub groups: Vec<String>,
-    /// Ids of the apps the user reaches through no group (`scope` USER).
+    /// Ids of the apps the user is assigned individually, or reaches through no group
+    /// (`scope` USER).
     pub apps_direct: Vec<String>,
     /// (app id, group id) for each group that gives the user an app (`scope` GROUP).
     pub apps_via_group: Vec<(String, String)>,
@@ -142,7 +143,7 @@ impl Org {
                 for app in self.apps_of_user(user) {
                     let app_id = &self.apps[app as usize].id;
                     let groups = self.groups_granting(u, app);
-                    if groups.is_empty() {
+                    if groups.is_empty() || self.assigned_directly(u, app) {
                         apps_direct.push(app_id.clone());
                     }
                     for g in groups {

@@ -279,6 +279,10 @@ pub struct AppLink {
     pub sort_order: u16,
     pub hidden: bool,
     pub credentials_setup: bool,
+    /// Whether the user is assigned the app individually (Okta's app user `scope`
+    /// `USER`); false when only a group gives it (`scope` `GROUP`). All links of one
+    /// app agree.
+    pub direct: bool,
 }
 
 /// An application instance.

@@ -1336,7 +1336,13 @@ impl<'a> Renderer<'a> {
             }
             Target::AppMember { user, app } => {
                 let mut app_user = self.user_target(user, "AppUser");
-                app_user.id = derived("0ua", user);
+                // The app user's id, as its assignment shows it (`_embedded.assignment`);
+                // one the user no longer has is derived from the user's.
+                app_user.id = org.users[user as usize]
+                    .app_links
+                    .iter()
+                    .find(|l| l.app == app)
+                    .map_or_else(|| derived("0ua", user), |l| l.assignment_id.clone());
                 vec![
                     app_user,
                     self.app_target(app),

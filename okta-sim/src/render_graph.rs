@@ -100,8 +100,9 @@ impl Renderer<'_> {
         value
     }
 
-    /// One entry of `GET /api/v1/apps/{id}/users`: the app user with its `scope`
-    /// (`GROUP` when one of the user's groups is assigned the app).
+    /// One entry of `GET /api/v1/apps/{id}/users`: the app user with its `scope`, as
+    /// Okta gives it: `USER` when the user is assigned the app individually (whatever
+    /// their groups), `GROUP` when only a group of theirs gives it.
     pub fn app_user(&self, app: u16, user: u32) -> Value {
         let base = self.base;
         let a: &App = &self.org.apps[app as usize];
@@ -133,7 +134,7 @@ impl Renderer<'_> {
             "externalId": null,
             "created": ts(u.created_ms.max(a.created_ms)),
             "lastUpdated": ts(u.last_updated_ms),
-            "scope": if groups.is_empty() { "USER" } else { "GROUP" },
+            "scope": if groups.is_empty() || self.org.assigned_directly(user, app) { "USER" } else { "GROUP" },
             "status": status,
             "statusChanged": ts(u.created_ms.max(a.created_ms)),
             "passwordChanged": null,

@@ -67,7 +67,7 @@ impl Org {
             let share = rng.gen_range(0.002..0.02);
             for &u in &people {
                 if rng.gen_bool(share) {
-                    self.link_app(&mut rng, u, index);
+                    self.link_app(&mut rng, u, index, true);
                 }
             }
         }
@@ -106,10 +106,11 @@ impl Org {
                     assigned_ms: created + rng.gen_range(0..30) * DAY_MS,
                 });
                 for u in self.groups[g as usize].members.clone() {
-                    self.link_app(&mut rng, u, app);
+                    self.link_app(&mut rng, u, app, false);
                 }
             }
         }
+        self.mark_group_links();
     }
 }
 

@@ -68,6 +68,10 @@ pub struct Changes {
     pub token_uses: BTreeMap<String, i64>,
     /// Role grants or revokes happened.
     pub privileges: bool,
+    /// Users a role was granted to or revoked from: their roles are read again.
+    pub privilege_users: BTreeSet<String>,
+    /// Groups a role was granted to or revoked from: their roles are read again.
+    pub privilege_groups: BTreeSet<String>,
     /// Tokens were created or revoked.
     pub tokens: bool,
     /// Users, groups or apps Okta deleted: their nodes leave at once.
@@ -132,10 +136,14 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             | "group.application_assignment.update" => {
                 c.apps.extend(target_ids(e, "AppInstance"));
             }
-            "user.account.privilege.grant"
-            | "user.account.privilege.revoke"
-            | "group.privilege.grant"
-            | "group.privilege.revoke" => c.privileges = true,
+            "user.account.privilege.grant" | "user.account.privilege.revoke" => {
+                c.privileges = true;
+                c.privilege_users.extend(target_ids(e, "User"));
+            }
+            "group.privilege.grant" | "group.privilege.revoke" => {
+                c.privileges = true;
+                c.privilege_groups.extend(target_ids(e, "UserGroup"));
+            }
             "system.api_token.create" | "system.api_token.revoke" => c.tokens = true,
             "user.lifecycle.create" => {
                 for user in target_ids(e, "User") {
@@ -152,8 +160,14 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             "user.mfa.factor.activate"
             | "user.mfa.factor.deactivate"
             | "user.mfa.factor.reset_all" => {
-                c.factor_users.extend(target_ids(e, "User"));
-                c.factor_users.extend(e.actor_id.clone());
+                // The user whose factors changed is the target; the actor may be an
+                // admin acting on them, whose own factors did not change. Only an event
+                // naming no user falls back to its actor.
+                let owners: Vec<String> = target_ids(e, "User").collect();
+                if owners.is_empty() {
+                    c.factor_users.extend(e.actor_id.clone());
+                }
+                c.factor_users.extend(owners);
             }
             "user.lifecycle.delete.completed" => c.deleted.extend(target_ids(e, "User")),
             "group.lifecycle.delete" => c.deleted.extend(target_ids(e, "UserGroup")),
@@ -265,6 +279,53 @@ mod tests {
         assert_eq!(c.deleted, BTreeSet::from(["00g3".to_string()]));
         assert_eq!(c.events, 11);
         assert_eq!(changes(&[]), Changes::default());
+    }
+
+    #[test]
+    fn a_factor_event_names_its_target_not_the_admin_acting() {
+        let reset = |actor: &str, targets: serde_json::Value| {
+            LogEvent::from_value(
+                &json!({"uuid": "u", "eventType": "user.mfa.factor.reset_all",
+                "actor": {"id": actor, "type": "User"}, "target": targets}),
+            )
+            .expect("event")
+        };
+        let c = changes(&[reset("00uAdmin", json!([{"id": "00u5", "type": "User"}]))]);
+        assert_eq!(c.factor_users, BTreeSet::from(["00u5".to_string()]));
+        let c = changes(&[reset("00u6", json!([]))]);
+        assert_eq!(c.factor_users, BTreeSet::from(["00u6".to_string()]));
+    }
+
+    #[test]
+    fn privilege_events_name_the_principals_whose_roles_to_reread() {
+        let c = changes(&[
+            event(
+                "user.account.privilege.grant",
+                json!([{"id": "00u1", "type": "User"}]),
+            ),
+            event(
+                "user.account.privilege.revoke",
+                json!([{"id": "00u2", "type": "User"}]),
+            ),
+            event(
+                "group.privilege.revoke",
+                json!([{"id": "00g1", "type": "UserGroup"}]),
+            ),
+            event(
+                "group.user_membership.add",
+                json!([{"id": "00u3", "type": "User"}, {"id": "00g1", "type": "UserGroup"}]),
+            ),
+        ]);
+        assert!(c.privileges);
+        assert_eq!(
+            c.privilege_users,
+            BTreeSet::from(["00u1".to_string(), "00u2".to_string()])
+        );
+        assert_eq!(c.privilege_groups, BTreeSet::from(["00g1".to_string()]));
+        assert_eq!(
+            changes(&[event("group.privilege.grant", json!([]))]).privilege_groups,
+            BTreeSet::new()
+        );
     }
 
     #[test]

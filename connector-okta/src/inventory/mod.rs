@@ -24,7 +24,7 @@
 //! MFA: each user's summary comes read-only from the factor summaries the `kris` job
 //! keeps in its state (`peer-state` import); admins it does not cover have their
 //! factors read here (a few requests) by a full sync, and by an incremental one only
-//! when the user changed or the System Log shows a factor change.
+//! when the System Log shows a change of their factors (`user.mfa.factor.*`).
 //!
 //! API tokens' last use: the `requestApiTokenId` of the events in the tenant's stored
 //! stream (which the `logs` job fills), read since the last run through the
@@ -42,6 +42,7 @@
 pub mod build;
 pub mod changes;
 pub mod known;
+pub mod roles;
 
 use crate::api::models::{Factor, LogEvent};
 use crate::api::{
@@ -69,6 +70,7 @@ use kri_connector_sdk::graph::{Coverage, EdgeEnd};
 use kri_connector_sdk::stored_events::EventQuery;
 use kri_connector_sdk::types::{ConnectorError, Edge, KriValue, Level, Node, Output, RunSummary};
 use kri_connector_sdk::{Host, Logger, StateStore, StoredEvents};
+use roles::{Held, RoleAssignments, RoleEvents};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -148,6 +150,12 @@ struct Sync {
     admin_groups: BTreeSet<String>,
     /// app id → the groups assigned to it (kept in the state between syncs).
     app_groups: BTreeMap<String, Vec<String>>,
+    /// The role assignments the last sync kept, then those of this one (kept for the
+    /// next).
+    roles: RoleAssignments,
+    /// What the System Log says about roles; `None` for a full sync, which reads every
+    /// principal's roles.
+    role_events: Option<RoleEvents>,
     /// `None` when roles were unreadable.
     admins: Option<Vec<Admin>>,
     tokens: Option<Vec<Value>>,
@@ -424,6 +432,8 @@ impl Sync {
             token_uses: BTreeMap::new(),
             admin_groups: BTreeSet::new(),
             app_groups: BTreeMap::new(),
+            roles: RoleAssignments::default(),
+            role_events: None,
             admins: None,
             tokens: None,
             roles_gap: None,
@@ -565,102 +575,117 @@ impl Sync {
     }
 }
 
-/// Reads the role assignments: assignees, their roles, the roles of the groups their
-/// roles come through and of the groups `admin_groups` names (those Okta's group stats
-/// flag with `hasAdminPrivilege`, members or not), targets, custom roles' permissions
-/// and resource sets.
+/// Reads the role assignments: the assignees, then the roles of the users and groups
+/// `roles::users_to_read` and `roles::groups_to_read` pick (every one for a full sync,
+/// `events` `None`; the others come from `kept`), the groups being those the users'
+/// roles come through and those `admin_groups` names (Okta's group stats flag them with
+/// `hasAdminPrivilege`, members or not); the targets of the roles read; custom roles'
+/// permissions and resource sets, whole. Returns the graph and every assignment.
 fn read_roles(
     r: &mut Reader<'_, '_>,
     shaper: &Shaper,
     logins: &BTreeMap<String, String>,
     admin_groups: &BTreeSet<String>,
-) -> Result<Roles, ApiError> {
+    kept: RoleAssignments,
+    events: Option<&RoleEvents>,
+) -> Result<(Roles, RoleAssignments), ApiError> {
     let assignees = r.client.list_body(
         ROLE_ASSIGNEES,
         "/api/v1/iam/assignees/users?limit=100",
         "value",
     )?;
-    let user_ids: Vec<String> = assignees
+    let assignees: Vec<String> = assignees
         .iter()
         .filter_map(id_of)
         .map(str::to_string)
         .collect();
-    let urls: Vec<String> = user_ids
+    let users = roles::users_to_read(&kept, &assignees, events, admin_groups);
+    let urls: Vec<String> = users
         .iter()
         .map(|u| format!("/api/v1/users/{}/roles", enc(u)))
         .collect();
     let user_roles = r.lists::<Value>(USER_ROLES, &urls, "inventory: user roles")?;
     r.spent_on("role assignees and user roles");
-
-    // (principal path, principal id, role) for every assignment to read a scope for.
-    let mut assignments: Vec<(&'static str, String, Value)> = Vec::new();
-    let mut via_groups: BTreeSet<String> = BTreeSet::new();
-    let mut admins = Vec::new();
-    for (user, roles) in user_ids.iter().zip(&user_roles) {
-        let mut kinds: Vec<String> = Vec::new();
-        for role in roles {
-            if let Some(k) = role.get("type").and_then(Value::as_str) {
-                if !kinds.iter().any(|x| x == k) {
-                    kinds.push(k.to_string());
-                }
-            }
-            match assignee_group(role) {
-                Some(g) => {
-                    via_groups.insert(g);
-                }
-                None => assignments.push(("users", user.clone(), role.clone())),
-            }
-        }
-        if !kinds.is_empty() {
-            admins.push(Admin {
-                user_id: user.clone(),
-                login: logins.get(user).cloned().unwrap_or_else(|| user.clone()),
-                roles: kinds,
-                phishing_resistant: None,
-            });
+    let mut fresh: Vec<(&'static str, String)> = Vec::new();
+    let RoleAssignments {
+        users: mut kept_users,
+        groups: mut kept_groups,
+    } = kept;
+    let mut all = RoleAssignments::default();
+    for u in &assignees {
+        if let Some(held) = kept_users.remove(u) {
+            all.users.insert(u.clone(), held);
         }
     }
-    via_groups.extend(admin_groups.iter().cloned());
-    let groups: Vec<String> = via_groups.into_iter().collect();
+    for (user, roles) in users.iter().zip(&user_roles) {
+        all.users
+            .insert(user.clone(), roles.iter().map(Held::new).collect());
+        fresh.push(("users", user.clone()));
+    }
+
+    let mut needed = all.via_groups();
+    needed.extend(admin_groups.iter().cloned());
+    let groups = roles::groups_to_read(
+        &RoleAssignments {
+            users: BTreeMap::new(),
+            groups: kept_groups.clone(),
+        },
+        &needed,
+        events,
+    );
     let urls: Vec<String> = groups
         .iter()
         .map(|g| format!("/api/v1/groups/{}/roles", enc(g)))
         .collect();
     let group_roles = r.lists::<Value>(GROUP_ROLES, &urls, "inventory: group roles")?;
     r.spent_on("group roles");
+    for g in &needed {
+        if let Some(held) = kept_groups.remove(g) {
+            all.groups.insert(g.clone(), held);
+        }
+    }
     for (group, roles) in groups.iter().zip(group_roles) {
-        assignments.extend(
-            roles
-                .into_iter()
-                .map(|role| ("groups", group.clone(), role)),
-        );
+        all.groups
+            .insert(group.clone(), roles.iter().map(Held::new).collect());
+        fresh.push(("groups", group.clone()));
     }
 
-    // Targets of the standard roles that may be narrowed.
+    // Targets of the standard roles read that may be narrowed (a user's roles through
+    // a group are the group's, read with it).
     let mut target_urls = Vec::new();
     let mut target_of = Vec::new();
-    for (i, (path, principal, role)) in assignments.iter().enumerate() {
-        let suffix = match scope_need(role) {
-            ScopeNeed::GroupTargets => "groups",
-            ScopeNeed::AppTargets => "catalog/apps",
-            _ => continue,
+    for (path, principal) in &fresh {
+        let held = match *path {
+            "users" => all.users.get(principal),
+            _ => all.groups.get(principal),
         };
-        let Some(rid) = id_of(role) else { continue };
-        target_urls.push(format!(
-            "/api/v1/{path}/{}/roles/{}/targets/{suffix}?limit=200",
-            enc(principal),
-            enc(rid)
-        ));
-        target_of.push(i);
+        for (i, h) in held.into_iter().flatten().enumerate() {
+            if !h.needs_targets() || assignee_group(&h.role).is_some() {
+                continue;
+            }
+            let suffix = match scope_need(&h.role) {
+                ScopeNeed::GroupTargets => "groups",
+                _ => "catalog/apps",
+            };
+            let Some(rid) = id_of(&h.role) else { continue };
+            target_urls.push(format!(
+                "/api/v1/{path}/{}/roles/{}/targets/{suffix}?limit=200",
+                enc(principal),
+                enc(rid)
+            ));
+            target_of.push((*path, principal.clone(), i));
+        }
     }
     let targets = r.lists::<Value>(ROLE_TARGETS, &target_urls, "inventory: role targets")?;
     r.spent_on("role targets");
-    let mut targets_by: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    for (i, list) in target_of.into_iter().zip(targets) {
-        targets_by.insert(
-            i,
-            list.iter().filter_map(id_of).map(str::to_string).collect(),
-        );
+    for ((path, principal, i), list) in target_of.into_iter().zip(targets) {
+        let held = match path {
+            "users" => all.users.get_mut(&principal),
+            _ => all.groups.get_mut(&principal),
+        };
+        if let Some(h) = held.and_then(|h| h.get_mut(i)) {
+            h.targets = Some(list.iter().filter_map(id_of).map(str::to_string).collect());
+        }
     }
 
     // Custom roles' permissions, and resource sets with their resources.
@@ -686,7 +711,6 @@ fn read_roles(
         "resource-sets",
     )?;
     let mut nodes = vec![shaper.org_node()];
-    let mut edges = Vec::new();
     for set in &sets {
         let Some(id) = id_of(set) else { continue };
         let url = format!("/api/v1/iam/resource-sets/{}/resources?limit=100", enc(id));
@@ -700,20 +724,63 @@ fn read_roles(
         nodes.extend(shaper.resource_set(set, &resources));
     }
     r.spent_on("resource sets");
+    let mut roles = roles_graph(shaper, logins, &all, &permissions);
+    nodes.append(&mut roles.nodes);
+    roles.nodes = nodes;
+    Ok((roles, all))
+}
 
-    for (i, (_, principal, role)) in assignments.iter().enumerate() {
-        let custom_id = role.get("role").and_then(Value::as_str);
+/// The role nodes, `holds_role` and `role_scope` edges and the admins of every
+/// assignment in `all`. Pure.
+fn roles_graph(
+    shaper: &Shaper,
+    logins: &BTreeMap<String, String>,
+    all: &RoleAssignments,
+    permissions: &BTreeMap<String, Vec<String>>,
+) -> Roles {
+    let mut nodes = Vec::new();
+    let mut edges = Vec::new();
+    let mut admins = Vec::new();
+    for (user, held) in &all.users {
+        let mut kinds: Vec<String> = Vec::new();
+        for h in held {
+            if let Some(k) = h.role.get("type").and_then(Value::as_str) {
+                if !kinds.iter().any(|x| x == k) {
+                    kinds.push(k.to_string());
+                }
+            }
+        }
+        if !kinds.is_empty() {
+            admins.push(Admin {
+                user_id: user.clone(),
+                login: logins.get(user).cloned().unwrap_or_else(|| user.clone()),
+                roles: kinds,
+                phishing_resistant: None,
+            });
+        }
+    }
+    let own = all.users.iter().flat_map(|(u, held)| {
+        held.iter()
+            .filter(|h| assignee_group(&h.role).is_none())
+            .map(move |h| (u, h))
+    });
+    let of_groups = all
+        .groups
+        .iter()
+        .flat_map(|(g, held)| held.iter().map(move |h| (g, h)));
+    for (principal, h) in own.chain(of_groups) {
+        let custom_id = h.role.get("role").and_then(Value::as_str);
         let perms = custom_id
             .and_then(|c| permissions.get(c))
             .map(Vec::as_slice);
-        let Some(node) = shaper.role(role, perms) else {
+        let Some(node) = shaper.role(&h.role, perms) else {
             continue;
         };
         edges.push(build::holds_role(principal, &node.id));
-        let scopes: Vec<String> = match scope_need(role) {
+        let scopes: Vec<String> = match scope_need(&h.role) {
             ScopeNeed::ResourceSet(set) => vec![set],
             ScopeNeed::Org => vec![shaper.org_url.clone()],
-            ScopeNeed::GroupTargets | ScopeNeed::AppTargets => match targets_by.get(&i) {
+            ScopeNeed::GroupTargets | ScopeNeed::AppTargets => match &h.targets {
                 Some(t) if !t.is_empty() => t.clone(),
                 _ => vec![shaper.org_url.clone()],
             },
@@ -721,11 +788,11 @@ fn read_roles(
         edges.extend(scopes.iter().map(|s| build::role_scope(&node.id, s)));
         nodes.push(node);
     }
-    Ok(Roles {
+    Roles {
         nodes,
         edges,
         admins,
-    })
+    }
 }
 
 /// A run of the `inventory` job.
@@ -749,6 +816,8 @@ pub fn run(
             users: known::load_users(&mut *host.state)?,
             app_groups: known::load_app_groups(&mut *host.state)?,
             org_url: known::load_org_url(&mut *host.state)?,
+            // Without them, every principal's roles are read.
+            roles: roles::load(&mut *host.state).unwrap_or_default(),
         })
     });
     let token_uses = read_token_uses(&mut *host.events, &mut *host.state)?;
@@ -793,6 +862,7 @@ pub fn run(
     known::save_users(&mut *host.state, &sync.known)?;
     known::save_app_groups(&mut *host.state, &sync.app_groups)?;
     known::save_org_url(&mut *host.state, &sync.shaper.org_url)?;
+    roles::save(&mut *host.state, &sync.roles)?;
     known::save_token_use(&mut *host.state, &sync.token_uses)?;
     if let Some(until) = token_uses.read_until {
         set_ms(&mut *host.state, TOKEN_USE_CURSOR, until)?;
@@ -949,10 +1019,18 @@ fn read_app_users(
 /// refused for lack of permission, which leaves it out of the graph.
 fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), ConnectorError> {
     match gap_or_fail(
-        read_roles(r, &sync.shaper, &sync.logins, &sync.admin_groups),
+        read_roles(
+            r,
+            &sync.shaper,
+            &sync.logins,
+            &sync.admin_groups,
+            std::mem::take(&mut sync.roles),
+            sync.role_events.as_ref(),
+        ),
         "role assignments",
     )? {
-        Ok(roles) => {
+        Ok((roles, all)) => {
+            sync.roles = all;
             sync.tally.roles = roles
                 .nodes
                 .iter()
@@ -1002,6 +1080,7 @@ struct Kept {
     users: BTreeMap<String, KnownUser>,
     app_groups: BTreeMap<String, Vec<String>>,
     org_url: String,
+    roles: RoleAssignments,
 }
 
 /// The API tokens' last use, and how far the stored stream was read for it.
@@ -1084,6 +1163,7 @@ fn incremental_sync(
         users: known,
         app_groups,
         org_url: kept_org_url,
+        roles: kept_roles,
     } = kept;
     let filter = event_type_filter(&changes::EVENT_TYPES);
     let log = &mut *r.log;
@@ -1115,6 +1195,22 @@ fn incremental_sync(
     };
     let mut sync = Sync::new(shaper, peer);
     sync.tally.events = changes.events;
+    sync.roles = kept_roles;
+    sync.role_events = Some(RoleEvents {
+        users: changes.privilege_users.clone(),
+        groups: changes
+            .privilege_groups
+            .iter()
+            .chain(&changes.deleted)
+            .cloned()
+            .collect(),
+        memberships: changes
+            .member_adds
+            .iter()
+            .chain(&changes.member_removes)
+            .cloned()
+            .collect(),
+    });
     let mut changed_ids: BTreeSet<String> = changed
         .iter()
         .filter_map(id_of)
@@ -1149,14 +1245,10 @@ fn incremental_sync(
     for gone in &changes.deleted {
         users.remove(gone);
     }
-    // Factors are read again for admins Okta changed or whose factors the log names
-    // (a sign-in alone changes neither).
-    sync.refresh_factors = changed
-        .iter()
-        .filter_map(id_of)
-        .map(str::to_string)
-        .chain(changes.factor_users.iter().cloned())
-        .collect();
+    // Factors are read again only for the admins whose factors the log names: every
+    // enrolment, activation, deactivation and reset writes a `user.mfa.factor.*` event,
+    // while a user's `lastUpdated` also moves for changes that leave the factors alone.
+    sync.refresh_factors = changes.factor_users.clone();
     sync.add_users(users.into_values().collect());
     sync.changed_users = Some(changed_ids);
     sync.known = known;
