@@ -469,3 +469,83 @@ pub(crate) struct DayLog<'a> {
     events: &'a mut Vec<LogEvent>,
     user_last: HashMap<u32, i64>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::OrgSpec;
+    use crate::render::Renderer;
+    use serde_json::Value;
+
+    const NOW: i64 = 1_795_400_000_000;
+
+    fn scope_of(org: &Org, user: u32, app: u16) -> Value {
+        Renderer::new(org, "https://acme.okta.com").app_user(app, user)["scope"].clone()
+    }
+
+    #[test]
+    fn an_individual_assignment_outlives_groups_and_a_group_one_goes_with_them() {
+        let mut org = Org::generate(&OrgSpec {
+            seed: 7,
+            users: 300,
+            now_ms: NOW,
+        });
+        let ga = org.group_apps[0].clone();
+        let (group, app) = (ga.group, ga.app);
+        let outside: Vec<u32> = (0..org.users.len() as u32)
+            .filter(|&u| org.users[u as usize].status == UserStatus::Active)
+            .filter(|&u| org.groups_of_user(u).iter().all(|&g| g == 0))
+            .filter(|&u| !org.users[u as usize].app_links.iter().any(|l| l.app == app))
+            .take(2)
+            .collect();
+        let [direct, grouped] = outside[..] else {
+            panic!("two users outside every group: {outside:?}")
+        };
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut events = Vec::new();
+        let mut out = DayLog {
+            events: &mut events,
+            user_last: HashMap::new(),
+        };
+        assert!(org.link_app(&mut rng, direct, app, true));
+        org.add_member(&mut rng, direct, group, NOW, &mut out);
+        org.add_member(&mut rng, grouped, group, NOW, &mut out);
+        // Joining: the individual assignment keeps `USER` and logs nothing; the user
+        // without the app gets it from the group, logged with the assignment's id.
+        assert_eq!(scope_of(&org, direct, app), "USER");
+        assert_eq!(scope_of(&org, grouped, app), "GROUP");
+        assert_eq!(out.events.len(), 1);
+        let added = out.events[0].clone();
+        assert_eq!(added.kind, EventKind::AppMembershipAdd);
+        let mut json = Vec::new();
+        Renderer::new(&org, "https://acme.okta.com").event(&mut json, &added);
+        let json: Value = serde_json::from_slice(&json).expect("event JSON");
+        let app_user = json["target"]
+            .as_array()
+            .and_then(|t| t.iter().find(|x| x["type"] == "AppUser"))
+            .expect("AppUser target");
+        assert_eq!(
+            app_user["id"],
+            Renderer::new(&org, "https://acme.okta.com").app_user(app, grouped)["_embedded"]
+                ["assignment"]["id"]
+        );
+        // Leaving: the individual assignment stays; the group's goes, logged.
+        org.remove_member(&mut rng, direct, group, NOW + 1, &mut out);
+        org.remove_member(&mut rng, grouped, group, NOW + 2, &mut out);
+        assert!(org.assigned_directly(direct, app));
+        assert!(!org.users[grouped as usize]
+            .app_links
+            .iter()
+            .any(|l| l.app == app));
+        let kinds: Vec<EventKind> = out.events.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::AppMembershipAdd,
+                EventKind::GroupMembershipRemove,
+                EventKind::GroupMembershipRemove,
+                EventKind::AppMembershipRemove
+            ]
+        );
+    }
+}

@@ -275,11 +275,15 @@ fn expected(truth: &GraphTruth) -> Crawled {
             c.direct
                 .insert(u.user_id.clone(), u.apps_direct.iter().cloned().collect());
         }
-        if !u.apps_via_group.is_empty() {
-            c.via_group.insert(
-                u.user_id.clone(),
-                u.apps_via_group.iter().map(|(a, _)| a.clone()).collect(),
-            );
+        // An app assigned individually has scope USER even when a group also gives it.
+        let via: BTreeSet<String> = u
+            .apps_via_group
+            .iter()
+            .map(|(a, _)| a.clone())
+            .filter(|a| !u.apps_direct.contains(a))
+            .collect();
+        if !via.is_empty() {
+            c.via_group.insert(u.user_id.clone(), via);
         }
     }
     for a in &truth.admins {

@@ -1,9 +1,11 @@
 //! What an incremental inventory sync re-reads: the System Log events since the last
-//! sync, boiled down to the groups whose members changed, the app assignments added or
-//! removed, the apps whose group assignments changed, the users created (the built-in
-//! `Everyone` group grows without an event of its own), those whose factors changed and
-//! those who signed in, the objects Okta deleted, and the API tokens the events'
-//! requests were made with (`transaction.detail.requestApiTokenId`), with when. Pure.
+//! sync, boiled down to the memberships added or removed (in order), the app
+//! assignments added (with the assignment's id, and whether a group gave it) or
+//! removed, the apps whose group assignments changed, the principals whose roles
+//! changed, the users created (the built-in `Everyone` group grows without an event of
+//! its own), those whose factors changed and those who signed in, the objects Okta
+//! deleted, and the API tokens the events' requests were made with
+//! (`transaction.detail.requestApiTokenId`), with when. Pure.
 
 use crate::api::models::LogEvent;
 use std::collections::{BTreeMap, BTreeSet};
@@ -49,14 +51,19 @@ pub struct Changes {
     /// Apps whose group assignments changed (which changes the app's group list and its
     /// users' `scope`): re-read both lists.
     pub apps: BTreeSet<String>,
-    /// (app, user) of each user assigned an app or unassigned from it: that one
-    /// assignment is read (a 404 says it is gone).
+    /// (app, user) of each user assigned an app or unassigned from it.
     pub app_users: BTreeSet<(String, String)>,
     /// (app, user) → the index of the window's last app event about it, when that event
-    /// is a removal: gone, unless a later membership change may have given the app back.
+    /// is a removal: the assignment is gone (Okta logs a new addition if a group gives
+    /// the app back).
     pub app_users_removed_at: BTreeMap<(String, String), usize>,
-    /// User → the index of the window's last membership event (or creation) about them.
-    pub users_joined_at: BTreeMap<String, usize>,
+    /// (app, user) → the window's last app event about it, when that event is an
+    /// addition.
+    pub app_users_added: BTreeMap<(String, String), AppUserAdded>,
+    /// Every membership event in order: (index, user, group, added).
+    pub membership_log: Vec<(usize, String, String, bool)>,
+    /// User → the index of their creation event.
+    pub created_at: BTreeMap<String, usize>,
     /// Users created: members of `Everyone` from now on.
     pub created_users: BTreeSet<String>,
     /// Users whose factors changed: an admin's factors are read again.
@@ -78,6 +85,47 @@ pub struct Changes {
     pub deleted: BTreeSet<String>,
     /// Events read.
     pub events: usize,
+}
+
+/// An app assignment the window's last event about it added.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUserAdded {
+    /// The event's index in the window.
+    pub at: usize,
+    /// The id of the event's `AppUser` target: the assignment's id.
+    pub assignment_id: Option<String>,
+}
+
+impl Changes {
+    /// Whether the app assignment of `user` added by the event at index `at` came from
+    /// a group (Okta's `scope` `GROUP`) rather than an individual assignment (`USER`):
+    /// just before it, by the window's events, the user was a member of a group in
+    /// `granting` (the groups assigned the app), having joined it, or, for a group in
+    /// `everyone`, having been created. Okta adds an app user when a group gives the
+    /// app to a user who had none, and an individual assignment of an app the user
+    /// already has from a group adds none, so an addition the user's groups do not
+    /// explain is individual.
+    pub fn added_through_group(
+        &self,
+        user: &str,
+        at: usize,
+        granting: &[String],
+        everyone: &[&str],
+    ) -> bool {
+        granting.iter().any(|g| {
+            let last = self
+                .membership_log
+                .iter()
+                .rfind(|(i, u, group, _)| *i < at && u == user && group == g);
+            match last {
+                Some((_, _, _, added)) => *added,
+                None => {
+                    everyone.contains(&g.as_str())
+                        && self.created_at.get(user).is_some_and(|c| *c < at)
+                }
+            }
+        })
+    }
 }
 
 fn target_ids<'a>(e: &'a LogEvent, kind: &'a str) -> impl Iterator<Item = String> + 'a {
@@ -106,7 +154,8 @@ pub fn changes(events: &[LogEvent]) -> Changes {
                 let added = kind == "group.user_membership.add";
                 for group in target_ids(e, "UserGroup") {
                     for user in target_ids(e, "User") {
-                        c.users_joined_at.insert(user.clone(), index);
+                        c.membership_log
+                            .push((index, user.clone(), group.clone(), added));
                         let pair = (user, group.clone());
                         c.memberships.insert(pair.clone(), added);
                         if added {
@@ -119,13 +168,20 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             }
             "application.user_membership.add" | "application.user_membership.remove" => {
                 let removed = kind == "application.user_membership.remove";
+                let assignment_id = target_ids(e, "AppUser").next();
                 for app in target_ids(e, "AppInstance") {
                     for user in target_ids(e, "User") {
                         let pair = (app.clone(), user);
                         if removed {
+                            c.app_users_added.remove(&pair);
                             c.app_users_removed_at.insert(pair.clone(), index);
                         } else {
                             c.app_users_removed_at.remove(&pair);
+                            let added = AppUserAdded {
+                                at: index,
+                                assignment_id: assignment_id.clone(),
+                            };
+                            c.app_users_added.insert(pair.clone(), added);
                         }
                         c.app_users.insert(pair);
                     }
@@ -147,7 +203,7 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             "system.api_token.create" | "system.api_token.revoke" => c.tokens = true,
             "user.lifecycle.create" => {
                 for user in target_ids(e, "User") {
-                    c.users_joined_at.insert(user.clone(), index);
+                    c.created_at.insert(user.clone(), index);
                     c.created_users.insert(user);
                 }
             }
@@ -189,6 +245,8 @@ pub fn changes(events: &[LogEvent]) -> Changes {
     c.app_users
         .retain(|(a, u)| !deleted.contains(a) && !deleted.contains(u));
     c.app_users_removed_at
+        .retain(|(a, u), _| !deleted.contains(a) && !deleted.contains(u));
+    c.app_users_added
         .retain(|(a, u), _| !deleted.contains(a) && !deleted.contains(u));
     c
 }
@@ -266,12 +324,22 @@ mod tests {
             BTreeMap::from([(pair("0oa1", "00u1"), 1)])
         );
         assert_eq!(
-            c.users_joined_at,
-            BTreeMap::from([
-                ("00u1".to_string(), 0),
-                ("00u4".to_string(), 3),
-                ("00u9".to_string(), 6)
-            ])
+            c.membership_log,
+            vec![
+                (0, "00u1".to_string(), "00g1".to_string(), true),
+                (3, "00u4".to_string(), "00g4".to_string(), false),
+            ]
+        );
+        assert_eq!(c.created_at, BTreeMap::from([("00u9".to_string(), 6)]));
+        assert_eq!(
+            c.app_users_added,
+            BTreeMap::from([(
+                pair("0oa2", "00u2"),
+                AppUserAdded {
+                    at: 2,
+                    assignment_id: Some("0ua2".to_string())
+                }
+            )])
         );
         assert!(c.privileges && c.tokens);
         assert_eq!(c.created_users, BTreeSet::from(["00u9".to_string()]));
@@ -279,6 +347,52 @@ mod tests {
         assert_eq!(c.deleted, BTreeSet::from(["00g3".to_string()]));
         assert_eq!(c.events, 11);
         assert_eq!(changes(&[]), Changes::default());
+    }
+
+    #[test]
+    fn an_added_assignment_is_through_a_group_only_when_the_users_groups_explain_it() {
+        let member = |kind: &str, user: &str, group: &str| {
+            event(
+                kind,
+                json!([{"id": user, "type": "User"}, {"id": group, "type": "UserGroup"}]),
+            )
+        };
+        let c = changes(&[
+            member("group.user_membership.add", "00u1", "00gA"),
+            member("group.user_membership.add", "00u2", "00gA"),
+            member("group.user_membership.remove", "00u2", "00gA"),
+            event(
+                "user.lifecycle.create",
+                json!([{"id": "00u3", "type": "User"}]),
+            ),
+        ]);
+        let granting = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let everyone = ["00gE"];
+        // (user, index of the addition, groups assigned the app) → through a group.
+        let cases = [
+            // Joined a group assigned the app before the addition.
+            ("00u1", 1, granting(&["00gA"]), true),
+            // The addition came first: an individual assignment.
+            ("00u1", 0, granting(&["00gA"]), false),
+            // Joined a group that is not assigned the app.
+            ("00u1", 4, granting(&["00gB"]), false),
+            // Joined, then left, before the addition.
+            ("00u2", 4, granting(&["00gA"]), false),
+            // Between joining and leaving.
+            ("00u2", 2, granting(&["00gA"]), true),
+            // Created, so a member of `Everyone`, which is assigned the app.
+            ("00u3", 4, granting(&["00gE"]), true),
+            ("00u3", 3, granting(&["00gE"]), false),
+            // No event about the user: individual.
+            ("00u9", 4, granting(&["00gA", "00gE"]), false),
+        ];
+        for (user, at, groups, want) in cases {
+            assert_eq!(
+                c.added_through_group(user, at, &groups, &everyone),
+                want,
+                "{user} at {at} via {groups:?}"
+            );
+        }
     }
 
     #[test]

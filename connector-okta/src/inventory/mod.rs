@@ -660,7 +660,8 @@ fn read_roles(
             _ => all.groups.get(principal),
         };
         for (i, h) in held.into_iter().flatten().enumerate() {
-            if !h.needs_targets() || assignee_group(&h.role).is_some() {
+            let through_group = *path == "users" && assignee_group(&h.role).is_some();
+            if !h.needs_targets() || through_group {
                 continue;
             }
             let suffix = match scope_need(&h.role) {
@@ -1289,10 +1290,14 @@ fn incremental_sync(
             });
         }
     }
-    // Each app assignment the events add or remove is read alone, and so is each one a
-    // membership change may have changed (the user's `scope` on the group's apps, known
-    // from the state): found, its edge is emitted again; not found (a 404), its edge is
-    // retracted. Apps whose group assignments changed have both lists re-read.
+    // App assignments come from the events: the window's last event about an (app,
+    // user) pair retracts its edge (a removal) or emits it (an addition) with the
+    // assignment's id (the event's `AppUser` target) and its `scope`, `GROUP` when a
+    // group of the user explains the addition (`Changes::added_through_group`), else
+    // `USER`. A membership change alone changes no assignment's scope: Okta logs an
+    // addition or removal whenever a group gives or takes an app. An addition whose
+    // event lacks the assignment's id is read alone. Apps whose group assignments
+    // changed have both lists re-read.
     let known_apps: BTreeSet<&str> = apps.iter().filter_map(id_of).collect();
     sync.app_groups = app_groups;
     sync.app_groups
@@ -1303,52 +1308,38 @@ fn incremental_sync(
         .filter(|a| known_apps.contains(a.as_str()))
         .cloned()
         .collect();
-    let joined_everyone = changes
-        .created_users
-        .iter()
-        .flat_map(|u| everyone.iter().map(move |g| (u.clone(), g.to_string())));
-    let mut pairs: BTreeSet<(String, String)> = changes.app_users.clone();
-    for (user, group) in changes
-        .member_adds
-        .iter()
-        .chain(&changes.member_removes)
-        .cloned()
-        .chain(joined_everyone)
-    {
-        for (app, groups) in &sync.app_groups {
-            if groups.contains(&group) {
-                pairs.insert((app.clone(), user.clone()));
-            }
+    let in_scope = |app: &str| known_apps.contains(app) && !dirty_apps.contains(app);
+    for (app, user) in changes.app_users_removed_at.keys() {
+        if in_scope(app) {
+            sync.retracted_edges.push(Retraction {
+                from: user.clone(),
+                to: app.clone(),
+                kind: edge_kind::ASSIGNED_TO,
+            });
         }
     }
-    pairs.retain(|(app, _)| known_apps.contains(app.as_str()) && !dirty_apps.contains(app));
-    // An assignment whose last event is its removal, with no membership change of the
-    // user after it, is gone: its edge is retracted without a read.
-    pairs.retain(|(app, user)| {
-        let Some(removed_at) = changes
-            .app_users_removed_at
-            .get(&(app.clone(), user.clone()))
-        else {
-            return true;
-        };
-        if changes
-            .users_joined_at
-            .get(user)
-            .is_some_and(|joined| joined > removed_at)
-        {
-            return true;
+    let mut unnamed: Vec<(String, String)> = Vec::new();
+    for ((app, user), added) in &changes.app_users_added {
+        if !in_scope(app) {
+            continue;
         }
-        sync.retracted_edges.push(Retraction {
-            from: user.clone(),
-            to: app.clone(),
-            kind: edge_kind::ASSIGNED_TO,
-        });
-        false
-    });
-    let pairs: Vec<(String, String)> = pairs.into_iter().collect();
-    let single = read_app_users(r, &pairs)?;
+        let Some(assignment) = &added.assignment_id else {
+            unnamed.push((app.clone(), user.clone()));
+            continue;
+        };
+        let granting = sync.app_groups.get(app).map(Vec::as_slice).unwrap_or(&[]);
+        let scope = if changes.added_through_group(user, added.at, granting, &everyone) {
+            "GROUP"
+        } else {
+            "USER"
+        };
+        let entry =
+            json!({"id": user, "scope": scope, "_embedded": {"assignment": {"id": assignment}}});
+        sync.edges.extend(build::app_user(app, &entry));
+    }
+    let single = read_app_users(r, &unnamed)?;
     r.spent_on("single app assignments");
-    for ((app, user), found) in pairs.iter().zip(single) {
+    for ((app, user), found) in unnamed.iter().zip(single) {
         match found {
             Some(listed) => sync.edges.extend(build::app_user(app, &listed.to_value())),
             None => sync.retracted_edges.push(Retraction {
@@ -1360,10 +1351,11 @@ fn incremental_sync(
     }
     let dirty_apps: Vec<String> = dirty_apps.into_iter().collect();
     r.info(&format!(
-        "inventory: incremental sync over {} System Log events; {} memberships from the events, {} app assignments read one by one, {} apps' assignment lists re-read",
+        "inventory: incremental sync over {} System Log events; {} memberships and {} app assignments from the events, {} app assignments read one by one, {} apps' assignment lists re-read",
         changes.events,
         changes.memberships.len(),
-        pairs.len(),
+        changes.app_users.len(),
+        unnamed.len(),
         dirty_apps.len()
     ));
     read_assignments(r, &mut sync, &dirty_apps)?;
