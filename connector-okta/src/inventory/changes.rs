@@ -42,11 +42,11 @@ pub struct Changes {
     /// that membership: the `member_of` edge is emitted or retracted from the events
     /// alone.
     pub memberships: BTreeMap<(String, String), bool>,
-    /// (user, group) of each membership added: the user's assignments to the group's
-    /// apps are read one by one (their `scope` may change).
+    /// (user, group) of each membership added: if the group holds roles, the user's
+    /// roles are read again.
     pub member_adds: BTreeSet<(String, String)>,
-    /// (user, group) of each membership removed: the user's assignments to the group's
-    /// apps are read one by one (their `scope` may change).
+    /// (user, group) of each membership removed: if the group holds roles, the user's
+    /// roles are read again.
     pub member_removes: BTreeSet<(String, String)>,
     /// Apps whose group assignments changed (which changes the app's group list and its
     /// users' `scope`): re-read both lists.

@@ -2,9 +2,9 @@
 //! what changed: every user as last read (trimmed to the fields the graph and the KRIs
 //! use) with the MFA summary last put on the user's node and, for admins the `kris`
 //! job's summaries do not cover, the summary of the factors last read; the groups each
-//! app is assigned to (so a membership change names the apps whose users' `scope` it
-//! may flip without asking Okta for the group's apps); and the last use of each API
-//! token seen in the System Log.
+//! app is assigned to (so the `scope` of an app assignment the System Log adds follows
+//! from the user's memberships without asking Okta); and the last use of each API
+//! token seen in the System Log. The role assignments are kept by `roles.rs`.
 //!
 //! Keys (the job's own):
 //! - `users`: JSON map user id → `{"u": user, "m": mfa on the node or null, "f": factor

@@ -13,13 +13,15 @@
 //! users only where they changed (`search=lastUpdated gt`, and sign-ins for
 //! `lastLogin`), the others coming from the job's state (`known.rs`); no member list
 //! (the membership events add or retract `member_of` edges, new users' `Everyone`
-//! membership comes from their creation events); one by one, the app assignments
-//! the events add or remove and those of the users whose groups changed on the groups'
-//! apps (a group's apps known from the state; a 404 retracts the assignment's edge);
-//! both assignment lists of the apps whose group assignments changed; the cheap lists
-//! whole (groups, apps, roles, tokens). It retracts deleted objects at once and vouches
-//! only for what it re-read, so it gives the graph a full sync would. A user node is emitted again only when the user changed or its MFA
-//! summary did.
+//! membership comes from their creation events); no app assignment either (the
+//! assignment events add or retract `assigned_to` edges, their `scope` told by the
+//! window's membership events and the groups each app is assigned, kept in the state);
+//! both assignment lists of the apps whose group assignments changed; the roles of only
+//! the principals whose roles may have changed (`roles.rs`), the others' from the state;
+//! the cheap lists whole (groups, apps, role assignees, custom roles, resource sets,
+//! tokens). It retracts deleted objects at once and vouches only for what it re-read or
+//! rebuilt whole, so it gives the graph a full sync would. A user node is emitted again
+//! only when the user changed or its MFA summary did.
 //!
 //! MFA: each user's summary comes read-only from the factor summaries the `kris` job
 //! keeps in its state (`peer-state` import); admins it does not cover have their
