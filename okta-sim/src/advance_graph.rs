@@ -1,8 +1,10 @@
 //! A simulated day's changes to the identity graph, each with the System Log event Okta
 //! writes for it: group memberships (`group.user_membership.add/remove`), app
-//! assignments (`application.user_membership.add/remove`), role grants and revokes to
-//! users (`user.account.privilege.grant/revoke`) and groups
-//! (`group.privilege.grant/revoke`), and API tokens (`system.api_token.create/revoke`).
+//! assignments (`application.user_membership.add/remove`), apps assigned to groups or
+//! unassigned from them (`group.application_assignment.add/remove`, with the members'
+//! app assignments that follow), role grants and revokes to users
+//! (`user.account.privilege.grant/revoke`) and groups (`group.privilege.grant/revoke`),
+//! and API tokens (`system.api_token.create/revoke`).
 //!
 //! Drawn from its own random stream, after the day's other changes. It also keeps the
 //! graph's invariant (a member of a group assigned an app has a link to it): new users
@@ -83,6 +85,98 @@ impl Org {
         let t = time_in(&mut rng);
         if rng.gen_bool(0.5) {
             self.revoke_token(&mut rng, t, out);
+        }
+        let t = time_in(&mut rng);
+        if rng.gen_bool(0.5) {
+            self.assign_group_app(&mut rng, t, out);
+        } else {
+            self.unassign_group_app(&mut rng, t, out);
+        }
+    }
+
+    /// Assigns an app to a group with members, then gives it to the members who had
+    /// none (through the group), each logged.
+    fn assign_group_app(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
+        let groups: Vec<u16> = self
+            .groups_of_kind(GroupKind::OktaGroup)
+            .into_iter()
+            .filter(|&g| !self.groups[g as usize].members.is_empty())
+            .collect();
+        let apps = self.assignable_apps();
+        let (Some(&group), Some(&app)) = (groups.choose(rng), apps.choose(rng)) else {
+            return;
+        };
+        if self
+            .group_apps
+            .iter()
+            .any(|a| a.group == group && a.app == app)
+        {
+            return;
+        }
+        let priority = self.group_apps.iter().filter(|a| a.app == app).count() as u32;
+        self.group_apps.push(crate::graph::GroupApp {
+            group,
+            app,
+            priority,
+            assigned_ms: t,
+        });
+        let actor = self.graph_actor(rng);
+        let target = Target::GroupApp { group, app };
+        self.log_graph(rng, EventKind::GroupAppAssignmentAdd, t, actor, target, out);
+        for user in self.groups[group as usize].members.clone() {
+            if self.link_app(rng, user, app, false) {
+                let target = Target::AppMember { user, app };
+                self.log_graph(
+                    rng,
+                    EventKind::AppMembershipAdd,
+                    t,
+                    Actor::System,
+                    target,
+                    out,
+                );
+            }
+        }
+    }
+
+    /// Unassigns an app from a group, then takes it from the members no other group
+    /// gives it to and who do not hold it individually, each logged.
+    fn unassign_group_app(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
+        if self.group_apps.is_empty() {
+            return;
+        }
+        let i = rng.gen_range(0..self.group_apps.len());
+        let removed = self.group_apps.remove(i);
+        let (group, app) = (removed.group, removed.app);
+        let actor = self.graph_actor(rng);
+        let target = Target::GroupApp { group, app };
+        self.log_graph(
+            rng,
+            EventKind::GroupAppAssignmentRemove,
+            t,
+            actor,
+            target,
+            out,
+        );
+        for user in self.groups[group as usize].members.clone() {
+            let linked = self.users[user as usize]
+                .app_links
+                .iter()
+                .any(|l| l.app == app);
+            if linked
+                && self.groups_granting(user, app).is_empty()
+                && !self.assigned_directly(user, app)
+            {
+                self.unlink_app(user, app, t);
+                let target = Target::AppMember { user, app };
+                self.log_graph(
+                    rng,
+                    EventKind::AppMembershipRemove,
+                    t,
+                    Actor::System,
+                    target,
+                    out,
+                );
+            }
         }
     }
 
@@ -547,5 +641,50 @@ mod tests {
                 EventKind::AppMembershipRemove
             ]
         );
+    }
+
+    #[test]
+    fn a_group_app_assignment_is_logged_with_the_members_assignments_that_follow() {
+        let mut org = Org::generate(&OrgSpec {
+            seed: 11,
+            users: 300,
+            now_ms: NOW,
+        });
+        let before = org.group_apps.len();
+        let mut rng = StdRng::seed_from_u64(3);
+        let mut events = Vec::new();
+        let mut out = DayLog {
+            events: &mut events,
+            user_last: HashMap::new(),
+        };
+        // Draws until one assignment lands (a draw may pick a pair already assigned).
+        while org.group_apps.len() == before {
+            org.assign_group_app(&mut rng, NOW, &mut out);
+        }
+        let ga = org.group_apps[before].clone();
+        assert_eq!(out.events[0].kind, EventKind::GroupAppAssignmentAdd);
+        let mut json = Vec::new();
+        Renderer::new(&org, "https://acme.okta.com").event(&mut json, &out.events[0]);
+        let json: Value = serde_json::from_slice(&json).expect("event JSON");
+        assert_eq!(json["eventType"], "group.application_assignment.add");
+        let types: Vec<&str> = json["target"]
+            .as_array()
+            .map(|t| t.iter().filter_map(|x| x["type"].as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(types, ["AppInstance", "UserGroup"]);
+        // Every member has the app now; each one who gained it has its event.
+        for &u in &org.groups[ga.group as usize].members {
+            assert!(org.users[u as usize]
+                .app_links
+                .iter()
+                .any(|l| l.app == ga.app));
+        }
+        assert!(out.events[1..]
+            .iter()
+            .all(|e| e.kind == EventKind::AppMembershipAdd));
+        let n = out.events.len();
+        org.unassign_group_app(&mut rng, NOW + 1, &mut out);
+        assert_eq!(org.group_apps.len(), before);
+        assert_eq!(out.events[n].kind, EventKind::GroupAppAssignmentRemove);
     }
 }

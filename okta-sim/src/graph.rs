@@ -197,6 +197,8 @@ impl Org {
                 | PrivilegeRevoke
                 | GroupPrivilegeGrant
                 | GroupPrivilegeRevoke
+                | GroupAppAssignmentAdd
+                | GroupAppAssignmentRemove
         );
         let Actor::User(u) = event.actor else {
             return None;

@@ -565,11 +565,13 @@ pub enum EventKind {
     PrivilegeRevoke,
     GroupPrivilegeGrant,
     GroupPrivilegeRevoke,
+    GroupAppAssignmentAdd,
+    GroupAppAssignmentRemove,
 }
 
 impl EventKind {
     /// Every kind, for filter parsing.
-    pub const ALL: [EventKind; 29] = [
+    pub const ALL: [EventKind; 31] = [
         EventKind::SessionStart,
         EventKind::SessionEnd,
         EventKind::PolicyEvaluateSignOn,
@@ -599,6 +601,8 @@ impl EventKind {
         EventKind::PrivilegeRevoke,
         EventKind::GroupPrivilegeGrant,
         EventKind::GroupPrivilegeRevoke,
+        EventKind::GroupAppAssignmentAdd,
+        EventKind::GroupAppAssignmentRemove,
     ];
 
     /// The `eventType`.
@@ -633,6 +637,8 @@ impl EventKind {
             EventKind::PrivilegeRevoke => "user.account.privilege.revoke",
             EventKind::GroupPrivilegeGrant => "group.privilege.grant",
             EventKind::GroupPrivilegeRevoke => "group.privilege.revoke",
+            EventKind::GroupAppAssignmentAdd => "group.application_assignment.add",
+            EventKind::GroupAppAssignmentRemove => "group.application_assignment.remove",
         }
     }
 
@@ -673,6 +679,8 @@ impl EventKind {
             EventKind::PrivilegeRevoke => "Revoke user privilege",
             EventKind::GroupPrivilegeGrant => "Grant group privilege",
             EventKind::GroupPrivilegeRevoke => "Revoke group privilege",
+            EventKind::GroupAppAssignmentAdd => "Add assigned application to group",
+            EventKind::GroupAppAssignmentRemove => "Remove assigned application from group",
         }
     }
 
@@ -707,7 +715,10 @@ impl EventKind {
             EventKind::AppMembershipAdd => "app.generic.provision.assign_user_to_app",
             EventKind::PrivilegeGrant => "core.user.admin_privilege.granted",
             EventKind::PrivilegeRevoke => "core.user.admin_privilege.revoked",
-            EventKind::GroupPrivilegeGrant | EventKind::GroupPrivilegeRevoke => return None,
+            EventKind::GroupPrivilegeGrant
+            | EventKind::GroupPrivilegeRevoke
+            | EventKind::GroupAppAssignmentAdd
+            | EventKind::GroupAppAssignmentRemove => return None,
         })
     }
 }
@@ -793,6 +804,8 @@ pub enum Target {
         group: u16,
         role: crate::graph::RoleRef,
     },
+    /// An app assigned to a group or unassigned from it.
+    GroupApp { group: u16, app: u16 },
 }
 
 impl Target {

@@ -1015,6 +1015,16 @@ impl<'a> Renderer<'a> {
                 ),
                 _ => "/api/v1/apps".to_string(),
             },
+            EventKind::GroupAppAssignmentAdd | EventKind::GroupAppAssignmentRemove => {
+                match event.target {
+                    Target::GroupApp { group, app } => format!(
+                        "/api/v1/apps/{}/groups/{}",
+                        org.apps[app as usize % org.apps.len()].id,
+                        org.groups[group as usize % org.groups.len()].id
+                    ),
+                    _ => "/api/v1/apps".to_string(),
+                }
+            }
             EventKind::GroupPrivilegeGrant | EventKind::GroupPrivilegeRevoke => {
                 match event.target {
                     Target::GroupRole { group, .. } => format!(
@@ -1359,6 +1369,19 @@ impl<'a> Renderer<'a> {
                     display_name: g.name.clone(),
                     detail_entry: None,
                 }]
+            }
+            Target::GroupApp { group, app } => {
+                let g = &org.groups[group as usize % org.groups.len()];
+                vec![
+                    self.app_target(app),
+                    WireTarget {
+                        id: g.id.clone(),
+                        kind: "UserGroup",
+                        alternate_id: "unknown".into(),
+                        display_name: g.name.clone(),
+                        detail_entry: None,
+                    },
+                ]
             }
             Target::Token(t) => {
                 let token = org.api_tokens.get(t as usize)?;
