@@ -15,6 +15,8 @@
 //!   same meaning); `postgres_query` runs `kri query` SQL on it natively.
 //! - [`liveness`] tells whether the holder of a run's lease is still alive; a run's
 //!   lease lasts [`DEFAULT_RUN_LEASE`] unless its heartbeat renews it.
+//! - `rows` is what the backends share below the trait: reading rows into kri's
+//!   types, and the decisions of a commit that do not depend on the database.
 //! - `conformance` is the test suite every backend passes.
 
 use std::collections::BTreeMap;
@@ -36,6 +38,7 @@ mod conformance;
 pub mod liveness;
 pub mod postgres;
 mod postgres_query;
+mod rows;
 pub mod sqlite;
 mod sqlite_query;
 
@@ -540,7 +543,7 @@ pub trait Store: Send + Sync {
     ) -> Result<StoredAlert, StoreError>;
 
     /// Replaces a tenant's `access_path` rows with the paths of its current graph
-    /// ([`crate::graph::access_paths`]), in one transaction. Returns how many rows.
+    /// ([`crate::graph::AccessGraph`]), in one transaction. Returns how many rows.
     async fn rebuild_access_paths(&self, tenant_id: &str) -> Result<usize, StoreError>;
 
     // ---- SQL -----------------------------------------------------------------
