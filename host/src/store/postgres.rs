@@ -28,11 +28,11 @@ use super::postgres_query::{run_query, TenantViews};
 use super::rows::{
     alert_from, check_resealed, definition_from, edge_from, event_from, holder_from,
     kri_point_from, kri_row_from, merge_alert, node_from, now_ms, page_start, paged_event_from,
-    run_from, schedule_from, secret_from, stored_alert_key_from, tenant_from, CoverageRead,
-    CoverageShape, RowView, StatsColumns, Uncovered, ALERT_COLUMNS, ALERT_MERGE_COLUMNS,
-    DEFINITION_COLUMNS, EDGE_COLUMNS, EVENT_COLUMNS, HOLDER_COLUMNS, HOLDER_GONE,
-    KRI_POINT_COLUMNS, NODE_COLUMNS, PAGED_EVENT_COLUMNS, RUN_COLUMNS, SCHEDULE_COLUMNS,
-    SECRET_COLUMNS, TENANT_COLUMNS,
+    run_from, runs_to_take_over, schedule_from, secret_from, stored_alert_key_from, tenant_from,
+    CoverageRead, CoverageShape, RowView, StatsColumns, Uncovered, ALERT_COLUMNS,
+    ALERT_MERGE_COLUMNS, DEFINITION_COLUMNS, EDGE_COLUMNS, EVENT_COLUMNS, HOLDER_COLUMNS,
+    HOLDER_GONE, KRI_POINT_COLUMNS, NODE_COLUMNS, PAGED_EVENT_COLUMNS, RUN_COLUMNS,
+    SCHEDULE_COLUMNS, SECRET_COLUMNS, TENANT_COLUMNS,
 };
 use super::{
     first_seen_ms, AlertStatus, EventFilter, JobClaim, JobSchedule, KriDefinitionRow, KriPoint,
@@ -79,6 +79,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/postgres/0014_run_stream_poll.sql"),
     ),
     (15, include_str!("migrations/postgres/0015_query_role.sql")),
+    (
+        16,
+        include_str!("migrations/postgres/0016_tenants_version.sql"),
+    ),
 ];
 
 /// First key of kri's advisory locks ("kri1"); the second names what is locked.
@@ -1055,15 +1059,7 @@ impl Store for PostgresStore {
                 &[&start.tenant_id, &start.job],
             )
             .await?;
-            for (run_id, holder) in holders {
-                if holder.alive(&here, now) {
-                    return Err(StoreError::RunInProgress {
-                        tenant: start.tenant_id.clone(),
-                        job: start.job.clone(),
-                        run_id,
-                        pid: holder.pid,
-                    });
-                }
+            for run_id in runs_to_take_over(start, holders, &here, now)? {
                 interrupt(&tx, run_id, now).await?;
             }
         }
@@ -1239,15 +1235,6 @@ impl Store for PostgresStore {
 
     async fn edges(&self, tenant_id: &str) -> Result<Vec<StoredEdge>, StoreError> {
         read_edges(&self.client().await?, tenant_id).await
-    }
-
-    async fn events(&self, tenant_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        self.find_events(tenant_id, &EventFilter::default(), limit)
-            .await
-    }
-
-    async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError> {
-        self.find_alerts(tenant_id, None, None).await
     }
 
     async fn find_events(
@@ -1484,6 +1471,14 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(n > 0)
+    }
+
+    async fn tenants_version(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .query_one("SELECT version FROM tenants_version WHERE id = 1", &[])
+            .await?
+            .try_get(0)?)
     }
 
     async fn kri_history(

@@ -18,7 +18,8 @@ use super::liveness::RunHolder;
 use super::{
     current_status, first_seen_ms, format_ms, kri_change, parse_direction, parse_kri_status,
     AlertStatus, EventColumns, JobSchedule, KriDefinitionRow, KriPoint, KriRow, PagedEvent,
-    RunCommit, RunRecord, RunStats, StoredAlert, StoredEdge, StoredEvent, StoredNode, Tenant,
+    RunCommit, RunRecord, RunStart, RunStats, StoredAlert, StoredEdge, StoredEvent, StoredNode,
+    Tenant,
 };
 use crate::error::StoreError;
 use crate::model::{Alert, Edge, EntityRef, Event, GraphCoverage, Node, Severity};
@@ -143,6 +144,30 @@ pub(super) fn holder_from(r: &impl RowView) -> Result<(i64, RunHolder), StoreErr
             lease_until: r.opt_int(4)?,
         },
     ))
+}
+
+/// The runs to mark interrupted before a new run of `start` takes the lease on its
+/// (tenant, job), given the `running` holders of that job: those whose holder is
+/// gone. While a live holder runs the job, [`StoreError::RunInProgress`].
+pub(super) fn runs_to_take_over(
+    start: &RunStart,
+    holders: Vec<(i64, RunHolder)>,
+    here: &str,
+    now_ms: i64,
+) -> Result<Vec<i64>, StoreError> {
+    let mut gone = Vec::new();
+    for (run_id, holder) in holders {
+        if holder.alive(here, now_ms) {
+            return Err(StoreError::RunInProgress {
+                tenant: start.tenant_id.clone(),
+                job: start.job.clone(),
+                run_id,
+                pid: holder.pid,
+            });
+        }
+        gone.push(run_id);
+    }
+    Ok(gone)
 }
 
 /// The columns [`run_from`] reads, in its order.

@@ -32,11 +32,11 @@ use super::liveness::{this_machine, this_process, RunHolder};
 use super::rows::{
     alert_from, check_resealed, definition_from, edge_from, event_from, holder_from,
     kri_point_from, kri_row_from, merge_alert, node_from, now_ms, page_start, paged_event_from,
-    run_from, schedule_from, secret_from, stored_alert_key_from, tenant_from, CoverageRead,
-    CoverageShape, RowView, StatsColumns, Uncovered, ALERT_COLUMNS, ALERT_MERGE_COLUMNS,
-    DEFINITION_COLUMNS, EDGE_COLUMNS, EVENT_COLUMNS, HOLDER_COLUMNS, HOLDER_GONE,
-    KRI_POINT_COLUMNS, NODE_COLUMNS, PAGED_EVENT_COLUMNS, RUN_COLUMNS, SCHEDULE_COLUMNS,
-    SECRET_COLUMNS, TENANT_COLUMNS,
+    run_from, runs_to_take_over, schedule_from, secret_from, stored_alert_key_from, tenant_from,
+    CoverageRead, CoverageShape, RowView, StatsColumns, Uncovered, ALERT_COLUMNS,
+    ALERT_MERGE_COLUMNS, DEFINITION_COLUMNS, EDGE_COLUMNS, EVENT_COLUMNS, HOLDER_COLUMNS,
+    HOLDER_GONE, KRI_POINT_COLUMNS, NODE_COLUMNS, PAGED_EVENT_COLUMNS, RUN_COLUMNS,
+    SCHEDULE_COLUMNS, SECRET_COLUMNS, TENANT_COLUMNS,
 };
 use super::sqlite_query::run_query;
 use super::{
@@ -62,6 +62,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_graph_indexes.sql"),
     include_str!("migrations/0012_run_leases.sql"),
     include_str!("migrations/0014_run_stream_poll.sql"),
+    include_str!("migrations/0016_tenants_version.sql"),
 ];
 
 /// SQLite's `application_id` of a kri database: "kri1".
@@ -802,15 +803,7 @@ fn take_lease(tx: &Transaction<'_>, start: &RunStart) -> Result<(), StoreError> 
         "tenant_id = ?1 AND job = ?2 AND kind = 'run'",
         params![start.tenant_id, start.job],
     )?;
-    for (run_id, holder) in holders {
-        if holder.alive(&here, now) {
-            return Err(StoreError::RunInProgress {
-                tenant: start.tenant_id.clone(),
-                job: start.job.clone(),
-                run_id,
-                pid: holder.pid,
-            });
-        }
+    for run_id in runs_to_take_over(start, holders, &here, now)? {
         tx.execute(
             "UPDATE runs SET status = 'interrupted', error = ?3, finished_at = ?2 WHERE id = ?1",
             params![run_id, now, HOLDER_GONE],
@@ -1294,15 +1287,6 @@ impl Store for SqliteStore {
         self.call(move |conn| read_edges(conn, &id)).await
     }
 
-    async fn events(&self, tenant_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        self.find_events(tenant_id, &EventFilter::default(), limit)
-            .await
-    }
-
-    async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError> {
-        self.find_alerts(tenant_id, None, None).await
-    }
-
     async fn find_events(
         &self,
         tenant_id: &str,
@@ -1655,6 +1639,17 @@ impl Store for SqliteStore {
                 params![run_id, now_ms().saturating_add(lease_ms)],
             )?;
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn tenants_version(&self) -> Result<i64, StoreError> {
+        self.call(|conn| {
+            Ok(conn.query_row(
+                "SELECT version FROM tenants_version WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )?)
         })
         .await
     }
