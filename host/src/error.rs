@@ -56,6 +56,8 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    #[error("the store holds `{word}` in column {column}, which this kri does not know; the database was probably written by a newer kri: upgrade kri")]
+    UnknownStoredWord { column: String, word: String },
     #[error("run {run_id} lost its lease (its heartbeat stopped for longer than the lease, and another process took the job over); its outputs were not committed, the next run does the work again")]
     LeaseLost { run_id: i64 },
 }

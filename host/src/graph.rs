@@ -1,9 +1,9 @@
 //! The identity graph's vocabulary and the access paths derived from it.
 //!
 //! Connectors emit nodes and edges with the kinds named here (`docs/graph.md` is the
-//! reference); [`access_paths`] walks them into the rows of the `access_path` table:
-//! who reaches what, through what. It is pure, so every store backend rebuilds the
-//! table the same way.
+//! reference); [`AccessGraph`] walks them into the rows of the `access_path` table:
+//! who reaches what, through what, one identity at a time. It is pure, so every
+//! store backend rebuilds the table the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,36 +80,130 @@ pub struct AccessPath {
     pub path: Vec<String>,
 }
 
-/// Derives every access path of a tenant's graph, ordered by identity then
-/// resource then path. Edges to nodes that are missing are skipped.
-pub fn access_paths(nodes: &[Node], edges: &[Edge]) -> Vec<AccessPath> {
-    let by_id: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.id.as_str(), n)).collect();
-    let mut out_edges: BTreeMap<(&str, &str), Vec<&Edge>> = BTreeMap::new();
-    for e in edges {
-        if by_id.contains_key(e.from.as_str()) && by_id.contains_key(e.to.as_str()) {
-            out_edges
-                .entry((e.from.as_str(), e.kind.as_str()))
-                .or_default()
-                .push(e);
+/// A tenant's graph indexed for walking its access paths one identity at a time, so
+/// a store writes them out as they come and never holds every path at once.
+pub struct AccessGraph<'g> {
+    by_id: BTreeMap<&'g str, &'g Node>,
+    /// Edges between nodes that exist, by (from, kind).
+    out_edges: BTreeMap<(&'g str, &'g str), Vec<&'g Edge>>,
+    /// The users, and the API tokens that have an owner, by (name, id): the order of
+    /// the rows.
+    identities: Vec<Identity<'g>>,
+}
+
+/// A user, or an API token with the users who own it (whose reach it has).
+struct Identity<'g> {
+    node: &'g Node,
+    owners: Vec<&'g Node>,
+}
+
+impl<'g> AccessGraph<'g> {
+    /// Indexes a graph whose node ids are unique (as a tenant's are). Edges to nodes
+    /// that are missing are skipped.
+    pub fn new(nodes: &'g [Node], edges: &'g [Edge]) -> AccessGraph<'g> {
+        let by_id: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.id.as_str(), n)).collect();
+        let mut out_edges: BTreeMap<(&str, &str), Vec<&Edge>> = BTreeMap::new();
+        for e in edges {
+            if by_id.contains_key(e.from.as_str()) && by_id.contains_key(e.to.as_str()) {
+                out_edges
+                    .entry((e.from.as_str(), e.kind.as_str()))
+                    .or_default()
+                    .push(e);
+            }
         }
+        let mut graph = AccessGraph {
+            by_id,
+            out_edges,
+            identities: Vec::new(),
+        };
+        let users: Vec<&Node> = nodes.iter().filter(|n| n.kind == node_kind::USER).collect();
+        let mut owners: BTreeMap<&str, Identity> = BTreeMap::new();
+        for user in &users {
+            for token in graph.targets(&user.id, edge_kind::OWNS) {
+                if token.kind == node_kind::API_TOKEN {
+                    owners
+                        .entry(token.id.as_str())
+                        .or_insert_with(|| Identity {
+                            node: token,
+                            owners: Vec::new(),
+                        })
+                        .owners
+                        .push(user);
+                }
+            }
+        }
+        let mut identities: Vec<Identity> = users
+            .into_iter()
+            .map(|node| Identity {
+                node,
+                owners: Vec::new(),
+            })
+            .chain(owners.into_values())
+            .collect();
+        identities.sort_by(|a, b| (&a.node.name, &a.node.id).cmp(&(&b.node.name, &b.node.id)));
+        graph.identities = identities;
+        graph
     }
-    let targets = |from: &str, kind: &str| -> Vec<&Node> {
-        out_edges
+
+    /// Every access path, ordered by identity then resource then path, one
+    /// identity's rows at a time.
+    pub fn paths(&self) -> impl Iterator<Item = Vec<AccessPath>> + '_ {
+        self.identities.iter().map(|i| self.paths_of(i))
+    }
+
+    /// The nodes `from` has edges of `kind` to.
+    fn targets(&self, from: &str, kind: &str) -> Vec<&'g Node> {
+        self.out_edges
             .get(&(from, kind))
             .map(|es| {
                 es.iter()
-                    .filter_map(|e| by_id.get(e.to.as_str()).copied())
+                    .filter_map(|e| self.by_id.get(e.to.as_str()).copied())
                     .collect()
             })
             .unwrap_or_default()
-    };
-    let is = |n: &Node, kind: &str| n.kind == kind;
+    }
 
-    let mut rows = Vec::new();
-    for user in nodes.iter().filter(|n| is(n, node_kind::USER)) {
+    /// One identity's rows: a user's reach, or its owners' reach for a token, with
+    /// the number of distinct resources it reaches.
+    fn paths_of(&self, identity: &Identity<'g>) -> Vec<AccessPath> {
+        let mut rows: Vec<AccessPath> = if identity.owners.is_empty() {
+            self.reach(identity.node)
+                .iter()
+                .map(|r| r.row(identity.node, &[]))
+                .collect()
+        } else {
+            identity
+                .owners
+                .iter()
+                .flat_map(|owner| {
+                    self.reach(owner)
+                        .iter()
+                        .map(|r| r.row(identity.node, std::slice::from_ref(&owner.id)))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        };
+        let standing = rows
+            .iter()
+            .map(|r| r.resource_id.as_str())
+            .collect::<BTreeSet<_>>()
+            .len() as i64;
+        for r in &mut rows {
+            r.standing_privileges = standing;
+        }
+        rows.sort_by(|a, b| (&a.resource, &a.path).cmp(&(&b.resource, &b.path)));
+        rows.dedup();
+        rows
+    }
+
+    /// What a user reaches: apps assigned directly, admin roles' scopes, groups, and
+    /// the apps and roles' scopes of those groups.
+    fn reach(&self, user: &'g Node) -> Vec<Reach<'g>> {
+        let is = |n: &Node, kind: &str| n.kind == kind;
         let mut reach: Vec<Reach> = Vec::new();
         // user → app, assigned directly.
-        for e in out_edges
+        for e in self
+            .out_edges
             .get(&(user.id.as_str(), edge_kind::ASSIGNED_TO))
             .into_iter()
             .flatten()
@@ -118,7 +212,11 @@ pub fn access_paths(nodes: &[Node], edges: &[Edge]) -> Vec<AccessPath> {
             if scope.is_some_and(|s| s.eq_ignore_ascii_case("GROUP")) {
                 continue; // the group's own assignment gives this path
             }
-            if let Some(app) = by_id.get(e.to.as_str()).filter(|n| is(n, node_kind::APP)) {
+            if let Some(app) = self
+                .by_id
+                .get(e.to.as_str())
+                .filter(|n| is(n, node_kind::APP))
+            {
                 reach.push(Reach::new(
                     None,
                     "USER",
@@ -129,8 +227,8 @@ pub fn access_paths(nodes: &[Node], edges: &[Edge]) -> Vec<AccessPath> {
             }
         }
         // user → admin role → scope.
-        for role in targets(&user.id, edge_kind::HOLDS_ROLE) {
-            for scope in targets(&role.id, edge_kind::ROLE_SCOPE) {
+        for role in self.targets(&user.id, edge_kind::HOLDS_ROLE) {
+            for scope in self.targets(&role.id, edge_kind::ROLE_SCOPE) {
                 reach.push(Reach::new(
                     None,
                     &role.name,
@@ -140,7 +238,8 @@ pub fn access_paths(nodes: &[Node], edges: &[Edge]) -> Vec<AccessPath> {
                 ));
             }
         }
-        for group in targets(&user.id, edge_kind::MEMBER_OF)
+        for group in self
+            .targets(&user.id, edge_kind::MEMBER_OF)
             .into_iter()
             .filter(|n| is(n, node_kind::GROUP))
         {
@@ -153,7 +252,8 @@ pub fn access_paths(nodes: &[Node], edges: &[Edge]) -> Vec<AccessPath> {
                 vec![],
             ));
             // user → group → app.
-            for app in targets(&group.id, edge_kind::ASSIGNED_TO)
+            for app in self
+                .targets(&group.id, edge_kind::ASSIGNED_TO)
                 .into_iter()
                 .filter(|n| is(n, node_kind::APP))
             {
@@ -166,8 +266,8 @@ pub fn access_paths(nodes: &[Node], edges: &[Edge]) -> Vec<AccessPath> {
                 ));
             }
             // user → group → admin role → scope.
-            for role in targets(&group.id, edge_kind::HOLDS_ROLE) {
-                for scope in targets(&role.id, edge_kind::ROLE_SCOPE) {
+            for role in self.targets(&group.id, edge_kind::HOLDS_ROLE) {
+                for scope in self.targets(&role.id, edge_kind::ROLE_SCOPE) {
                     reach.push(Reach::new(
                         Some(group),
                         &role.name,
@@ -178,40 +278,8 @@ pub fn access_paths(nodes: &[Node], edges: &[Edge]) -> Vec<AccessPath> {
                 }
             }
         }
-        rows.extend(reach.iter().map(|r| r.row(user, &[])));
-        // API token → its owner's reach.
-        for token in targets(&user.id, edge_kind::OWNS)
-            .into_iter()
-            .filter(|n| is(n, node_kind::API_TOKEN))
-        {
-            rows.extend(
-                reach
-                    .iter()
-                    .map(|r| r.row(token, std::slice::from_ref(&user.id))),
-            );
-        }
+        reach
     }
-    // standing_privileges: distinct resources per identity.
-    let mut reached: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for r in &rows {
-        reached
-            .entry(r.identity_id.clone())
-            .or_default()
-            .insert(r.resource_id.clone());
-    }
-    for r in &mut rows {
-        r.standing_privileges = reached.get(&r.identity_id).map_or(0, |s| s.len() as i64);
-    }
-    rows.sort_by(|a, b| {
-        (&a.identity, &a.identity_id, &a.resource, &a.path).cmp(&(
-            &b.identity,
-            &b.identity_id,
-            &b.resource,
-            &b.path,
-        ))
-    });
-    rows.dedup();
-    rows
 }
 
 /// What a user reaches, before it is written out for the user or a token.
@@ -332,7 +400,8 @@ mod tests {
     #[test]
     fn walks_every_kind_of_path() {
         let (nodes, edges) = small_graph();
-        let rows = access_paths(&nodes, &edges);
+        let graph = AccessGraph::new(&nodes, &edges);
+        let rows: Vec<AccessPath> = graph.paths().flatten().collect();
         let summary: Vec<(String, Option<String>, String, String, i64, String)> = rows
             .iter()
             .map(|r| {

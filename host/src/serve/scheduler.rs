@@ -8,6 +8,12 @@
 //!   same (tenant, job) whoever starts it (`kri run-connector`, the API).
 //! - Jobs of one tenant run side by side; at most `max_concurrent` run at once,
 //!   runs started by hand through the API ([`Scheduler::try_slot`]) included.
+//! - A sync first reads the store's tenants version ([`Store::tenants_version`]),
+//!   which moves whenever any process adds, changes or removes a tenant; when it has
+//!   not moved since the last full sync, tenants and schedules are not read again.
+//!   A full sync still runs every `full_sync_every_ms` (a job schedule changed
+//!   outside kri, such as a row deleted by hand, moves no version), and on
+//!   [`Scheduler::request_sync`] (a plugin reloaded: its jobs may have changed).
 //! - Each sync and each claim round is timed (`kri_scheduler_sync_seconds`,
 //!   `kri_scheduler_claim_seconds`, and a debug log line with the figures, which the
 //!   fleet benchmark reads, as it does each started job's delay).
@@ -133,8 +139,12 @@ pub struct SchedulerConfig {
     pub lease_ms: i64,
     /// The most jobs running at once.
     pub max_concurrent: usize,
-    /// How often tenants and their jobs are read again to update the schedules.
+    /// How often the schedules are synced with the tenants: the tenants version is
+    /// read, and tenants and their jobs only when it moved.
     pub sync_every_ms: i64,
+    /// How often tenants and their jobs are read again even when the tenants version
+    /// has not moved.
+    pub full_sync_every_ms: i64,
 }
 
 impl SchedulerConfig {
@@ -144,6 +154,7 @@ impl SchedulerConfig {
             lease_ms: 60_000,
             max_concurrent: 8,
             sync_every_ms: 15_000,
+            full_sync_every_ms: 300_000,
         }
     }
 }
@@ -171,6 +182,9 @@ pub struct Scheduler {
     known: Mutex<HashMap<Key, (i64, Tenant)>>,
     /// When the schedules were last synced; `None` asks for a sync on the next tick.
     last_sync_ms: Mutex<Option<i64>>,
+    /// The last full sync: when it ran and the tenants version it read first; `None`
+    /// asks for a full one.
+    last_full_sync: Mutex<Option<(i64, i64)>>,
     /// Claims being run now.
     held: Arc<Mutex<HashMap<Key, JobClaim>>>,
     tasks: tokio::sync::Mutex<JoinSet<()>>,
@@ -194,6 +208,7 @@ impl Scheduler {
             metrics,
             known: Mutex::new(HashMap::new()),
             last_sync_ms: Mutex::new(None),
+            last_full_sync: Mutex::new(None),
             held: Arc::new(Mutex::new(HashMap::new())),
             tasks: tokio::sync::Mutex::new(JoinSet::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
@@ -214,16 +229,54 @@ impl Scheduler {
     /// Asks for the schedules to be synced on the next tick (a tenant was added or
     /// changed, a plugin reloaded).
     pub fn request_sync(&self) {
+        *self
+            .last_full_sync
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = None;
         *self.last_sync_ms.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Syncs the schedules when the tenants version moved since the last full sync,
+    /// when a full sync is due or was asked for; else only notes the time. Returns
+    /// whether it synced fully.
+    async fn sync(&self) -> Result<bool, StoreError> {
+        let now = self.clock.now_ms();
+        let took = std::time::Instant::now();
+        let version = self.store.tenants_version().await?;
+        let last = *self
+            .last_full_sync
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let unchanged = last.is_some_and(|(at, seen)| {
+            seen == version && now >= at && now - at < self.config.full_sync_every_ms
+        });
+        if !unchanged {
+            self.full_sync(now, version, took).await?;
+            return Ok(true);
+        }
+        *self.last_sync_ms.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+        let took = took.elapsed();
+        self.metrics.scheduler_sync.observe(took.as_secs_f64());
+        tracing::debug!(
+            version,
+            sync_us = took.as_micros() as u64,
+            "schedules unchanged"
+        );
+        Ok(false)
     }
 
     /// Reads every tenant and its jobs and makes sure each (tenant, job) has a
     /// schedule with its interval (the tenant's override, else the manifest's). A
-    /// job whose schedule cannot be read is logged and left out. Returns how many
+    /// job whose schedule cannot be read is logged and left out. `version` is the
+    /// tenants version read before the tenants (a change meanwhile moves it again, so
+    /// the next sync sees it); `took` times the whole sync. Returns how many
     /// schedules there are.
-    pub async fn sync(&self) -> Result<usize, StoreError> {
-        let now = self.clock.now_ms();
-        let took = std::time::Instant::now();
+    async fn full_sync(
+        &self,
+        now: i64,
+        version: i64,
+        took: std::time::Instant,
+    ) -> Result<usize, StoreError> {
         let mut known = HashMap::new();
         for tenant in self.store.tenants().await? {
             let Some(jobs) = self.runner.jobs(&tenant) else {
@@ -255,10 +308,15 @@ impl Scheduler {
         let n = known.len();
         *self.known.lock().unwrap_or_else(|p| p.into_inner()) = known;
         *self.last_sync_ms.lock().unwrap_or_else(|p| p.into_inner()) = Some(now);
+        *self
+            .last_full_sync
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((now, version));
         let took = took.elapsed();
         self.metrics.scheduler_sync.observe(took.as_secs_f64());
         tracing::debug!(
             schedules = n,
+            version,
             sync_us = took.as_micros() as u64,
             "schedules synced"
         );
@@ -554,6 +612,8 @@ mod tests {
         running: Arc<AtomicUsize>,
         /// The most runs at once so far.
         most: AtomicUsize,
+        /// How many times a tenant's jobs were listed (once per tenant per full sync).
+        listed: AtomicUsize,
     }
 
     impl GatedRunner {
@@ -586,6 +646,7 @@ mod tests {
     #[async_trait]
     impl JobRunner for GatedRunner {
         fn jobs(&self, _tenant: &Tenant) -> Option<Vec<(String, String)>> {
+            self.listed.fetch_add(1, Ordering::SeqCst);
             Some(vec![
                 ("inventory".into(), "PT30M".into()),
                 ("logs".into(), "PT1M".into()),
@@ -657,6 +718,7 @@ mod tests {
             started: Mutex::default(),
             running: Arc::default(),
             most: AtomicUsize::new(0),
+            listed: AtomicUsize::new(0),
         });
         let clock = Arc::new(TestClock::new(1_000_000_000));
         let mut config = SchedulerConfig::new("test-host");
@@ -696,6 +758,69 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         n
+    }
+
+    #[tokio::test]
+    async fn tenants_are_read_again_only_when_they_changed_or_a_full_sync_is_due() {
+        let s = setup(&["acme"], 8).await;
+        let listed = || s.runner.listed.load(Ordering::SeqCst);
+        let every = SchedulerConfig::new("x").sync_every_ms;
+        tick(&s).await;
+        assert_eq!(listed(), 1, "the first sync reads every tenant");
+        s.clock.advance(every);
+        tick(&s).await;
+        assert_eq!(listed(), 1, "nothing changed: tenants are not read again");
+
+        // Another process changes a tenant's schedule: the next sync follows it.
+        let schedules = BTreeMap::from([("inventory".to_string(), "PT2H".to_string())]);
+        s.store
+            .set_tenant_schedules("acme", &schedules)
+            .await
+            .expect("schedules");
+        tick(&s).await;
+        assert_eq!(listed(), 1, "a sync waits for its interval");
+        s.clock.advance(every);
+        tick(&s).await;
+        assert_eq!(listed(), 2, "a changed tenant is read");
+        let intervals: Vec<i64> = s
+            .store
+            .schedules()
+            .await
+            .expect("schedules")
+            .iter()
+            .map(|j| j.interval_ms)
+            .collect();
+        assert_eq!(intervals, vec![120 * MINUTE, MINUTE]);
+
+        s.store
+            .add_tenant(
+                &tenant("beta"),
+                &SealedSecret {
+                    nonce: vec![0; 24],
+                    ciphertext: vec![0; 40],
+                    key_id: None,
+                },
+            )
+            .await
+            .expect("add");
+        s.clock.advance(every);
+        tick(&s).await;
+        assert_eq!(listed(), 4, "an added tenant is read, with the others");
+        assert_eq!(s.store.schedules().await.expect("schedules").len(), 4);
+
+        // Unchanged, but the full sync is due.
+        let full = SchedulerConfig::new("x").full_sync_every_ms;
+        s.clock.advance(full - every);
+        tick(&s).await;
+        assert_eq!(listed(), 4, "not yet");
+        s.clock.advance(every);
+        tick(&s).await;
+        assert_eq!(listed(), 6, "read again when a full sync is due");
+
+        // A plugin reloaded: its jobs may have changed.
+        s.scheduler.request_sync();
+        tick(&s).await;
+        assert_eq!(listed(), 8, "read again when asked");
     }
 
     #[tokio::test]

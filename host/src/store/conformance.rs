@@ -56,6 +56,7 @@ pub async fn run_all(store: &dyn Store) {
     a_renewed_run_lease_keeps_the_job(store).await;
     retracted_and_uncovered_graph_rows_leave_with_their_paths(store).await;
     events_have_normalized_columns_from_the_raw_system_log_event(store).await;
+    the_tenants_version_moves_with_every_tenant_change_only(store).await;
 }
 
 /// A tenant for store tests (each backend's own tests use it too).
@@ -1822,4 +1823,58 @@ async fn events_have_normalized_columns_from_the_raw_system_log_event(store: &dy
         .expect("events");
     assert_eq!(listed[0].event.id, "bare");
     assert_eq!(listed[0].columns, EventColumns::default());
+}
+
+/// Scheduler sync (store2): the tenants version moves when a tenant is added, any of
+/// its settings changes, or it is removed; runs, schedules and claims leave it.
+async fn the_tenants_version_moves_with_every_tenant_change_only(store: &dyn Store) {
+    let version = || async { store.tenants_version().await.expect("version") };
+    let mut seen = version().await;
+    let mut moved = |now: i64, what: &str| {
+        assert_ne!(now, seen, "{what} moves the tenants version");
+        seen = now;
+    };
+    add(store, "ver-a").await;
+    moved(version().await, "adding a tenant");
+    let schedules = BTreeMap::from([("logs".to_string(), "PT5M".to_string())]);
+    store
+        .set_tenant_schedules("ver-a", &schedules)
+        .await
+        .expect("schedules");
+    moved(version().await, "a schedule override");
+    store
+        .set_tenant_extra("ver-a", &serde_json::json!({"cap": 3}))
+        .await
+        .expect("extra");
+    moved(version().await, "extra config");
+    store
+        .set_tenant_quotas("ver-a", &BTreeMap::new())
+        .await
+        .expect("quotas");
+    moved(version().await, "quotas");
+
+    let unchanged = version().await;
+    store
+        .ensure_schedule("ver-a", "logs", 300_000, 0)
+        .await
+        .expect("ensure");
+    let claims = store
+        .claim_due_jobs("ver-host", 1, 60_000, 10)
+        .await
+        .expect("claim");
+    for c in &claims {
+        store
+            .finish_job_claim("ver-host", c, 300_000)
+            .await
+            .expect("finish");
+    }
+    commit_kris(store, "ver-a", vec![kri("mfa", 1.0, KriStatus::Ok)]).await;
+    assert_eq!(
+        version().await,
+        unchanged,
+        "schedules, claims and runs leave the tenants version"
+    );
+
+    store.remove_tenant("ver-a").await.expect("remove");
+    moved(version().await, "removing a tenant");
 }

@@ -73,6 +73,12 @@ impl RunHolder {
             _ => owner_alive(self.pid, self.pid_start),
         }
     }
+
+    /// Whether the holder is process `pid` on machine `here` (a row from before
+    /// machines were recorded counts as this machine's).
+    pub fn is_process(&self, pid: i64, here: &str) -> bool {
+        self.pid == pid && self.machine.as_deref().is_none_or(|m| m == here)
+    }
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@
 //!   same meaning); `postgres_query` runs `kri query` SQL on it natively.
 //! - [`liveness`] tells whether the holder of a run's lease is still alive; a run's
 //!   lease lasts [`DEFAULT_RUN_LEASE`] unless its heartbeat renews it.
+//! - `rows` is what the backends share below the trait: reading rows into kri's
+//!   types, and the decisions of a commit that do not depend on the database.
 //! - `conformance` is the test suite every backend passes.
 
 use std::collections::BTreeMap;
@@ -36,6 +38,7 @@ mod conformance;
 pub mod liveness;
 pub mod postgres;
 mod postgres_query;
+mod rows;
 pub mod sqlite;
 mod sqlite_query;
 
@@ -512,9 +515,14 @@ pub trait Store: Send + Sync {
     /// A tenant's graph edges, by (from, to, kind).
     async fn edges(&self, tenant_id: &str) -> Result<Vec<StoredEdge>, StoreError>;
     /// A tenant's newest events, newest first.
-    async fn events(&self, tenant_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    async fn events(&self, tenant_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.find_events(tenant_id, &EventFilter::default(), limit)
+            .await
+    }
     /// A tenant's alerts, oldest first.
-    async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError>;
+    async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError> {
+        self.find_alerts(tenant_id, None, None).await
+    }
 
     /// A tenant's events matching `filter`, newest first, at most `limit`.
     async fn find_events(
@@ -540,7 +548,7 @@ pub trait Store: Send + Sync {
     ) -> Result<StoredAlert, StoreError>;
 
     /// Replaces a tenant's `access_path` rows with the paths of its current graph
-    /// ([`crate::graph::access_paths`]), in one transaction. Returns how many rows.
+    /// ([`crate::graph::AccessGraph`]), in one transaction. Returns how many rows.
     async fn rebuild_access_paths(&self, tenant_id: &str) -> Result<usize, StoreError>;
 
     // ---- SQL -----------------------------------------------------------------
@@ -647,6 +655,13 @@ pub trait Store: Send + Sync {
     /// from now. False when the run is no longer `running` (its lease was lost and
     /// taken over, or it finished): its holder must not commit.
     async fn renew_run_lease(&self, run_id: i64) -> Result<bool, StoreError>;
+
+    // ---- scheduler sync (store2): skip re-reading unchanged tenants ----
+
+    /// A counter that moves whenever any tenant is added, changed or removed, by any
+    /// process sharing the store; `kri serve` re-reads tenants and schedules only
+    /// when it has moved (and now and then for safety).
+    async fn tenants_version(&self) -> Result<i64, StoreError>;
 }
 
 /// When an alert's first evidence happened: `details.first_seen_ms` when the

@@ -15,7 +15,7 @@
 //!   claiming at once skip each other's rows instead of waiting on them.
 //! - Text is ordered with `COLLATE "C"` (byte order), as SQLite orders it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,15 +25,23 @@ use tokio_postgres::{NoTls, Row};
 
 use super::liveness::{this_machine, this_process, RunHolder};
 use super::postgres_query::{run_query, TenantViews};
+use super::rows::{
+    alert_from, check_resealed, definition_from, edge_from, event_from, holder_from,
+    kri_point_from, kri_row_from, merge_alert, node_from, now_ms, page_start, paged_event_from,
+    run_from, runs_to_take_over, schedule_from, secret_from, stored_alert_key_from, tenant_from,
+    CoverageRead, CoverageShape, RowView, StatsColumns, Uncovered, ALERT_COLUMNS,
+    ALERT_MERGE_COLUMNS, DEFINITION_COLUMNS, EDGE_COLUMNS, EVENT_COLUMNS, HOLDER_COLUMNS,
+    HOLDER_GONE, KRI_POINT_COLUMNS, NODE_COLUMNS, PAGED_EVENT_COLUMNS, RUN_COLUMNS,
+    SCHEDULE_COLUMNS, SECRET_COLUMNS, TENANT_COLUMNS,
+};
 use super::{
-    current_status, first_seen_ms, format_ms, kri_change, parse_direction, parse_kri_status,
-    AlertStatus, EventColumns, EventFilter, JobClaim, JobSchedule, KriDefinitionRow, KriPoint,
+    first_seen_ms, AlertStatus, EventFilter, JobClaim, JobSchedule, KriDefinitionRow, KriPoint,
     KriRow, PagedEvent, RunCommit, RunRecord, RunStart, RunStats, Store, StoredAlert, StoredEdge,
     StoredEvent, StoredNode, Tenant, DEFAULT_RUN_LEASE, EVENT_NORMALIZED_COLUMNS,
 };
 use crate::error::StoreError;
-use crate::graph::access_paths;
-use crate::model::{Edge, EntityRef, Event, GraphCoverage, Node, RunKind, RunStatus, Severity};
+use crate::graph::{AccessGraph, AccessPath};
+use crate::model::{Edge, Node, RunKind, RunStatus, Severity};
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
 
@@ -71,6 +79,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("migrations/postgres/0014_run_stream_poll.sql"),
     ),
     (15, include_str!("migrations/postgres/0015_query_role.sql")),
+    (
+        16,
+        include_str!("migrations/postgres/0016_tenants_version.sql"),
+    ),
 ];
 
 /// First key of kri's advisory locks ("kri1"); the second names what is locked.
@@ -81,9 +93,6 @@ const MIGRATION_LOCK: i32 = 0;
 /// Connections a host keeps open at most.
 const POOL_SIZE: usize = 16;
 
-/// What a run left `running` by a holder that is gone is marked with.
-const HOLDER_GONE: &str = "the process running it stopped before it finished";
-
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: Pool,
@@ -93,13 +102,6 @@ pub struct PostgresStore {
     views: TenantViews,
     /// How long a run's lease holds without a heartbeat, in ms.
     run_lease_ms: i64,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// `url` without its password, for messages.
@@ -120,32 +122,69 @@ pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")
 }
 
-/// A stored word of one of the typed enums; an unknown word is an error naming it.
-fn word<T>(row: &Row, idx: usize, parse: impl Fn(&str) -> Option<T>) -> Result<T, StoreError> {
-    let text: String = row.try_get(idx)?;
-    parse(&text).ok_or_else(|| {
-        StoreError::Worker(format!(
-            "unknown stored word `{text}` in column {}",
-            row.columns()[idx].name()
-        ))
-    })
+/// PostgreSQL's row: JSON columns are JSONB values, and the generated event columns
+/// have their own types (a member of another type is NULL there already).
+impl RowView for Row {
+    fn column_name(&self, i: usize) -> String {
+        self.columns()
+            .get(i)
+            .map_or_else(|| i.to_string(), |c| c.name().to_string())
+    }
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn opt_real(&self, i: usize) -> Result<Option<f64>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        Ok(self.try_get(i)?)
+    }
+    fn json_as<T: serde::de::DeserializeOwned>(&self, i: usize) -> Result<Option<T>, StoreError> {
+        Ok(self
+            .try_get::<_, Option<serde_json::Value>>(i)?
+            .and_then(|v| serde_json::from_value(v).ok()))
+    }
+    fn json_text(&self, i: usize) -> Result<String, StoreError> {
+        // JSONB keeps no text: the value is written back as compact JSON, the text
+        // SQLite keeps.
+        Ok(self.try_get::<_, serde_json::Value>(i)?.to_string())
+    }
+    fn loose_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        self.opt_text(i)
+    }
+    fn loose_real(&self, i: usize) -> Result<Option<f64>, StoreError> {
+        self.opt_real(i)
+    }
+    fn loose_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        self.opt_int(i)
+    }
+    fn loose_flag(&self, i: usize) -> Result<Option<bool>, StoreError> {
+        Ok(self.try_get::<_, Option<i32>>(i)?.map(|p| p != 0))
+    }
 }
 
-/// A JSONB column as `T`; a value of another shape reads as `fallback`.
-fn json_or<T: serde::de::DeserializeOwned>(value: serde_json::Value, fallback: T) -> T {
-    serde_json::from_value(value).unwrap_or(fallback)
+/// Reads each row with `decode`.
+fn decode_all<T>(
+    rows: &[Row],
+    decode: impl Fn(&Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(decode).collect()
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
-}
-
-fn unknown_entity() -> EntityRef {
-    EntityRef {
-        id: String::new(),
-        kind: String::new(),
-        name: String::new(),
-    }
 }
 
 impl PostgresStore {
@@ -298,26 +337,13 @@ async fn running_holders(
     let rows = client
         .query(
             &format!(
-                "SELECT id, machine, pid, pid_start, lease_until FROM runs
+                "SELECT {HOLDER_COLUMNS} FROM runs
                  WHERE status = 'running' AND {filter} FOR UPDATE"
             ),
             args,
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            (
-                r.get(0),
-                RunHolder {
-                    machine: r.get(1),
-                    pid: r.get(2),
-                    pid_start: r.get(3),
-                    lease_until: r.get(4),
-                },
-            )
-        })
-        .collect())
+    decode_all(&rows, holder_from)
 }
 
 async fn interrupt(client: &impl GenericClient, run_id: i64, now: i64) -> Result<(), StoreError> {
@@ -336,131 +362,11 @@ async fn mark_interrupted(client: &impl GenericClient) -> Result<(), StoreError>
     let (here, now) = (this_machine(), now_ms());
     let (own, _) = this_process();
     for (id, holder) in running_holders(client, "TRUE", &[]).await? {
-        let mine = holder.pid == own && holder.machine.as_deref().is_none_or(|m| m == here);
-        if !mine && !holder.alive(&here, now) {
+        if !holder.is_process(own, &here) && !holder.alive(&here, now) {
             interrupt(client, id, now).await?;
         }
     }
     Ok(())
-}
-
-const TENANT_COLUMNS: &str =
-    "id, connector, base_url, kris, extra, allow_insecure_local, quotas, created_at, schedules";
-
-fn tenant_from_row(r: &Row) -> Result<Tenant, StoreError> {
-    Ok(Tenant {
-        id: r.try_get(0)?,
-        connector: r.try_get(1)?,
-        base_url: r.try_get(2)?,
-        kris: json_or(r.try_get(3)?, Vec::new()),
-        extra: r.try_get(4)?,
-        allow_insecure_local: r.try_get(5)?,
-        quotas: json_or(r.try_get(6)?, BTreeMap::new()),
-        created_at_ms: r.try_get(7)?,
-        schedules: json_or(r.try_get(8)?, BTreeMap::new()),
-    })
-}
-
-const RUN_COLUMNS: &str =
-    "id, tenant_id, connector, job, kind, status, error, started_at, finished_at, duration_ms,
-     requests, responses_429, bytes, rows_written, rows_skipped, note,
-     stream_pages, stream_events, stream_lag_ms";
-
-fn run_from_row(r: &Row) -> Result<RunRecord, StoreError> {
-    Ok(RunRecord {
-        id: r.try_get(0)?,
-        tenant_id: r.try_get(1)?,
-        connector: r.try_get(2)?,
-        job: r.try_get(3)?,
-        kind: word(r, 4, |w| w.parse::<RunKind>().ok())?,
-        status: word(r, 5, |w| w.parse::<RunStatus>().ok())?,
-        error: r.try_get(6)?,
-        started_at: format_ms(r.try_get(7)?),
-        finished_at: r.try_get::<_, Option<i64>>(8)?.map(format_ms),
-        duration_ms: r.try_get(9)?,
-        requests: r.try_get::<_, i64>(10)? as u64,
-        responses_429: r.try_get::<_, i64>(11)? as u64,
-        bytes: r.try_get::<_, i64>(12)? as u64,
-        rows_written: r.try_get::<_, i64>(13)? as u64,
-        rows_skipped: r.try_get::<_, i64>(14)? as u64,
-        note: r.try_get(15)?,
-        stream_pages: r.try_get::<_, Option<i64>>(16)?.map(|n| n as u64),
-        stream_events: r.try_get::<_, Option<i64>>(17)?.map(|n| n as u64),
-        stream_lag_ms: r.try_get(18)?,
-    })
-}
-
-/// The columns [`alert_from_row`] reads, in its order.
-const ALERT_COLUMNS: &str =
-    "id, detection, severity, title, dedupe_key, entity, evidence, first_seen, last_seen, details, status";
-
-fn alert_from_row(r: &Row) -> Result<StoredAlert, StoreError> {
-    Ok(StoredAlert {
-        id: r.try_get(0)?,
-        detection: r.try_get(1)?,
-        severity: word(r, 2, |w| w.parse().ok())?,
-        title: r.try_get(3)?,
-        dedupe_key: r.try_get(4)?,
-        entity: json_or(r.try_get(5)?, unknown_entity()),
-        evidence: json_or(r.try_get(6)?, Vec::new()),
-        first_seen_ms: r.try_get(7)?,
-        last_seen_ms: r.try_get(8)?,
-        details: r.try_get(9)?,
-        status: word(r, 10, AlertStatus::parse)?,
-    })
-}
-
-/// The columns [`event_from_row`] reads before the normalized ones
-/// ([`EVENT_NORMALIZED_COLUMNS`]), in its order.
-const EVENT_COLUMNS: &str = "uuid, published, event_type, actor, targets, outcome, raw, run_id";
-
-fn event_from_row(r: &Row) -> Result<StoredEvent, StoreError> {
-    Ok(StoredEvent {
-        event: Event {
-            id: r.try_get(0)?,
-            time_ms: r.try_get(1)?,
-            event_type: r.try_get(2)?,
-            actor: json_or(r.try_get(3)?, unknown_entity()),
-            targets: json_or(r.try_get(4)?, Vec::new()),
-            outcome: r
-                .try_get::<_, Option<serde_json::Value>>(5)?
-                .and_then(|o| serde_json::from_value(o).ok()),
-            raw: r.try_get(6)?,
-        },
-        run_id: r.try_get(7)?,
-        columns: EventColumns {
-            display_message: r.try_get(8)?,
-            severity: r.try_get(9)?,
-            outcome_result: r.try_get(10)?,
-            outcome_reason: r.try_get(11)?,
-            actor_id: r.try_get(12)?,
-            actor_alternate_id: r.try_get(13)?,
-            actor_type: r.try_get(14)?,
-            client_ip: r.try_get(15)?,
-            geo_city: r.try_get(16)?,
-            geo_country: r.try_get(17)?,
-            geo_lat: r.try_get(18)?,
-            geo_lon: r.try_get(19)?,
-            asn: r.try_get(20)?,
-            is_proxy: r.try_get::<_, Option<i32>>(21)?.map(|p| p != 0),
-            external_session_id: r.try_get(22)?,
-            root_session_id: r.try_get(23)?,
-            user_agent: r.try_get(24)?,
-            debug_data: r.try_get(25)?,
-        },
-    })
-}
-
-fn schedule_from_row(r: &Row) -> Result<JobSchedule, StoreError> {
-    Ok(JobSchedule {
-        tenant_id: r.try_get(0)?,
-        job: r.try_get(1)?,
-        interval_ms: r.try_get(2)?,
-        next_due_ms: r.try_get(3)?,
-        lease_owner: r.try_get(4)?,
-        lease_until_ms: r.try_get(5)?,
-        fence: r.try_get(6)?,
-    })
 }
 
 async fn read_nodes(
@@ -469,27 +375,13 @@ async fn read_nodes(
 ) -> Result<Vec<StoredNode>, StoreError> {
     let rows = client
         .query(
-            "SELECT id, kind, sub_kind, name, labels, properties, first_seen, last_seen
-             FROM nodes WHERE tenant_id = $1 ORDER BY id COLLATE \"C\"",
+            &format!(
+                "SELECT {NODE_COLUMNS} FROM nodes WHERE tenant_id = $1 ORDER BY id COLLATE \"C\""
+            ),
             &[&tenant_id],
         )
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(StoredNode {
-                node: Node {
-                    id: r.try_get(0)?,
-                    kind: r.try_get(1)?,
-                    sub_kind: r.try_get(2)?,
-                    name: r.try_get(3)?,
-                    labels: json_or(r.try_get(4)?, BTreeMap::new()),
-                    properties: r.try_get(5)?,
-                },
-                first_seen_ms: r.try_get(6)?,
-                last_seen_ms: r.try_get(7)?,
-            })
-        })
-        .collect()
+    decode_all(&rows, node_from)
 }
 
 async fn read_edges(
@@ -498,26 +390,14 @@ async fn read_edges(
 ) -> Result<Vec<StoredEdge>, StoreError> {
     let rows = client
         .query(
-            "SELECT from_id, to_id, kind, properties, first_seen, last_seen
-             FROM edges WHERE tenant_id = $1
-             ORDER BY from_id COLLATE \"C\", to_id COLLATE \"C\", kind COLLATE \"C\"",
+            &format!(
+                "SELECT {EDGE_COLUMNS} FROM edges WHERE tenant_id = $1
+                 ORDER BY from_id COLLATE \"C\", to_id COLLATE \"C\", kind COLLATE \"C\""
+            ),
             &[&tenant_id],
         )
         .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(StoredEdge {
-                edge: Edge {
-                    from: r.try_get(0)?,
-                    to: r.try_get(1)?,
-                    kind: r.try_get(2)?,
-                    properties: r.try_get(3)?,
-                },
-                first_seen_ms: r.try_get(4)?,
-                last_seen_ms: r.try_get(5)?,
-            })
-        })
-        .collect()
+    decode_all(&rows, edge_from)
 }
 
 /// One statement parameter.
@@ -722,64 +602,38 @@ async fn remove_uncovered(
     if c.graph.coverage.is_empty() {
         return Ok(());
     }
-    let emitted_nodes: HashSet<&str> = c.nodes.iter().map(|n| n.id.as_str()).collect();
-    let emitted_edges: HashSet<(&str, &str, &str)> = c
-        .edges
-        .iter()
-        .map(|e| (e.from.as_str(), e.to.as_str(), e.kind.as_str()))
-        .collect();
-    let mut gone_nodes: Vec<String> = Vec::new();
-    let mut gone_edges: Vec<(String, String, String)> = Vec::new();
+    let mut gone = Uncovered::new(c);
     for part in &c.graph.coverage {
-        let edges = match part {
-            GraphCoverage::NodeKind(kind) => {
-                let rows = tx
-                    .query(
-                        "SELECT id FROM nodes WHERE tenant_id = $1 AND kind = $2",
-                        &[&c.tenant_id, kind],
-                    )
-                    .await?;
-                for r in &rows {
-                    let id: String = r.try_get(0)?;
-                    if !emitted_nodes.contains(id.as_str()) {
-                        gone_nodes.push(id);
-                    }
-                }
-                continue;
+        let read = CoverageRead::of(part);
+        let sql = match read.shape {
+            CoverageShape::NodesOfKind => "SELECT id FROM nodes WHERE tenant_id = $1 AND kind = $2",
+            CoverageShape::EdgesOfKind => {
+                "SELECT from_id, to_id, kind FROM edges WHERE tenant_id = $1 AND kind = $2"
             }
-            GraphCoverage::EdgeKind(kind) => {
-                tx.query(
-                    "SELECT from_id, to_id, kind FROM edges WHERE tenant_id = $1 AND kind = $2",
-                    &[&c.tenant_id, kind],
-                )
-                .await?
+            CoverageShape::EdgesFrom => {
+                "SELECT from_id, to_id, kind FROM edges
+                 WHERE tenant_id = $1 AND from_id = $2 AND kind = $3"
             }
-            GraphCoverage::EdgesFrom { node, kind } => {
-                tx.query(
-                    "SELECT from_id, to_id, kind FROM edges
-                     WHERE tenant_id = $1 AND from_id = $2 AND kind = $3",
-                    &[&c.tenant_id, node, kind],
-                )
-                .await?
-            }
-            GraphCoverage::EdgesTo { node, kind } => {
-                tx.query(
-                    "SELECT from_id, to_id, kind FROM edges
-                     WHERE tenant_id = $1 AND to_id = $2 AND kind = $3",
-                    &[&c.tenant_id, node, kind],
-                )
-                .await?
+            CoverageShape::EdgesTo => {
+                "SELECT from_id, to_id, kind FROM edges
+                 WHERE tenant_id = $1 AND to_id = $2 AND kind = $3"
             }
         };
-        for r in &edges {
-            gone_edges.push((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?));
+        let rows = match read.node {
+            Some(node) => tx.query(sql, &[&c.tenant_id, &node, &read.kind]).await?,
+            None => tx.query(sql, &[&c.tenant_id, &read.kind]).await?,
+        };
+        for r in &rows {
+            if read.shape == CoverageShape::NodesOfKind {
+                gone.node(r.try_get(0)?);
+            } else {
+                gone.edge(r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            }
         }
     }
-    let rows: Vec<Vec<Param>> = gone_edges
+    let rows: Vec<Vec<Param>> = gone
+        .edges
         .iter()
-        .filter(|(from, to, kind)| {
-            !emitted_edges.contains(&(from.as_str(), to.as_str(), kind.as_str()))
-        })
         .map(|(from, to, kind)| -> Vec<Param> { vec![&c.tenant_id as Param, from, to, kind] })
         .collect();
     execute_each(
@@ -788,7 +642,7 @@ async fn remove_uncovered(
         &rows,
     )
     .await?;
-    for id in &gone_nodes {
+    for id in &gone.nodes {
         tx.execute(
             "DELETE FROM edges WHERE tenant_id = $1 AND (from_id = $2 OR to_id = $2)",
             &[&c.tenant_id, id],
@@ -826,12 +680,35 @@ async fn rebuild_paths(
         .into_iter()
         .map(|e| e.edge)
         .collect();
-    let rows = access_paths(&nodes, &edges);
     tx.execute(
         "DELETE FROM access_path WHERE tenant_id = $1",
         &[&tenant_id],
     )
     .await?;
+    let mut count = 0;
+    let mut batch: Vec<AccessPath> = Vec::new();
+    for rows in AccessGraph::new(&nodes, &edges).paths() {
+        count += rows.len();
+        batch.extend(rows);
+        if batch.len() >= PATH_BATCH {
+            insert_paths(tx, tenant_id, &batch).await?;
+            batch.clear();
+        }
+    }
+    insert_paths(tx, tenant_id, &batch).await?;
+    Ok(count)
+}
+
+/// How many access paths are inserted together while a rebuild walks the graph:
+/// enough to keep the connection's pipeline full, few enough that memory stays small.
+const PATH_BATCH: usize = 2_000;
+
+/// Inserts a batch of a tenant's access paths.
+async fn insert_paths(
+    tx: &deadpool_postgres::Transaction<'_>,
+    tenant_id: &str,
+    rows: &[AccessPath],
+) -> Result<(), StoreError> {
     let json: Vec<[serde_json::Value; 3]> = rows
         .iter()
         .map(|r| {
@@ -872,8 +749,7 @@ async fn rebuild_paths(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         &params,
     )
-    .await?;
-    Ok(rows.len())
+    .await
 }
 
 /// An alert whose dedupe key the tenant has merges its evidence into that alert;
@@ -882,40 +758,30 @@ async fn upsert_alerts(
     tx: &deadpool_postgres::Transaction<'_>,
     c: &RunCommit,
 ) -> Result<(), StoreError> {
+    let existing = format!(
+        "SELECT {ALERT_MERGE_COLUMNS} FROM alerts WHERE tenant_id = $1 AND dedupe_key = $2 FOR UPDATE"
+    );
     for a in &c.alerts {
         let found = tx
-            .query_opt(
-                "SELECT id, evidence, first_seen, last_seen, severity FROM alerts
-                 WHERE tenant_id = $1 AND dedupe_key = $2 FOR UPDATE",
-                &[&c.tenant_id, &a.dedupe_key],
-            )
-            .await?;
+            .query_opt(&existing, &[&c.tenant_id, &a.dedupe_key])
+            .await?
+            .map(|r| stored_alert_key_from(&r))
+            .transpose()?;
         match found {
-            Some(row) => {
-                let id: i64 = row.try_get(0)?;
-                let mut merged: Vec<String> = json_or(row.try_get(1)?, Vec::new());
-                let first_seen: i64 = row.try_get(2)?;
-                let last_seen: i64 = row.try_get(3)?;
-                let severity: String = row.try_get(4)?;
-                for e in &a.evidence {
-                    if !merged.contains(e) {
-                        merged.push(e.clone());
-                    }
-                }
+            Some(stored) => {
+                let id = stored.id;
+                let merged = merge_alert(stored, a);
                 tx.execute(
                     "UPDATE alerts SET evidence = $2, first_seen = $3, last_seen = $4 WHERE id = $1",
                     &[
                         &id,
-                        &to_json(&merged),
-                        &first_seen.min(first_seen_ms(a)),
-                        &last_seen.max(a.seen_ms),
+                        &to_json(&merged.evidence),
+                        &merged.first_seen_ms,
+                        &merged.last_seen_ms,
                     ],
                 )
                 .await?;
-                // The same incident at a higher severity takes that severity, with
-                // its title and details.
-                let stored: Option<Severity> = severity.parse().ok();
-                if stored.is_none_or(|s| a.severity > s) {
+                if merged.raise {
                     tx.execute(
                         "UPDATE alerts SET severity = $2, title = $3, details = $4 WHERE id = $1",
                         &[&id, &a.severity.as_str(), &a.title, &a.details],
@@ -995,7 +861,7 @@ impl Store for PostgresStore {
             )
             .await?
             .ok_or_else(|| StoreError::UnknownTenant(id.to_string()))?;
-        tenant_from_row(&row)
+        tenant_from(&row)
     }
 
     async fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
@@ -1007,7 +873,7 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(tenant_from_row)
+            .map(tenant_from)
             .collect()
     }
 
@@ -1092,16 +958,12 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT nonce, ciphertext, key_id FROM secrets WHERE tenant_id = $1",
+                &format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE tenant_id = $1"),
                 &[&tenant_id],
             )
             .await?
             .ok_or_else(|| StoreError::UnknownTenant(tenant_id.to_string()))?;
-        Ok(SealedSecret {
-            nonce: row.try_get(0)?,
-            ciphertext: row.try_get(1)?,
-            key_id: row.try_get(2)?,
-        })
+        secret_from(&row)
     }
 
     async fn sealed_secrets(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
@@ -1149,23 +1011,14 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT slug, name, unit, direction, warn, breach FROM kri_definitions
-                 WHERE tenant_id = $1 ORDER BY slug COLLATE \"C\"",
+                &format!(
+                    "SELECT {DEFINITION_COLUMNS} FROM kri_definitions
+                     WHERE tenant_id = $1 ORDER BY slug COLLATE \"C\""
+                ),
                 &[&tenant_id],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(KriDefinitionRow {
-                    slug: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    unit: r.try_get(2)?,
-                    direction: word(r, 3, parse_direction)?,
-                    warn: r.try_get(4)?,
-                    breach: r.try_get(5)?,
-                })
-            })
-            .collect()
+        decode_all(&rows, definition_from)
     }
 
     async fn set_thresholds(
@@ -1206,15 +1059,7 @@ impl Store for PostgresStore {
                 &[&start.tenant_id, &start.job],
             )
             .await?;
-            for (run_id, holder) in holders {
-                if holder.alive(&here, now) {
-                    return Err(StoreError::RunInProgress {
-                        tenant: start.tenant_id.clone(),
-                        job: start.job.clone(),
-                        run_id,
-                        pid: holder.pid,
-                    });
-                }
+            for run_id in runs_to_take_over(start, holders, &here, now)? {
                 interrupt(&tx, run_id, now).await?;
             }
         }
@@ -1267,7 +1112,7 @@ impl Store for PostgresStore {
         }
         let now = now_ms();
         write_outputs(&tx, &commit, now).await?;
-        let s = &commit.stats;
+        let s = StatsColumns::from(&commit.stats);
         tx.execute(
             "UPDATE runs SET status = 'succeeded', finished_at = $2, duration_ms = $2 - started_at, requests = $3,
                  responses_429 = $4, bytes = $5, rows_written = $6, rows_skipped = $7, note = $8,
@@ -1275,15 +1120,15 @@ impl Store for PostgresStore {
             &[
                 &commit.run_id,
                 &now,
-                &(s.requests as i64),
-                &(s.responses_429 as i64),
-                &(s.bytes as i64),
-                &(s.rows_written as i64),
-                &(s.rows_skipped as i64),
-                &s.note,
-                &s.stream.map(|p| p.pages as i64),
-                &s.stream.map(|p| p.events as i64),
-                &s.stream.and_then(|p| p.lag_ms),
+                &s.requests,
+                &s.responses_429,
+                &s.bytes,
+                &s.rows_written,
+                &s.rows_skipped,
+                &commit.stats.note,
+                &s.stream_pages,
+                &s.stream_events,
+                &s.stream_lag_ms,
             ],
         )
         .await?;
@@ -1293,6 +1138,7 @@ impl Store for PostgresStore {
 
     async fn fail_run(&self, run_id: i64, error: &str, stats: &RunStats) -> Result<(), StoreError> {
         let client = self.client().await?;
+        let s = StatsColumns::from(stats);
         client
             .execute(
                 "UPDATE runs SET status = 'failed', error = $2, finished_at = $3, duration_ms = $3 - started_at,
@@ -1303,14 +1149,14 @@ impl Store for PostgresStore {
                     &run_id,
                     &error,
                     &now_ms(),
-                    &(stats.requests as i64),
-                    &(stats.responses_429 as i64),
-                    &(stats.bytes as i64),
-                    &(stats.rows_skipped as i64),
+                    &s.requests,
+                    &s.responses_429,
+                    &s.bytes,
+                    &s.rows_skipped,
                     &stats.note,
-                    &stats.stream.map(|p| p.pages as i64),
-                    &stats.stream.map(|p| p.events as i64),
-                    &stats.stream.and_then(|p| p.lag_ms),
+                    &s.stream_pages,
+                    &s.stream_events,
+                    &s.stream_lag_ms,
                 ],
             )
             .await?;
@@ -1340,7 +1186,7 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(run_from_row)
+            .map(run_from)
             .collect()
     }
 
@@ -1363,36 +1209,7 @@ impl Store for PostgresStore {
                 &[&tenant_id],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                let value: Option<f64> = r.try_get(3)?;
-                let previous: Option<f64> = r.try_get(13)?;
-                let warn: Option<f64> = r.try_get(9)?;
-                let breach: Option<f64> = r.try_get(10)?;
-                let stored = word(r, 4, parse_kri_status)?;
-                let direction = r
-                    .try_get::<_, Option<String>>(14)?
-                    .as_deref()
-                    .and_then(parse_direction);
-                Ok(KriRow {
-                    slug: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    unit: r.try_get(2)?,
-                    value,
-                    status: current_status(stored, direction, value, warn, breach),
-                    numerator: r.try_get(5)?,
-                    denominator: r.try_get(6)?,
-                    details: r.try_get(7)?,
-                    reason: r.try_get(8)?,
-                    warn,
-                    breach,
-                    run_id: r.try_get(11)?,
-                    computed_at: format_ms(r.try_get(12)?),
-                    previous_value: previous,
-                    change: kri_change(value, previous),
-                })
-            })
-            .collect()
+        decode_all(&rows, kri_row_from)
     }
 
     async fn load_state(
@@ -1418,15 +1235,6 @@ impl Store for PostgresStore {
 
     async fn edges(&self, tenant_id: &str) -> Result<Vec<StoredEdge>, StoreError> {
         read_edges(&self.client().await?, tenant_id).await
-    }
-
-    async fn events(&self, tenant_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        self.find_events(tenant_id, &EventFilter::default(), limit)
-            .await
-    }
-
-    async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError> {
-        self.find_alerts(tenant_id, None, None).await
     }
 
     async fn find_events(
@@ -1455,7 +1263,7 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(event_from_row)
+            .map(event_from)
             .collect()
     }
 
@@ -1481,7 +1289,7 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(alert_from_row)
+            .map(alert_from)
             .collect()
     }
 
@@ -1498,7 +1306,7 @@ impl Store for PostgresStore {
             )
             .await?
             .ok_or(StoreError::UnknownAlert(alert_id))?;
-        alert_from_row(&row)
+        alert_from(&row)
     }
 
     async fn rebuild_access_paths(&self, tenant_id: &str) -> Result<usize, StoreError> {
@@ -1553,13 +1361,15 @@ impl Store for PostgresStore {
         let client = self.client().await?;
         client
             .query(
-                "SELECT tenant_id, job, interval_ms, next_due_ms, lease_owner, lease_until_ms, fence
-                 FROM job_schedules ORDER BY tenant_id COLLATE \"C\", job COLLATE \"C\"",
+                &format!(
+                    "SELECT {SCHEDULE_COLUMNS} FROM job_schedules
+                     ORDER BY tenant_id COLLATE \"C\", job COLLATE \"C\""
+                ),
                 &[],
             )
             .await?
             .iter()
-            .map(schedule_from_row)
+            .map(schedule_from)
             .collect()
     }
 
@@ -1663,6 +1473,14 @@ impl Store for PostgresStore {
         Ok(n > 0)
     }
 
+    async fn tenants_version(&self) -> Result<i64, StoreError> {
+        let client = self.client().await?;
+        Ok(client
+            .query_one("SELECT version FROM tenants_version WHERE id = 1", &[])
+            .await?
+            .try_get(0)?)
+    }
+
     async fn kri_history(
         &self,
         tenant_id: &str,
@@ -1673,22 +1491,16 @@ impl Store for PostgresStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         client
             .query(
-                "SELECT slug, value, status, run_id, computed_at FROM kri_values
-                 WHERE tenant_id = $1 AND ($2::TEXT IS NULL OR slug = $2)
-                 ORDER BY run_id DESC, slug COLLATE \"C\" LIMIT $3",
+                &format!(
+                    "SELECT {KRI_POINT_COLUMNS} FROM kri_values
+                     WHERE tenant_id = $1 AND ($2::TEXT IS NULL OR slug = $2)
+                     ORDER BY run_id DESC, slug COLLATE \"C\" LIMIT $3"
+                ),
                 &[&tenant_id, &slug, &limit],
             )
             .await?
             .iter()
-            .map(|r| {
-                Ok(KriPoint {
-                    slug: r.try_get(0)?,
-                    value: r.try_get(1)?,
-                    status: word(r, 2, parse_kri_status)?,
-                    run_id: r.try_get(3)?,
-                    computed_at_ms: r.try_get(4)?,
-                })
-            })
+            .map(kri_point_from)
             .collect()
     }
 
@@ -1720,40 +1532,22 @@ impl Store for PostgresStore {
         from: Option<(i64, String)>,
         limit: usize,
     ) -> Result<Vec<PagedEvent>, StoreError> {
-        // The lowest time a row of this page can have (inclusive): after the window's
-        // start, or the previous page's last time (ties broken by id).
-        let (low_ms, from_id) = match from {
-            Some((ms, id)) => (ms.max(after_ms.saturating_add(1)), Some(id)),
-            None => (after_ms.saturating_add(1), None),
-        };
+        let (low_ms, from_id) = page_start(after_ms, from);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.client().await?;
         client
             .query(
-                "SELECT uuid, published, event_type, actor, targets, outcome, raw
-                 FROM events WHERE tenant_id = $1 AND published >= $2 AND published <= $3
-                     AND ($4::TEXT IS NULL OR published > $2 OR uuid COLLATE \"C\" > $4)
-                 ORDER BY published, uuid COLLATE \"C\" LIMIT $5",
+                &format!(
+                    "SELECT {PAGED_EVENT_COLUMNS}
+                     FROM events WHERE tenant_id = $1 AND published >= $2 AND published <= $3
+                         AND ($4::TEXT IS NULL OR published > $2 OR uuid COLLATE \"C\" > $4)
+                     ORDER BY published, uuid COLLATE \"C\" LIMIT $5"
+                ),
                 &[&tenant_id, &low_ms, &until_ms, &from_id, &limit],
             )
             .await?
             .iter()
-            .map(|r| {
-                // JSONB keeps no text: the raw event is written back as compact JSON,
-                // the text SQLite keeps.
-                let raw: serde_json::Value = r.try_get(6)?;
-                Ok(PagedEvent {
-                    id: r.try_get(0)?,
-                    time_ms: r.try_get(1)?,
-                    event_type: r.try_get(2)?,
-                    actor: json_or(r.try_get(3)?, unknown_entity()),
-                    targets: json_or(r.try_get(4)?, Vec::new()),
-                    outcome: r
-                        .try_get::<_, Option<serde_json::Value>>(5)?
-                        .and_then(|o| serde_json::from_value(o).ok()),
-                    raw: raw.to_string(),
-                })
-            })
+            .map(paged_event_from)
             .collect()
     }
 
@@ -1771,11 +1565,7 @@ impl Store for PostgresStore {
             .iter()
             .map(|r| r.try_get(0))
             .collect::<Result<_, _>>()?;
-        let mut given: Vec<&str> = resealed.iter().map(|(t, _)| t.as_str()).collect();
-        given.sort_unstable();
-        if given != stored {
-            return Err(StoreError::SecretsChanged);
-        }
+        check_resealed(&stored, resealed)?;
         let rows: Vec<Vec<Param>> = resealed
             .iter()
             .map(|(id, secret)| -> Vec<Param> {

@@ -15,7 +15,7 @@
 //!   goes to `kri.db-failed-runs` (JSON lines): reads show it at once, and the next
 //!   write applies it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,18 +29,24 @@ use rusqlite::{
 use serde::{Deserialize, Serialize};
 
 use super::liveness::{this_machine, this_process, RunHolder};
+use super::rows::{
+    alert_from, check_resealed, definition_from, edge_from, event_from, holder_from,
+    kri_point_from, kri_row_from, merge_alert, node_from, now_ms, page_start, paged_event_from,
+    run_from, runs_to_take_over, schedule_from, secret_from, stored_alert_key_from, tenant_from,
+    CoverageRead, CoverageShape, RowView, StatsColumns, Uncovered, ALERT_COLUMNS,
+    ALERT_MERGE_COLUMNS, DEFINITION_COLUMNS, EDGE_COLUMNS, EVENT_COLUMNS, HOLDER_COLUMNS,
+    HOLDER_GONE, KRI_POINT_COLUMNS, NODE_COLUMNS, PAGED_EVENT_COLUMNS, RUN_COLUMNS,
+    SCHEDULE_COLUMNS, SECRET_COLUMNS, TENANT_COLUMNS,
+};
 use super::sqlite_query::run_query;
 use super::{
-    current_status, first_seen_ms, format_ms, kri_change, parse_direction, parse_kri_status,
-    AlertStatus, EventColumns, EventFilter, JobClaim, JobSchedule, KriDefinitionRow, KriPoint,
-    KriRow, PagedEvent, RunCommit, RunRecord, RunStart, RunStats, Store, StoredAlert, StoredEdge,
-    StoredEvent, StoredNode, Tenant, DEFAULT_RUN_LEASE, EVENT_NORMALIZED_COLUMNS,
+    first_seen_ms, format_ms, AlertStatus, EventFilter, JobClaim, JobSchedule, KriDefinitionRow,
+    KriPoint, KriRow, PagedEvent, RunCommit, RunRecord, RunStart, RunStats, Store, StoredAlert,
+    StoredEdge, StoredEvent, StoredNode, Tenant, DEFAULT_RUN_LEASE, EVENT_NORMALIZED_COLUMNS,
 };
 use crate::error::StoreError;
-use crate::graph::access_paths;
-use crate::model::{
-    Direction, Edge, EntityRef, Event, GraphCoverage, Node, RunKind, RunStatus, Severity,
-};
+use crate::graph::AccessGraph;
+use crate::model::{Edge, Node, RunKind, RunStatus, Severity};
 use crate::query::{QueryLimits, QueryRows, ReadQuery};
 use crate::secrets::SealedSecret;
 
@@ -56,6 +62,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0010_graph_indexes.sql"),
     include_str!("migrations/0012_run_leases.sql"),
     include_str!("migrations/0014_run_stream_poll.sql"),
+    include_str!("migrations/0016_tenants_version.sql"),
 ];
 
 /// SQLite's `application_id` of a kri database: "kri1".
@@ -137,7 +144,7 @@ impl PendingFailures {
 }
 
 fn record_failure(conn: &Connection, f: &PendingFailure) -> Result<(), StoreError> {
-    let s = &f.stats;
+    let s = StatsColumns::from(&f.stats);
     conn.execute(
         "UPDATE runs SET status = 'failed', error = ?2, finished_at = ?3, duration_ms = ?3 - started_at,
              requests = ?4, responses_429 = ?5, bytes = ?6, rows_written = 0, rows_skipped = ?7, note = ?8,
@@ -147,14 +154,14 @@ fn record_failure(conn: &Connection, f: &PendingFailure) -> Result<(), StoreErro
             f.run_id,
             f.error,
             f.finished_at,
-            s.requests as i64,
-            s.responses_429 as i64,
-            s.bytes as i64,
-            s.rows_skipped as i64,
-            s.note,
-            s.stream.map(|p| p.pages as i64),
-            s.stream.map(|p| p.events as i64),
-            s.stream.and_then(|p| p.lag_ms),
+            s.requests,
+            s.responses_429,
+            s.bytes,
+            s.rows_skipped,
+            f.stats.note,
+            s.stream_pages,
+            s.stream_events,
+            s.stream_lag_ms,
         ],
     )?;
     Ok(())
@@ -169,29 +176,98 @@ fn is_locked(e: &StoreError) -> bool {
     )
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+/// SQLite's row: JSON is stored as text, and `json_extract` gives each generated
+/// event column the type the raw member has.
+impl RowView for Row<'_> {
+    fn column_name(&self, i: usize) -> String {
+        self.as_ref()
+            .column_name(i)
+            .map_or_else(|_| i.to_string(), str::to_string)
+    }
+    fn text(&self, i: usize) -> Result<String, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn opt_real(&self, i: usize) -> Result<Option<f64>, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn bytes(&self, i: usize) -> Result<Vec<u8>, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn json_as<T: serde::de::DeserializeOwned>(&self, i: usize) -> Result<Option<T>, StoreError> {
+        Ok(match self.get_ref(i)? {
+            ValueRef::Text(t) => serde_json::from_slice(t).ok(),
+            ValueRef::Integer(n) => serde_json::from_value(n.into()).ok(),
+            ValueRef::Real(x) => serde_json::from_value(x.into()).ok(),
+            ValueRef::Null | ValueRef::Blob(_) => None,
+        })
+    }
+    fn json_text(&self, i: usize) -> Result<String, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn loose_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(match self.get_ref(i)? {
+            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+            ValueRef::Integer(n) => Some(n.to_string()),
+            ValueRef::Real(x) => Some(x.to_string()),
+            ValueRef::Null | ValueRef::Blob(_) => None,
+        })
+    }
+    fn loose_real(&self, i: usize) -> Result<Option<f64>, StoreError> {
+        Ok(match self.get_ref(i)? {
+            ValueRef::Real(x) => Some(x),
+            ValueRef::Integer(n) => Some(n as f64),
+            _ => None,
+        })
+    }
+    fn loose_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        Ok(match self.get_ref(i)? {
+            ValueRef::Integer(n) => Some(n),
+            _ => None,
+        })
+    }
+    fn loose_flag(&self, i: usize) -> Result<Option<bool>, StoreError> {
+        // json_extract reads a JSON boolean as 0 or 1.
+        Ok(self.loose_int(i)?.map(|n| n != 0))
+    }
 }
 
-/// A column holding a word of one of the typed enums; an unknown word is a
-/// conversion error naming it.
-fn word<T>(r: &Row<'_>, idx: usize, parse: impl Fn(&str) -> Option<T>) -> rusqlite::Result<T> {
-    let text: String = r.get(idx)?;
-    parse(&text).ok_or_else(|| {
-        rusqlite::Error::FromSqlConversionFailure(
-            idx,
-            rusqlite::types::Type::Text,
-            format!("unknown stored word `{text}`").into(),
-        )
-    })
+/// Runs a prepared statement and reads each row with `decode`.
+fn read_rows<'s, T>(
+    stmt: &'s mut rusqlite::Statement<'_>,
+    args: impl rusqlite::Params,
+    decode: impl Fn(&Row<'s>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut rows = stmt.query(args)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        out.push(decode(r)?);
+    }
+    Ok(out)
 }
 
-/// A JSON column; unreadable JSON reads as `fallback` (the row is still shown).
-fn json_or<T: serde::de::DeserializeOwned>(text: &str, fallback: T) -> T {
-    serde_json::from_str(text).unwrap_or(fallback)
+/// Runs a query for at most one row and reads it with `decode` (a closure, so that
+/// it reads a row of any lifetime).
+fn read_row<T>(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+    decode: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(args)?;
+    rows.next()?.map(decode).transpose()
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
@@ -439,9 +515,6 @@ fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// What a run left `running` by a process that is gone is marked with.
-const HOLDER_GONE: &str = "the process running it stopped before it finished";
-
 /// The holders of the `running` rows of kind run matching `filter` (a fixed clause
 /// of this file, never input), with their run ids.
 fn running_holders(
@@ -450,20 +523,9 @@ fn running_holders(
     args: impl rusqlite::Params,
 ) -> Result<Vec<(i64, RunHolder)>, StoreError> {
     let mut stmt = conn.prepare(&format!(
-        "SELECT id, machine, pid, pid_start, lease_until FROM runs WHERE status = 'running' AND {filter}"
+        "SELECT {HOLDER_COLUMNS} FROM runs WHERE status = 'running' AND {filter}"
     ))?;
-    let rows = stmt.query_map(args, |r| {
-        Ok((
-            r.get(0)?,
-            RunHolder {
-                machine: r.get(1)?,
-                pid: r.get(2)?,
-                pid_start: r.get(3)?,
-                lease_until: r.get(4)?,
-            },
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    read_rows(&mut stmt, args, holder_from)
 }
 
 fn mark_interrupted(conn: &Connection) -> Result<(), StoreError> {
@@ -471,8 +533,7 @@ fn mark_interrupted(conn: &Connection) -> Result<(), StoreError> {
     let (own, _) = this_process();
     let stale: Vec<i64> = running_holders(conn, "1 = 1", [])?
         .into_iter()
-        .filter(|(_, h)| !(h.pid == own && h.machine.as_deref().is_none_or(|m| m == here)))
-        .filter(|(_, h)| !h.alive(&here, now))
+        .filter(|(_, h)| !h.is_process(own, &here) && !h.alive(&here, now))
         .map(|(id, _)| id)
         .collect();
     for id in stale {
@@ -482,30 +543,6 @@ fn mark_interrupted(conn: &Connection) -> Result<(), StoreError> {
         )?;
     }
     Ok(())
-}
-
-const TENANT_COLUMNS: &str =
-    "id, connector, base_url, kris, extra, allow_insecure_local, quotas, created_at, schedules";
-
-fn tenant_from_row(r: &Row<'_>) -> rusqlite::Result<Tenant> {
-    let kris: String = r.get(3)?;
-    let extra: String = r.get(4)?;
-    let quotas: String = r.get(6)?;
-    Ok(Tenant {
-        id: r.get(0)?,
-        connector: r.get(1)?,
-        base_url: r.get(2)?,
-        kris: json_or(&kris, Vec::new()),
-        extra: json_or(&extra, serde_json::Value::Object(Default::default())),
-        allow_insecure_local: r.get(5)?,
-        quotas: json_or(&quotas, BTreeMap::new()),
-        created_at_ms: r.get(7)?,
-        schedules: json_or(&r.get::<_, String>(8)?, BTreeMap::new()),
-    })
-}
-
-fn direction_word(d: Direction) -> &'static str {
-    d.as_str()
 }
 
 fn insert_kris(tx: &Transaction<'_>, c: &RunCommit, now: i64) -> Result<(), StoreError> {
@@ -596,70 +633,45 @@ fn remove_uncovered(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreErro
     if c.graph.coverage.is_empty() {
         return Ok(());
     }
-    let emitted_nodes: HashSet<&str> = c.nodes.iter().map(|n| n.id.as_str()).collect();
-    let emitted_edges: HashSet<(&str, &str, &str)> = c
-        .edges
-        .iter()
-        .map(|e| (e.from.as_str(), e.to.as_str(), e.kind.as_str()))
-        .collect();
-    let mut gone_nodes: Vec<String> = Vec::new();
-    let mut gone_edges: Vec<(String, String, String)> = Vec::new();
+    let mut gone = Uncovered::new(c);
     for part in &c.graph.coverage {
-        match part {
-            GraphCoverage::NodeKind(kind) => {
-                let mut stmt =
-                    tx.prepare_cached("SELECT id FROM nodes WHERE tenant_id = ?1 AND kind = ?2")?;
-                let ids = stmt.query_map(params![c.tenant_id, kind], |r| r.get::<_, String>(0))?;
-                for id in ids {
-                    let id = id?;
-                    if !emitted_nodes.contains(id.as_str()) {
-                        gone_nodes.push(id);
-                    }
-                }
+        let read = CoverageRead::of(part);
+        let mut stmt = tx.prepare_cached(match read.shape {
+            CoverageShape::NodesOfKind => "SELECT id FROM nodes WHERE tenant_id = ?1 AND kind = ?2",
+            CoverageShape::EdgesOfKind => {
+                "SELECT from_id, to_id, kind FROM edges WHERE tenant_id = ?1 AND kind = ?2"
             }
-            GraphCoverage::EdgeKind(kind) => {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT from_id, to_id, kind FROM edges WHERE tenant_id = ?1 AND kind = ?2",
-                )?;
-                let rows = stmt.query_map(params![c.tenant_id, kind], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?;
-                gone_edges.extend(rows.collect::<Result<Vec<_>, _>>()?);
+            CoverageShape::EdgesFrom => {
+                "SELECT from_id, to_id, kind FROM edges WHERE tenant_id = ?1 AND from_id = ?2 AND kind = ?3"
             }
-            GraphCoverage::EdgesFrom { node, kind } => {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT from_id, to_id, kind FROM edges WHERE tenant_id = ?1 AND from_id = ?2 AND kind = ?3",
-                )?;
-                let rows = stmt.query_map(params![c.tenant_id, node, kind], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?;
-                gone_edges.extend(rows.collect::<Result<Vec<_>, _>>()?);
+            CoverageShape::EdgesTo => {
+                "SELECT from_id, to_id, kind FROM edges WHERE tenant_id = ?1 AND to_id = ?2 AND kind = ?3"
             }
-            GraphCoverage::EdgesTo { node, kind } => {
-                let mut stmt = tx.prepare_cached(
-                    "SELECT from_id, to_id, kind FROM edges WHERE tenant_id = ?1 AND to_id = ?2 AND kind = ?3",
-                )?;
-                let rows = stmt.query_map(params![c.tenant_id, node, kind], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })?;
-                gone_edges.extend(rows.collect::<Result<Vec<_>, _>>()?);
+        })?;
+        let mut rows = match read.node {
+            Some(node) => stmt.query(params![c.tenant_id, node, read.kind])?,
+            None => stmt.query(params![c.tenant_id, read.kind])?,
+        };
+        while let Some(r) = rows.next()? {
+            if read.shape == CoverageShape::NodesOfKind {
+                gone.node(r.get(0)?);
+            } else {
+                gone.edge(r.get(0)?, r.get(1)?, r.get(2)?);
             }
         }
     }
     let mut delete_edge = tx.prepare_cached(
         "DELETE FROM edges WHERE tenant_id = ?1 AND from_id = ?2 AND to_id = ?3 AND kind = ?4",
     )?;
-    for (from, to, kind) in &gone_edges {
-        if !emitted_edges.contains(&(from.as_str(), to.as_str(), kind.as_str())) {
-            delete_edge.execute(params![c.tenant_id, from, to, kind])?;
-        }
+    for (from, to, kind) in &gone.edges {
+        delete_edge.execute(params![c.tenant_id, from, to, kind])?;
     }
     let mut delete_node_edges = tx.prepare_cached(
         "DELETE FROM edges WHERE tenant_id = ?1 AND (from_id = ?2 OR to_id = ?2)",
     )?;
     let mut delete_node =
         tx.prepare_cached("DELETE FROM nodes WHERE tenant_id = ?1 AND id = ?2")?;
-    for id in &gone_nodes {
+    for id in &gone.nodes {
         delete_node_edges.execute(params![c.tenant_id, id])?;
         delete_node.execute(params![c.tenant_id, id])?;
     }
@@ -667,11 +679,10 @@ fn remove_uncovered(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreErro
 }
 
 /// Replaces the tenant's `access_path` rows with the paths of its graph as `tx` sees
-/// it. Returns how many rows.
+/// it, inserted one identity at a time as they are walked. Returns how many rows.
 fn rebuild_paths(tx: &Transaction<'_>, id: &str) -> Result<usize, StoreError> {
     let nodes: Vec<Node> = read_nodes(tx, id)?.into_iter().map(|n| n.node).collect();
     let edges: Vec<Edge> = read_edges(tx, id)?.into_iter().map(|e| e.edge).collect();
-    let rows = access_paths(&nodes, &edges);
     tx.execute("DELETE FROM access_path WHERE tenant_id = ?1", params![id])?;
     let mut insert = tx.prepare_cached(
         "INSERT INTO access_path (tenant_id, identity, identity_id, identity_group, action,
@@ -679,25 +690,29 @@ fn rebuild_paths(tx: &Transaction<'_>, id: &str) -> Result<usize, StoreError> {
              identity_labels, standing_privileges, path)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
-    for r in &rows {
-        insert.execute(params![
-            id,
-            r.identity,
-            r.identity_id,
-            r.identity_group,
-            r.action,
-            r.action_type,
-            r.kind,
-            r.resource_group,
-            r.resource,
-            r.resource_id,
-            to_json(&r.resource_labels),
-            to_json(&r.identity_labels),
-            r.standing_privileges,
-            to_json(&r.path)
-        ])?;
+    let mut count = 0;
+    for rows in AccessGraph::new(&nodes, &edges).paths() {
+        for r in &rows {
+            insert.execute(params![
+                id,
+                r.identity,
+                r.identity_id,
+                r.identity_group,
+                r.action,
+                r.action_type,
+                r.kind,
+                r.resource_group,
+                r.resource,
+                r.resource_id,
+                to_json(&r.resource_labels),
+                to_json(&r.identity_labels),
+                r.standing_privileges,
+                to_json(&r.path)
+            ])?;
+        }
+        count += rows.len();
     }
-    Ok(rows.len())
+    Ok(count)
 }
 
 fn insert_events(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
@@ -724,11 +739,9 @@ fn insert_events(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> 
 }
 
 fn upsert_alerts(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
-    let mut existing = tx.prepare_cached(
-        "SELECT id, evidence, first_seen, last_seen, severity FROM alerts WHERE tenant_id = ?1 AND dedupe_key = ?2",
-    )?;
-    // The same incident again: more evidence, a later last-seen, and the higher
-    // severity (with its title and details) when it rose.
+    let existing = format!(
+        "SELECT {ALERT_MERGE_COLUMNS} FROM alerts WHERE tenant_id = ?1 AND dedupe_key = ?2"
+    );
     let mut update = tx.prepare_cached(
         "UPDATE alerts SET evidence = ?2, first_seen = ?3, last_seen = ?4 WHERE id = ?1",
     )?;
@@ -740,33 +753,20 @@ fn upsert_alerts(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> 
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'open')",
     )?;
     for a in &c.alerts {
-        let found = existing
-            .query_row(params![c.tenant_id, a.dedupe_key], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            })
-            .optional()?;
+        let found = read_row(tx, &existing, params![c.tenant_id, a.dedupe_key], |r| {
+            stored_alert_key_from(r)
+        })?;
         match found {
-            Some((id, evidence, first_seen, last_seen, severity)) => {
-                let mut merged: Vec<String> = json_or(&evidence, Vec::new());
-                for e in &a.evidence {
-                    if !merged.contains(e) {
-                        merged.push(e.clone());
-                    }
-                }
+            Some(stored) => {
+                let id = stored.id;
+                let merged = merge_alert(stored, a);
                 update.execute(params![
                     id,
-                    to_json(&merged),
-                    first_seen.min(first_seen_ms(a)),
-                    last_seen.max(a.seen_ms)
+                    to_json(&merged.evidence),
+                    merged.first_seen_ms,
+                    merged.last_seen_ms
                 ])?;
-                let stored: Option<Severity> = severity.parse().ok();
-                if stored.is_none_or(|s| a.severity > s) {
+                if merged.raise {
                     raise.execute(params![
                         id,
                         a.severity.as_str(),
@@ -803,15 +803,7 @@ fn take_lease(tx: &Transaction<'_>, start: &RunStart) -> Result<(), StoreError> 
         "tenant_id = ?1 AND job = ?2 AND kind = 'run'",
         params![start.tenant_id, start.job],
     )?;
-    for (run_id, holder) in holders {
-        if holder.alive(&here, now) {
-            return Err(StoreError::RunInProgress {
-                tenant: start.tenant_id.clone(),
-                job: start.job.clone(),
-                run_id,
-                pid: holder.pid,
-            });
-        }
+    for run_id in runs_to_take_over(start, holders, &here, now)? {
         tx.execute(
             "UPDATE runs SET status = 'interrupted', error = ?3, finished_at = ?2 WHERE id = ?1",
             params![run_id, now, HOLDER_GONE],
@@ -872,152 +864,18 @@ fn apply_state(tx: &Transaction<'_>, c: &RunCommit) -> Result<(), StoreError> {
 
 /// A tenant's graph nodes, by id.
 fn read_nodes(conn: &Connection, tenant_id: &str) -> Result<Vec<StoredNode>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT id, kind, sub_kind, name, labels, properties, first_seen, last_seen
-         FROM nodes WHERE tenant_id = ?1 ORDER BY id",
-    )?;
-    let rows = stmt.query_map(params![tenant_id], |r| {
-        let labels: String = r.get(4)?;
-        let properties: String = r.get(5)?;
-        Ok(StoredNode {
-            node: Node {
-                id: r.get(0)?,
-                kind: r.get(1)?,
-                sub_kind: r.get(2)?,
-                name: r.get(3)?,
-                labels: json_or(&labels, BTreeMap::new()),
-                properties: json_or(&properties, serde_json::Value::Null),
-            },
-            first_seen_ms: r.get(6)?,
-            last_seen_ms: r.get(7)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {NODE_COLUMNS} FROM nodes WHERE tenant_id = ?1 ORDER BY id"
+    ))?;
+    read_rows(&mut stmt, params![tenant_id], node_from)
 }
 
 /// A tenant's graph edges, by (from, to, kind).
 fn read_edges(conn: &Connection, tenant_id: &str) -> Result<Vec<StoredEdge>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT from_id, to_id, kind, properties, first_seen, last_seen
-         FROM edges WHERE tenant_id = ?1 ORDER BY from_id, to_id, kind",
-    )?;
-    let rows = stmt.query_map(params![tenant_id], |r| {
-        let properties: String = r.get(3)?;
-        Ok(StoredEdge {
-            edge: Edge {
-                from: r.get(0)?,
-                to: r.get(1)?,
-                kind: r.get(2)?,
-                properties: json_or(&properties, serde_json::Value::Null),
-            },
-            first_seen_ms: r.get(4)?,
-            last_seen_ms: r.get(5)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// An event row (`uuid, published, event_type, actor, targets, outcome, raw, run_id`).
-fn event_from_row(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
-    let actor: String = r.get(3)?;
-    let targets: String = r.get(4)?;
-    let outcome: Option<String> = r.get(5)?;
-    let raw: String = r.get(6)?;
-    Ok(StoredEvent {
-        event: Event {
-            id: r.get(0)?,
-            time_ms: r.get(1)?,
-            event_type: r.get(2)?,
-            actor: json_or(&actor, unknown_entity()),
-            targets: json_or(&targets, Vec::new()),
-            outcome: outcome.and_then(|o| serde_json::from_str(&o).ok()),
-            raw: json_or(&raw, serde_json::Value::Null),
-        },
-        run_id: r.get(7)?,
-        columns: event_columns(r, 8)?,
-    })
-}
-
-/// [`EventColumns`] from the row's columns `first..` ([`EVENT_NORMALIZED_COLUMNS`]).
-/// `json_extract` gives each the type the raw member has, so a member of an odd type
-/// reads as what it can be, else `None`, never as an error.
-fn event_columns(r: &Row<'_>, first: usize) -> rusqlite::Result<EventColumns> {
-    let text = |i: usize| -> rusqlite::Result<Option<String>> {
-        Ok(match r.get_ref(first + i)? {
-            ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
-            ValueRef::Integer(n) => Some(n.to_string()),
-            ValueRef::Real(x) => Some(x.to_string()),
-            ValueRef::Null | ValueRef::Blob(_) => None,
-        })
-    };
-    let real = |i: usize| -> rusqlite::Result<Option<f64>> {
-        Ok(match r.get_ref(first + i)? {
-            ValueRef::Real(x) => Some(x),
-            ValueRef::Integer(n) => Some(n as f64),
-            _ => None,
-        })
-    };
-    let integer = |i: usize| -> rusqlite::Result<Option<i64>> {
-        Ok(match r.get_ref(first + i)? {
-            ValueRef::Integer(n) => Some(n),
-            _ => None,
-        })
-    };
-    Ok(EventColumns {
-        display_message: text(0)?,
-        severity: text(1)?,
-        outcome_result: text(2)?,
-        outcome_reason: text(3)?,
-        actor_id: text(4)?,
-        actor_alternate_id: text(5)?,
-        actor_type: text(6)?,
-        client_ip: text(7)?,
-        geo_city: text(8)?,
-        geo_country: text(9)?,
-        geo_lat: real(10)?,
-        geo_lon: real(11)?,
-        asn: integer(12)?,
-        // json_extract reads a JSON boolean as 0 or 1.
-        is_proxy: match r.get_ref(first + 13)? {
-            ValueRef::Integer(n) => Some(n != 0),
-            _ => None,
-        },
-        external_session_id: text(14)?,
-        root_session_id: text(15)?,
-        user_agent: text(16)?,
-        debug_data: text(17)?.and_then(|d| serde_json::from_str(&d).ok()),
-    })
-}
-
-fn unknown_entity() -> EntityRef {
-    EntityRef {
-        id: String::new(),
-        kind: String::new(),
-        name: String::new(),
-    }
-}
-
-/// The columns [`alert_from_row`] reads, in its order.
-const ALERT_COLUMNS: &str =
-    "id, detection, severity, title, dedupe_key, entity, evidence, first_seen, last_seen, details, status";
-
-fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<StoredAlert> {
-    let entity: String = r.get(5)?;
-    let evidence: String = r.get(6)?;
-    let details: String = r.get(9)?;
-    Ok(StoredAlert {
-        id: r.get(0)?,
-        detection: r.get(1)?,
-        severity: word(r, 2, |w| w.parse().ok())?,
-        title: r.get(3)?,
-        dedupe_key: r.get(4)?,
-        entity: json_or(&entity, unknown_entity()),
-        evidence: json_or(&evidence, Vec::new()),
-        first_seen_ms: r.get(7)?,
-        last_seen_ms: r.get(8)?,
-        details: json_or(&details, serde_json::Value::Null),
-        status: word(r, 10, AlertStatus::parse)?,
-    })
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {EDGE_COLUMNS} FROM edges WHERE tenant_id = ?1 ORDER BY from_id, to_id, kind"
+    ))?;
+    read_rows(&mut stmt, params![tenant_id], edge_from)
 }
 
 #[async_trait]
@@ -1065,12 +923,12 @@ impl Store for SqliteStore {
     async fn tenant(&self, id: &str) -> Result<Tenant, StoreError> {
         let id = id.to_string();
         self.call(move |conn| {
-            conn.query_row(
+            read_row(
+                conn,
                 &format!("SELECT {TENANT_COLUMNS} FROM tenants WHERE id = ?1"),
                 params![id],
-                tenant_from_row,
-            )
-            .optional()?
+                |r| tenant_from(r),
+            )?
             .ok_or_else(|| StoreError::UnknownTenant(id.clone()))
         })
         .await
@@ -1080,8 +938,7 @@ impl Store for SqliteStore {
         self.call(|conn| {
             let mut stmt =
                 conn.prepare(&format!("SELECT {TENANT_COLUMNS} FROM tenants ORDER BY id"))?;
-            let rows = stmt.query_map([], tenant_from_row)?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            read_rows(&mut stmt, [], tenant_from)
         })
         .await
     }
@@ -1166,18 +1023,12 @@ impl Store for SqliteStore {
     async fn secret(&self, tenant_id: &str) -> Result<SealedSecret, StoreError> {
         let id = tenant_id.to_string();
         self.call(move |conn| {
-            conn.query_row(
-                "SELECT nonce, ciphertext, key_id FROM secrets WHERE tenant_id = ?1",
+            read_row(
+                conn,
+                &format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE tenant_id = ?1"),
                 params![id],
-                |r| {
-                    Ok(SealedSecret {
-                        nonce: r.get(0)?,
-                        ciphertext: r.get(1)?,
-                        key_id: r.get(2)?,
-                    })
-                },
-            )
-            .optional()?
+                |r| secret_from(r),
+            )?
             .ok_or_else(|| StoreError::UnknownTenant(id.clone()))
         })
         .await
@@ -1211,7 +1062,7 @@ impl Store for SqliteStore {
                         d.slug,
                         d.name,
                         d.unit,
-                        direction_word(d.direction),
+                        d.direction.as_str(),
                         d.warn,
                         d.breach
                     ],
@@ -1226,20 +1077,10 @@ impl Store for SqliteStore {
     async fn definitions(&self, tenant_id: &str) -> Result<Vec<KriDefinitionRow>, StoreError> {
         let id = tenant_id.to_string();
         self.call(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT slug, name, unit, direction, warn, breach FROM kri_definitions WHERE tenant_id = ?1 ORDER BY slug",
-            )?;
-            let rows = stmt.query_map(params![id], |r| {
-                Ok(KriDefinitionRow {
-                    slug: r.get(0)?,
-                    name: r.get(1)?,
-                    unit: r.get(2)?,
-                    direction: word(r, 3, parse_direction)?,
-                    warn: r.get(4)?,
-                    breach: r.get(5)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {DEFINITION_COLUMNS} FROM kri_definitions WHERE tenant_id = ?1 ORDER BY slug"
+            ))?;
+            read_rows(&mut stmt, params![id], definition_from)
         })
         .await
     }
@@ -1322,7 +1163,7 @@ impl Store for SqliteStore {
             insert_events(&tx, &commit)?;
             upsert_alerts(&tx, &commit)?;
             apply_state(&tx, &commit)?;
-            let s = &commit.stats;
+            let s = StatsColumns::from(&commit.stats);
             tx.execute(
                 "UPDATE runs SET status = 'succeeded', finished_at = ?2, duration_ms = ?2 - started_at, requests = ?3,
                      responses_429 = ?4, bytes = ?5, rows_written = ?6, rows_skipped = ?7, note = ?8,
@@ -1330,15 +1171,15 @@ impl Store for SqliteStore {
                 params![
                     commit.run_id,
                     now,
-                    s.requests as i64,
-                    s.responses_429 as i64,
-                    s.bytes as i64,
-                    s.rows_written as i64,
-                    s.rows_skipped as i64,
-                    s.note,
-                    s.stream.map(|p| p.pages as i64),
-                    s.stream.map(|p| p.events as i64),
-                    s.stream.and_then(|p| p.lag_ms),
+                    s.requests,
+                    s.responses_429,
+                    s.bytes,
+                    s.rows_written,
+                    s.rows_skipped,
+                    commit.stats.note,
+                    s.stream_pages,
+                    s.stream_events,
+                    s.stream_lag_ms,
                 ],
             )?;
             tx.commit()?;
@@ -1381,36 +1222,10 @@ impl Store for SqliteStore {
         let pending = self.pending.clone();
         self.call(move |conn| {
             let failed = pending.read();
-            let mut stmt = conn.prepare(
-                "SELECT id, tenant_id, connector, job, kind, status, error, started_at, finished_at, duration_ms,
-                        requests, responses_429, bytes, rows_written, rows_skipped, note,
-                        stream_pages, stream_events, stream_lag_ms
-                 FROM runs WHERE tenant_id = ?1 ORDER BY id DESC LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![id, limit as i64], |r| {
-                Ok(RunRecord {
-                    id: r.get(0)?,
-                    tenant_id: r.get(1)?,
-                    connector: r.get(2)?,
-                    job: r.get(3)?,
-                    kind: word(r, 4, |w| w.parse::<RunKind>().ok())?,
-                    status: word(r, 5, |w| w.parse::<RunStatus>().ok())?,
-                    error: r.get(6)?,
-                    started_at: format_ms(r.get(7)?),
-                    finished_at: r.get::<_, Option<i64>>(8)?.map(format_ms),
-                    duration_ms: r.get(9)?,
-                    requests: r.get::<_, i64>(10)? as u64,
-                    responses_429: r.get::<_, i64>(11)? as u64,
-                    bytes: r.get::<_, i64>(12)? as u64,
-                    rows_written: r.get::<_, i64>(13)? as u64,
-                    rows_skipped: r.get::<_, i64>(14)? as u64,
-                    note: r.get(15)?,
-                    stream_pages: r.get::<_, Option<i64>>(16)?.map(|n| n as u64),
-                    stream_events: r.get::<_, Option<i64>>(17)?.map(|n| n as u64),
-                    stream_lag_ms: r.get(18)?,
-                })
-            })?;
-            let mut runs: Vec<RunRecord> = rows.collect::<Result<_, _>>()?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {RUN_COLUMNS} FROM runs WHERE tenant_id = ?1 ORDER BY id DESC LIMIT ?2"
+            ))?;
+            let mut runs = read_rows(&mut stmt, params![id, limit as i64], run_from)?;
             for run in &mut runs {
                 if let Some(f) = failed.get(&run.id) {
                     if run.status == RunStatus::Running {
@@ -1440,37 +1255,7 @@ impl Store for SqliteStore {
                    AND (t.kris IS NULL OR t.kris = '[]' OR v.slug IN (SELECT value FROM json_each(t.kris)))
                  ORDER BY v.slug",
             )?;
-            let rows = stmt.query_map(params![id], |r| {
-                let details: String = r.get(7)?;
-                let value: Option<f64> = r.get(3)?;
-                let previous: Option<f64> = r.get(13)?;
-                let warn: Option<f64> = r.get(9)?;
-                let breach: Option<f64> = r.get(10)?;
-                let stored = word(r, 4, parse_kri_status)?;
-                let direction = r
-                    .get::<_, Option<String>>(14)?
-                    .as_deref()
-                    .and_then(parse_direction);
-                let status = current_status(stored, direction, value, warn, breach);
-                Ok(KriRow {
-                    slug: r.get(0)?,
-                    name: r.get(1)?,
-                    unit: r.get(2)?,
-                    value,
-                    status,
-                    numerator: r.get(5)?,
-                    denominator: r.get(6)?,
-                    details: json_or(&details, serde_json::Value::Null),
-                    reason: r.get(8)?,
-                    warn,
-                    breach,
-                    run_id: r.get(11)?,
-                    computed_at: format_ms(r.get(12)?),
-                    previous_value: previous,
-                    change: kri_change(value, previous),
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            read_rows(&mut stmt, params![id], kri_row_from)
         })
         .await
     }
@@ -1502,15 +1287,6 @@ impl Store for SqliteStore {
         self.call(move |conn| read_edges(conn, &id)).await
     }
 
-    async fn events(&self, tenant_id: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
-        self.find_events(tenant_id, &EventFilter::default(), limit)
-            .await
-    }
-
-    async fn alerts(&self, tenant_id: &str) -> Result<Vec<StoredAlert>, StoreError> {
-        self.find_alerts(tenant_id, None, None).await
-    }
-
     async fn find_events(
         &self,
         tenant_id: &str,
@@ -1520,15 +1296,15 @@ impl Store for SqliteStore {
         let (id, filter) = (tenant_id.to_string(), filter.clone());
         self.call(move |conn| {
             let mut stmt = conn.prepare(&format!(
-                "SELECT uuid, published, event_type, actor, targets, outcome, raw, run_id,
-                        {EVENT_NORMALIZED_COLUMNS}
+                "SELECT {EVENT_COLUMNS}, {EVENT_NORMALIZED_COLUMNS}
                  FROM events WHERE tenant_id = ?1
                      AND (?2 IS NULL OR published >= ?2)
                      AND (?3 IS NULL OR event_type = ?3)
                      AND (?4 IS NULL OR json_extract(actor, '$.id') = ?4 OR json_extract(actor, '$.name') = ?4)
                  ORDER BY published DESC, uuid LIMIT ?5"
             ))?;
-            let rows = stmt.query_map(
+            read_rows(
+                &mut stmt,
                 params![
                     id,
                     filter.since_ms,
@@ -1536,9 +1312,8 @@ impl Store for SqliteStore {
                     filter.actor,
                     limit as i64
                 ],
-                event_from_row,
-            )?;
-            Ok(rows.collect::<Result<_, _>>()?)
+                event_from,
+            )
         })
         .await
     }
@@ -1556,15 +1331,15 @@ impl Store for SqliteStore {
                      AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR severity = ?3)
                  ORDER BY id"
             ))?;
-            let rows = stmt.query_map(
+            read_rows(
+                &mut stmt,
                 params![
                     id,
                     status.map(AlertStatus::as_str),
                     severity.map(|s| s.as_str())
                 ],
-                alert_from_row,
-            )?;
-            Ok(rows.collect::<Result<_, _>>()?)
+                alert_from,
+            )
         })
         .await
     }
@@ -1583,11 +1358,13 @@ impl Store for SqliteStore {
             if changed == 0 {
                 return Err(StoreError::UnknownAlert(alert_id));
             }
-            let alert = tx.query_row(
+            let alert = read_row(
+                &tx,
                 &format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE id = ?1"),
                 params![alert_id],
-                alert_from_row,
-            )?;
+                |r| alert_from(r),
+            )?
+            .ok_or(StoreError::UnknownAlert(alert_id))?;
             tx.commit()?;
             Ok(alert)
         })
@@ -1660,22 +1437,10 @@ impl Store for SqliteStore {
 
     async fn schedules(&self) -> Result<Vec<JobSchedule>, StoreError> {
         self.call(|conn| {
-            let mut stmt = conn.prepare(
-                "SELECT tenant_id, job, interval_ms, next_due_ms, lease_owner, lease_until_ms, fence
-                 FROM job_schedules ORDER BY tenant_id, job",
-            )?;
-            let rows = stmt.query_map([], |r| {
-                Ok(JobSchedule {
-                    tenant_id: r.get(0)?,
-                    job: r.get(1)?,
-                    interval_ms: r.get(2)?,
-                    next_due_ms: r.get(3)?,
-                    lease_owner: r.get(4)?,
-                    lease_until_ms: r.get(5)?,
-                    fence: r.get(6)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {SCHEDULE_COLUMNS} FROM job_schedules ORDER BY tenant_id, job"
+            ))?;
+            read_rows(&mut stmt, [], schedule_from)
         })
         .await
     }
@@ -1781,24 +1546,16 @@ impl Store for SqliteStore {
     ) -> Result<Vec<KriPoint>, StoreError> {
         let (tenant_id, slug) = (tenant_id.to_string(), slug.map(str::to_string));
         self.call(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT slug, value, status, run_id, computed_at FROM kri_values
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {KRI_POINT_COLUMNS} FROM kri_values
                  WHERE tenant_id = ?1 AND (?2 IS NULL OR slug = ?2)
-                 ORDER BY run_id DESC, slug LIMIT ?3",
-            )?;
-            let rows = stmt.query_map(
+                 ORDER BY run_id DESC, slug LIMIT ?3"
+            ))?;
+            read_rows(
+                &mut stmt,
                 params![tenant_id, slug, i64::try_from(limit).unwrap_or(i64::MAX)],
-                |r| {
-                    Ok(KriPoint {
-                        slug: r.get(0)?,
-                        value: r.get(1)?,
-                        status: word(r, 2, parse_kri_status)?,
-                        run_id: r.get(3)?,
-                        computed_at_ms: r.get(4)?,
-                    })
-                },
-            )?;
-            Ok(rows.collect::<Result<_, _>>()?)
+                kri_point_from,
+            )
         })
         .await
     }
@@ -1832,36 +1589,20 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<PagedEvent>, StoreError> {
         let id = tenant_id.to_string();
-        // The lowest time a row of this page can have (inclusive): after the window's
-        // start, or the previous page's last time (ties broken by id), so that every
-        // page starts its index range where the previous one ended.
-        let (low_ms, from_id) = match from {
-            Some((ms, id)) => (ms.max(after_ms.saturating_add(1)), Some(id)),
-            None => (after_ms.saturating_add(1), None),
-        };
+        // Every page starts its index range where the previous one ended.
+        let (low_ms, from_id) = page_start(after_ms, from);
         self.call(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT uuid, published, event_type, actor, targets, outcome, raw
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {PAGED_EVENT_COLUMNS}
                  FROM events WHERE tenant_id = ?1 AND published >= ?2 AND published <= ?3
                      AND (?4 IS NULL OR published > ?2 OR uuid > ?4)
-                 ORDER BY published, uuid LIMIT ?5",
-            )?;
-            let rows =
-                stmt.query_map(params![id, low_ms, until_ms, from_id, limit as i64], |r| {
-                    let actor: String = r.get(3)?;
-                    let targets: String = r.get(4)?;
-                    let outcome: Option<String> = r.get(5)?;
-                    Ok(PagedEvent {
-                        id: r.get(0)?,
-                        time_ms: r.get(1)?,
-                        event_type: r.get(2)?,
-                        actor: json_or(&actor, unknown_entity()),
-                        targets: json_or(&targets, Vec::new()),
-                        outcome: outcome.and_then(|o| serde_json::from_str(&o).ok()),
-                        raw: r.get(6)?,
-                    })
-                })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+                 ORDER BY published, uuid LIMIT ?5"
+            ))?;
+            read_rows(
+                &mut stmt,
+                params![id, low_ms, until_ms, from_id, limit as i64],
+                paged_event_from,
+            )
         })
         .await
     }
@@ -1875,11 +1616,7 @@ impl Store for SqliteStore {
                 let rows = stmt.query_map([], |r| r.get(0))?;
                 rows.collect::<Result<_, _>>()?
             };
-            let mut given: Vec<String> = resealed.iter().map(|(t, _)| t.clone()).collect();
-            given.sort();
-            if given != stored {
-                return Err(StoreError::SecretsChanged);
-            }
+            check_resealed(&stored, &resealed)?;
             {
                 let mut update = tx.prepare(
                     "UPDATE secrets SET nonce = ?2, ciphertext = ?3, key_id = ?4 WHERE tenant_id = ?1",
@@ -1902,6 +1639,17 @@ impl Store for SqliteStore {
                 params![run_id, now_ms().saturating_add(lease_ms)],
             )?;
             Ok(n > 0)
+        })
+        .await
+    }
+
+    async fn tenants_version(&self) -> Result<i64, StoreError> {
+        self.call(|conn| {
+            Ok(conn.query_row(
+                "SELECT version FROM tenants_version WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )?)
         })
         .await
     }

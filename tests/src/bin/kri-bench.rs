@@ -20,7 +20,9 @@
 //!    groups and 300 apps (requests, wall time against the rate-limit floor), and an
 //!    incremental one a day later as a share of its requests (`bench/inventory.rs`).
 //! 9. The six seed queries of issue 9 and the graph commands (`kri access`, `kri
-//!    admins`, `kri tokens`) on a 100,000-user graph on SQLite: each one's time.
+//!    admins`, `kri tokens`) on a 100,000-user graph on SQLite: each one's time; and
+//!    building that graph: the commit's and the `access_path` rebuild's time and
+//!    peak memory, each measured from the RSS it starts at.
 //! 10. System Log ingest throughput, end to end (events/s), the detection state's size
 //!     after the backlog and after a synthetic day of 1,000,000 events
 //!     (`bench/stream.rs`).
