@@ -446,7 +446,25 @@ impl Org {
                     .any(|r| r.principal == Principal::Group(g))
             })
             .collect();
-        let Some(&group) = groups.choose(rng) else {
+        // On even milliseconds the grant goes to a group with an admin among its members
+        // when there is one (an existing admin gains a role through a group); the choice
+        // draws no random number, so the days that follow stay as they were.
+        let with_admin: Vec<u16> = groups
+            .iter()
+            .copied()
+            .filter(|&g| {
+                self.groups[g as usize]
+                    .members
+                    .iter()
+                    .any(|m| self.admins.iter().any(|a| a.user == *m))
+            })
+            .collect();
+        let pool = if t % 2 == 0 && !with_admin.is_empty() {
+            &with_admin
+        } else {
+            &groups
+        };
+        let Some(&group) = pool.choose(rng) else {
             return;
         };
         let role = *[AdminRole::HelpDeskAdmin, AdminRole::GroupMembershipAdmin]

@@ -1199,8 +1199,33 @@ fn incremental_sync(
     let mut sync = Sync::new(shaper, peer);
     sync.tally.events = changes.events;
     sync.roles = kept_roles;
+    // A role granted to or revoked from a group changes the roles of all its members,
+    // the admins among them (who hold other roles, so appear in the state) included:
+    // its member list names the users to read again.
+    let known_groups: BTreeSet<&str> = groups.iter().filter_map(id_of).collect();
+    let granted_groups: Vec<String> = changes
+        .privilege_groups
+        .iter()
+        .filter(|g| known_groups.contains(g.as_str()) && !changes.deleted.contains(*g))
+        .cloned()
+        .collect();
+    let urls: Vec<String> = granted_groups
+        .iter()
+        .map(|g| format!("/api/v1/groups/{}/users?limit=1000", enc(g)))
+        .collect();
+    let granted_members: Vec<Vec<Listed>> = r
+        .lists(GROUP_MEMBERS, &urls, "inventory: members of groups granted roles")
+        .map_err(fatal)?;
+    r.spent_on("members of groups granted roles");
+    let mut role_users = changes.privilege_users.clone();
+    role_users.extend(
+        granted_members
+            .iter()
+            .flatten()
+            .filter_map(|u| u.id.clone()),
+    );
     sync.role_events = Some(RoleEvents {
-        users: changes.privilege_users.clone(),
+        users: role_users,
         groups: changes
             .privilege_groups
             .iter()
@@ -1278,7 +1303,6 @@ fn incremental_sync(
 
     // Memberships come from the events alone: the last event about a (user, group)
     // emits its `member_of` edge or retracts it.
-    let known_groups: BTreeSet<&str> = groups.iter().filter_map(id_of).collect();
     for ((user, group), member) in &changes.memberships {
         if *member {
             if known_groups.contains(group.as_str()) {

@@ -1,9 +1,9 @@
 //! The admin role assignments the `inventory` job keeps between syncs, per principal,
 //! and which principals a sync must read again. A full sync reads every principal;
 //! an incremental one reads only the users and groups whose roles may have changed
-//! (a privilege event names them, they newly appear among the role assignees, they
-//! hold a role through a group an event names, or they joined or left a group that
-//! holds roles) and takes the others from the state, so a revoked role's node and edges
+//! (a privilege event names them or a group they are a member of, they newly appear
+//! among the role assignees, they hold a role through a group an event names, or they
+//! joined or left a group that holds roles) and takes the others from the state, so a revoked role's node and edges
 //! leave the graph because nothing emits them again. Pure, but for the state's
 //! load and save.
 //!
@@ -93,7 +93,8 @@ pub struct RoleAssignments {
 /// What the System Log says about roles since the last sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoleEvents {
-    /// Users a `user.account.privilege.*` event names.
+    /// Users a `user.account.privilege.*` event names, and the members of the groups a
+    /// `group.privilege.*` event names (read when the sync starts).
     pub users: BTreeSet<String>,
     /// Groups a `group.privilege.*` event names, and groups deleted.
     pub groups: BTreeSet<String>,
