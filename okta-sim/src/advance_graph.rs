@@ -158,25 +158,7 @@ impl Org {
             out,
         );
         for user in self.groups[group as usize].members.clone() {
-            let linked = self.users[user as usize]
-                .app_links
-                .iter()
-                .any(|l| l.app == app);
-            if linked
-                && self.groups_granting(user, app).is_empty()
-                && !self.assigned_directly(user, app)
-            {
-                self.unlink_app(user, app, t);
-                let target = Target::AppMember { user, app };
-                self.log_graph(
-                    rng,
-                    EventKind::AppMembershipRemove,
-                    t,
-                    Actor::System,
-                    target,
-                    out,
-                );
-            }
+            self.take_app_if_nothing_gives_it(rng, user, app, t, out);
         }
     }
 
@@ -281,25 +263,38 @@ impl Org {
             .map(|a| a.app)
             .collect();
         for app in apps {
-            let linked = self.users[user as usize]
-                .app_links
-                .iter()
-                .any(|l| l.app == app);
-            if linked
-                && self.groups_granting(user, app).is_empty()
-                && !self.assigned_directly(user, app)
-            {
-                self.unlink_app(user, app, t);
-                let target = Target::AppMember { user, app };
-                self.log_graph(
-                    rng,
-                    EventKind::AppMembershipRemove,
-                    t,
-                    Actor::System,
-                    target,
-                    out,
-                );
-            }
+            self.take_app_if_nothing_gives_it(rng, user, app, t, out);
+        }
+    }
+
+    /// Takes `app` from `user`, logged, when the user has it but neither a group nor an
+    /// individual assignment gives it any more.
+    fn take_app_if_nothing_gives_it(
+        &mut self,
+        rng: &mut StdRng,
+        user: u32,
+        app: u16,
+        t: i64,
+        out: &mut DayLog<'_>,
+    ) {
+        let linked = self.users[user as usize]
+            .app_links
+            .iter()
+            .any(|l| l.app == app);
+        if linked
+            && self.groups_granting(user, app).is_empty()
+            && !self.assigned_directly(user, app)
+        {
+            self.unlink_app(user, app, t);
+            let target = Target::AppMember { user, app };
+            self.log_graph(
+                rng,
+                EventKind::AppMembershipRemove,
+                t,
+                Actor::System,
+                target,
+                out,
+            );
         }
     }
 

@@ -630,14 +630,7 @@ fn read_roles(
 
     let mut needed = all.via_groups();
     needed.extend(admin_groups.iter().cloned());
-    let groups = roles::groups_to_read(
-        &RoleAssignments {
-            users: BTreeMap::new(),
-            groups: kept_groups.clone(),
-        },
-        &needed,
-        events,
-    );
+    let groups = roles::groups_to_read(&kept_groups, &needed, events);
     let urls: Vec<String> = groups
         .iter()
         .map(|g| format!("/api/v1/groups/{}/roles", enc(g)))
@@ -838,7 +831,19 @@ pub fn run(
             app_groups: known::load_app_groups(&mut *host.state)?,
             org_url: known::load_org_url(&mut *host.state)?,
             // Without them, every principal's roles are read.
-            roles: roles::load(&mut *host.state).unwrap_or_default(),
+            roles: match roles::load(&mut *host.state) {
+                Ok(kept) => kept.unwrap_or_default(),
+                Err(e) => {
+                    host.log.log(
+                        Level::Warn,
+                        &format!(
+                            "inventory: the role assignments kept in state key `{}` cannot be decoded ({e}); every principal's roles are read again",
+                            roles::ROLES
+                        ),
+                    );
+                    RoleAssignments::default()
+                }
+            },
         })
     });
     let token_uses = read_token_uses(&mut *host.events, &mut *host.state)?;
@@ -1062,7 +1067,6 @@ fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), 
             sync.admins = Some(roles.admins);
         }
         Err(gap) => {
-            r.spent_on("roles");
             // Without roles the org node is still the graph's root.
             sync.nodes.push(sync.shaper.org_node());
             sync.roles_gap = Some(gap.clone());

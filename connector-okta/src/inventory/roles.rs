@@ -11,7 +11,7 @@
 //! `{"users": {user id: [held]}, "groups": {group id: [held]}}`, each held role
 //! `{"r": role (trimmed), "t": [target ids] or absent}`.
 
-use super::build::{assignee_group, scope_need, ScopeNeed};
+use super::build::{assignee_group, scope_need, ScopeNeed, ROLE_PROPS};
 use kri_connector_sdk::types::ConnectorError;
 use kri_connector_sdk::StateStore;
 use serde::{Deserialize, Serialize};
@@ -21,24 +21,15 @@ use std::collections::{BTreeMap, BTreeSet};
 /// State key: the role assignments per principal.
 pub const ROLES: &str = "roles";
 
-/// The fields of a role assignment the graph reads (`build::Shaper::role`,
-/// `scope_need`, `assignee_group`).
-const ROLE_FIELDS: [&str; 9] = [
-    "id",
-    "type",
-    "label",
-    "status",
-    "assignmentType",
-    "created",
-    "lastUpdated",
-    "role",
-    "resource-set",
-];
+/// The fields of a role assignment the graph reads besides the node's properties
+/// (`build::ROLE_PROPS`): its id, and a custom role's role and resource set
+/// (`build::Shaper::role`, `scope_need`); `assignee_group` reads the assignee link.
+const ROLE_KEYS: [&str; 3] = ["id", "role", "resource-set"];
 
 /// A role assignment cut down to what the graph reads.
 pub fn trim_role(role: &Value) -> Value {
     let mut out = Map::new();
-    for f in ROLE_FIELDS {
+    for &f in ROLE_PROPS.iter().chain(&ROLE_KEYS) {
         if let Some(v) = role.get(f).filter(|v| !v.is_null()) {
             out.insert(f.into(), v.clone());
         }
@@ -157,10 +148,10 @@ pub fn users_to_read(
 }
 
 /// The groups whose roles to read, of the `needed` ones (those users hold roles
-/// through, and those flagged `hasAdminPrivilege`): all for a full sync; else those the
-/// state does not know and those an event names.
+/// through, and those flagged `hasAdminPrivilege`): all for a full sync; else those
+/// `kept` (the state's groups) does not know and those an event names.
 pub fn groups_to_read(
-    kept: &RoleAssignments,
+    kept: &BTreeMap<String, Vec<Held>>,
     needed: &BTreeSet<String>,
     events: Option<&RoleEvents>,
 ) -> Vec<String> {
@@ -168,15 +159,19 @@ pub fn groups_to_read(
         .iter()
         .filter(|g| match events {
             None => true,
-            Some(ev) => !kept.groups.contains_key(*g) || ev.groups.contains(*g),
+            Some(ev) => !kept.contains_key(*g) || ev.groups.contains(*g),
         })
         .cloned()
         .collect()
 }
 
-/// The assignments kept from the last sync, or empty (a full sync reads them all).
-pub fn load(state: &mut dyn StateStore) -> Option<RoleAssignments> {
-    serde_json::from_slice(&state.get(ROLES)?).ok()
+/// The assignments kept from the last sync: `None` when none were kept, an error when
+/// they cannot be decoded (either way the caller reads every principal's roles).
+pub fn load(state: &mut dyn StateStore) -> Result<Option<RoleAssignments>, serde_json::Error> {
+    state
+        .get(ROLES)
+        .map(|bytes| serde_json::from_slice(&bytes))
+        .transpose()
 }
 
 /// Keeps the assignments for the next sync.
@@ -248,7 +243,7 @@ mod tests {
         assert_eq!(users_to_read(&kept(), &assignees, None, &none), assignees);
         let needed = set(&["00g1", "00g2"]);
         assert_eq!(
-            groups_to_read(&kept(), &needed, None),
+            groups_to_read(&kept().groups, &needed, None),
             ids(&["00g1", "00g2"])
         );
     }
@@ -340,7 +335,7 @@ mod tests {
         };
         // 00g1 is kept and not named; 00g2 is named; 00g3 is new.
         assert_eq!(
-            groups_to_read(&kept(), &set(&["00g1", "00g2", "00g3"]), Some(&ev)),
+            groups_to_read(&kept().groups, &set(&["00g1", "00g2", "00g3"]), Some(&ev)),
             ids(&["00g2", "00g3"])
         );
         assert_eq!(kept().via_groups(), set(&["00g1"]));
@@ -349,10 +344,12 @@ mod tests {
     #[test]
     fn assignments_survive_the_state() {
         let mut state = MemState::default();
-        assert_eq!(load(&mut state), None);
+        assert_eq!(load(&mut state).expect("nothing kept"), None);
         let mut roles = kept();
         roles.groups.get_mut("00g1").expect("group")[0].targets = Some(ids(&["00g5"]));
         save(&mut state, &roles).expect("save");
-        assert_eq!(load(&mut state), Some(roles));
+        assert_eq!(load(&mut state).expect("decoded"), Some(roles));
+        state.set(ROLES, b"{not json").expect("set");
+        assert!(load(&mut state).is_err());
     }
 }
