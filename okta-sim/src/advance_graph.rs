@@ -657,6 +657,46 @@ mod tests {
     }
 
     #[test]
+    fn a_group_role_on_an_even_millisecond_goes_to_a_group_with_an_admin_member() {
+        let mut org = Org::generate(&OrgSpec {
+            seed: 7,
+            users: 300,
+            now_ms: NOW,
+        });
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut events = Vec::new();
+        let mut out = DayLog {
+            events: &mut events,
+            user_last: HashMap::new(),
+        };
+        // The generated org has no admin in a group small enough for a role: put one
+        // in the last candidate without a role.
+        let admin = org.admins[0].user;
+        let candidates: Vec<u16> = org
+            .admin_group_candidates()
+            .into_iter()
+            .filter(|&g| {
+                !org.role_grants
+                    .iter()
+                    .any(|r| r.principal == Principal::Group(g))
+            })
+            .collect();
+        let target = *candidates.last().expect("a candidate group");
+        let members = &mut org.groups[target as usize].members;
+        if let Err(i) = members.binary_search(&admin) {
+            members.insert(i, admin);
+        }
+        let before = org.role_grants.len();
+        org.grant_group_role(&mut rng, NOW - NOW % 2, &mut out);
+        let grant = org.role_grants.get(before).expect("a group granted a role");
+        let Principal::Group(group) = grant.principal else {
+            panic!("granted to {:?}", grant.principal)
+        };
+        assert_eq!(group, target, "of {candidates:?}");
+        assert_eq!(out.events[0].kind, EventKind::GroupPrivilegeGrant);
+    }
+
+    #[test]
     fn a_group_app_assignment_is_logged_with_the_members_assignments_that_follow() {
         let mut org = Org::generate(&OrgSpec {
             seed: 11,
