@@ -158,25 +158,7 @@ impl Org {
             out,
         );
         for user in self.groups[group as usize].members.clone() {
-            let linked = self.users[user as usize]
-                .app_links
-                .iter()
-                .any(|l| l.app == app);
-            if linked
-                && self.groups_granting(user, app).is_empty()
-                && !self.assigned_directly(user, app)
-            {
-                self.unlink_app(user, app, t);
-                let target = Target::AppMember { user, app };
-                self.log_graph(
-                    rng,
-                    EventKind::AppMembershipRemove,
-                    t,
-                    Actor::System,
-                    target,
-                    out,
-                );
-            }
+            self.take_app_if_nothing_gives_it(rng, user, app, t, out);
         }
     }
 
@@ -281,25 +263,38 @@ impl Org {
             .map(|a| a.app)
             .collect();
         for app in apps {
-            let linked = self.users[user as usize]
-                .app_links
-                .iter()
-                .any(|l| l.app == app);
-            if linked
-                && self.groups_granting(user, app).is_empty()
-                && !self.assigned_directly(user, app)
-            {
-                self.unlink_app(user, app, t);
-                let target = Target::AppMember { user, app };
-                self.log_graph(
-                    rng,
-                    EventKind::AppMembershipRemove,
-                    t,
-                    Actor::System,
-                    target,
-                    out,
-                );
-            }
+            self.take_app_if_nothing_gives_it(rng, user, app, t, out);
+        }
+    }
+
+    /// Takes `app` from `user`, logged, when the user has it but neither a group nor an
+    /// individual assignment gives it any more.
+    fn take_app_if_nothing_gives_it(
+        &mut self,
+        rng: &mut StdRng,
+        user: u32,
+        app: u16,
+        t: i64,
+        out: &mut DayLog<'_>,
+    ) {
+        let linked = self.users[user as usize]
+            .app_links
+            .iter()
+            .any(|l| l.app == app);
+        if linked
+            && self.groups_granting(user, app).is_empty()
+            && !self.assigned_directly(user, app)
+        {
+            self.unlink_app(user, app, t);
+            let target = Target::AppMember { user, app };
+            self.log_graph(
+                rng,
+                EventKind::AppMembershipRemove,
+                t,
+                Actor::System,
+                target,
+                out,
+            );
         }
     }
 
@@ -446,7 +441,25 @@ impl Org {
                     .any(|r| r.principal == Principal::Group(g))
             })
             .collect();
-        let Some(&group) = groups.choose(rng) else {
+        // On even milliseconds the grant goes to a group with an admin among its members
+        // when there is one (an existing admin gains a role through a group); the choice
+        // draws no random number, so the days that follow stay as they were.
+        let with_admin: Vec<u16> = groups
+            .iter()
+            .copied()
+            .filter(|&g| {
+                self.groups[g as usize]
+                    .members
+                    .iter()
+                    .any(|m| self.admins.iter().any(|a| a.user == *m))
+            })
+            .collect();
+        let pool = if t % 2 == 0 && !with_admin.is_empty() {
+            &with_admin
+        } else {
+            &groups
+        };
+        let Some(&group) = pool.choose(rng) else {
             return;
         };
         let role = *[AdminRole::HelpDeskAdmin, AdminRole::GroupMembershipAdmin]
@@ -641,6 +654,46 @@ mod tests {
                 EventKind::AppMembershipRemove
             ]
         );
+    }
+
+    #[test]
+    fn a_group_role_on_an_even_millisecond_goes_to_a_group_with_an_admin_member() {
+        let mut org = Org::generate(&OrgSpec {
+            seed: 7,
+            users: 300,
+            now_ms: NOW,
+        });
+        let mut rng = StdRng::seed_from_u64(5);
+        let mut events = Vec::new();
+        let mut out = DayLog {
+            events: &mut events,
+            user_last: HashMap::new(),
+        };
+        // The generated org has no admin in a group small enough for a role: put one
+        // in the last candidate without a role.
+        let admin = org.admins[0].user;
+        let candidates: Vec<u16> = org
+            .admin_group_candidates()
+            .into_iter()
+            .filter(|&g| {
+                !org.role_grants
+                    .iter()
+                    .any(|r| r.principal == Principal::Group(g))
+            })
+            .collect();
+        let target = *candidates.last().expect("a candidate group");
+        let members = &mut org.groups[target as usize].members;
+        if let Err(i) = members.binary_search(&admin) {
+            members.insert(i, admin);
+        }
+        let before = org.role_grants.len();
+        org.grant_group_role(&mut rng, NOW - NOW % 2, &mut out);
+        let grant = org.role_grants.get(before).expect("a group granted a role");
+        let Principal::Group(group) = grant.principal else {
+            panic!("granted to {:?}", grant.principal)
+        };
+        assert_eq!(group, target, "of {candidates:?}");
+        assert_eq!(out.events[0].kind, EventKind::GroupPrivilegeGrant);
     }
 
     #[test]

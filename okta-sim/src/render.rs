@@ -1252,6 +1252,17 @@ impl<'a> Renderer<'a> {
         }
     }
 
+    fn group_target(&self, group: u16) -> WireTarget {
+        let g = &self.org.groups[group as usize % self.org.groups.len()];
+        WireTarget {
+            id: g.id.clone(),
+            kind: "UserGroup",
+            alternate_id: "unknown".into(),
+            display_name: g.name.clone(),
+            detail_entry: None,
+        }
+    }
+
     fn app_target(&self, app: u16) -> WireTarget {
         let app = &self.org.apps[app as usize % self.org.apps.len()];
         WireTarget {
@@ -1332,17 +1343,7 @@ impl<'a> Renderer<'a> {
             }
             Target::AdminAppUser(u) => vec![self.user_target(u, "AppUser")],
             Target::GroupMember { user, group } => {
-                let g = &org.groups[group as usize % org.groups.len()];
-                vec![
-                    self.user_target(user, "User"),
-                    WireTarget {
-                        id: g.id.clone(),
-                        kind: "UserGroup",
-                        alternate_id: "unknown".into(),
-                        display_name: g.name.clone(),
-                        detail_entry: None,
-                    },
-                ]
+                vec![self.user_target(user, "User"), self.group_target(group)]
             }
             Target::AppMember { user, app } => {
                 let mut app_user = self.user_target(user, "AppUser");
@@ -1361,27 +1362,10 @@ impl<'a> Renderer<'a> {
             }
             Target::UserRole { user, .. } => vec![self.user_target(user, "User")],
             Target::GroupRole { group, .. } => {
-                let g = &org.groups[group as usize % org.groups.len()];
-                vec![WireTarget {
-                    id: g.id.clone(),
-                    kind: "UserGroup",
-                    alternate_id: "unknown".into(),
-                    display_name: g.name.clone(),
-                    detail_entry: None,
-                }]
+                vec![self.group_target(group)]
             }
             Target::GroupApp { group, app } => {
-                let g = &org.groups[group as usize % org.groups.len()];
-                vec![
-                    self.app_target(app),
-                    WireTarget {
-                        id: g.id.clone(),
-                        kind: "UserGroup",
-                        alternate_id: "unknown".into(),
-                        display_name: g.name.clone(),
-                        detail_entry: None,
-                    },
-                ]
+                vec![self.app_target(app), self.group_target(group)]
             }
             Target::Token(t) => {
                 let token = org.api_tokens.get(t as usize)?;

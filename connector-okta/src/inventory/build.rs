@@ -77,6 +77,16 @@ impl MfaSummary {
     }
 }
 
+/// The fields of a role assignment a role node carries as its properties.
+pub const ROLE_PROPS: [&str; 6] = [
+    "type",
+    "label",
+    "status",
+    "assignmentType",
+    "created",
+    "lastUpdated",
+];
+
 /// Builds the graph's nodes and edges for one org.
 #[derive(Debug, Clone)]
 pub struct Shaper {
@@ -224,17 +234,7 @@ impl Shaper {
         } else {
             kind.clone()
         };
-        let mut props = pick(
-            role,
-            &[
-                "type",
-                "label",
-                "status",
-                "assignmentType",
-                "created",
-                "lastUpdated",
-            ],
-        );
+        let mut props = pick(role, &ROLE_PROPS);
         if custom {
             if let Some(r) = role.get("role") {
                 props.insert("role".into(), r.clone());

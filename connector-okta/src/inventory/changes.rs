@@ -1,17 +1,18 @@
 //! What an incremental inventory sync re-reads: the System Log events since the last
-//! sync, boiled down to the memberships added or removed (in order), the app
-//! assignments added (with the assignment's id, and whether a group gave it) or
-//! removed, the apps whose group assignments changed, the principals whose roles
-//! changed, the users created (the built-in `Everyone` group grows without an event of
-//! its own), those whose factors changed and those who signed in, the objects Okta
-//! deleted, and the API tokens the events' requests were made with
-//! (`transaction.detail.requestApiTokenId`), with when. Pure.
+//! sync, boiled down to the memberships added or removed (with when), the app
+//! assignments added (with the assignment's id and when) or removed, the apps whose
+//! group assignments changed, the principals whose roles changed (or that anyone's
+//! may have), the users created (the built-in `Everyone` group grows without an event
+//! of its own), those whose factors changed (or that every admin's may have) and those
+//! who signed in, the objects Okta deleted, and the API tokens the events' requests
+//! were made with (`transaction.detail.requestApiTokenId`), with when. Whether a group
+//! explains an addition is asked of `Changes::added_through_group`. Pure.
 
 use crate::api::models::LogEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The System Log event types an incremental sync reads.
-pub const EVENT_TYPES: [&str; 21] = [
+pub const EVENT_TYPES: [&str; 27] = [
     "group.user_membership.add",
     "group.user_membership.remove",
     "application.user_membership.add",
@@ -23,6 +24,8 @@ pub const EVENT_TYPES: [&str; 21] = [
     "user.account.privilege.revoke",
     "group.privilege.grant",
     "group.privilege.revoke",
+    "iam.resourceset.bindings.add",
+    "iam.resourceset.bindings.delete",
     "system.api_token.create",
     "system.api_token.revoke",
     "user.lifecycle.create",
@@ -32,6 +35,10 @@ pub const EVENT_TYPES: [&str; 21] = [
     "user.mfa.factor.activate",
     "user.mfa.factor.deactivate",
     "user.mfa.factor.reset_all",
+    "user.mfa.factor.suspend",
+    "user.mfa.factor.unsuspend",
+    "user.mfa.factor.update",
+    "system.mfa.factor.deactivate",
     "user.session.start",
 ];
 
@@ -53,17 +60,18 @@ pub struct Changes {
     pub apps: BTreeSet<String>,
     /// (app, user) of each user assigned an app or unassigned from it.
     pub app_users: BTreeSet<(String, String)>,
-    /// (app, user) → the index of the window's last app event about it, when that event
-    /// is a removal: the assignment is gone (Okta logs a new addition if a group gives
-    /// the app back).
-    pub app_users_removed_at: BTreeMap<(String, String), usize>,
+    /// (app, user) whose window's last app event is a removal: the assignment is gone
+    /// (Okta logs a new addition if a group gives the app back), unless a group still
+    /// gives the app.
+    pub app_users_removed: BTreeSet<(String, String)>,
     /// (app, user) → the window's last app event about it, when that event is an
     /// addition.
     pub app_users_added: BTreeMap<(String, String), AppUserAdded>,
-    /// Every membership event in order: (index, user, group, added).
-    pub membership_log: Vec<(usize, String, String, bool)>,
-    /// User → the index of their creation event.
-    pub created_at: BTreeMap<String, usize>,
+    /// Every membership event with a time, in order: (`published` epoch ms, user, group,
+    /// added).
+    pub membership_log: Vec<(i64, String, String, bool)>,
+    /// User → when they were created (`published` epoch ms).
+    pub created_at: BTreeMap<String, i64>,
     /// Users created: members of `Everyone` from now on.
     pub created_users: BTreeSet<String>,
     /// Users whose factors changed: an admin's factors are read again.
@@ -73,8 +81,13 @@ pub struct Changes {
     pub sign_ins: BTreeMap<String, i64>,
     /// API token id → the latest `published` (epoch ms) of an event made with it.
     pub token_uses: BTreeMap<String, i64>,
-    /// Role grants or revokes happened.
-    pub privileges: bool,
+    /// Every principal's roles are read again: a custom role's binding to a resource set
+    /// changed (`iam.resourceset.bindings.*`, whose targets are the binding, not its
+    /// members), or a privilege event named no user or group.
+    pub all_roles: bool,
+    /// Every admin's factors are read again: a factor type was deactivated for the
+    /// whole org (`system.mfa.factor.deactivate`), which names no user.
+    pub all_factors: bool,
     /// Users a role was granted to or revoked from: their roles are read again.
     pub privilege_users: BTreeSet<String>,
     /// Groups a role was granted to or revoked from: their roles are read again.
@@ -90,38 +103,38 @@ pub struct Changes {
 /// An app assignment the window's last event about it added.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppUserAdded {
-    /// The event's index in the window.
-    pub at: usize,
+    /// When (`published` epoch ms), if the event says.
+    pub at: Option<i64>,
     /// The id of the event's `AppUser` target: the assignment's id.
     pub assignment_id: Option<String>,
 }
 
 impl Changes {
-    /// Whether the app assignment of `user` added by the event at index `at` came from
-    /// a group (Okta's `scope` `GROUP`) rather than an individual assignment (`USER`):
-    /// just before it, by the window's events, the user was a member of a group in
-    /// `granting` (the groups assigned the app), having joined it, or, for a group in
-    /// `everyone`, having been created. Okta adds an app user when a group gives the
-    /// app to a user who had none, and an individual assignment of an app the user
-    /// already has from a group adds none, so an addition the user's groups do not
-    /// explain is individual.
+    /// Whether the app assignment of `user` added by the event published at `at` came
+    /// from a group (Okta's `scope` `GROUP`) rather than an individual assignment
+    /// (`USER`): by then (the same millisecond included: Okta may log the assignment a
+    /// membership causes first), by the window's events, the user was a member of a
+    /// group in `granting` (the groups assigned the app), having joined it, or, for a
+    /// group in `everyone`, having been created. `false` when the events cannot say,
+    /// which leaves the caller to read the assignment when groups are assigned the app.
     pub fn added_through_group(
         &self,
         user: &str,
-        at: usize,
+        at: Option<i64>,
         granting: &[String],
         everyone: &[&str],
     ) -> bool {
+        let Some(at) = at else { return false };
         granting.iter().any(|g| {
             let last = self
                 .membership_log
                 .iter()
-                .rfind(|(i, u, group, _)| *i < at && u == user && group == g);
+                .rfind(|(t, u, group, _)| *t <= at && u == user && group == g);
             match last {
                 Some((_, _, _, added)) => *added,
                 None => {
                     everyone.contains(&g.as_str())
-                        && self.created_at.get(user).is_some_and(|c| *c < at)
+                        && self.created_at.get(user).is_some_and(|c| *c <= at)
                 }
             }
         })
@@ -141,7 +154,7 @@ pub fn changes(events: &[LogEvent]) -> Changes {
         events: events.len(),
         ..Changes::default()
     };
-    for (index, e) in events.iter().enumerate() {
+    for e in events {
         if let (Some(token), Some(ms)) = (&e.request_api_token_id, e.published_ms()) {
             let last = c.token_uses.entry(token.clone()).or_insert(ms);
             *last = (*last).max(ms);
@@ -154,8 +167,10 @@ pub fn changes(events: &[LogEvent]) -> Changes {
                 let added = kind == "group.user_membership.add";
                 for group in target_ids(e, "UserGroup") {
                     for user in target_ids(e, "User") {
-                        c.membership_log
-                            .push((index, user.clone(), group.clone(), added));
+                        if let Some(ms) = e.published_ms() {
+                            c.membership_log
+                                .push((ms, user.clone(), group.clone(), added));
+                        }
                         let pair = (user, group.clone());
                         c.memberships.insert(pair.clone(), added);
                         if added {
@@ -174,11 +189,11 @@ pub fn changes(events: &[LogEvent]) -> Changes {
                         let pair = (app.clone(), user);
                         if removed {
                             c.app_users_added.remove(&pair);
-                            c.app_users_removed_at.insert(pair.clone(), index);
+                            c.app_users_removed.insert(pair.clone());
                         } else {
-                            c.app_users_removed_at.remove(&pair);
+                            c.app_users_removed.remove(&pair);
                             let added = AppUserAdded {
-                                at: index,
+                                at: e.published_ms(),
                                 assignment_id: assignment_id.clone(),
                             };
                             c.app_users_added.insert(pair.clone(), added);
@@ -192,18 +207,27 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             | "group.application_assignment.update" => {
                 c.apps.extend(target_ids(e, "AppInstance"));
             }
-            "user.account.privilege.grant" | "user.account.privilege.revoke" => {
-                c.privileges = true;
-                c.privilege_users.extend(target_ids(e, "User"));
+            "user.account.privilege.grant"
+            | "user.account.privilege.revoke"
+            | "group.privilege.grant"
+            | "group.privilege.revoke" => {
+                let users: Vec<String> = target_ids(e, "User").collect();
+                let groups: Vec<String> = target_ids(e, "UserGroup").collect();
+                // Whom the event is about is unknown: read everyone's roles.
+                c.all_roles |= users.is_empty() && groups.is_empty();
+                c.privilege_users.extend(users);
+                c.privilege_groups.extend(groups);
             }
-            "group.privilege.grant" | "group.privilege.revoke" => {
-                c.privileges = true;
-                c.privilege_groups.extend(target_ids(e, "UserGroup"));
+            "iam.resourceset.bindings.add" | "iam.resourceset.bindings.delete" => {
+                c.all_roles = true;
             }
+            "system.mfa.factor.deactivate" => c.all_factors = true,
             "system.api_token.create" | "system.api_token.revoke" => c.tokens = true,
             "user.lifecycle.create" => {
                 for user in target_ids(e, "User") {
-                    c.created_at.insert(user.clone(), index);
+                    if let Some(ms) = e.published_ms() {
+                        c.created_at.insert(user.clone(), ms);
+                    }
                     c.created_users.insert(user);
                 }
             }
@@ -215,7 +239,10 @@ pub fn changes(events: &[LogEvent]) -> Changes {
             }
             "user.mfa.factor.activate"
             | "user.mfa.factor.deactivate"
-            | "user.mfa.factor.reset_all" => {
+            | "user.mfa.factor.reset_all"
+            | "user.mfa.factor.suspend"
+            | "user.mfa.factor.unsuspend"
+            | "user.mfa.factor.update" => {
                 // The user whose factors changed is the target; the actor may be an
                 // admin acting on them, whose own factors did not change. Only an event
                 // naming no user falls back to its actor.
@@ -244,8 +271,8 @@ pub fn changes(events: &[LogEvent]) -> Changes {
         .retain(|(u, g)| !deleted.contains(u) && !deleted.contains(g));
     c.app_users
         .retain(|(a, u)| !deleted.contains(a) && !deleted.contains(u));
-    c.app_users_removed_at
-        .retain(|(a, u), _| !deleted.contains(a) && !deleted.contains(u));
+    c.app_users_removed
+        .retain(|(a, u)| !deleted.contains(a) && !deleted.contains(u));
     c.app_users_added
         .retain(|(a, u), _| !deleted.contains(a) && !deleted.contains(u));
     c
@@ -261,50 +288,71 @@ mod tests {
             .expect("event")
     }
 
+    /// An event published `s` seconds into 2026-01-01.
+    fn event_at(s: i64, kind: &str, targets: serde_json::Value) -> LogEvent {
+        let published = format!("2026-01-01T00:00:{s:02}.000Z");
+        LogEvent::from_value(
+            &json!({"uuid": "u", "eventType": kind, "target": targets, "published": published}),
+        )
+        .expect("event")
+    }
+
+    const T0: i64 = 1_767_225_600_000;
+
     #[test]
     fn events_name_what_to_reread() {
         let events = vec![
-            event(
+            event_at(
+                0,
                 "group.user_membership.add",
                 json!([{"id": "00u1", "type": "User"}, {"id": "00g1", "type": "UserGroup"}]),
             ),
-            event(
+            event_at(
+                1,
                 "application.user_membership.remove",
                 json!([{"id": "0ua1", "type": "AppUser"}, {"id": "0oa1", "type": "AppInstance"}, {"id": "00u1", "type": "User"}]),
             ),
-            event(
+            event_at(
+                2,
                 "application.user_membership.add",
                 json!([{"id": "0ua2", "type": "AppUser"}, {"id": "0oa2", "type": "AppInstance"}, {"id": "00u2", "type": "User"}]),
             ),
-            event(
+            event_at(
+                3,
                 "group.user_membership.remove",
                 json!([{"id": "00u4", "type": "User"}, {"id": "00g4", "type": "UserGroup"}]),
             ),
-            event(
+            event_at(
+                4,
                 "group.privilege.grant",
                 json!([{"id": "00g2", "type": "UserGroup"}]),
             ),
-            event(
+            event_at(
+                5,
                 "system.api_token.revoke",
                 json!([{"id": "00T1", "type": "Token"}]),
             ),
-            event(
+            event_at(
+                6,
                 "user.lifecycle.create",
                 json!([{"id": "00u9", "type": "User"}]),
             ),
-            event(
+            event_at(
+                7,
                 "user.mfa.factor.activate",
                 json!([{"id": "00u7", "type": "User"}]),
             ),
-            event(
+            event_at(
+                8,
                 "group.user_membership.add",
                 json!([{"id": "00g3", "type": "UserGroup"}]),
             ),
-            event(
+            event_at(
+                9,
                 "group.lifecycle.delete",
                 json!([{"id": "00g3", "type": "UserGroup"}]),
             ),
-            event("user.session.start", json!([])),
+            event_at(10, "user.session.start", json!([])),
         ];
         let c = changes(&events);
         let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
@@ -319,29 +367,29 @@ mod tests {
             c.app_users,
             BTreeSet::from([pair("0oa1", "00u1"), pair("0oa2", "00u2")])
         );
-        assert_eq!(
-            c.app_users_removed_at,
-            BTreeMap::from([(pair("0oa1", "00u1"), 1)])
-        );
+        assert_eq!(c.app_users_removed, BTreeSet::from([pair("0oa1", "00u1")]));
         assert_eq!(
             c.membership_log,
             vec![
-                (0, "00u1".to_string(), "00g1".to_string(), true),
-                (3, "00u4".to_string(), "00g4".to_string(), false),
+                (T0, "00u1".to_string(), "00g1".to_string(), true),
+                (T0 + 3000, "00u4".to_string(), "00g4".to_string(), false),
             ]
         );
-        assert_eq!(c.created_at, BTreeMap::from([("00u9".to_string(), 6)]));
+        assert_eq!(
+            c.created_at,
+            BTreeMap::from([("00u9".to_string(), T0 + 6000)])
+        );
         assert_eq!(
             c.app_users_added,
             BTreeMap::from([(
                 pair("0oa2", "00u2"),
                 AppUserAdded {
-                    at: 2,
+                    at: Some(T0 + 2000),
                     assignment_id: Some("0ua2".to_string())
                 }
             )])
         );
-        assert!(c.privileges && c.tokens);
+        assert!(c.tokens && !c.all_roles && !c.all_factors);
         assert_eq!(c.created_users, BTreeSet::from(["00u9".to_string()]));
         assert_eq!(c.factor_users, BTreeSet::from(["00u7".to_string()]));
         assert_eq!(c.deleted, BTreeSet::from(["00g3".to_string()]));
@@ -351,48 +399,54 @@ mod tests {
 
     #[test]
     fn an_added_assignment_is_through_a_group_only_when_the_users_groups_explain_it() {
-        let member = |kind: &str, user: &str, group: &str| {
-            event(
+        let member = |s: i64, kind: &str, user: &str, group: &str| {
+            event_at(
+                s,
                 kind,
                 json!([{"id": user, "type": "User"}, {"id": group, "type": "UserGroup"}]),
             )
         };
         let c = changes(&[
-            member("group.user_membership.add", "00u1", "00gA"),
-            member("group.user_membership.add", "00u2", "00gA"),
-            member("group.user_membership.remove", "00u2", "00gA"),
-            event(
+            member(0, "group.user_membership.add", "00u1", "00gA"),
+            member(1, "group.user_membership.add", "00u2", "00gA"),
+            member(2, "group.user_membership.remove", "00u2", "00gA"),
+            event_at(
+                3,
                 "user.lifecycle.create",
                 json!([{"id": "00u3", "type": "User"}]),
             ),
         ]);
         let granting = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let everyone = ["00gE"];
-        // (user, index of the addition, groups assigned the app) → through a group.
+        // (user, second of the addition, groups assigned the app) → through a group.
         let cases = [
             // Joined a group assigned the app before the addition.
             ("00u1", 1, granting(&["00gA"]), true),
-            // The addition came first: an individual assignment.
-            ("00u1", 0, granting(&["00gA"]), false),
+            // In the same millisecond: the membership explains it, whatever the order.
+            ("00u1", 0, granting(&["00gA"]), true),
+            // The addition came first: the events do not explain it.
+            ("00u1", -1, granting(&["00gA"]), false),
             // Joined a group that is not assigned the app.
             ("00u1", 4, granting(&["00gB"]), false),
             // Joined, then left, before the addition.
             ("00u2", 4, granting(&["00gA"]), false),
             // Between joining and leaving.
-            ("00u2", 2, granting(&["00gA"]), true),
+            ("00u2", 1, granting(&["00gA"]), true),
             // Created, so a member of `Everyone`, which is assigned the app.
             ("00u3", 4, granting(&["00gE"]), true),
-            ("00u3", 3, granting(&["00gE"]), false),
+            ("00u3", 2, granting(&["00gE"]), false),
             // No event about the user: individual.
             ("00u9", 4, granting(&["00gA", "00gE"]), false),
         ];
         for (user, at, groups, want) in cases {
             assert_eq!(
-                c.added_through_group(user, at, &groups, &everyone),
+                c.added_through_group(user, Some(T0 + at * 1000), &groups, &everyone),
                 want,
                 "{user} at {at} via {groups:?}"
             );
         }
+        // An event without a time explains nothing: the caller reads the assignment.
+        assert!(!c.added_through_group("00u1", None, &granting(&["00gA"]), &everyone));
     }
 
     #[test]
@@ -430,16 +484,44 @@ mod tests {
                 json!([{"id": "00u3", "type": "User"}, {"id": "00g1", "type": "UserGroup"}]),
             ),
         ]);
-        assert!(c.privileges);
+        assert!(!c.all_roles);
         assert_eq!(
             c.privilege_users,
             BTreeSet::from(["00u1".to_string(), "00u2".to_string()])
         );
         assert_eq!(c.privilege_groups, BTreeSet::from(["00g1".to_string()]));
-        assert_eq!(
-            changes(&[event("group.privilege.grant", json!([]))]).privilege_groups,
-            BTreeSet::new()
-        );
+        // An event that names no principal, or a custom role's binding changing, leaves
+        // whom it concerns unknown: every principal's roles are read.
+        let unnamed = changes(&[event("group.privilege.grant", json!([]))]);
+        assert_eq!(unnamed.privilege_groups, BTreeSet::new());
+        assert!(unnamed.all_roles);
+        for kind in [
+            "iam.resourceset.bindings.add",
+            "iam.resourceset.bindings.delete",
+        ] {
+            let c = changes(&[event(kind, json!([{"id": "iam1", "type": "ResourceSet"}]))]);
+            assert!(c.all_roles, "{kind}");
+        }
+    }
+
+    #[test]
+    fn factor_events_name_the_users_and_an_org_wide_deactivation_names_every_admin() {
+        for kind in [
+            "user.mfa.factor.suspend",
+            "user.mfa.factor.unsuspend",
+            "user.mfa.factor.update",
+            "user.mfa.factor.deactivate",
+        ] {
+            let c = changes(&[event(kind, json!([{"id": "00u5", "type": "User"}]))]);
+            assert_eq!(
+                c.factor_users,
+                BTreeSet::from(["00u5".to_string()]),
+                "{kind}"
+            );
+            assert!(!c.all_factors, "{kind}");
+        }
+        let c = changes(&[event("system.mfa.factor.deactivate", json!([]))]);
+        assert!(c.all_factors);
     }
 
     #[test]

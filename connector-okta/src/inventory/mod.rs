@@ -142,6 +142,8 @@ struct Sync {
     changed_users: Option<BTreeSet<String>>,
     /// Users whose factors may have changed since they were last read.
     refresh_factors: BTreeSet<String>,
+    /// Every admin's factors may have changed (an org-wide factor deactivation).
+    refresh_all_factors: bool,
     /// The users as the job's state kept them (replaced by `finish`).
     known: BTreeMap<String, KnownUser>,
     /// user id → MFA summary: the `kris` job's, or the factors read for an admin.
@@ -426,6 +428,7 @@ impl Sync {
             logins: BTreeMap::new(),
             changed_users: None,
             refresh_factors: BTreeSet::new(),
+            refresh_all_factors: false,
             known: BTreeMap::new(),
             mfa: peer
                 .iter()
@@ -627,14 +630,7 @@ fn read_roles(
 
     let mut needed = all.via_groups();
     needed.extend(admin_groups.iter().cloned());
-    let groups = roles::groups_to_read(
-        &RoleAssignments {
-            users: BTreeMap::new(),
-            groups: kept_groups.clone(),
-        },
-        &needed,
-        events,
-    );
+    let groups = roles::groups_to_read(&kept_groups, &needed, events);
     let urls: Vec<String> = groups
         .iter()
         .map(|g| format!("/api/v1/groups/{}/roles", enc(g)))
@@ -696,8 +692,14 @@ fn read_roles(
         .client
         .list_body(CUSTOM_ROLES, "/api/v1/iam/roles?limit=100", "roles")?;
     let mut permissions: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    // A custom role's label as the list has it now: a rename writes no event naming the
+    // principals, so the label kept with an assignment may be stale.
+    let mut labels: BTreeMap<String, Value> = BTreeMap::new();
     for role in &custom {
         let Some(id) = id_of(role) else { continue };
+        if let Some(label) = role.get("label") {
+            labels.insert(id.to_string(), label.clone());
+        }
         let url = format!("/api/v1/iam/roles/{}/permissions", enc(id));
         let list = r.client.list_body(CUSTOM_ROLES, &url, "permissions")?;
         let labels = list
@@ -727,19 +729,21 @@ fn read_roles(
         nodes.extend(shaper.resource_set(set, &resources));
     }
     r.spent_on("resource sets");
-    let mut roles = roles_graph(shaper, logins, &all, &permissions);
+    let mut roles = roles_graph(shaper, logins, &all, &permissions, &labels);
     nodes.append(&mut roles.nodes);
     roles.nodes = nodes;
     Ok((roles, all))
 }
 
 /// The role nodes, `holds_role` and `role_scope` edges and the admins of every
-/// assignment in `all`. Pure.
+/// assignment in `all`, a custom role's permissions and label from `permissions` and
+/// `labels` (custom role id → each). Pure.
 fn roles_graph(
     shaper: &Shaper,
     logins: &BTreeMap<String, String>,
     all: &RoleAssignments,
     permissions: &BTreeMap<String, Vec<String>>,
+    labels: &BTreeMap<String, Value>,
 ) -> Roles {
     let mut nodes = Vec::new();
     let mut edges = Vec::new();
@@ -776,7 +780,14 @@ fn roles_graph(
         let perms = custom_id
             .and_then(|c| permissions.get(c))
             .map(Vec::as_slice);
-        let Some(node) = shaper.role(&h.role, perms) else {
+        let relabelled = custom_id.and_then(|c| labels.get(c)).map(|label| {
+            let mut role = h.role.clone();
+            if let Some(fields) = role.as_object_mut() {
+                fields.insert("label".into(), label.clone());
+            }
+            role
+        });
+        let Some(node) = shaper.role(relabelled.as_ref().unwrap_or(&h.role), perms) else {
             continue;
         };
         edges.push(build::holds_role(principal, &node.id));
@@ -820,7 +831,19 @@ pub fn run(
             app_groups: known::load_app_groups(&mut *host.state)?,
             org_url: known::load_org_url(&mut *host.state)?,
             // Without them, every principal's roles are read.
-            roles: roles::load(&mut *host.state).unwrap_or_default(),
+            roles: match roles::load(&mut *host.state) {
+                Ok(kept) => kept.unwrap_or_default(),
+                Err(e) => {
+                    host.log.log(
+                        Level::Warn,
+                        &format!(
+                            "inventory: the role assignments kept in state key `{}` cannot be decoded ({e}); every principal's roles are read again",
+                            roles::ROLES
+                        ),
+                    );
+                    RoleAssignments::default()
+                }
+            },
         })
     });
     let token_uses = read_token_uses(&mut *host.events, &mut *host.state)?;
@@ -1044,7 +1067,6 @@ fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), 
             sync.admins = Some(roles.admins);
         }
         Err(gap) => {
-            r.spent_on("roles");
             // Without roles the org node is still the graph's root.
             sync.nodes.push(sync.shaper.org_node());
             sync.roles_gap = Some(gap.clone());
@@ -1199,8 +1221,40 @@ fn incremental_sync(
     let mut sync = Sync::new(shaper, peer);
     sync.tally.events = changes.events;
     sync.roles = kept_roles;
-    sync.role_events = Some(RoleEvents {
-        users: changes.privilege_users.clone(),
+    // A role granted to or revoked from a group changes the roles of all its members,
+    // the admins among them (who hold other roles, so appear in the state) included:
+    // its member list names the users to read again.
+    let known_groups: BTreeSet<&str> = groups.iter().filter_map(id_of).collect();
+    let granted_groups: Vec<String> = changes
+        .privilege_groups
+        .iter()
+        .filter(|g| !changes.all_roles && known_groups.contains(g.as_str()))
+        .filter(|g| !changes.deleted.contains(*g))
+        .cloned()
+        .collect();
+    let urls: Vec<String> = granted_groups
+        .iter()
+        .map(|g| format!("/api/v1/groups/{}/users?limit=1000", enc(g)))
+        .collect();
+    let granted_members: Vec<Vec<Listed>> = r
+        .lists(
+            GROUP_MEMBERS,
+            &urls,
+            "inventory: members of groups granted roles",
+        )
+        .map_err(fatal)?;
+    r.spent_on("members of groups granted roles");
+    let mut role_users = changes.privilege_users.clone();
+    role_users.extend(
+        granted_members
+            .iter()
+            .flatten()
+            .filter_map(|u| u.id.clone()),
+    );
+    // An event that leaves unknown whose roles changed reads every principal's roles,
+    // as a full sync does.
+    sync.role_events = (!changes.all_roles).then(|| RoleEvents {
+        users: role_users,
         groups: changes
             .privilege_groups
             .iter()
@@ -1248,10 +1302,16 @@ fn incremental_sync(
     for gone in &changes.deleted {
         users.remove(gone);
     }
-    // Factors are read again only for the admins whose factors the log names: every
-    // enrolment, activation, deactivation and reset writes a `user.mfa.factor.*` event,
-    // while a user's `lastUpdated` also moves for changes that leave the factors alone.
+    // Factors are read again only for the admins whose factors the log names, and for
+    // every admin after an org-wide `system.mfa.factor.deactivate`. Checked against the
+    // real System Log samples in ../shared/okta-fixtures (`user.mfa.factor.deactivate`,
+    // `.reset_all`, `.suspend`, `system.mfa.factor.deactivate`) and Okta Workflows'
+    // event cards (`.unsuspend`); `.update` is taken on the review's word, unseen in a
+    // sample; okta-sim writes `.activate`,
+    // `.deactivate` and `.reset_all` for every change it makes. A user's `lastUpdated`
+    // also moves for changes that leave the factors alone, so it is no trigger.
     sync.refresh_factors = changes.factor_users.clone();
+    sync.refresh_all_factors = changes.all_factors;
     sync.add_users(users.into_values().collect());
     sync.changed_users = Some(changed_ids);
     sync.known = known;
@@ -1278,7 +1338,6 @@ fn incremental_sync(
 
     // Memberships come from the events alone: the last event about a (user, group)
     // emits its `member_of` edge or retracts it.
-    let known_groups: BTreeSet<&str> = groups.iter().filter_map(id_of).collect();
     for ((user, group), member) in &changes.memberships {
         if *member {
             if known_groups.contains(group.as_str()) {
@@ -1294,12 +1353,16 @@ fn incremental_sync(
     }
     // App assignments come from the events: the window's last event about an (app,
     // user) pair retracts its edge (a removal) or emits it (an addition) with the
-    // assignment's id (the event's `AppUser` target) and its `scope`, `GROUP` when a
-    // group of the user explains the addition (`Changes::added_through_group`), else
-    // `USER`. A membership change alone changes no assignment's scope: Okta logs an
-    // addition or removal whenever a group gives or takes an app. An addition whose
-    // event lacks the assignment's id is read alone. Apps whose group assignments
-    // changed have both lists re-read.
+    // assignment's id (the event's `AppUser` target) and its `scope`: `GROUP` when a
+    // group of the user explains the addition by the window's events
+    // (`Changes::added_through_group`), `USER` when no group is assigned the app. The
+    // window cannot tell the rest, so the assignment is read alone: an addition to an
+    // app groups are assigned that the window does not explain (the user may have been
+    // in such a group all along), a removal from such an app (a group may still give
+    // it: Okta then keeps the app user with scope `GROUP`), and an addition whose event
+    // lacks the assignment's id. A membership change alone changes no assignment's
+    // scope: Okta logs an addition or removal whenever a group gives or takes an app.
+    // Apps whose group assignments changed have both lists re-read.
     let known_apps: BTreeSet<&str> = apps.iter().filter_map(id_of).collect();
     sync.app_groups = app_groups;
     sync.app_groups
@@ -1311,37 +1374,47 @@ fn incremental_sync(
         .cloned()
         .collect();
     let in_scope = |app: &str| known_apps.contains(app) && !dirty_apps.contains(app);
-    for (app, user) in changes.app_users_removed_at.keys() {
-        if in_scope(app) {
+    let granting_of =
+        |app: &str| -> Vec<String> { sync.app_groups.get(app).cloned().unwrap_or_default() };
+    let mut to_read: Vec<(String, String)> = Vec::new();
+    for (app, user) in &changes.app_users_removed {
+        if !in_scope(app) {
+            continue;
+        }
+        if granting_of(app).is_empty() {
             sync.retracted_edges.push(Retraction {
                 from: user.clone(),
                 to: app.clone(),
                 kind: edge_kind::ASSIGNED_TO,
             });
+        } else {
+            to_read.push((app.clone(), user.clone()));
         }
     }
-    let mut unnamed: Vec<(String, String)> = Vec::new();
     for ((app, user), added) in &changes.app_users_added {
         if !in_scope(app) {
             continue;
         }
         let Some(assignment) = &added.assignment_id else {
-            unnamed.push((app.clone(), user.clone()));
+            to_read.push((app.clone(), user.clone()));
             continue;
         };
-        let granting = sync.app_groups.get(app).map(Vec::as_slice).unwrap_or(&[]);
-        let scope = if changes.added_through_group(user, added.at, granting, &everyone) {
+        let granting = granting_of(app);
+        let scope = if changes.added_through_group(user, added.at, &granting, &everyone) {
             "GROUP"
-        } else {
+        } else if granting.is_empty() {
             "USER"
+        } else {
+            to_read.push((app.clone(), user.clone()));
+            continue;
         };
         let entry =
             json!({"id": user, "scope": scope, "_embedded": {"assignment": {"id": assignment}}});
         sync.edges.extend(build::app_user(app, &entry));
     }
-    let single = read_app_users(r, &unnamed)?;
+    let single = read_app_users(r, &to_read)?;
     r.spent_on("single app assignments");
-    for ((app, user), found) in unnamed.iter().zip(single) {
+    for ((app, user), found) in to_read.iter().zip(single) {
         match found {
             Some(listed) => sync.edges.extend(build::app_user(app, &listed.to_value())),
             None => sync.retracted_edges.push(Retraction {
@@ -1357,7 +1430,7 @@ fn incremental_sync(
         changes.events,
         changes.memberships.len(),
         changes.app_users.len(),
-        unnamed.len(),
+        to_read.len(),
         dirty_apps.len()
     ));
     read_assignments(r, &mut sync, &dirty_apps)?;
@@ -1381,9 +1454,11 @@ fn finish(
         for a in &mut admins {
             let id = &a.user_id;
             // The factors last read, unless the user may have changed since.
-            let cached = (!sync.tally.full && !sync.refresh_factors.contains(id))
-                .then(|| sync.known.get(id).and_then(|k| k.factors.clone()))
-                .flatten();
+            let cached = (!sync.tally.full
+                && !sync.refresh_all_factors
+                && !sync.refresh_factors.contains(id))
+            .then(|| sync.known.get(id).and_then(|k| k.factors.clone()))
+            .flatten();
             if let (None, Some(f)) = (sync.mfa.get(id), cached) {
                 sync.mfa.insert(id.clone(), f);
             }

@@ -1,9 +1,9 @@
 //! The admin role assignments the `inventory` job keeps between syncs, per principal,
 //! and which principals a sync must read again. A full sync reads every principal;
 //! an incremental one reads only the users and groups whose roles may have changed
-//! (a privilege event names them, they newly appear among the role assignees, they
-//! hold a role through a group an event names, or they joined or left a group that
-//! holds roles) and takes the others from the state, so a revoked role's node and edges
+//! (a privilege event names them or a group they are a member of, they newly appear
+//! among the role assignees, they hold a role through a group an event names, or they
+//! joined or left a group that holds roles) and takes the others from the state, so a revoked role's node and edges
 //! leave the graph because nothing emits them again. Pure, but for the state's
 //! load and save.
 //!
@@ -11,7 +11,7 @@
 //! `{"users": {user id: [held]}, "groups": {group id: [held]}}`, each held role
 //! `{"r": role (trimmed), "t": [target ids] or absent}`.
 
-use super::build::{assignee_group, scope_need, ScopeNeed};
+use super::build::{assignee_group, scope_need, ScopeNeed, ROLE_PROPS};
 use kri_connector_sdk::types::ConnectorError;
 use kri_connector_sdk::StateStore;
 use serde::{Deserialize, Serialize};
@@ -21,24 +21,15 @@ use std::collections::{BTreeMap, BTreeSet};
 /// State key: the role assignments per principal.
 pub const ROLES: &str = "roles";
 
-/// The fields of a role assignment the graph reads (`build::Shaper::role`,
-/// `scope_need`, `assignee_group`).
-const ROLE_FIELDS: [&str; 9] = [
-    "id",
-    "type",
-    "label",
-    "status",
-    "assignmentType",
-    "created",
-    "lastUpdated",
-    "role",
-    "resource-set",
-];
+/// The fields of a role assignment the graph reads besides the node's properties
+/// (`build::ROLE_PROPS`): its id, and a custom role's role and resource set
+/// (`build::Shaper::role`, `scope_need`); `assignee_group` reads the assignee link.
+const ROLE_KEYS: [&str; 3] = ["id", "role", "resource-set"];
 
 /// A role assignment cut down to what the graph reads.
 pub fn trim_role(role: &Value) -> Value {
     let mut out = Map::new();
-    for f in ROLE_FIELDS {
+    for &f in ROLE_PROPS.iter().chain(&ROLE_KEYS) {
         if let Some(v) = role.get(f).filter(|v| !v.is_null()) {
             out.insert(f.into(), v.clone());
         }
@@ -93,7 +84,8 @@ pub struct RoleAssignments {
 /// What the System Log says about roles since the last sync.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RoleEvents {
-    /// Users a `user.account.privilege.*` event names.
+    /// Users a `user.account.privilege.*` event names, and the members of the groups a
+    /// `group.privilege.*` event names (read when the sync starts).
     pub users: BTreeSet<String>,
     /// Groups a `group.privilege.*` event names, and groups deleted.
     pub groups: BTreeSet<String>,
@@ -156,10 +148,10 @@ pub fn users_to_read(
 }
 
 /// The groups whose roles to read, of the `needed` ones (those users hold roles
-/// through, and those flagged `hasAdminPrivilege`): all for a full sync; else those the
-/// state does not know and those an event names.
+/// through, and those flagged `hasAdminPrivilege`): all for a full sync; else those
+/// `kept` (the state's groups) does not know and those an event names.
 pub fn groups_to_read(
-    kept: &RoleAssignments,
+    kept: &BTreeMap<String, Vec<Held>>,
     needed: &BTreeSet<String>,
     events: Option<&RoleEvents>,
 ) -> Vec<String> {
@@ -167,15 +159,19 @@ pub fn groups_to_read(
         .iter()
         .filter(|g| match events {
             None => true,
-            Some(ev) => !kept.groups.contains_key(*g) || ev.groups.contains(*g),
+            Some(ev) => !kept.contains_key(*g) || ev.groups.contains(*g),
         })
         .cloned()
         .collect()
 }
 
-/// The assignments kept from the last sync, or empty (a full sync reads them all).
-pub fn load(state: &mut dyn StateStore) -> Option<RoleAssignments> {
-    serde_json::from_slice(&state.get(ROLES)?).ok()
+/// The assignments kept from the last sync: `None` when none were kept, an error when
+/// they cannot be decoded (either way the caller reads every principal's roles).
+pub fn load(state: &mut dyn StateStore) -> Result<Option<RoleAssignments>, serde_json::Error> {
+    state
+        .get(ROLES)
+        .map(|bytes| serde_json::from_slice(&bytes))
+        .transpose()
 }
 
 /// Keeps the assignments for the next sync.
@@ -247,7 +243,7 @@ mod tests {
         assert_eq!(users_to_read(&kept(), &assignees, None, &none), assignees);
         let needed = set(&["00g1", "00g2"]);
         assert_eq!(
-            groups_to_read(&kept(), &needed, None),
+            groups_to_read(&kept().groups, &needed, None),
             ids(&["00g1", "00g2"])
         );
     }
@@ -339,7 +335,7 @@ mod tests {
         };
         // 00g1 is kept and not named; 00g2 is named; 00g3 is new.
         assert_eq!(
-            groups_to_read(&kept(), &set(&["00g1", "00g2", "00g3"]), Some(&ev)),
+            groups_to_read(&kept().groups, &set(&["00g1", "00g2", "00g3"]), Some(&ev)),
             ids(&["00g2", "00g3"])
         );
         assert_eq!(kept().via_groups(), set(&["00g1"]));
@@ -348,10 +344,12 @@ mod tests {
     #[test]
     fn assignments_survive_the_state() {
         let mut state = MemState::default();
-        assert_eq!(load(&mut state), None);
+        assert_eq!(load(&mut state).expect("nothing kept"), None);
         let mut roles = kept();
         roles.groups.get_mut("00g1").expect("group")[0].targets = Some(ids(&["00g5"]));
         save(&mut state, &roles).expect("save");
-        assert_eq!(load(&mut state), Some(roles));
+        assert_eq!(load(&mut state).expect("decoded"), Some(roles));
+        state.set(ROLES, b"{not json").expect("set");
+        assert!(load(&mut state).is_err());
     }
 }
