@@ -294,7 +294,9 @@ pub fn detect(state: &mut DetectionState, events: &[SystemLogEvent], now_ms: i64
     for alert in found {
         let seen = state.raised.get_mut(&alert.dedupe_key);
         // The incident found again keeps its key remembered as long as it goes on.
-        let seen_ms = seen.as_ref().map_or(alert.seen_ms, |r| r.seen_ms.max(alert.seen_ms));
+        let seen_ms = seen
+            .as_ref()
+            .map_or(alert.seen_ms, |r| r.seen_ms.max(alert.seen_ms));
         if let Some(r) = seen {
             r.seen_ms = seen_ms;
             if r.severity >= alert.severity {

@@ -219,16 +219,25 @@ mod tests {
     }
 
     #[test]
-    fn a_session_that_keeps_moving_for_more_than_a_day_raises_one_alert_and_forgets_its_sightings(
-    ) {
+    fn a_session_that_keeps_moving_for_more_than_a_day_raises_one_alert_and_forgets_its_sightings()
+    {
         let mut state = DetectionState::default();
         let mut alerts = Vec::new();
         for hour in 0..30 {
             let t = T0 + hour * HOUR_MS;
-            let poll = [session_event(&format!("h{hour}"), t, "102s", 100 + hour as u64, "d")];
+            let poll = [session_event(
+                &format!("h{hour}"),
+                t,
+                "102s",
+                100 + hour as u64,
+                "d",
+            )];
             alerts.extend(detect(&mut state, &poll, t + MINUTE_MS));
         }
-        assert_eq!(keys(&alerts), vec!["okta.session_roaming:session:102s:roaming"]);
+        assert_eq!(
+            keys(&alerts),
+            vec!["okta.session_roaming:session:102s:roaming"]
+        );
         assert_eq!(alerts[0].evidence, vec!["h0".to_string(), "h1".to_string()]);
         // The session itself, without its sightings.
         assert_eq!(state.roaming.size(), 1);
