@@ -28,6 +28,16 @@ pub mod time;
 #[cfg(target_arch = "wasm32")]
 mod imports;
 
+/// Every connector's allocator inside wasm: talc instead of the standard library's
+/// dlmalloc. A guest is single-threaded (no `atomics` target feature), which talc's
+/// lock-free cell relies on. Parsing System Log pages allocates a few dozen small
+/// strings and maps per event, and dlmalloc's `malloc` and `free` took about a fifth of
+/// the log KRIs' time in wasm (a `KRI_WASM_PROFILE=perfmap` profile of
+/// `kri-bench --only 5`).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// The generated bindings of the `connector` world of `kri:connector@0.2.0`.
 #[allow(clippy::too_many_arguments)] // generated code
 pub mod bindings {

@@ -32,6 +32,27 @@ pub enum LoadSource {
     Cache,
 }
 
+/// The environment variable that turns on profiling of the guests' JIT code:
+/// `KRI_WASM_PROFILE=perfmap` makes wasmtime write `/tmp/perf-<pid>.map`, so
+/// `perf record -g` / `perf report` name each compiled wasm function instead of
+/// showing bare addresses. Unset (or empty) means no profiling.
+pub const WASM_PROFILE_ENV: &str = "KRI_WASM_PROFILE";
+
+/// The profiling strategy [`WASM_PROFILE_ENV`] asks for, if any.
+fn profiling_strategy_from_env() -> anyhow::Result<Option<wasmtime::ProfilingStrategy>> {
+    match std::env::var(WASM_PROFILE_ENV) {
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Ok(v) if v.is_empty() => Ok(None),
+        Ok(v) if v == "perfmap" => Ok(Some(wasmtime::ProfilingStrategy::PerfMap)),
+        Ok(v) => anyhow::bail!(
+            "{WASM_PROFILE_ENV}={v:?} is not a profiling strategy kri knows; use \"perfmap\" or unset it"
+        ),
+        Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!(
+            "{WASM_PROFILE_ENV} is not valid UTF-8; use \"perfmap\" or unset it"
+        ),
+    }
+}
+
 /// The shared engine plus its epoch ticker (stopped when the last clone drops).
 #[derive(Clone)]
 pub struct KriEngine {
@@ -67,6 +88,9 @@ impl KriEngine {
         // sandboxes still fit: 200 of them reserve under 1 TiB of 128 TiB.
         config.memory_reservation(4 << 30);
         config.memory_guard_size(32 << 20);
+        if let Some(strategy) = profiling_strategy_from_env()? {
+            config.profiler(strategy);
+        }
         let engine = Engine::new(&config).map_err(anyhow::Error::from)?;
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);

@@ -35,7 +35,7 @@ pub struct State {
 
 /// How long events are kept: a reset until it is decided, an activation as long as a
 /// reset it answers may still be pending.
-const MEMORY_MS: i64 = REENROL_MS + 2 * ALLOWED_LATENESS_MS;
+pub const MEMORY_MS: i64 = REENROL_MS + 2 * ALLOWED_LATENESS_MS;
 
 fn own_security_question(ev: &SystemLogEvent) -> bool {
     let target = ev.target_user();

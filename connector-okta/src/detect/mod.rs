@@ -64,10 +64,16 @@ pub const ALLOWED_LATENESS_MS: i64 = 30 * MINUTE_MS;
 /// is taken as `now` (a wrong clock upstream must not empty every window).
 pub const FUTURE_SKEW_MS: i64 = 5 * MINUTE_MS;
 
-/// How long a raised dedupe key is remembered, so a replayed event does not raise it
-/// again. An event older than this behind the newest one seen is not evaluated at all:
-/// it is a replay (or far later than Okta persists late events).
-pub const RAISED_MEMORY_MS: i64 = 24 * HOUR_MS;
+/// An event older than this behind the newest one seen is not evaluated at all: it is a
+/// replay (or far later than Okta persists late events).
+pub const REPLAY_HORIZON_MS: i64 = 24 * HOUR_MS;
+
+/// How long a raised dedupe key is remembered after the newest evidence of its incident:
+/// as long as the longest-lived window ([`factor_reset::MEMORY_MS`]) keeps an event, so
+/// no window can find the incident again once its key is forgotten. Only a replay of an
+/// event older than this could; its alert then reaches the host again under the same
+/// key, and the host merges it into the alert it already has.
+pub const RAISED_MEMORY_MS: i64 = factor_reset::MEMORY_MS;
 
 /// How bad an alert is (the host's `Severity`, in the same words).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -167,11 +173,40 @@ impl Alert {
     }
 }
 
-/// A dedupe key already raised: its severity and when its newest evidence happened.
+/// A dedupe key already raised: its severity and when the newest evidence of its
+/// incident happened (found again since, or not).
+///
+/// Saved as `[severity, seen_ms]`, the compact form a day of hundreds of thousands of
+/// keys needs; states saved before read the object `{severity, seen_ms}` as well.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "(Severity, i64)", from = "SavedRaised")]
 struct Raised {
     severity: Severity,
     seen_ms: i64,
+}
+
+impl From<Raised> for (Severity, i64) {
+    fn from(r: Raised) -> (Severity, i64) {
+        (r.severity, r.seen_ms)
+    }
+}
+
+/// The saved forms of [`Raised`]: the current one, and the object of older states.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum SavedRaised {
+    Compact(Severity, i64),
+    Named { severity: Severity, seen_ms: i64 },
+}
+
+impl From<SavedRaised> for Raised {
+    fn from(saved: SavedRaised) -> Raised {
+        let (severity, seen_ms) = match saved {
+            SavedRaised::Compact(severity, seen_ms) => (severity, seen_ms),
+            SavedRaised::Named { severity, seen_ms } => (severity, seen_ms),
+        };
+        Raised { severity, seen_ms }
+    }
 }
 
 /// Everything the detections remember between polls.
@@ -206,6 +241,23 @@ impl DetectionState {
             + self.factor_reset.size()
             + self.raised.len()
     }
+
+    /// The saved size (JSON bytes, as in job state) of each part of the state, by name:
+    /// where a large state's bytes go.
+    pub fn saved_bytes_by_part(&self) -> Vec<(&'static str, usize)> {
+        fn bytes<T: Serialize>(part: &T) -> usize {
+            serde_json::to_vec(part).map_or(0, |v| v.len())
+        }
+        vec![
+            ("push_fatigue", bytes(&self.push_fatigue)),
+            ("travel", bytes(&self.travel)),
+            ("roaming", bytes(&self.roaming)),
+            ("spray", bytes(&self.spray)),
+            ("brute_force", bytes(&self.brute_force)),
+            ("factor_reset", bytes(&self.factor_reset)),
+            ("raised", bytes(&self.raised)),
+        ]
+    }
 }
 
 /// Feeds `events` (one poll's, in the order received) through every detection and
@@ -218,7 +270,7 @@ pub fn detect(state: &mut DetectionState, events: &[SystemLogEvent], now_ms: i64
         let published = ev.published_ms.min(now_ms.saturating_add(FUTURE_SKEW_MS));
         state.watermark_ms = state.watermark_ms.max(published);
         let horizon = state.watermark_ms;
-        if ev.published_ms < horizon - RAISED_MEMORY_MS {
+        if ev.published_ms < horizon - REPLAY_HORIZON_MS {
             continue;
         }
         found.extend(single::detect(ev));
@@ -240,15 +292,22 @@ pub fn detect(state: &mut DetectionState, events: &[SystemLogEvent], now_ms: i64
 
     let mut out: Vec<Alert> = Vec::new();
     for alert in found {
-        let seen = state.raised.get(&alert.dedupe_key);
-        if seen.is_some_and(|r| r.severity >= alert.severity) {
-            continue;
+        let seen = state.raised.get_mut(&alert.dedupe_key);
+        // The incident found again keeps its key remembered as long as it goes on.
+        let seen_ms = seen
+            .as_ref()
+            .map_or(alert.seen_ms, |r| r.seen_ms.max(alert.seen_ms));
+        if let Some(r) = seen {
+            r.seen_ms = seen_ms;
+            if r.severity >= alert.severity {
+                continue;
+            }
         }
         state.raised.insert(
             alert.dedupe_key.clone(),
             Raised {
                 severity: alert.severity,
-                seen_ms: alert.seen_ms,
+                seen_ms,
             },
         );
         // Two findings of one key in the same poll: the later (higher) one replaces it.
@@ -292,6 +351,29 @@ mod tests {
         let text = serde_json::to_string(&state).unwrap_or_default();
         let back: DetectionState = serde_json::from_str(&text).unwrap_or_default();
         assert_eq!(back, state);
+    }
+
+    #[test]
+    fn raised_keys_are_saved_compactly_and_read_in_the_older_form_too() {
+        let token = [token_created("t1", T0, "ANYWHERE")];
+        let first = detect(&mut DetectionState::default(), &token, T0);
+        assert_eq!(ids(&first), vec![API_TOKEN_CREATED]);
+        let key = keys(&first).concat();
+        let mut raised = serde_json::Map::new();
+        raised.insert(
+            key.clone(),
+            serde_json::json!({"severity": "high", "seen_ms": T0}),
+        );
+        let older = serde_json::json!({"watermark_ms": T0, "raised": raised});
+        let mut state: DetectionState = serde_json::from_value(older).unwrap_or_default();
+        assert_eq!(state.raised.len(), 1);
+        let saved = serde_json::to_value(&state).unwrap_or_default();
+        assert_eq!(saved["raised"][&key], serde_json::json!(["high", T0]));
+        let back: DetectionState = serde_json::from_value(saved).unwrap_or_default();
+        assert_eq!(back, state);
+        // The key read from the older form still stops the same alert.
+        let again = detect(&mut state, &token, T0);
+        assert!(again.is_empty(), "{again:?}");
     }
 
     #[test]

@@ -14,6 +14,13 @@ pub const OKTA_ROAMING: &str = "security.session.detect_client_roaming";
 pub const MEMORY_MS: i64 = 12 * HOUR_MS;
 /// Most distinct networks or devices kept per session.
 const MAX_SEEN: usize = 8;
+/// Most sessions remembered. Past it the least recently active are forgotten (down to
+/// [`KEPT_AFTER_EVICTION`]), so a flood of one-off sessions cannot grow the state
+/// without end; a forgotten session that moves later is not caught.
+pub const MAX_SESSIONS: usize = 200_000;
+/// Sessions kept when [`MAX_SESSIONS`] is passed: evicting a tenth at a time keeps the
+/// sorting that eviction needs rare.
+const KEPT_AFTER_EVICTION: usize = MAX_SESSIONS / 10 * 9;
 
 /// The first event that showed a session on one network or device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,6 +35,11 @@ struct Session {
     last_ms: i64,
     networks: Vec<Sighting>,
     devices: Vec<Sighting>,
+    /// The session's one alert was found: its sightings are dropped (nothing more can be
+    /// raised for it), and it is only remembered as long as it stays active. Absent in
+    /// states saved before this field existed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    alerted: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -87,6 +99,9 @@ impl State {
         }
         let session = self.sessions.entry(sid.to_string()).or_default();
         session.last_ms = session.last_ms.max(ev.published_ms);
+        if session.alerted {
+            return None;
+        }
         let network = ev
             .asn
             .and_then(|asn| sight(&mut session.networks, asn.to_string(), ev));
@@ -104,6 +119,11 @@ impl State {
         } else {
             ev.device_hash.clone().unwrap_or_default()
         };
+        // The key is the session's alone and its severity fixed: whatever this session
+        // shows later finds the same alert again, so its sightings are not needed.
+        session.alerted = true;
+        session.networks = Vec::new();
+        session.devices = Vec::new();
         Some(Alert::new(
             SESSION_ROAMING,
             Severity::High,
@@ -125,6 +145,20 @@ impl State {
     pub fn prune(&mut self, watermark: i64) {
         self.sessions
             .retain(|_, s| s.last_ms >= watermark - MEMORY_MS - ALLOWED_LATENESS_MS);
+        if self.sessions.len() > MAX_SESSIONS {
+            // The least recently active first; ties by session id, so every replay
+            // forgets the same sessions.
+            let mut by_activity: Vec<(i64, &String)> =
+                self.sessions.iter().map(|(k, s)| (s.last_ms, k)).collect();
+            by_activity.sort_unstable();
+            let evicted: Vec<String> = by_activity[..self.sessions.len() - KEPT_AFTER_EVICTION]
+                .iter()
+                .map(|(_, k)| (*k).clone())
+                .collect();
+            for k in evicted {
+                self.sessions.remove(&k);
+            }
+        }
     }
 
     pub fn size(&self) -> usize {
@@ -182,6 +216,47 @@ mod tests {
             })
             .collect()]);
         assert_eq!(many.len(), 1);
+    }
+
+    #[test]
+    fn a_session_that_keeps_moving_for_more_than_a_day_raises_one_alert_and_forgets_its_sightings()
+    {
+        let mut state = DetectionState::default();
+        let mut alerts = Vec::new();
+        for hour in 0..30 {
+            let t = T0 + hour * HOUR_MS;
+            let poll = [session_event(
+                &format!("h{hour}"),
+                t,
+                "102s",
+                100 + hour as u64,
+                "d",
+            )];
+            alerts.extend(detect(&mut state, &poll, t + MINUTE_MS));
+        }
+        assert_eq!(
+            keys(&alerts),
+            vec!["okta.session_roaming:session:102s:roaming"]
+        );
+        assert_eq!(alerts[0].evidence, vec!["h0".to_string(), "h1".to_string()]);
+        // The session itself, without its sightings.
+        assert_eq!(state.roaming.size(), 1);
+    }
+
+    #[test]
+    fn past_the_most_sessions_the_least_recently_active_are_forgotten() {
+        let mut state = DetectionState::default();
+        let flood: Vec<SystemLogEvent> = (0..=MAX_SESSIONS as i64)
+            .map(|i| session_event(&format!("f{i}"), T0 + i, &format!("s{i}"), 7018, "d"))
+            .collect();
+        let now = T0 + MINUTE_MS;
+        assert!(detect(&mut state, &flood, now).is_empty());
+        assert_eq!(state.roaming.sessions.len(), KEPT_AFTER_EVICTION);
+        assert!(!state.roaming.sessions.contains_key("s0"));
+        // The newest session is still known: its move is caught.
+        let newest = format!("s{MAX_SESSIONS}");
+        let moved = [session_event("m", now, &newest, 62240, "d")];
+        assert_eq!(ids(&detect(&mut state, &moved, now)), vec![SESSION_ROAMING]);
     }
 
     #[test]

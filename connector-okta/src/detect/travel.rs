@@ -16,6 +16,13 @@ pub const MAX_SPEED_KMH: f64 = 1_000.0;
 pub const MEMORY_MS: i64 = 12 * HOUR_MS;
 /// Most sign-ins kept per user (the newest).
 pub const MAX_SIGN_INS: usize = 50;
+/// Most sign-ins kept in all. Past it the users whose newest sign-in is oldest are
+/// forgotten (down to [`KEPT_AFTER_EVICTION`]), so a flood of sign-ins cannot grow the
+/// state without end; a forgotten user's next sign-in has nothing to be compared with.
+pub const MAX_TOTAL_SIGN_INS: usize = 200_000;
+/// Sign-ins kept when [`MAX_TOTAL_SIGN_INS`] is passed: evicting a tenth at a time
+/// keeps the sorting that eviction needs rare.
+const KEPT_AFTER_EVICTION: usize = MAX_TOTAL_SIGN_INS / 10 * 9;
 
 /// A successful sign-in, as far as travel is concerned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,10 +144,33 @@ impl State {
     }
 
     pub fn prune(&mut self, watermark: i64) {
+        let mut total = 0;
         self.sign_ins.retain(|_, v| {
             v.retain(|s| s.ms >= watermark - MEMORY_MS);
+            total += v.len();
             !v.is_empty()
         });
+        if total > MAX_TOTAL_SIGN_INS {
+            // Users by their newest sign-in, the oldest first; ties by user id, so every
+            // replay forgets the same users.
+            let mut by_activity: Vec<(i64, &String, usize)> = self
+                .sign_ins
+                .iter()
+                .map(|(k, v)| (v.last().map_or(i64::MIN, |s| s.ms), k, v.len()))
+                .collect();
+            by_activity.sort_unstable();
+            let mut evicted = Vec::new();
+            for (_, k, n) in by_activity {
+                if total <= KEPT_AFTER_EVICTION {
+                    break;
+                }
+                total -= n;
+                evicted.push(k.clone());
+            }
+            for k in evicted {
+                self.sign_ins.remove(&k);
+            }
+        }
     }
 
     pub fn size(&self) -> usize {
@@ -162,6 +192,22 @@ mod tests {
     fn run(events: Vec<SystemLogEvent>) -> Vec<Alert> {
         let mut state = DetectionState::default();
         detect(&mut state, &events, T0 + 24 * HOUR_MS)
+    }
+
+    #[test]
+    fn past_the_most_sign_ins_the_users_signed_in_longest_ago_are_forgotten() {
+        let mut state = DetectionState::default();
+        let flood: Vec<SystemLogEvent> = (0..=MAX_TOTAL_SIGN_INS as i64)
+            .map(|i| sign_in(&format!("f{i}"), T0 + i, &format!("00u{i}"), PARIS, 7018))
+            .collect();
+        let now = T0 + MINUTE_MS;
+        assert!(detect(&mut state, &flood, now).is_empty());
+        assert_eq!(state.travel.size(), KEPT_AFTER_EVICTION * 2);
+        assert!(!state.travel.sign_ins.contains_key("00u0"));
+        // The newest user is still known: a sign-in from New York next is caught.
+        let newest = format!("00u{MAX_TOTAL_SIGN_INS}");
+        let far = [sign_in("ny", now, &newest, NEW_YORK, 3320)];
+        assert_eq!(ids(&detect(&mut state, &far, now)), vec![IMPOSSIBLE_TRAVEL]);
     }
 
     fn with_behaviors(uuid: &str, debug: Value, security: Value) -> SystemLogEvent {

@@ -92,9 +92,13 @@ pub fn compute_log_kris(lines: &[String], now_ms: i64) -> LogKriFigures {
 
 /// The `logs` job's detection state after `n` synthetic events (a day of them, as
 /// [`synthetic_log_jsonl`] spreads them) went through every detection page by page, as
-/// the job feeds them: its saved size in bytes (the JSON the job keeps in state), and
-/// the alerts raised on the way.
-pub fn detection_state_after(n: usize, now_ms: i64, seed: u64) -> (usize, u64) {
+/// the job feeds them: its saved size in bytes (the JSON the job keeps in state), that
+/// size by part of the state, and the alerts raised on the way.
+pub fn detection_state_after(
+    n: usize,
+    now_ms: i64,
+    seed: u64,
+) -> (usize, Vec<(&'static str, usize)>, u64) {
     let mut state = DetectionState::default();
     let mut alerts = 0u64;
     let mut log = SyntheticLog::new(n, now_ms, seed);
@@ -120,7 +124,7 @@ pub fn detection_state_after(n: usize, now_ms: i64, seed: u64) -> (usize, u64) {
         alerts += detect(&mut state, &events, now_ms).len() as u64;
     }
     let bytes = serde_json::to_vec(&state).map_or(0, |v| v.len());
-    (bytes, alerts)
+    (bytes, state.saved_bytes_by_part(), alerts)
 }
 
 /// `n` System Log events, ascending by `published` over `(now - 25 h, now]` (about 4 %

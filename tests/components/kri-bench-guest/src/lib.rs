@@ -4,10 +4,12 @@
 //! also runs natively (this crate is also a library for that), timing both steps with
 //! the WASI monotonic clock. Each figure lands as a KRI value: the times in ms, the event count and the three KRIs (so
 //! the native run can be checked against the same results). It makes no requests.
+//! With `"compute": false` it only generates the events (its KRIs are then 0): the
+//! benchmark subtracts such a run's CPU time from a whole run's.
 
 pub mod bench;
 
-use crate::bench::{compute_log_kris, synthetic_log_jsonl};
+use crate::bench::{compute_log_kris, synthetic_log_jsonl, LogKriFigures};
 use kri_connector_sdk::manifest::{job, no_rate_limit_headers, token_auth};
 use kri_connector_sdk::types::{
     ConnectorError, Direction, KriDefinition, KriValue, Manifest, OutputKind, RunRequest,
@@ -138,7 +140,8 @@ impl Connector for Bench {
             config_schema: format!(
                 "{{\"type\": \"object\", \"properties\": {{\
                  \"events\": {{\"type\": \"integer\", \"minimum\": 0, \"maximum\": {MAX_EVENTS}}}, \
-                 \"seed\": {{\"type\": \"integer\", \"minimum\": 0}}}}}}"
+                 \"seed\": {{\"type\": \"integer\", \"minimum\": 0}}, \
+                 \"compute\": {{\"type\": \"boolean\"}}}}}}"
             ),
         }
     }
@@ -160,8 +163,21 @@ impl Connector for Bench {
         let bytes: usize = lines.iter().map(String::len).sum();
         let memory_after_generate = memory_bytes();
 
+        let compute = match cfg.get("compute") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                return Err(ConnectorError::InvalidConfig(format!(
+                    "`compute` must be true or false, got {v}"
+                )))
+            }
+        };
         let started = Instant::now();
-        let figures = compute_log_kris(&lines, req.now_ms);
+        let figures = if compute {
+            compute_log_kris(&lines, req.now_ms)
+        } else {
+            LogKriFigures::default()
+        };
         let compute_ms = started.elapsed().as_secs_f64() * 1000.0;
         let memory_after_compute = memory_bytes();
         drop(lines);

@@ -9,7 +9,7 @@
 //!     alert, the time from the appearance of the last of its events to the end of
 //!     the poll that committed its alert.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use anyhow::{bail, Result};
@@ -119,17 +119,23 @@ impl Bench {
         // The state the detections keep after a day: the benchmark's synthetic day of
         // System Log through the same detections, page by page, natively.
         let day_events: usize = if self.quick { 100_000 } else { 1_000_000 };
-        let (day_state_bytes, day_alerts) =
+        let (day_state_bytes, day_parts, day_alerts) =
             kri_bench_guest::bench::detection_state_after(day_events, super::NOW, 1);
+        let parts: Vec<String> = day_parts
+            .iter()
+            .map(|(part, bytes)| format!("{part} {:.1}", *bytes as f64 / 1_048_576.0))
+            .collect();
         println!(
-            "    detection state after a day of {day_events} events: {day_state_bytes} bytes ({:.1} MiB; {day_alerts} alerts raised)",
-            day_state_bytes as f64 / 1_048_576.0
+            "    detection state after a day of {day_events} events: {day_state_bytes} bytes ({:.1} MiB; {day_alerts} alerts raised); MiB by part: {}",
+            day_state_bytes as f64 / 1_048_576.0,
+            parts.join(", ")
         );
         self.record(
             "stream_ingest",
             json!({"events": stored, "in_log": visible, "polls": polls, "pages": pages,
                    "wall_s": wall, "events_per_s": per_sec, "detection_state_bytes": state_bytes,
-                   "day_events": day_events, "day_detection_state_bytes": day_state_bytes}),
+                   "day_events": day_events, "day_detection_state_bytes": day_state_bytes,
+                   "day_detection_state_bytes_by_part": day_parts.iter().copied().collect::<BTreeMap<_, _>>()}),
         );
         Ok(())
     }
