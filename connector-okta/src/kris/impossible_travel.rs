@@ -192,7 +192,9 @@ pub fn is_velocity_pair(name: &str, value: &str) -> bool {
 /// Whether any place marks the event's velocity POSITIVE.
 pub fn velocity_positive(ev: &LogEvent) -> bool {
     let mut positive = false;
-    visit_behaviors(ev, |_, name, value| positive |= is_velocity_pair(name, value));
+    visit_behaviors(ev, |_, name, value| {
+        positive |= is_velocity_pair(name, value)
+    });
     positive
 }
 
