@@ -239,9 +239,8 @@ function metricSamples(text, name) {
 }
 
 async function showHealth() {
-  const [runs, events, schedules, plugins, metricsText] = await Promise.all([
+  const [runs, schedules, plugins, metricsText] = await Promise.all([
     get(tenantPath("/runs?limit=500")),
-    get(tenantPath("/events?limit=1")),
     get("/schedules"),
     get("/plugins"),
     fetch("/metrics", { headers: authHeader() }).then((r) => (r.ok ? r.text() : "")),
@@ -249,14 +248,15 @@ async function showHealth() {
   const lastPerJob = new Map();
   for (const r of runs) if (!lastPerJob.has(r.job)) lastPerJob.set(r.job, r);
   const failing = [...lastPerJob.values()].filter((r) => r.status === "failed" || r.status === "interrupted");
-  const newest = events[0];
-  const lag = newest ? Math.max(0, (Date.now() - Date.parse(newest.published)) / 1000) : null;
+  // The lag the latest poll of the upstream log recorded (runs come newest first).
+  const poll = runs.find((r) => r.stream_lag_ms !== null && r.stream_lag_ms !== undefined);
+  const lag = poll ? Math.max(0, poll.stream_lag_ms / 1000) : null;
   const rejected = (plugins.rejected || []).length;
   fill($("health-summary"),
     h("div", { class: "card" }, h("h3", {}, "Jobs"), h("div", { class: "value" }, `${lastPerJob.size - failing.length}/${lastPerJob.size}`), "last runs succeeded"),
     h("div", { class: "card", id: "stream-lag" }, h("h3", {}, "Stream lag"),
       h("div", { class: "value" }, lag === null ? "-" : fmtDuration(lag)),
-      lag === null ? "no events stored yet" : `newest event ${newest.published}`),
+      lag === null ? "no poll of the upstream log yet" : `at the ${poll.job} run of ${poll.started_at}`),
     h("div", { class: "card" }, h("h3", {}, "Plugins"), h("div", { class: "value" }, String(plugins.connectors.length)),
       rejected ? h("span", { class: "error" }, `${rejected} file(s) rejected at the last scan`) : "none rejected"),
   );

@@ -27,25 +27,35 @@ pub struct Behavior {
     pub value: String,
 }
 
-/// Parses a Java-map string `{A=B, C=D}` (braces optional, any spacing) into pairs. An
-/// entry without `=` is a bare name and reads as `POSITIVE`.
-pub fn parse_java_map(text: &str) -> Vec<(String, String)> {
+/// Calls `f(name, value)` for each pair of a Java-map string `{A=B, C=D}` (braces
+/// optional, any spacing), without allocating. An entry without `=` is a bare name and
+/// reads as `POSITIVE`.
+fn visit_java_map<F: FnMut(&str, &str)>(text: &str, f: &mut F) {
     let t = text.trim();
     let t = t.strip_prefix('{').unwrap_or(t);
     let t = t.strip_suffix('}').unwrap_or(t);
-    t.split(',')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(|entry| match entry.rsplit_once('=') {
-            Some((k, v)) => (k.trim().to_string(), v.trim().to_string()),
-            None => (entry.to_string(), "POSITIVE".to_string()),
-        })
-        .filter(|(k, _)| !k.is_empty())
-        .collect()
+    for entry in t.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let (k, v) = match entry.rsplit_once('=') {
+            Some((k, v)) => (k.trim(), v.trim()),
+            None => (entry, "POSITIVE"),
+        };
+        if !k.is_empty() {
+            f(k, v);
+        }
+    }
 }
 
-/// Pairs from any of the shapes behaviours come in.
-pub fn pairs_from_value(v: &Value) -> Vec<(String, String)> {
+/// Parses a Java-map string `{A=B, C=D}` (braces optional, any spacing) into pairs. An
+/// entry without `=` is a bare name and reads as `POSITIVE`.
+pub fn parse_java_map(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    visit_java_map(text, &mut |k, v| out.push((k.to_string(), v.to_string())));
+    out
+}
+
+/// Calls `f(name, value)` for each pair of any of the shapes behaviours come in,
+/// borrowing from `v` (only a JSON text inside a string is parsed into a new value).
+fn visit_value<F: FnMut(&str, &str)>(v: &Value, f: &mut F) {
     match v {
         Value::String(s) => {
             let trimmed = s.trim();
@@ -54,54 +64,64 @@ pub fn pairs_from_value(v: &Value) -> Vec<(String, String)> {
                 if let Ok(inner @ (Value::Object(_) | Value::Array(_))) =
                     serde_json::from_str::<Value>(trimmed)
                 {
-                    return pairs_from_value(&inner);
+                    return visit_value(&inner, f);
                 }
             }
-            parse_java_map(trimmed)
+            visit_java_map(trimmed, f)
         }
-        Value::Array(items) => items
-            .iter()
-            .flat_map(|item| match item {
-                Value::String(s) => parse_java_map(s),
-                Value::Object(o) => {
-                    let name = ["name", "behaviorName", "id"]
-                        .iter()
-                        .find_map(|k| get_ci(o, k).and_then(Value::as_str));
-                    let value = ["result", "value", "status"]
-                        .iter()
-                        .find_map(|k| get_ci(o, k).and_then(Value::as_str))
-                        .unwrap_or("POSITIVE");
-                    name.map(|n| vec![(n.trim().to_string(), value.trim().to_string())])
-                        .unwrap_or_default()
+        Value::Array(items) => {
+            for item in items {
+                match item {
+                    Value::String(s) => visit_java_map(s, f),
+                    Value::Object(o) => {
+                        let name = ["name", "behaviorName", "id"]
+                            .iter()
+                            .find_map(|k| get_ci(o, k).and_then(Value::as_str));
+                        let value = ["result", "value", "status"]
+                            .iter()
+                            .find_map(|k| get_ci(o, k).and_then(Value::as_str))
+                            .unwrap_or("POSITIVE");
+                        if let Some(n) = name {
+                            f(n.trim(), value.trim());
+                        }
+                    }
+                    _ => {}
                 }
-                _ => Vec::new(),
-            })
-            .collect(),
-        Value::Object(o) => o
-            .iter()
-            .flat_map(|(k, val)| match val {
-                Value::String(s) => vec![(k.trim().to_string(), s.trim().to_string())],
-                Value::Bool(b) => vec![(
-                    k.trim().to_string(),
-                    if *b { "POSITIVE" } else { "NEGATIVE" }.to_string(),
-                )],
-                // `{"Velocity=POSITIVE": null}`: a Java map read by a YAML/JSON parser.
-                Value::Null => parse_java_map(k),
-                Value::Object(inner) => get_ci(inner, "result")
-                    .or_else(|| get_ci(inner, "value"))
-                    .and_then(Value::as_str)
-                    .map(|s| vec![(k.trim().to_string(), s.trim().to_string())])
-                    .unwrap_or_default(),
-                _ => Vec::new(),
-            })
-            .collect(),
-        _ => Vec::new(),
+            }
+        }
+        Value::Object(o) => {
+            for (k, val) in o {
+                match val {
+                    Value::String(s) => f(k.trim(), s.trim()),
+                    Value::Bool(b) => f(k.trim(), if *b { "POSITIVE" } else { "NEGATIVE" }),
+                    // `{"Velocity=POSITIVE": null}`: a Java map read by a YAML/JSON parser.
+                    Value::Null => visit_java_map(k, f),
+                    Value::Object(inner) => {
+                        if let Some(s) = get_ci(inner, "result")
+                            .or_else(|| get_ci(inner, "value"))
+                            .and_then(Value::as_str)
+                        {
+                            f(k.trim(), s.trim());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        _ => {}
     }
 }
 
-/// The `behaviors` of `logOnlySecurityData`, given as a JSON string or as an object.
-/// `Err` when it is a string that is not JSON.
-fn log_only_behaviors(v: &Value) -> Result<Vec<(String, String)>, ()> {
+/// Pairs from any of the shapes behaviours come in.
+pub fn pairs_from_value(v: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    visit_value(v, &mut |k, v| out.push((k.to_string(), v.to_string())));
+    out
+}
+
+/// Calls `f(name, value)` for the `behaviors` of `logOnlySecurityData`, given as a JSON
+/// string or as an object. `Err` when it is a string that is not JSON.
+fn visit_log_only<F: FnMut(&str, &str)>(v: &Value, f: &mut F) -> Result<(), ()> {
     let parsed;
     let obj = match v {
         Value::String(s) => {
@@ -110,32 +130,24 @@ fn log_only_behaviors(v: &Value) -> Result<Vec<(String, String)>, ()> {
         }
         other => other,
     };
-    Ok(obj
-        .as_object()
-        .and_then(|o| get_ci(o, "behaviors"))
-        .map(pairs_from_value)
-        .unwrap_or_default())
+    if let Some(b) = obj.as_object().and_then(|o| get_ci(o, "behaviors")) {
+        visit_value(b, f);
+    }
+    Ok(())
 }
 
-/// Every behaviour an event carries, from all three places; the flag tells whether a
-/// `logOnlySecurityData` string could not be read.
-pub fn behaviors(ev: &LogEvent) -> (Vec<Behavior>, bool) {
-    let mut out = Vec::new();
+/// Calls `f(source, name, value)` for every behaviour an event carries, from all three
+/// places, borrowing from the event; returns whether a `logOnlySecurityData` string
+/// could not be read.
+pub fn visit_behaviors<F: FnMut(BehaviorSource, &str, &str)>(ev: &LogEvent, mut f: F) -> bool {
     let mut unreadable = false;
-    let mut push = |source, pairs: Vec<(String, String)>| {
-        out.extend(pairs.into_iter().map(|(name, value)| Behavior {
-            source,
-            name,
-            value,
-        }))
-    };
     if let Some(v) = ev.debug("behaviors") {
-        push(BehaviorSource::DebugBehaviors, pairs_from_value(v));
+        visit_value(v, &mut |k, v| f(BehaviorSource::DebugBehaviors, k, v));
     }
     if let Some(v) = ev.debug("logOnlySecurityData") {
-        match log_only_behaviors(v) {
-            Ok(pairs) => push(BehaviorSource::LogOnlySecurityData, pairs),
-            Err(()) => unreadable = true,
+        let mut g = |k: &str, v: &str| f(BehaviorSource::LogOnlySecurityData, k, v);
+        if visit_log_only(v, &mut g).is_err() {
+            unreadable = true;
         }
     }
     if let Some(v) = ev
@@ -143,20 +155,47 @@ pub fn behaviors(ev: &LogEvent) -> (Vec<Behavior>, bool) {
         .as_ref()
         .and_then(|sc| get_ci(sc, "userBehaviors"))
     {
-        push(BehaviorSource::UserBehaviors, pairs_from_value(v));
+        visit_value(v, &mut |k, v| f(BehaviorSource::UserBehaviors, k, v));
     }
+    unreadable
+}
+
+/// Every behaviour an event carries, from all three places; the flag tells whether a
+/// `logOnlySecurityData` string could not be read.
+pub fn behaviors(ev: &LogEvent) -> (Vec<Behavior>, bool) {
+    let mut out = Vec::new();
+    let unreadable = visit_behaviors(ev, |source, name, value| {
+        out.push(Behavior {
+            source,
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+    });
     (out, unreadable)
 }
 
-/// A behaviour is velocity when its name, trimmed and lower-cased, starts with `velocity`.
-pub fn is_velocity_positive(b: &Behavior) -> bool {
-    b.name.trim().to_lowercase().starts_with("velocity")
-        && b.value.trim().eq_ignore_ascii_case("POSITIVE")
+/// Whether a behaviour's name and value mark velocity POSITIVE: the name, trimmed and
+/// lower-cased, starts with `velocity`, and the value is `POSITIVE` in any case.
+///
+/// Compared ASCII-case-insensitively on the name's first 8 bytes, without allocating
+/// a lower-cased copy (this runs for every behaviour of every event). That is the same
+/// verdict as Unicode lower-casing: the only non-ASCII characters whose lower case
+/// begins with an ASCII letter are KELVIN SIGN (to `k`, not in `velocity`) and
+/// `İ` (to `i` followed by U+0307, which can never be followed by the `t`).
+pub fn is_velocity_pair(name: &str, value: &str) -> bool {
+    let name = name.trim().as_bytes();
+    name.len() >= 8
+        && name[..8].eq_ignore_ascii_case(b"velocity")
+        && value.trim().eq_ignore_ascii_case("POSITIVE")
 }
 
 /// Whether any place marks the event's velocity POSITIVE.
 pub fn velocity_positive(ev: &LogEvent) -> bool {
-    behaviors(ev).0.iter().any(is_velocity_positive)
+    let mut positive = false;
+    visit_behaviors(ev, |_, name, value| {
+        positive |= is_velocity_pair(name, value)
+    });
+    positive
 }
 
 /// The KRI over events fed one at a time (each already admitted to the window once).
@@ -170,14 +209,19 @@ pub struct TravelTally {
 
 impl TravelTally {
     pub fn add(&mut self, ev: &LogEvent) {
-        let (bs, bad) = behaviors(ev);
+        let mut any = false;
+        let mut positive = false;
+        let bad = visit_behaviors(ev, |_, name, value| {
+            any = true;
+            positive |= is_velocity_pair(name, value);
+        });
         if bad {
             self.unreadable += 1;
         }
-        if !bs.is_empty() {
+        if any {
             self.with_behaviors += 1;
         }
-        if !bs.iter().any(is_velocity_positive) {
+        if !positive {
             return;
         }
         self.count += 1;
@@ -269,6 +313,35 @@ mod tests {
                 .map(|(a, b)| (a.into(), b.into()))
                 .collect();
             assert_eq!(got, want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn velocity_pair_matches_unicode_lower_casing() {
+        let names = [
+            "Velocity",
+            "  VELOCITY  ",
+            "velocity behavior",
+            "Velocit",
+            "High Velocity",
+            "\u{212A}elocity",
+            "Veloc\u{130}ty",
+            "VELOC\u{130}TY",
+            "Velocity\u{130}",
+            "\u{e9}velocity",
+            "",
+        ];
+        let values = ["POSITIVE", " positive ", "NEGATIVE", "POSITIV", ""];
+        for name in names {
+            for value in values {
+                let by_lower_case = name.trim().to_lowercase().starts_with("velocity")
+                    && value.trim().eq_ignore_ascii_case("POSITIVE");
+                assert_eq!(
+                    is_velocity_pair(name, value),
+                    by_lower_case,
+                    "{name:?} = {value:?}"
+                );
+            }
         }
     }
 

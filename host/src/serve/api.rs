@@ -311,10 +311,7 @@ async fn openapi() -> Response {
 }
 
 async fn metrics(State(state): State<ApiState>) -> ApiResult<Response> {
-    let (lag, alerts) = state
-        .host
-        .store_gauges(crate::pacer::local_now_ms())
-        .await?;
+    let (lag, alerts) = state.host.store_gauges().await?;
     state.metrics.set_store_gauges(&lag, &alerts);
     let text = state.metrics.encode().map_err(|e| {
         ApiError::new(

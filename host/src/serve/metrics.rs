@@ -133,7 +133,7 @@ impl Metrics {
             );
             r.register(
                 "stream_lag_seconds",
-                "Age of the newest stored event, by tenant",
+                "Lag of the latest poll of the upstream log (its time less the newest event time it read), by tenant",
                 m.stream_lag.clone(),
             );
             r.register(
@@ -215,8 +215,8 @@ impl Metrics {
             .inc();
     }
 
-    /// Sets the gauges read from the store: stream lag per tenant (`None`: no
-    /// events yet, no sample) and open alerts per severity.
+    /// Sets the gauges read from the store: stream lag per tenant (`None`: no poll of
+    /// an upstream log yet, no sample) and open alerts per severity.
     pub fn set_store_gauges(&self, lag_s: &[(String, Option<f64>)], open_alerts: &[(String, i64)]) {
         self.stream_lag.clear();
         for (tenant, lag) in lag_s {

@@ -25,7 +25,7 @@ use anyhow::Context;
 use crate::error::{RunError, StoreError};
 use crate::host::KriHost;
 use crate::schedule::parse_overrides;
-use crate::store::{JobSchedule, KriPoint};
+use crate::store::{JobSchedule, KriPoint, RunRecord};
 use metrics::Metrics;
 use scheduler::{Clock, Scheduler, SchedulerConfig, ShutdownReport};
 
@@ -210,26 +210,18 @@ impl KriHost {
         self.store().kri_history(tenant_id, slug, limit).await
     }
 
-    /// The gauges `/metrics` reads from the store: each tenant's stream lag (age of
-    /// its newest event in seconds, `None` without events) and open alerts per
-    /// severity.
+    /// The gauges `/metrics` reads from the store: each tenant's stream lag (seconds,
+    /// from its latest run that polled an upstream log, `None` when none of its last
+    /// [`RUNS_SCANNED_FOR_LAG`] runs did) and open alerts per severity.
     pub async fn store_gauges(
         &self,
-        now_ms: i64,
     ) -> Result<(Vec<(String, Option<f64>)>, Vec<(String, i64)>), StoreError> {
         let store = self.store();
         let mut lag = Vec::new();
         let mut open: BTreeMap<String, i64> = BTreeMap::new();
         for t in store.tenants().await? {
-            let newest = store
-                .find_events(&t.id, &crate::store::EventFilter::default(), 1)
-                .await?;
-            lag.push((
-                t.id.clone(),
-                newest
-                    .first()
-                    .map(|e| (now_ms - e.event.time_ms).max(0) as f64 / 1_000.0),
-            ));
+            let runs = store.runs(&t.id, RUNS_SCANNED_FOR_LAG).await?;
+            lag.push((t.id.clone(), latest_stream_lag_s(&runs)));
             for a in store
                 .find_alerts(&t.id, Some(crate::store::AlertStatus::Open), None)
                 .await?
@@ -238,5 +230,71 @@ impl KriHost {
             }
         }
         Ok((lag, open.into_iter().collect()))
+    }
+}
+
+/// How many of a tenant's newest runs `/metrics` looks through for its stream lag.
+pub const RUNS_SCANNED_FOR_LAG: usize = 100;
+
+/// The stream lag in seconds of the newest run (of `runs`, newest first) that polled an
+/// upstream log: that poll's time less the newest event time it read.
+fn latest_stream_lag_s(runs: &[RunRecord]) -> Option<f64> {
+    runs.iter()
+        .find_map(|r| r.stream_lag_ms)
+        .map(|ms| ms.max(0) as f64 / 1_000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{RunKind, RunStatus};
+
+    fn run(id: i64, job: &str, stream_lag_ms: Option<i64>) -> RunRecord {
+        RunRecord {
+            id,
+            tenant_id: "acme".into(),
+            connector: "okta".into(),
+            job: job.into(),
+            kind: RunKind::Run,
+            status: RunStatus::Succeeded,
+            error: None,
+            started_at: "2026-12-05T21:00:00Z".into(),
+            finished_at: None,
+            duration_ms: None,
+            requests: 0,
+            responses_429: 0,
+            bytes: 0,
+            rows_written: 0,
+            rows_skipped: 0,
+            note: None,
+            stream_pages: stream_lag_ms.map(|_| 1),
+            stream_events: stream_lag_ms.map(|_| 1),
+            stream_lag_ms,
+        }
+    }
+
+    #[test]
+    fn the_stream_lag_is_the_latest_polls() {
+        let cases: Vec<(&str, Vec<RunRecord>, Option<f64>)> = vec![
+            ("no runs", vec![], None),
+            ("no run polled", vec![run(2, "kris", None)], None),
+            (
+                "the newest poll counts, past runs that polled nothing",
+                vec![
+                    run(4, "kris", None),
+                    run(3, "logs", Some(2_500)),
+                    run(2, "logs", Some(90_000)),
+                ],
+                Some(2.5),
+            ),
+            (
+                "a clock ahead of the events reads as no lag",
+                vec![run(1, "logs", Some(-40))],
+                Some(0.0),
+            ),
+        ];
+        for (what, runs, want) in cases {
+            assert_eq!(latest_stream_lag_s(&runs), want, "{what}");
+        }
     }
 }
