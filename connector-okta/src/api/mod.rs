@@ -594,33 +594,19 @@ impl<'a> OktaClient<'a> {
         follow_pages: bool,
         on_batch: &mut dyn FnMut(u64, u64),
     ) -> Result<Vec<Result<Vec<T>, ApiError>>, ConnectorError> {
-        let total = urls.len() as u64;
-        let mut results = Vec::with_capacity(urls.len());
-        for chunk in urls.chunks(batch_size.max(1)) {
-            let reqs: Vec<Request> = chunk.iter().map(|u| get_request(u)).collect();
-            self.stats.requests += reqs.len() as u64;
-            let responses = self.transport.send_all(reqs);
-            if responses.len() != chunk.len() {
-                return Err(ConnectorError::Other(format!(
-                    "{}: the host returned {} responses for {} requests",
-                    ep.label,
-                    responses.len(),
-                    chunk.len()
-                )));
-            }
-            for (url, resp) in chunk.iter().zip(responses) {
-                let result = match self.page_from_response::<T>(ep, url, resp) {
-                    Ok(page) if follow_pages && page.next.is_some() => self
-                        .continue_list(ep, url, page, ListOptions::default(), &mut |_| {})
-                        .map(|l| l.items),
-                    Ok(page) => Ok(page.items),
-                    Err(e) => Err(e),
-                };
-                results.push(result);
-            }
-            on_batch(results.len() as u64, total);
-        }
-        Ok(results)
+        self.send_batched(
+            ep,
+            urls,
+            batch_size,
+            on_batch,
+            |client, url, resp| match client.page_from_response::<T>(ep, url, resp) {
+                Ok(page) if follow_pages && page.next.is_some() => client
+                    .continue_list(ep, url, page, ListOptions::default(), &mut |_| {})
+                    .map(|l| l.items),
+                Ok(page) => Ok(page.items),
+                Err(e) => Err(e),
+            },
+        )
     }
 
     /// Fetches many single objects (one URL each), `batch_size` requests per `send_all`
@@ -632,6 +618,33 @@ impl<'a> OktaClient<'a> {
         batch_size: usize,
         on_batch: &mut dyn FnMut(u64, u64),
     ) -> Result<Vec<Result<T, ApiError>>, ConnectorError> {
+        self.send_batched(ep, urls, batch_size, on_batch, |client, url, resp| {
+            let result = resp
+                .map_err(|e| map_http_error(ep, url, e))
+                .and_then(|resp| {
+                    check_status(ep, url, &resp)?;
+                    serde_json::from_slice::<T>(&resp.body)
+                        .map_err(|e| malformed(ep, url, &format!("not the object expected ({e})")))
+                });
+            if result.is_ok() {
+                client.stats.items += 1;
+            }
+            result
+        })
+    }
+
+    /// The loop both batched fetchers share: GETs `urls` `batch_size` at a time through
+    /// one `send_all` each, hands every response to `each` with its URL, and reports
+    /// (done, total) after each batch. A host that answers a batch with the wrong number
+    /// of responses fails the whole call.
+    fn send_batched<R>(
+        &mut self,
+        ep: Endpoint,
+        urls: &[String],
+        batch_size: usize,
+        on_batch: &mut dyn FnMut(u64, u64),
+        mut each: impl FnMut(&mut Self, &str, Result<Response, HttpError>) -> R,
+    ) -> Result<Vec<R>, ConnectorError> {
         let total = urls.len() as u64;
         let mut results = Vec::with_capacity(urls.len());
         for chunk in urls.chunks(batch_size.max(1)) {
@@ -647,18 +660,7 @@ impl<'a> OktaClient<'a> {
                 )));
             }
             for (url, resp) in chunk.iter().zip(responses) {
-                let result = resp
-                    .map_err(|e| map_http_error(ep, url, e))
-                    .and_then(|resp| {
-                        check_status(ep, url, &resp)?;
-                        serde_json::from_slice::<T>(&resp.body).map_err(|e| {
-                            malformed(ep, url, &format!("not the object expected ({e})"))
-                        })
-                    });
-                if result.is_ok() {
-                    self.stats.items += 1;
-                }
-                results.push(result);
+                results.push(each(self, url, resp));
             }
             on_batch(results.len() as u64, total);
         }
