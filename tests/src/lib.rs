@@ -247,6 +247,27 @@ pub async fn run_okta_job(host: &KriHost, tenant: &str, job: &str, now_ms: i64) 
 }
 
 /// A tenant description with defaults for tests.
+/// The Okta KRIs that read the System Log, and so can come from the stored stream.
+pub const LOG_KRIS: [&str; 3] = [
+    "okta_impossible_travel_24h",
+    "okta_admin_session_outliers_24h",
+    "okta_failed_mfa_push_24h",
+];
+
+/// A run's values of the [`LOG_KRIS`], by slug.
+pub fn log_values(o: &RunOutcome) -> std::collections::BTreeMap<String, Option<f64>> {
+    o.outputs
+        .iter()
+        .filter(|k| LOG_KRIS.contains(&k.slug.as_str()))
+        .map(|k| (k.slug.clone(), k.value))
+        .collect()
+}
+
+/// A run's note (empty when it has none).
+pub fn run_note(o: &RunOutcome) -> String {
+    o.stats.note.clone().unwrap_or_default()
+}
+
 pub fn tenant(id: &str, connector: &str, base_url: &str, extra: serde_json::Value) -> NewTenant {
     NewTenant {
         id: id.into(),

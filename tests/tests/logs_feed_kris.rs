@@ -18,13 +18,6 @@ const HOUR: i64 = 3_600_000;
 /// KRI window can come from the stream.
 const BACKFILL_HOURS: i64 = 200;
 
-/// The KRIs that read the stream.
-const LOG_KRIS: [&str; 3] = [
-    "okta_impossible_travel_24h",
-    "okta_admin_session_outliers_24h",
-    "okta_failed_mfa_push_24h",
-];
-
 async fn start_sim(seed: u64, users: usize) -> SimServer {
     let org = Org::generate(&OrgSpec {
         seed,
@@ -62,18 +55,6 @@ async fn run(host: &KriHost, id: &str, job: &str) -> RunOutcome {
         .expect("run starts");
     assert!(o.succeeded, "{id} {job}: {:?}", o.error);
     o
-}
-
-fn log_values(o: &RunOutcome) -> BTreeMap<String, Option<f64>> {
-    o.outputs
-        .iter()
-        .filter(|k| LOG_KRIS.contains(&k.slug.as_str()))
-        .map(|k| (k.slug.clone(), k.value))
-        .collect()
-}
-
-fn note(o: &RunOutcome) -> String {
-    o.stats.note.clone().unwrap_or_default()
 }
 
 /// The simulator's System Log events with `published` in `(after, until]`: how many,
@@ -117,7 +98,7 @@ async fn the_logs_job_feeds_the_log_kris_with_the_system_logs_values_on_several_
         let mut polls = Vec::new();
         loop {
             let o = run(&host, "streamed", "logs").await;
-            let caught_up = !note(&o).contains("the next poll goes on from the cursor");
+            let caught_up = !run_note(&o).contains("the next poll goes on from the cursor");
             polls.push(o);
             if caught_up {
                 break;
@@ -192,9 +173,9 @@ async fn the_logs_job_feeds_the_log_kris_with_the_system_logs_values_on_several_
         // `streamed`, the same values, and the day is not read again.
         let direct = run(&host, "direct", "kris").await;
         assert!(
-            note(&direct).contains("from the system log"),
+            run_note(&direct).contains("from the system log"),
             "{}",
-            note(&direct)
+            run_note(&direct)
         );
         let want = log_values(&direct);
         assert_eq!(want.len(), 3, "seed {seed}: {want:?}");
@@ -204,9 +185,9 @@ async fn the_logs_job_feeds_the_log_kris_with_the_system_logs_values_on_several_
         }
         let streamed = run(&host, "streamed", "kris").await;
         assert!(
-            note(&streamed).contains("from the stored stream"),
+            run_note(&streamed).contains("from the stored stream"),
             "seed {seed}: {}",
-            note(&streamed)
+            run_note(&streamed)
         );
         assert_eq!(log_values(&streamed), want, "seed {seed}");
         // Only the last minutes (after the stream's declared end, which allows for

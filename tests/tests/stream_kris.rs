@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use kri_e2e::*;
-use kri_host::{KriHost, RunOutcome};
+use kri_host::KriHost;
 use okta_sim::SimServer;
 use serde_json::{json, Value};
 
@@ -16,29 +16,10 @@ const NOW: i64 = 1_795_400_000_000; // 2026-11-23T02:13:20Z
 const TOKEN: &str = "00sim-token-for-e2e-tests";
 const HOUR: i64 = 3_600_000;
 
-/// The KRIs that read the stream.
-const LOG_KRIS: [&str; 3] = [
-    "okta_impossible_travel_24h",
-    "okta_admin_session_outliers_24h",
-    "okta_failed_mfa_push_24h",
-];
-
 async fn add_tenant(host: &KriHost, id: &str, sim: &SimServer, extra: Value) {
     let mut t = tenant(id, "okta", &sim.base_url(), extra);
     t.quotas.insert("outputs".into(), 1_000_000);
     host.add_tenant(t, &token(TOKEN)).await.expect("add tenant");
-}
-
-fn log_values(o: &RunOutcome) -> BTreeMap<String, Option<f64>> {
-    o.outputs
-        .iter()
-        .filter(|k| LOG_KRIS.contains(&k.slug.as_str()))
-        .map(|k| (k.slug.clone(), k.value))
-        .collect()
-}
-
-fn note(o: &RunOutcome) -> String {
-    o.stats.note.clone().unwrap_or_default()
 }
 
 /// The simulator's System Log events with `published` in `(after, until]`.
@@ -70,7 +51,7 @@ async fn store_stream(env: &TestEnv, sim: &SimServer, ids: &[(&str, i64)]) {
             let o = run_okta_job(&host, id, "logs", NOW).await;
             stored += o.emitted.values().sum::<u64>() as usize;
             runs += 1;
-            if note(&o).contains("coverage declared") {
+            if run_note(&o).contains("coverage declared") {
                 break;
             }
             assert!(runs < 200, "{id}: the emitter never finished");
@@ -101,9 +82,9 @@ async fn log_kris_from_the_stored_stream_equal_the_system_log_on_several_seeds()
         add_tenant(&host, "direct", &sim, json!({})).await;
         let direct = run_okta_job(&host, "direct", "kris", NOW).await;
         assert!(
-            note(&direct).contains("from the system log"),
+            run_note(&direct).contains("from the system log"),
             "{}",
-            note(&direct)
+            run_note(&direct)
         );
         let want = log_values(&direct);
         assert_eq!(want.len(), 3, "seed {seed}: {want:?}");
@@ -114,8 +95,13 @@ async fn log_kris_from_the_stored_stream_equal_the_system_log_on_several_seeds()
         for id in ["week", "day2", "half"] {
             let o = run_okta_job(&host, id, "kris", NOW).await;
             assert_eq!(log_values(&o), want, "seed {seed} tenant {id}");
-            let from_stream = note(&o).contains("from the stored stream");
-            assert_eq!(from_stream, id != "half", "seed {seed} {id}: {}", note(&o));
+            let from_stream = run_note(&o).contains("from the stored stream");
+            assert_eq!(
+                from_stream,
+                id != "half",
+                "seed {seed} {id}: {}",
+                run_note(&o)
+            );
             if from_stream {
                 // The day was not read again from the System Log.
                 assert!(
@@ -133,9 +119,9 @@ async fn log_kris_from_the_stored_stream_equal_the_system_log_on_several_seeds()
         let week = run_okta_job(&host, "week", "kris", later).await;
         assert_eq!(log_values(&week), log_values(&direct), "seed {seed} later");
         assert!(
-            note(&week).contains("from the stored stream until"),
+            run_note(&week).contains("from the stored stream until"),
             "{}",
-            note(&week)
+            run_note(&week)
         );
         sim.shutdown().await;
     }

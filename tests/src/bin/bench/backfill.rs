@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use kri_bench_guest::bench::SyntheticLog;
-use kri_e2e::{component, tenant, token};
+use kri_e2e::{component, tenant, token, LOG_KRIS};
 use kri_host::{HostConfig, KriHost, RunOptions, RunOutcome};
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -24,13 +24,6 @@ use super::{ms, reset_peak, rss_kib, values, Bench, NOW, TOKEN};
 const PAGE: usize = 1000;
 /// Pages per emitter run: 50,000 events buffered by the host at a time.
 const PAGES_PER_RUN: u64 = 50;
-/// The log KRIs.
-const LOG_KRIS: [&str; 3] = [
-    "okta_impossible_travel_24h",
-    "okta_admin_session_outliers_24h",
-    "okta_failed_mfa_push_24h",
-];
-
 /// The synthetic System Log, served in order: page `k` is the `k`-th thousand events.
 struct LogServer {
     base_url: String,
