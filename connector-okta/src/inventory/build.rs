@@ -87,6 +87,18 @@ pub const ROLE_PROPS: [&str; 6] = [
     "lastUpdated",
 ];
 
+/// The fields of a user object a user node carries as its properties (with the
+/// profile's `email`).
+pub const USER_PROPS: [&str; 7] = [
+    "status",
+    "created",
+    "activated",
+    "statusChanged",
+    "lastLogin",
+    "lastUpdated",
+    "passwordChanged",
+];
+
 /// Builds the graph's nodes and edges for one org.
 #[derive(Debug, Clone)]
 pub struct Shaper {
@@ -160,18 +172,7 @@ impl Shaper {
     pub fn user(&self, user: &Value, mfa: Option<&MfaSummary>) -> Option<Node> {
         let id = text(user, &["id"])?;
         let login = text(user, &["profile", "login"]).unwrap_or_else(|| id.clone());
-        let mut props = pick(
-            user,
-            &[
-                "status",
-                "created",
-                "activated",
-                "statusChanged",
-                "lastLogin",
-                "lastUpdated",
-                "passwordChanged",
-            ],
-        );
+        let mut props = pick(user, &USER_PROPS);
         if let Some(email) = text(user, &["profile", "email"]) {
             props.insert("email".into(), json!(email));
         }

@@ -17,7 +17,7 @@
 //! Unreadable state is absent: an incremental sync without `users`, `app_groups` or
 //! `org_url` becomes a full sync.
 
-use super::build::{MfaSummary, FACTORS_SOURCE};
+use super::build::{MfaSummary, FACTORS_SOURCE, USER_PROPS};
 use kri_connector_sdk::types::ConnectorError;
 use kri_connector_sdk::StateStore;
 use serde_json::{json, Map, Value};
@@ -32,24 +32,12 @@ pub const ORG_URL: &str = "org_url";
 /// State key: the API tokens' last use.
 pub const TOKEN_LAST_USED: &str = "token_last_used";
 
-/// The fields of a user object the graph's node and the KRIs read.
-const USER_FIELDS: [&str; 9] = [
-    "id",
-    "status",
-    "created",
-    "activated",
-    "statusChanged",
-    "lastLogin",
-    "lastUpdated",
-    "passwordChanged",
-    "type",
-];
-
 /// A user object cut down to what the inventory uses (the full objects of a large org
 /// would fill the state with profile attributes nothing reads).
 pub fn trim_user(user: &Value) -> Value {
     let mut out = Map::new();
-    for f in USER_FIELDS {
+    // `type` gives the node its sub-kind.
+    for f in ["id", "type"].into_iter().chain(USER_PROPS) {
         if let Some(v) = user.get(f).filter(|v| !v.is_null()) {
             out.insert(f.into(), v.clone());
         }
