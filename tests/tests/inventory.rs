@@ -360,70 +360,71 @@ async fn an_incremental_sync_after_a_day_equals_a_full_one() {
         let sim = start_okta_sim(seed, 400, NOW, TOKEN).await;
         let inc = format!("inc-{seed}");
         let full = format!("full-{seed}");
-        add(&host, &inc, &sim, json!({"inventory_full_sync_hours": 48})).await;
+        add(&host, &inc, &sim, json!({"inventory_full_sync_hours": 72})).await;
         add(&host, &full, &sim, json!({})).await;
         let first = run_okta_job(&host, &inc, "inventory", NOW).await;
-        let changed = {
-            let org = sim.org();
-            let mut org = org.write().expect("org lock");
-            org.advance(DAY, 0.03, seed)
-        };
-        assert!(!changed.is_empty());
-        let later = NOW + DAY;
-        let second = run_okta_job(&host, &inc, "inventory", later).await;
-        let note = second.stats.note.clone().unwrap_or_default();
-        assert!(note.starts_with("incremental sync"), "{note}");
-        let reference = run_okta_job(&host, &full, "inventory", later).await;
-        assert!(reference
-            .stats
-            .note
-            .clone()
-            .unwrap_or_default()
-            .starts_with("full sync"));
-        let (inc_nodes, inc_edges) = graph(&host, &inc).await;
-        let (full_nodes, full_edges) = graph(&host, &full).await;
-        let diff = |a: &BTreeSet<Vec<String>>, b: &BTreeSet<Vec<String>>| -> Vec<Vec<String>> {
-            a.difference(b).take(3).cloned().collect()
-        };
-        assert_eq!(
-            diff(&inc_nodes, &full_nodes),
-            Vec::<Vec<String>>::new(),
-            "seed {seed}: nodes only the incremental has"
-        );
-        assert_eq!(
-            diff(&full_nodes, &inc_nodes),
-            Vec::<Vec<String>>::new(),
-            "seed {seed}: nodes only the full has"
-        );
-        assert_eq!(
-            diff(&inc_edges, &full_edges),
-            Vec::<Vec<String>>::new(),
-            "seed {seed}: edges only the incremental has"
-        );
-        assert_eq!(
-            diff(&full_edges, &inc_edges),
-            Vec::<Vec<String>>::new(),
-            "seed {seed}: edges only the full has"
-        );
-        let inc_paths = stored_paths(&host, &inc).await;
-        assert_eq!(inc_paths, stored_paths(&host, &full).await, "seed {seed}");
-        assert_eq!(
-            inc_paths,
-            expected_paths(&sim, later),
-            "seed {seed}: truth after a day"
-        );
-        assert_eq!(graph_kris(&second), graph_kris(&reference), "seed {seed}");
-        assert_eq!(
-            graph_kris(&second),
-            graph_truth_kris(&sim, later),
-            "seed {seed}"
-        );
-        assert!(
-            second.stats.requests < first.stats.requests,
-            "seed {seed}: incremental {} vs full {}",
-            second.stats.requests,
-            first.stats.requests
-        );
+        // Two days, each followed by an incremental sync: the second starts from the
+        // state the first left (its users, roles, app groups and their members).
+        for day in 1..=2 {
+            let changed = {
+                let org = sim.org();
+                let mut org = org.write().expect("org lock");
+                org.advance(DAY, 0.03, seed + day)
+            };
+            assert!(!changed.is_empty());
+            let later = NOW + day as i64 * DAY;
+            let second = run_okta_job(&host, &inc, "inventory", later).await;
+            let note = second.stats.note.clone().unwrap_or_default();
+            assert!(note.starts_with("incremental sync"), "{note}");
+            let reference = run_okta_job(&host, &full, "inventory", later).await;
+            assert!(reference
+                .stats
+                .note
+                .clone()
+                .unwrap_or_default()
+                .starts_with("full sync"));
+            let (inc_nodes, inc_edges) = graph(&host, &inc).await;
+            let (full_nodes, full_edges) = graph(&host, &full).await;
+            let diff = |a: &BTreeSet<Vec<String>>, b: &BTreeSet<Vec<String>>| -> Vec<Vec<String>> {
+                a.difference(b).take(3).cloned().collect()
+            };
+            let at = format!("seed {seed}, day {day}");
+            assert_eq!(
+                diff(&inc_nodes, &full_nodes),
+                Vec::<Vec<String>>::new(),
+                "{at}: nodes only the incremental has"
+            );
+            assert_eq!(
+                diff(&full_nodes, &inc_nodes),
+                Vec::<Vec<String>>::new(),
+                "{at}: nodes only the full has"
+            );
+            assert_eq!(
+                diff(&inc_edges, &full_edges),
+                Vec::<Vec<String>>::new(),
+                "{at}: edges only the incremental has"
+            );
+            assert_eq!(
+                diff(&full_edges, &inc_edges),
+                Vec::<Vec<String>>::new(),
+                "{at}: edges only the full has"
+            );
+            let inc_paths = stored_paths(&host, &inc).await;
+            assert_eq!(inc_paths, stored_paths(&host, &full).await, "{at}");
+            assert_eq!(
+                inc_paths,
+                expected_paths(&sim, later),
+                "{at}: truth after the day"
+            );
+            assert_eq!(graph_kris(&second), graph_kris(&reference), "{at}");
+            assert_eq!(graph_kris(&second), graph_truth_kris(&sim, later), "{at}");
+            assert!(
+                second.stats.requests < first.stats.requests,
+                "{at}: incremental {} vs full {}",
+                second.stats.requests,
+                first.stats.requests
+            );
+        }
         sim.shutdown().await;
     }
 }

@@ -5,8 +5,11 @@
 //! may have), the users created (the built-in `Everyone` group grows without an event
 //! of its own), those whose factors changed (or that every admin's may have) and those
 //! who signed in, the objects Okta deleted, and the API tokens the events' requests
-//! were made with (`transaction.detail.requestApiTokenId`), with when. Whether a group
-//! explains an addition is asked of `Changes::added_through_group`. Pure.
+//! were made with (`transaction.detail.requestApiTokenId`), with when. With the members
+//! of the groups assigned to apps as the last sync left them (`GroupMembers`), it
+//! tells an added assignment's `scope` (`Changes::scope_of_added`) and whether a
+//! removed one is gone (`Changes::removed_is_gone`), and brings those members to the
+//! window's end (`Changes::apply_to`). Pure.
 
 use crate::api::models::LogEvent;
 use std::collections::{BTreeMap, BTreeSet};
@@ -107,37 +110,137 @@ pub struct AppUserAdded {
     pub at: Option<i64>,
     /// The id of the event's `AppUser` target: the assignment's id.
     pub assignment_id: Option<String>,
+    /// An addition came before it in the window with no removal between: the second
+    /// changed an assignment the user already had (Okta turning a group's assignment
+    /// into an individual one), so its `scope` cannot be told from memberships.
+    pub repeated: bool,
 }
 
+/// The members of the groups assigned to apps (group id → user ids), as the last sync
+/// left them: what tells an app assignment's `scope` when the window's events alone
+/// cannot.
+pub type GroupMembers = BTreeMap<String, BTreeSet<String>>;
+
 impl Changes {
-    /// Whether the app assignment of `user` added by the event published at `at` came
-    /// from a group (Okta's `scope` `GROUP`) rather than an individual assignment
-    /// (`USER`): by then (the same millisecond included: Okta may log the assignment a
-    /// membership causes first), by the window's events, the user was a member of a
-    /// group in `granting` (the groups assigned the app), having joined it, or, for a
-    /// group in `everyone`, having been created. `false` when the events cannot say,
-    /// which leaves the caller to read the assignment when groups are assigned the app.
-    pub fn added_through_group(
+    /// `user`'s membership of `group` at `at` (the same millisecond included: Okta may log
+    /// the assignment a membership causes first) by the window's events: the last
+    /// membership event about the pair by then, or for a group in `everyone` the user's
+    /// creation by then. `None` when the window says nothing by then.
+    pub fn membership_at(
         &self,
         user: &str,
-        at: Option<i64>,
+        group: &str,
+        at: i64,
+        everyone: &[&str],
+    ) -> Option<bool> {
+        let last = self
+            .membership_log
+            .iter()
+            .rfind(|(t, u, g, _)| *t <= at && u == user && g == group);
+        match last {
+            Some((_, _, _, added)) => Some(*added),
+            None => (everyone.contains(&group)
+                && self.created_at.get(user).is_some_and(|c| *c <= at))
+            .then_some(true),
+        }
+    }
+
+    /// The `scope` of the app assignment of `user` added by the event published at `at`,
+    /// to an app assigned the groups `granting`: `GROUP` when, by the window's events,
+    /// the user had joined one of them by then (or, for `everyone`, had been created);
+    /// `USER` when no group is assigned the app, or when by `members` and the window the
+    /// user was in none of them (an individual assignment). `None` when it cannot be
+    /// told, so the caller reads the assignment: the event has no time or is
+    /// `repeated`; a granting group's members are not in `members`; the user joins a
+    /// granting group later in the window (Okta may log a group's assignment before the
+    /// membership that causes it); or the user was in a granting group since before the
+    /// window (an individual assignment of an app a group already gave, or a group
+    /// assignment whose members' events the last window did not see).
+    pub fn scope_of_added(
+        &self,
+        user: &str,
+        added: &AppUserAdded,
         granting: &[String],
+        members: &GroupMembers,
+        everyone: &[&str],
+    ) -> Option<&'static str> {
+        if granting.is_empty() {
+            return Some("USER");
+        }
+        let at = added.at.filter(|_| !added.repeated)?;
+        let by_window: Vec<Option<bool>> = granting
+            .iter()
+            .map(|g| self.membership_at(user, g, at, everyone))
+            .collect();
+        if by_window.contains(&Some(true)) {
+            return Some("GROUP");
+        }
+        if granting
+            .iter()
+            .any(|g| self.joins_after(user, g, at, everyone))
+        {
+            return None;
+        }
+        let mut untold = granting.iter().zip(&by_window).filter(|(_, m)| m.is_none());
+        let member_before = untold.any(|(g, _)| members.get(g).is_none_or(|m| m.contains(user)));
+        (!member_before).then_some("USER")
+    }
+
+    /// Whether, by the window's events, `user` joins `group` (or, for a group in
+    /// `everyone`, is created) after `at`.
+    fn joins_after(&self, user: &str, group: &str, at: i64, everyone: &[&str]) -> bool {
+        self.membership_log
+            .iter()
+            .any(|(t, u, g, added)| *added && *t > at && u == user && g == group)
+            || (everyone.contains(&group) && self.created_at.get(user).is_some_and(|c| *c > at))
+    }
+
+    /// Whether the app assignment of `user` that the window's last event about it
+    /// removed is gone: yes when, at the window's end, by `members` and the window's
+    /// events, the user is in none of `granting` (the groups assigned the app). Else
+    /// (a group may still give the app, Okta then keeping the app user with scope
+    /// `GROUP`, or a granting group's members are not in `members`) the caller reads it.
+    pub fn removed_is_gone(
+        &self,
+        user: &str,
+        granting: &[String],
+        members: &GroupMembers,
         everyone: &[&str],
     ) -> bool {
-        let Some(at) = at else { return false };
-        granting.iter().any(|g| {
-            let last = self
-                .membership_log
-                .iter()
-                .rfind(|(t, u, group, _)| *t <= at && u == user && group == g);
-            match last {
-                Some((_, _, _, added)) => *added,
-                None => {
-                    everyone.contains(&g.as_str())
-                        && self.created_at.get(user).is_some_and(|c| *c <= at)
+        granting
+            .iter()
+            .all(|g| match self.membership_at(user, g, i64::MAX, everyone) {
+                Some(member) => !member,
+                None => members.get(g).is_some_and(|m| !m.contains(user)),
+            })
+    }
+
+    /// Brings `members` (as the last sync left them) to the window's end: the last
+    /// membership event of each pair, new users into the `everyone` groups, deleted
+    /// users and groups out. Groups not in `members` stay out.
+    pub fn apply_to(&self, members: &mut GroupMembers, everyone: &[&str]) {
+        for user in &self.created_users {
+            for g in everyone {
+                if let Some(m) = members.get_mut(*g) {
+                    m.insert(user.clone());
                 }
             }
-        })
+        }
+        for ((user, group), member) in &self.memberships {
+            if let Some(m) = members.get_mut(group) {
+                if *member {
+                    m.insert(user.clone());
+                } else {
+                    m.remove(user);
+                }
+            }
+        }
+        for gone in &self.deleted {
+            members.remove(gone);
+            for m in members.values_mut() {
+                m.remove(gone);
+            }
+        }
     }
 }
 
@@ -195,6 +298,7 @@ pub fn changes(events: &[LogEvent]) -> Changes {
                             let added = AppUserAdded {
                                 at: e.published_ms(),
                                 assignment_id: assignment_id.clone(),
+                                repeated: c.app_users_added.contains_key(&pair),
                             };
                             c.app_users_added.insert(pair.clone(), added);
                         }
@@ -385,7 +489,8 @@ mod tests {
                 pair("0oa2", "00u2"),
                 AppUserAdded {
                     at: Some(T0 + 2000),
-                    assignment_id: Some("0ua2".to_string())
+                    assignment_id: Some("0ua2".to_string()),
+                    repeated: false,
                 }
             )])
         );
@@ -398,7 +503,7 @@ mod tests {
     }
 
     #[test]
-    fn an_added_assignment_is_through_a_group_only_when_the_users_groups_explain_it() {
+    fn an_added_assignments_scope_follows_from_the_kept_members_and_the_window() {
         let member = |s: i64, kind: &str, user: &str, group: &str| {
             event_at(
                 s,
@@ -415,38 +520,160 @@ mod tests {
                 "user.lifecycle.create",
                 json!([{"id": "00u3", "type": "User"}]),
             ),
+            member(5, "group.user_membership.remove", "00u5", "00gA"),
         ]);
-        let granting = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let ids = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let set = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        // Before the window: 00u5 in 00gA and `Everyone`, 00u6 in 00gB; 00gC's members
+        // are not kept.
+        let members = GroupMembers::from([
+            ("00gA".to_string(), set(&["00u5"])),
+            ("00gB".to_string(), set(&["00u6"])),
+            ("00gE".to_string(), set(&["00u5", "00u6"])),
+        ]);
         let everyone = ["00gE"];
-        // (user, second of the addition, groups assigned the app) → through a group.
+        // (user, second of the addition, groups assigned the app) → scope, or None to read.
         let cases = [
             // Joined a group assigned the app before the addition.
-            ("00u1", 1, granting(&["00gA"]), true),
+            ("00u1", 1, ids(&["00gA"]), Some("GROUP")),
             // In the same millisecond: the membership explains it, whatever the order.
-            ("00u1", 0, granting(&["00gA"]), true),
-            // The addition came first: the events do not explain it.
-            ("00u1", -1, granting(&["00gA"]), false),
+            ("00u1", 0, ids(&["00gA"]), Some("GROUP")),
+            // The addition came first and the user joins later: Okta may have logged the
+            // group's assignment before the membership. Read.
+            ("00u1", -1, ids(&["00gA"]), None),
             // Joined a group that is not assigned the app.
-            ("00u1", 4, granting(&["00gB"]), false),
+            ("00u1", 4, ids(&["00gB"]), Some("USER")),
             // Joined, then left, before the addition.
-            ("00u2", 4, granting(&["00gA"]), false),
+            ("00u2", 4, ids(&["00gA"]), Some("USER")),
             // Between joining and leaving.
-            ("00u2", 1, granting(&["00gA"]), true),
+            ("00u2", 1, ids(&["00gA"]), Some("GROUP")),
             // Created, so a member of `Everyone`, which is assigned the app.
-            ("00u3", 4, granting(&["00gE"]), true),
-            ("00u3", 2, granting(&["00gE"]), false),
-            // No event about the user: individual.
-            ("00u9", 4, granting(&["00gA", "00gE"]), false),
+            ("00u3", 4, ids(&["00gE"]), Some("GROUP")),
+            // Before the creation, likewise.
+            ("00u3", 2, ids(&["00gE"]), None),
+            // No event about the user, in no granting group: individual.
+            ("00u9", 4, ids(&["00gA", "00gE"]), Some("USER")),
+            // No group is assigned the app.
+            ("00u5", 4, ids(&[]), Some("USER")),
+            // In a granting group since before the window, no join to explain it: an
+            // individual assignment of an app a group gives, or a group's assignment
+            // logged late. Read.
+            ("00u5", 4, ids(&["00gA"]), None),
+            ("00u6", 4, ids(&["00gA", "00gB"]), None),
+            // Left that group before the addition: individual.
+            ("00u5", 6, ids(&["00gA"]), Some("USER")),
+            // A granting group whose members are not kept: read.
+            ("00u9", 4, ids(&["00gC"]), None),
+            // ... unless the window explains the addition through another.
+            ("00u1", 4, ids(&["00gC", "00gA"]), Some("GROUP")),
         ];
+        let added = |at: Option<i64>, repeated: bool| AppUserAdded {
+            at,
+            assignment_id: Some("0ua1".to_string()),
+            repeated,
+        };
         for (user, at, groups, want) in cases {
+            let event = added(Some(T0 + at * 1000), false);
             assert_eq!(
-                c.added_through_group(user, Some(T0 + at * 1000), &groups, &everyone),
+                c.scope_of_added(user, &event, &groups, &members, &everyone),
                 want,
                 "{user} at {at} via {groups:?}"
             );
         }
-        // An event without a time explains nothing: the caller reads the assignment.
-        assert!(!c.added_through_group("00u1", None, &granting(&["00gA"]), &everyone));
+        // When groups are assigned the app, an event without a time tells nothing, nor
+        // does a second addition (an assignment the user had, changed).
+        for event in [added(None, false), added(Some(T0 + 1000), true)] {
+            assert_eq!(
+                c.scope_of_added("00u1", &event, &ids(&["00gA"]), &members, &everyone),
+                None,
+                "{event:?}"
+            );
+        }
+        assert_eq!(
+            c.scope_of_added("00u1", &added(None, true), &[], &members, &everyone),
+            Some("USER")
+        );
+
+        // A removal is final when no granting group still gives the app at the end.
+        let removals = [
+            ("00u9", ids(&["00gA"]), true),
+            ("00u9", ids(&[]), true),
+            // Still in 00gA at the end (joined in the window, or kept and not left).
+            ("00u1", ids(&["00gA"]), false),
+            ("00u6", ids(&["00gA", "00gB"]), false),
+            // Left it in the window.
+            ("00u5", ids(&["00gA"]), true),
+            ("00u2", ids(&["00gA"]), true),
+            // A new user is in `Everyone`.
+            ("00u3", ids(&["00gE"]), false),
+            // 00gC's members are not kept: read.
+            ("00u9", ids(&["00gC"]), false),
+        ];
+        for (user, groups, gone) in removals {
+            assert_eq!(
+                c.removed_is_gone(user, &groups, &members, &everyone),
+                gone,
+                "{user} via {groups:?}"
+            );
+        }
+
+        // The kept members brought to the window's end.
+        let mut after = members.clone();
+        c.apply_to(&mut after, &everyone);
+        assert_eq!(
+            after,
+            GroupMembers::from([
+                ("00gA".to_string(), set(&["00u1"])),
+                ("00gB".to_string(), set(&["00u6"])),
+                ("00gE".to_string(), set(&["00u3", "00u5", "00u6"])),
+            ])
+        );
+        let c = changes(&[
+            event_at(
+                0,
+                "user.lifecycle.delete.completed",
+                json!([{"id": "00u6", "type": "User"}]),
+            ),
+            event_at(
+                1,
+                "group.lifecycle.delete",
+                json!([{"id": "00gB", "type": "UserGroup"}]),
+            ),
+        ]);
+        c.apply_to(&mut after, &everyone);
+        assert_eq!(
+            after,
+            GroupMembers::from([
+                ("00gA".to_string(), set(&["00u1"])),
+                ("00gE".to_string(), set(&["00u3", "00u5"])),
+            ])
+        );
+    }
+
+    #[test]
+    fn a_second_addition_without_a_removal_between_is_repeated() {
+        let app_event = |s: i64, kind: &str, user: &str| {
+            event_at(
+                s,
+                kind,
+                json!([{"id": "0ua1", "type": "AppUser"}, {"id": "0oa1", "type": "AppInstance"}, {"id": user, "type": "User"}]),
+            )
+        };
+        let add = "application.user_membership.add";
+        let remove = "application.user_membership.remove";
+        let c = changes(&[
+            app_event(0, add, "00u1"),
+            app_event(1, add, "00u1"),
+            app_event(0, add, "00u2"),
+            app_event(1, remove, "00u2"),
+            app_event(2, add, "00u2"),
+            app_event(3, add, "00u3"),
+        ]);
+        let repeated =
+            |user: &str| c.app_users_added[&("0oa1".to_string(), user.to_string())].repeated;
+        assert!(repeated("00u1"));
+        assert!(!repeated("00u2"));
+        assert!(!repeated("00u3"));
     }
 
     #[test]

@@ -3,21 +3,26 @@
 //! use) with the MFA summary last put on the user's node and, for admins the `kris`
 //! job's summaries do not cover, the summary of the factors last read; the groups each
 //! app is assigned to (so the `scope` of an app assignment the System Log adds follows
-//! from the user's memberships without asking Okta); and the last use of each API
-//! token seen in the System Log. The role assignments are kept by `roles.rs`.
+//! from the user's memberships without asking Okta) and the members of those groups;
+//! and the last use of each API token seen in the System Log. The role assignments are
+//! kept by `roles.rs`.
 //!
 //! Keys (the job's own):
 //! - `users`: JSON map user id → `{"u": user, "m": mfa on the node or null, "f": factor
 //!   summary or absent}`;
 //! - `app_groups`: JSON map app id → the ids of the groups assigned to it;
+//! - `app_group_members`: JSON map group id → the ids of its members, for the groups
+//!   `app_groups` names;
 //! - `org_url`: the org's base URL (the `okta/org` label), for a sync whose lists
 //!   happen to carry no `_links.self.href`;
 //! - `token_last_used`: JSON map API token id → epoch ms of its last use seen.
 //!
-//! Unreadable state is absent: an incremental sync without `users`, `app_groups` or
-//! `org_url` becomes a full sync.
+//! Unreadable state is absent: an incremental sync without `users`, `app_groups`,
+//! `app_group_members` or `org_url` becomes a full sync (as the first sync after an
+//! upgrade from a kri that did not keep `app_group_members` does).
 
 use super::build::{MfaSummary, FACTORS_SOURCE, USER_PROPS};
+use super::changes::GroupMembers;
 use kri_connector_sdk::types::ConnectorError;
 use kri_connector_sdk::StateStore;
 use serde_json::{json, Map, Value};
@@ -27,6 +32,8 @@ use std::collections::BTreeMap;
 pub const USERS: &str = "users";
 /// State key: the groups assigned to each app.
 pub const APP_GROUPS: &str = "app_groups";
+/// State key: the members of the groups assigned to apps.
+pub const APP_GROUP_MEMBERS: &str = "app_group_members";
 /// State key: the org's base URL.
 pub const ORG_URL: &str = "org_url";
 /// State key: the API tokens' last use.
@@ -139,6 +146,26 @@ pub fn save_app_groups(
     })
 }
 
+/// The members of the groups assigned to apps, as the last sync left them; `None` when
+/// absent or unreadable.
+pub fn load_app_group_members(state: &mut dyn StateStore) -> Option<GroupMembers> {
+    serde_json::from_slice(&state.get(APP_GROUP_MEMBERS)?).ok()
+}
+
+/// Keeps the members of the groups assigned to apps.
+pub fn save_app_group_members(
+    state: &mut dyn StateStore,
+    members: &GroupMembers,
+) -> Result<(), ConnectorError> {
+    let bytes = serde_json::to_vec(members)
+        .map_err(|e| ConnectorError::Other(format!("could not encode group members: {e}")))?;
+    state.set(APP_GROUP_MEMBERS, &bytes).map_err(|e| {
+        ConnectorError::HostLimit(format!(
+            "could not store state key {APP_GROUP_MEMBERS}: {e}"
+        ))
+    })
+}
+
 /// The org's base URL the last sync used.
 pub fn load_org_url(state: &mut dyn StateStore) -> Option<String> {
     String::from_utf8(state.get(ORG_URL)?)
@@ -218,6 +245,16 @@ mod tests {
         let app_groups = BTreeMap::from([("0oa1".to_string(), vec!["00g1".to_string()])]);
         save_app_groups(&mut state, &app_groups).expect("save");
         assert_eq!(load_app_groups(&mut state), Some(app_groups));
+
+        assert_eq!(load_app_group_members(&mut state), None);
+        let members = GroupMembers::from([(
+            "00g1".to_string(),
+            ["00u1".to_string()].into_iter().collect(),
+        )]);
+        save_app_group_members(&mut state, &members).expect("save");
+        assert_eq!(load_app_group_members(&mut state), Some(members));
+        state.set(APP_GROUP_MEMBERS, b"[1]").expect("set");
+        assert_eq!(load_app_group_members(&mut state), None);
 
         assert_eq!(load_org_url(&mut state), None);
         save_org_url(&mut state, "https://acme.okta.com").expect("save");

@@ -11,12 +11,14 @@
 //!
 //! An incremental sync reads the System Log since the last sync (see `changes.rs`):
 //! users only where they changed (`search=lastUpdated gt`, and sign-ins for
-//! `lastLogin`), the others coming from the job's state (`known.rs`); no member list
-//! (the membership events add or retract `member_of` edges, new users' `Everyone`
-//! membership comes from their creation events); no app assignment either (the
-//! assignment events add or retract `assigned_to` edges, their `scope` told by the
-//! window's membership events and the groups each app is assigned, kept in the state);
-//! both assignment lists of the apps whose group assignments changed; the roles of only
+//! `lastLogin`), the others coming from the job's state (`known.rs`); member lists
+//! only of a group newly assigned an app or granted a role (the membership events add
+//! or retract `member_of` edges, new users' `Everyone` membership comes from their
+//! creation events); single app assignments only where the events cannot settle them
+//! (the assignment events add or retract `assigned_to` edges, their `scope` told by the
+//! groups each app is assigned and those groups' members, both kept in the state, and
+//! the window's membership events); both assignment lists of the apps whose group
+//! assignments changed; the roles of only
 //! the principals whose roles may have changed (`roles.rs`), the others' from the state;
 //! the cheap lists whole (groups, apps, role assignees, custom roles, resource sets,
 //! tokens). It retracts deleted objects at once and vouches only for what it re-read or
@@ -66,7 +68,7 @@ use build::{
     assignee_group, edge_kind, node_kind, origin_of, scope_need, MfaSummary, ScopeNeed, Shaper,
     FACTORS_SOURCE,
 };
-use changes::Changes;
+use changes::{Changes, GroupMembers};
 use known::{trim_user, KnownUser};
 use kri_connector_sdk::graph::{Coverage, EdgeEnd};
 use kri_connector_sdk::stored_events::EventQuery;
@@ -154,6 +156,8 @@ struct Sync {
     admin_groups: BTreeSet<String>,
     /// app id → the groups assigned to it (kept in the state between syncs).
     app_groups: BTreeMap<String, Vec<String>>,
+    /// The members of the groups `app_groups` names (kept in the state between syncs).
+    group_members: GroupMembers,
     /// The role assignments the last sync kept, then those of this one (kept for the
     /// next).
     roles: RoleAssignments,
@@ -437,6 +441,7 @@ impl Sync {
             token_uses: BTreeMap::new(),
             admin_groups: BTreeSet::new(),
             app_groups: BTreeMap::new(),
+            group_members: GroupMembers::new(),
             roles: RoleAssignments::default(),
             role_events: None,
             admins: None,
@@ -540,15 +545,15 @@ impl Sync {
         self.tally.apps = apps.len();
     }
 
-    /// `member_of` edges of the groups in `ids` (parallel to `members`).
+    /// `member_of` edges of the groups in `ids` (parallel to `members`); the members of
+    /// those `group_members` tracks are kept there.
     fn add_members(&mut self, ids: &[String], members: Vec<Vec<Listed>>) {
         for (group, users) in ids.iter().zip(members) {
-            self.edges.extend(
-                users
-                    .iter()
-                    .filter_map(|u| u.id.as_deref())
-                    .map(|u| build::member_of(u, group)),
-            );
+            let ids = users.iter().filter_map(|u| u.id.as_deref());
+            if let Some(kept) = self.group_members.get_mut(group) {
+                kept.extend(ids.clone().map(str::to_string));
+            }
+            self.edges.extend(ids.map(|u| build::member_of(u, group)));
         }
         self.tally.groups_read += ids.len();
     }
@@ -829,6 +834,7 @@ pub fn run(
         Some(Kept {
             users: known::load_users(&mut *host.state)?,
             app_groups: known::load_app_groups(&mut *host.state)?,
+            group_members: known::load_app_group_members(&mut *host.state)?,
             org_url: known::load_org_url(&mut *host.state)?,
             // Without them, every principal's roles are read.
             roles: match roles::load(&mut *host.state) {
@@ -887,6 +893,7 @@ pub fn run(
     emit(host, &mut sync, kris)?;
     known::save_users(&mut *host.state, &sync.known)?;
     known::save_app_groups(&mut *host.state, &sync.app_groups)?;
+    known::save_app_group_members(&mut *host.state, &sync.group_members)?;
     known::save_org_url(&mut *host.state, &sync.shaper.org_url)?;
     roles::save(&mut *host.state, &sync.roles)?;
     known::save_token_use(&mut *host.state, &sync.token_uses)?;
@@ -953,6 +960,18 @@ fn full_sync(
         .filter_map(id_of)
         .map(str::to_string)
         .collect();
+    let app_ids: Vec<String> = apps.iter().filter_map(id_of).map(str::to_string).collect();
+    read_assignments(r, &mut sync, &app_ids)?;
+    r.spent_on("app assignment lists");
+    // The members of the groups assigned to apps are kept (the empty ones' too).
+    let known_groups: BTreeSet<&str> = groups.iter().filter_map(id_of).collect();
+    sync.group_members = sync
+        .app_groups
+        .values()
+        .flatten()
+        .filter(|g| known_groups.contains(g.as_str()))
+        .map(|g| (g.clone(), BTreeSet::new()))
+        .collect();
     r.info(&format!(
         "inventory: full sync; reading the members of {} of {} groups (the others are empty)",
         with_members.len(),
@@ -960,9 +979,6 @@ fn full_sync(
     ));
     read_members(r, &mut sync, &with_members)?;
     r.spent_on("group members");
-    let app_ids: Vec<String> = apps.iter().filter_map(id_of).map(str::to_string).collect();
-    read_assignments(r, &mut sync, &app_ids)?;
-    r.spent_on("app assignment lists");
     Ok(sync)
 }
 
@@ -1104,6 +1120,7 @@ fn read_roles_and_tokens(r: &mut Reader<'_, '_>, sync: &mut Sync) -> Result<(), 
 struct Kept {
     users: BTreeMap<String, KnownUser>,
     app_groups: BTreeMap<String, Vec<String>>,
+    group_members: GroupMembers,
     org_url: String,
     roles: RoleAssignments,
 }
@@ -1187,6 +1204,7 @@ fn incremental_sync(
     let Kept {
         users: known,
         app_groups,
+        group_members,
         org_url: kept_org_url,
         roles: kept_roles,
     } = kept;
@@ -1353,16 +1371,17 @@ fn incremental_sync(
     }
     // App assignments come from the events: the window's last event about an (app,
     // user) pair retracts its edge (a removal) or emits it (an addition) with the
-    // assignment's id (the event's `AppUser` target) and its `scope`: `GROUP` when a
-    // group of the user explains the addition by the window's events
-    // (`Changes::added_through_group`), `USER` when no group is assigned the app. The
-    // window cannot tell the rest, so the assignment is read alone: an addition to an
-    // app groups are assigned that the window does not explain (the user may have been
-    // in such a group all along), a removal from such an app (a group may still give
-    // it: Okta then keeps the app user with scope `GROUP`), and an addition whose event
-    // lacks the assignment's id. A membership change alone changes no assignment's
-    // scope: Okta logs an addition or removal whenever a group gives or takes an app.
-    // Apps whose group assignments changed have both lists re-read.
+    // assignment's id (the event's `AppUser` target) and its `scope`, told by the groups
+    // assigned the app and their members as the last sync kept them, brought forward
+    // by the window's membership events (`Changes::scope_of_added`,
+    // `Changes::removed_is_gone`). What they cannot tell is read alone: an addition
+    // while the user was in a granting group since before the window (an individual
+    // assignment of an app a group gives, or a group's assignment logged late), or
+    // before they join one in the window, or after another addition; a removal while a
+    // granting group still gives the app (Okta then keeps the app user with scope
+    // `GROUP`); and an addition whose event lacks its time or the assignment's id. A membership change alone changes no assignment's scope: Okta
+    // logs an addition or removal whenever a group gives or takes an app. Apps whose
+    // group assignments changed have both lists re-read.
     let known_apps: BTreeSet<&str> = apps.iter().filter_map(id_of).collect();
     sync.app_groups = app_groups;
     sync.app_groups
@@ -1374,14 +1393,14 @@ fn incremental_sync(
         .cloned()
         .collect();
     let in_scope = |app: &str| known_apps.contains(app) && !dirty_apps.contains(app);
-    let granting_of =
-        |app: &str| -> Vec<String> { sync.app_groups.get(app).cloned().unwrap_or_default() };
+    let no_groups = Vec::new();
+    let granting_of = |app: &str| sync.app_groups.get(app).unwrap_or(&no_groups);
     let mut to_read: Vec<(String, String)> = Vec::new();
     for (app, user) in &changes.app_users_removed {
         if !in_scope(app) {
             continue;
         }
-        if granting_of(app).is_empty() {
+        if changes.removed_is_gone(user, granting_of(app), &group_members, &everyone) {
             sync.retracted_edges.push(Retraction {
                 from: user.clone(),
                 to: app.clone(),
@@ -1391,20 +1410,13 @@ fn incremental_sync(
             to_read.push((app.clone(), user.clone()));
         }
     }
-    for ((app, user), added) in &changes.app_users_added {
+    for ((app, user), event) in &changes.app_users_added {
         if !in_scope(app) {
             continue;
         }
-        let Some(assignment) = &added.assignment_id else {
-            to_read.push((app.clone(), user.clone()));
-            continue;
-        };
-        let granting = granting_of(app);
-        let scope = if changes.added_through_group(user, added.at, &granting, &everyone) {
-            "GROUP"
-        } else if granting.is_empty() {
-            "USER"
-        } else {
+        let scope =
+            changes.scope_of_added(user, event, granting_of(app), &group_members, &everyone);
+        let (Some(assignment), Some(scope)) = (&event.assignment_id, scope) else {
             to_read.push((app.clone(), user.clone()));
             continue;
         };
@@ -1438,6 +1450,26 @@ fn incremental_sync(
     for a in &dirty_apps {
         sync.cover_edges_to(a, edge_kind::ASSIGNED_TO);
     }
+    // The kept members, brought to the window's end, for the groups assigned apps now;
+    // a group newly assigned one has its member list read.
+    let mut group_members = group_members;
+    changes.apply_to(&mut group_members, &everyone);
+    let granting: BTreeSet<&String> = sync
+        .app_groups
+        .values()
+        .flatten()
+        .filter(|g| known_groups.contains(g.as_str()))
+        .collect();
+    group_members.retain(|g, _| granting.contains(g));
+    let newly: Vec<String> = granting
+        .into_iter()
+        .filter(|g| !group_members.contains_key(*g))
+        .cloned()
+        .collect();
+    group_members.extend(newly.iter().map(|g| (g.clone(), BTreeSet::new())));
+    sync.group_members = group_members;
+    read_members(r, &mut sync, &newly)?;
+    r.spent_on("members of groups newly assigned apps");
     Ok(sync)
 }
 
