@@ -1324,8 +1324,8 @@ fn incremental_sync(
     // every admin after an org-wide `system.mfa.factor.deactivate`. Checked against the
     // real System Log samples in ../shared/okta-fixtures (`user.mfa.factor.deactivate`,
     // `.reset_all`, `.suspend`, `system.mfa.factor.deactivate`) and Okta Workflows'
-    // event cards (`.unsuspend`); `.update` is taken on the review's word, unseen in a
-    // sample; okta-sim writes `.activate`,
+    // event cards (`.unsuspend`); `.update` is named by Panther's Okta data model and
+    // its support-reset rule, unseen in a sample. okta-sim writes `.activate`,
     // `.deactivate` and `.reset_all` for every change it makes. A user's `lastUpdated`
     // also moves for changes that leave the factors alone, so it is no trigger.
     sync.refresh_factors = changes.factor_users.clone();
