@@ -70,9 +70,10 @@ pub struct Changes {
     /// (app, user) → the window's last app event about it, when that event is an
     /// addition.
     pub app_users_added: BTreeMap<(String, String), AppUserAdded>,
-    /// Every membership event with a time, in order: (`published` epoch ms, user, group,
-    /// added).
-    pub membership_log: Vec<(i64, String, String, bool)>,
+    /// (user, group) → its membership events with a time, in order: (`published` epoch
+    /// ms, added). Kept per pair, so that asking about one pair does not scan a large
+    /// group rule's thousands of events.
+    pub membership_log: BTreeMap<(String, String), Vec<(i64, bool)>>,
     /// User → when they were created (`published` epoch ms).
     pub created_at: BTreeMap<String, i64>,
     /// Users created: members of `Everyone` from now on.
@@ -121,6 +122,16 @@ pub struct AppUserAdded {
 /// cannot.
 pub type GroupMembers = BTreeMap<String, BTreeSet<String>>;
 
+/// The groups of `members` whose kept members do not number what `counts` (group id →
+/// the member count Okta gives) says; a group `counts` does not name is taken as it is.
+pub fn miscounted(members: &GroupMembers, counts: &BTreeMap<&str, u64>) -> Vec<String> {
+    members
+        .iter()
+        .filter(|(g, m)| counts.get(g.as_str()).is_some_and(|n| *n != m.len() as u64))
+        .map(|(g, _)| g.clone())
+        .collect()
+}
+
 impl Changes {
     /// `user`'s membership of `group` at `at` (the same millisecond included: Okta may log
     /// the assignment a membership causes first) by the window's events: the last
@@ -135,10 +146,10 @@ impl Changes {
     ) -> Option<bool> {
         let last = self
             .membership_log
-            .iter()
-            .rfind(|(t, u, g, _)| *t <= at && u == user && g == group);
+            .get(&(user.to_string(), group.to_string()))
+            .and_then(|log| log.iter().rfind(|(t, _)| *t <= at));
         match last {
-            Some((_, _, _, added)) => Some(*added),
+            Some((_, added)) => Some(*added),
             None => (everyone.contains(&group)
                 && self.created_at.get(user).is_some_and(|c| *c <= at))
             .then_some(true),
@@ -190,8 +201,8 @@ impl Changes {
     /// `everyone`, is created) after `at`.
     fn joins_after(&self, user: &str, group: &str, at: i64, everyone: &[&str]) -> bool {
         self.membership_log
-            .iter()
-            .any(|(t, u, g, added)| *added && *t > at && u == user && g == group)
+            .get(&(user.to_string(), group.to_string()))
+            .is_some_and(|log| log.iter().any(|(t, added)| *added && *t > at))
             || (everyone.contains(&group) && self.created_at.get(user).is_some_and(|c| *c > at))
     }
 
@@ -272,7 +283,9 @@ pub fn changes(events: &[LogEvent]) -> Changes {
                     for user in target_ids(e, "User") {
                         if let Some(ms) = e.published_ms() {
                             c.membership_log
-                                .push((ms, user.clone(), group.clone(), added));
+                                .entry((user.clone(), group.clone()))
+                                .or_default()
+                                .push((ms, added));
                         }
                         let pair = (user, group.clone());
                         c.memberships.insert(pair.clone(), added);
@@ -474,10 +487,10 @@ mod tests {
         assert_eq!(c.app_users_removed, BTreeSet::from([pair("0oa1", "00u1")]));
         assert_eq!(
             c.membership_log,
-            vec![
-                (T0, "00u1".to_string(), "00g1".to_string(), true),
-                (T0 + 3000, "00u4".to_string(), "00g4".to_string(), false),
-            ]
+            BTreeMap::from([
+                (pair("00u1", "00g1"), vec![(T0, true)]),
+                (pair("00u4", "00g4"), vec![(T0 + 3000, false)]),
+            ])
         );
         assert_eq!(
             c.created_at,
@@ -521,6 +534,7 @@ mod tests {
                 json!([{"id": "00u3", "type": "User"}]),
             ),
             member(5, "group.user_membership.remove", "00u5", "00gA"),
+            member(6, "group.user_membership.add", "00u7", "00gC"),
         ]);
         let ids = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let set = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
@@ -617,7 +631,8 @@ mod tests {
             );
         }
 
-        // The kept members brought to the window's end.
+        // The kept members brought to the window's end (00gC's are not kept, and its
+        // membership event does not start keeping them).
         let mut after = members.clone();
         c.apply_to(&mut after, &everyone);
         assert_eq!(
@@ -648,6 +663,21 @@ mod tests {
                 ("00gE".to_string(), set(&["00u3", "00u5"])),
             ])
         );
+    }
+
+    #[test]
+    fn kept_members_that_do_not_number_the_groups_count_are_miscounted() {
+        let set = |g: &[&str]| g.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
+        let members = GroupMembers::from([
+            ("00gA".to_string(), set(&["00u1", "00u2"])),
+            ("00gB".to_string(), set(&["00u1"])),
+            ("00gC".to_string(), set(&[])),
+            ("00gD".to_string(), set(&["00u3"])),
+        ]);
+        // 00gA adds up; 00gB lost a member the log did not show, 00gC gained one; 00gD
+        // has no count (the list gave no stats), so it stands.
+        let counts = BTreeMap::from([("00gA", 2), ("00gB", 0), ("00gC", 1), ("00gX", 5)]);
+        assert_eq!(miscounted(&members, &counts), vec!["00gB", "00gC"]);
     }
 
     #[test]

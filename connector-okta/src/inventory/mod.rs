@@ -91,9 +91,13 @@ pub const TOKEN_USE_CURSOR: &str = "token_last_used/cursor";
 const EMIT_BATCH: usize = 2_000;
 /// Stored events per page when reading the stream for token use.
 const STREAM_PAGE: u32 = 1_000;
-/// How far before the last sync an incremental sync asks for changed users: Okta's
-/// user search is eventually consistent, and a user read twice costs nothing.
-const USER_SEARCH_OVERLAP_MS: i64 = 5 * 60 * 1000;
+/// How far before the last sync an incremental sync reads the System Log and asks for
+/// changed users again: both are eventually consistent in Okta (an event may be indexed
+/// after a query that covered its time, and the assignment a membership causes may be
+/// logged just before the membership, across the last sync's end), and what is read
+/// twice gives the same answer (the last event about a pair wins; a user read twice
+/// costs nothing; a privilege or factor event read twice re-reads its principal's).
+const OVERLAP_MS: i64 = 5 * 60 * 1000;
 /// The built-in group every user belongs to.
 const EVERYONE: &str = "Everyone";
 
@@ -549,11 +553,12 @@ impl Sync {
     /// those `group_members` tracks are kept there.
     fn add_members(&mut self, ids: &[String], members: Vec<Vec<Listed>>) {
         for (group, users) in ids.iter().zip(members) {
-            let ids = users.iter().filter_map(|u| u.id.as_deref());
+            let user_ids = users.iter().filter_map(|u| u.id.as_deref());
             if let Some(kept) = self.group_members.get_mut(group) {
-                kept.extend(ids.clone().map(str::to_string));
+                kept.extend(user_ids.clone().map(str::to_string));
             }
-            self.edges.extend(ids.map(|u| build::member_of(u, group)));
+            self.edges
+                .extend(user_ids.map(|u| build::member_of(u, group)));
         }
         self.tally.groups_read += ids.len();
     }
@@ -829,7 +834,8 @@ pub fn run(
         _ => None,
     };
     let peer = peer_factors(&mut *host.state);
-    // An incremental sync needs the users, app groups and org URL the last one kept.
+    // An incremental sync needs the users, app groups, their members and the org URL the
+    // last one kept.
     let known = incremental_from.and_then(|_| {
         Some(Kept {
             users: known::load_users(&mut *host.state)?,
@@ -1214,7 +1220,13 @@ fn incremental_sync(
         .client
         .list_all::<LogEvent>(
             LOGS,
-            &log_url(window, Some(&filter)),
+            &log_url(
+                Window {
+                    start_exclusive: window.start_exclusive - OVERLAP_MS,
+                    ..window
+                },
+                Some(&filter),
+            ),
             crate::api::ListOptions {
                 max_items: None,
                 stop_on_empty_page: true,
@@ -1226,7 +1238,7 @@ fn incremental_sync(
     r.spent_on("System Log");
     let changes: Changes = changes::changes(&events);
     let changed = r
-        .changed_users(window.start_exclusive - USER_SEARCH_OVERLAP_MS)
+        .changed_users(window.start_exclusive - OVERLAP_MS)
         .map_err(fatal)?;
     r.spent_on("users");
     let groups = r.groups().map_err(fatal)?;
@@ -1369,6 +1381,26 @@ fn incremental_sync(
             });
         }
     }
+    // The kept members are checked against the member counts the groups list gives
+    // (`_embedded.stats.usersCount`, read after the System Log): a group whose kept
+    // members, brought to the window's end, do not add up saw a membership change the
+    // System Log did not show (or not yet). Its kept members are dropped, so the
+    // assignments they would settle are read, and its member list is read again below.
+    let users_count: BTreeMap<&str, u64> = groups
+        .iter()
+        .filter_map(|g| {
+            let count = g.pointer("/_embedded/stats/usersCount")?.as_u64()?;
+            Some((id_of(g)?, count))
+        })
+        .collect();
+    let mut group_members = group_members;
+    let mut members_at_end = group_members.clone();
+    changes.apply_to(&mut members_at_end, &everyone);
+    let stale = changes::miscounted(&members_at_end, &users_count);
+    for g in &stale {
+        group_members.remove(g);
+        members_at_end.remove(g);
+    }
     // App assignments come from the events: the window's last event about an (app,
     // user) pair retracts its edge (a removal) or emits it (an addition) with the
     // assignment's id (the event's `AppUser` target) and its `scope`, told by the groups
@@ -1379,13 +1411,19 @@ fn incremental_sync(
     // assignment of an app a group gives, or a group's assignment logged late), or
     // before they join one in the window, or after another addition; a removal while a
     // granting group still gives the app (Okta then keeps the app user with scope
-    // `GROUP`); and an addition whose event lacks its time or the assignment's id. A membership change alone changes no assignment's scope: Okta
-    // logs an addition or removal whenever a group gives or takes an app. Apps whose
-    // group assignments changed have both lists re-read.
+    // `GROUP`); whatever a granting group whose members are not kept would settle; an
+    // addition to an app groups are assigned whose event has no time; and an addition
+    // whose event names no assignment. A membership change alone changes no
+    // assignment's scope: Okta logs an addition or removal whenever a group gives or
+    // takes an app. Apps whose group assignments changed have both lists re-read.
     let known_apps: BTreeSet<&str> = apps.iter().filter_map(id_of).collect();
     sync.app_groups = app_groups;
     sync.app_groups
         .retain(|app, _| known_apps.contains(app.as_str()));
+    // A deleted group's app assignments went with it.
+    for granting in sync.app_groups.values_mut() {
+        granting.retain(|g| known_groups.contains(g.as_str()));
+    }
     let dirty_apps: BTreeSet<String> = changes
         .apps
         .iter()
@@ -1450,26 +1488,31 @@ fn incremental_sync(
     for a in &dirty_apps {
         sync.cover_edges_to(a, edge_kind::ASSIGNED_TO);
     }
-    // The kept members, brought to the window's end, for the groups assigned apps now;
-    // a group newly assigned one has its member list read.
-    let mut group_members = group_members;
-    changes.apply_to(&mut group_members, &everyone);
+    // The kept members, at the window's end, of the groups assigned apps now; a group
+    // newly assigned one, or whose kept members did not add up, has its list read.
     let granting: BTreeSet<&String> = sync
         .app_groups
         .values()
         .flatten()
         .filter(|g| known_groups.contains(g.as_str()))
         .collect();
-    group_members.retain(|g, _| granting.contains(g));
-    let newly: Vec<String> = granting
+    members_at_end.retain(|g, _| granting.contains(g));
+    let unkept: Vec<String> = granting
         .into_iter()
-        .filter(|g| !group_members.contains_key(*g))
+        .filter(|g| !members_at_end.contains_key(*g))
         .cloned()
         .collect();
-    group_members.extend(newly.iter().map(|g| (g.clone(), BTreeSet::new())));
-    sync.group_members = group_members;
-    read_members(r, &mut sync, &newly)?;
-    r.spent_on("members of groups newly assigned apps");
+    if !stale.is_empty() {
+        r.info(&format!(
+            "inventory: the kept members of {} groups do not add up to the groups' member counts (a membership change the System Log did not show); their member lists are read again: {}",
+            stale.len(),
+            stale.join(", ")
+        ));
+    }
+    members_at_end.extend(unkept.iter().map(|g| (g.clone(), BTreeSet::new())));
+    sync.group_members = members_at_end;
+    read_members(r, &mut sync, &unkept)?;
+    r.spent_on("members of app groups not kept");
     Ok(sync)
 }
 
