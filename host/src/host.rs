@@ -138,6 +138,9 @@ pub struct RunOutcome {
     /// The quota that stopped the run, if one did.
     #[serde(serialize_with = "quota_name")]
     pub quota_exceeded: Option<QuotaKind>,
+    /// The largest linear memory the guest had, in bytes: how close the run came to
+    /// its `memory_bytes` quota.
+    pub memory_peak_bytes: u64,
 }
 
 /// Serialises a quota by its name (`wall_ms`), as `--quota` takes it.
@@ -181,6 +184,8 @@ struct ExecutedRun {
     gateway: GatewayStats,
     /// The quota that stopped the call, if one did.
     quota: Option<QuotaKind>,
+    /// The largest linear memory the guest had, in bytes.
+    memory_peak: u64,
 }
 
 /// Where job `job` keeps state key `key` in the store.
@@ -237,6 +242,32 @@ fn wall_ms_stop(q: &QuotaExceeded, tenant_id: &str) -> String {
          that saves its progress before its time budget ends goes on from there on the next \
          run; or raise the quota: `kri tenant update {tenant_id} --quota wall_ms={}`",
         q.limit.saturating_mul(2).max(1_000)
+    )
+}
+
+/// The error of a run a quota other than `wall_ms` stopped: for the quotas a large
+/// tenant's data can legitimately reach (memory, CPU, requests, bytes, outputs, state),
+/// how to raise it.
+fn size_quota_stop(q: &QuotaExceeded, tenant_id: &str) -> String {
+    let raisable = matches!(
+        q.kind,
+        QuotaKind::MemoryBytes
+            | QuotaKind::CpuMs
+            | QuotaKind::HttpRequests
+            | QuotaKind::TotalBytes
+            | QuotaKind::Outputs
+            | QuotaKind::StateKeys
+            | QuotaKind::StateBytes
+    );
+    if !raisable {
+        return q.to_string();
+    }
+    format!(
+        "{q}; nothing of this run is kept, but what earlier runs committed is; if the \
+         tenant's data is this large, raise the quota: `kri tenant update {tenant_id} \
+         --quota {}={}`",
+        q.kind.name(),
+        q.limit.saturating_mul(2).max(1)
     )
 }
 
@@ -1336,13 +1367,16 @@ impl KriHost {
             Err(CallFailure::Quota(q)) if q.kind == QuotaKind::WallMs => {
                 Err(redact(&wall_ms_stop(&q, &run.tenant.id)))
             }
+            Err(CallFailure::Quota(q)) => Err(redact(&size_quota_stop(&q, &run.tenant.id))),
             Err(f) => Err(redact(&f.to_string())),
         };
+        let data = store.into_data();
         ExecutedRun {
             result,
-            buffers: store.into_data().buffers,
+            buffers: data.buffers,
             gateway: run.gateway.stats(),
             quota,
+            memory_peak: data.limiter.peak,
         }
     }
 
@@ -1524,6 +1558,7 @@ impl KriHost {
             denied_requests: gw.denied,
             requests_by_bucket: gw.by_bucket,
             quota_exceeded: executed.quota,
+            memory_peak_bytes: executed.memory_peak,
         })
     }
 
@@ -1638,6 +1673,23 @@ mod tests {
                 stored.get(&key)
             );
         }
+    }
+
+    #[test]
+    fn a_size_quota_stop_says_how_to_raise_it() {
+        let q = QuotaExceeded::new(QuotaKind::MemoryBytes, 1 << 28, 1 << 29);
+        let text = size_quota_stop(&q, "acme");
+        assert!(
+            text.starts_with("quota exceeded: memory_bytes (limit 268435456); "),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("`kri tenant update acme --quota memory_bytes=536870912`"),
+            "{text}"
+        );
+        // A log flood is the connector's fault, not the tenant's size.
+        let q = QuotaExceeded::new(QuotaKind::LogBytes, 10_000, 10_001);
+        assert_eq!(size_quota_stop(&q, "acme"), q.to_string());
     }
 
     #[test]

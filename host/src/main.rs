@@ -1173,7 +1173,7 @@ fn run_line(o: &kri_host::RunOutcome) -> String {
         format!(" (job {})", o.job)
     };
     format!(
-        "run {} of {}{} for {} succeeded in {:.1}s: {} KRIs{}, {} requests ({} rate-limited), {} bytes",
+        "run {} of {}{} for {} succeeded in {:.1}s: {} KRIs{}, {} requests ({} rate-limited), {} bytes; guest memory {:.0} MiB",
         o.run_id,
         o.connector,
         job,
@@ -1183,7 +1183,8 @@ fn run_line(o: &kri_host::RunOutcome) -> String {
         others.concat(),
         o.stats.requests,
         o.stats.responses_429,
-        o.stats.bytes
+        o.stats.bytes,
+        o.memory_peak_bytes as f64 / 1_048_576.0
     )
 }
 

@@ -166,10 +166,13 @@ impl WasiView for SandboxState {
     }
 }
 
-/// Caps linear memory (and table) growth at the run's memory quota.
+/// Caps linear memory (and table) growth at the run's memory quota, and keeps the
+/// largest linear memory the guest asked for.
 pub struct MemoryLimiter {
     pub limit: u64,
     pub violation: Arc<Mutex<Option<QuotaExceeded>>>,
+    /// The largest linear memory granted, in bytes.
+    pub peak: u64,
 }
 
 impl ResourceLimiter for MemoryLimiter {
@@ -183,6 +186,7 @@ impl ResourceLimiter for MemoryLimiter {
             let e = QuotaExceeded::new(QuotaKind::MemoryBytes, self.limit, desired as u64);
             return Err(quota_trap(&self.violation, e));
         }
+        self.peak = self.peak.max(desired as u64);
         Ok(true)
     }
 
@@ -242,6 +246,7 @@ impl SandboxState {
             limiter: MemoryLimiter {
                 limit: quotas.memory_bytes,
                 violation: violation.clone(),
+                peak: 0,
             },
             quotas,
             violation,

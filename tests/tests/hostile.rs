@@ -121,6 +121,24 @@ async fn resource_attacks_end_the_run_naming_the_quota() {
             // A wall_ms stop says how to go on.
             assert_failed_with(&outcome, "`kri tenant update wall --quota wall_ms=1000`");
         }
+        if *id == "bomb" {
+            // A size quota says how to raise it; the memory the guest reached is
+            // reported, and stayed within the quota.
+            assert_failed_with(
+                &outcome,
+                "`kri tenant update bomb --quota memory_bytes=134217728`",
+            );
+            assert!(
+                outcome.memory_peak_bytes > 32 << 20 && outcome.memory_peak_bytes <= 64 << 20,
+                "{}",
+                outcome.memory_peak_bytes
+            );
+        }
+        if *id == "flood-log" {
+            // A log flood is no tenant's size: no advice to raise the quota.
+            let err = outcome.error.as_deref().unwrap_or("");
+            assert!(!err.contains("kri tenant update"), "{err}");
+        }
         assert!(host.latest_kris(id).await.expect("kris").is_empty());
         assert!(host
             .connector_state(id, "probe")

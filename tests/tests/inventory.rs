@@ -363,6 +363,12 @@ async fn an_incremental_sync_after_a_day_equals_a_full_one() {
         add(&host, &inc, &sim, json!({"inventory_full_sync_hours": 72})).await;
         add(&host, &full, &sim, json!({})).await;
         let first = run_okta_job(&host, &inc, "inventory", NOW).await;
+        // The guest's memory is reported, within the default 256 MiB quota.
+        assert!(
+            first.memory_peak_bytes > 1 << 20 && first.memory_peak_bytes <= 256 << 20,
+            "{}",
+            first.memory_peak_bytes
+        );
         // Two days, each followed by an incremental sync: the second starts from the
         // state the first left (its users, roles, app groups and their members).
         for day in 1..=2 {

@@ -640,6 +640,7 @@ mod tests {
             denied_requests: 0,
             requests_by_bucket: BTreeMap::new(),
             quota_exceeded: None,
+            memory_peak_bytes: 0,
         }
     }
 

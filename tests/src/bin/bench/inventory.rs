@@ -51,8 +51,16 @@ impl Bench {
         let sim = SimServer::start(org, sim_config(limits(), LATENCY_MS), 0).await?;
         let (_dir, host) = host_with(&["plugins/okta.wasm"], SHARE).await?;
         let mut t = tenant("graph", "okta", &sim.base_url(), json!({}));
-        // The default `outputs` quota holds this org's graph: no override.
+        // The default `outputs` and `memory_bytes` quotas hold a 10,000-user org's
+        // graph: no override. A larger org (`--users`) gets room, printed, so that the
+        // guest memory it needs can be read off.
         t.quotas.insert("wall_ms".into(), 1_800_000);
+        if self.users > 10_000 {
+            let outputs = 30 * self.users as u64;
+            t.quotas.insert("outputs".into(), outputs);
+            t.quotas.insert("memory_bytes".into(), 4 << 30);
+            println!("    quotas raised for this size: outputs {outputs}, memory_bytes 4 GiB");
+        }
         host.add_tenant(t, &token(TOKEN)).await?;
 
         let started = Instant::now();
@@ -91,7 +99,10 @@ impl Bench {
             secs(floor_max),
             wall as f64 / floor.max(1) as f64
         );
-        println!("    graph: {nodes} nodes, {edges} edges, {paths} access paths");
+        println!(
+            "    graph: {nodes} nodes, {edges} edges, {paths} access paths; guest memory {:.0} MiB",
+            full.memory_peak_bytes as f64 / 1_048_576.0
+        );
         for (f, n) in &stats.by_family {
             println!(
                 "      {f:?}: {n} requests, limit {} per window",
@@ -112,10 +123,11 @@ impl Bench {
         let inc_429 = sim.stats().too_many_requests - before.too_many_requests;
         let share = inc.stats.requests as f64 / full.stats.requests.max(1) as f64;
         println!(
-            "    a day later, incremental: requests {} = {:.1} % of the full sync's (target <= 5 %)  wall {}  429s {inc_429}",
+            "    a day later, incremental: requests {} = {:.1} % of the full sync's (target <= 5 %)  wall {}  429s {inc_429}  guest memory {:.0} MiB",
             inc.stats.requests,
             share * 100.0,
-            secs(inc_wall)
+            secs(inc_wall),
+            inc.memory_peak_bytes as f64 / 1_048_576.0
         );
         println!("      {}", inc.stats.note.clone().unwrap_or_default());
         let after = sim.stats();
@@ -135,6 +147,8 @@ impl Bench {
                 "by_family": stats.by_family,
                 "incremental_requests": inc.stats.requests, "incremental_share": share,
                 "incremental_wall_ms": inc_wall,
+                "memory_peak_bytes": full.memory_peak_bytes,
+                "incremental_memory_peak_bytes": inc.memory_peak_bytes,
             }),
         );
         sim.shutdown().await;
