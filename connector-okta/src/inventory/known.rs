@@ -23,8 +23,10 @@
 
 use super::build::{MfaSummary, FACTORS_SOURCE, USER_PROPS};
 use super::changes::GroupMembers;
+use crate::api::ListItem;
 use kri_connector_sdk::types::ConnectorError;
 use kri_connector_sdk::StateStore;
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
 
@@ -61,6 +63,24 @@ pub fn trim_user(user: &Value) -> Value {
     out.insert("profile".into(), Value::Object(profile));
     Value::Object(out)
 }
+
+/// A user from a list, trimmed as it is read (`trim_user`, keeping
+/// `_links.self.href`, which names the org), so that a large org's whole user objects
+/// never sit in memory together.
+pub struct ListedUser(pub Value);
+
+impl<'de> Deserialize<'de> for ListedUser {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let full = Value::deserialize(d)?;
+        let mut user = trim_user(&full);
+        if let Some(href) = full.pointer("/_links/self/href") {
+            user["_links"] = json!({ "self": { "href": href } });
+        }
+        Ok(ListedUser(user))
+    }
+}
+
+impl ListItem for ListedUser {}
 
 /// One user as the state keeps it.
 #[derive(Debug, Clone, PartialEq)]
@@ -104,24 +124,45 @@ pub fn load_users(state: &mut dyn StateStore) -> Option<BTreeMap<String, KnownUs
     Some(out)
 }
 
+/// One user as `save_users` writes it: borrowed, so that saving a large org's users
+/// does not copy them.
+#[derive(Serialize)]
+struct SavedUser<'a> {
+    u: &'a Value,
+    m: &'a Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    f: Option<SavedFactors<'a>>,
+}
+
+#[derive(Serialize)]
+struct SavedFactors<'a> {
+    enrolled: bool,
+    phishing_resistant: bool,
+    factor_types: &'a Option<Vec<String>>,
+}
+
 /// Keeps the users for the next sync.
 pub fn save_users(
     state: &mut dyn StateStore,
     users: &BTreeMap<String, KnownUser>,
 ) -> Result<(), ConnectorError> {
-    let mut map = Map::new();
-    for (id, k) in users {
-        let mut entry = json!({ "u": k.user, "m": k.mfa });
-        if let Some(f) = &k.factors {
-            entry["f"] = json!({
-                "enrolled": f.enrolled,
-                "phishing_resistant": f.phishing_resistant,
-                "factor_types": f.factor_types,
+    let saved: BTreeMap<&String, SavedUser<'_>> = users
+        .iter()
+        .map(|(id, k)| {
+            let f = k.factors.as_ref().map(|f| SavedFactors {
+                enrolled: f.enrolled,
+                phishing_resistant: f.phishing_resistant,
+                factor_types: &f.factor_types,
             });
-        }
-        map.insert(id.clone(), entry);
-    }
-    let bytes = serde_json::to_vec(&Value::Object(map))
+            let saved = SavedUser {
+                u: &k.user,
+                m: &k.mfa,
+                f,
+            };
+            (id, saved)
+        })
+        .collect();
+    let bytes = serde_json::to_vec(&saved)
         .map_err(|e| ConnectorError::Other(format!("could not encode the users: {e}")))?;
     state
         .set(USERS, &bytes)

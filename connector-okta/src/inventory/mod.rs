@@ -69,11 +69,11 @@ use build::{
     FACTORS_SOURCE,
 };
 use changes::{Changes, GroupMembers};
-use known::{trim_user, KnownUser};
+use known::{trim_user, KnownUser, ListedUser};
 use kri_connector_sdk::graph::{Coverage, EdgeEnd};
 use kri_connector_sdk::stored_events::EventQuery;
 use kri_connector_sdk::types::{ConnectorError, Edge, KriValue, Level, Node, Output, RunSummary};
-use kri_connector_sdk::{Host, Logger, StateStore, StoredEvents};
+use kri_connector_sdk::{Host, Logger, OutputSink, StateStore, StoredEvents};
 use roles::{Held, RoleAssignments, RoleEvents};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -136,6 +136,8 @@ struct Sync {
     shaper: Shaper,
     nodes: Vec<Node>,
     edges: Vec<Edge>,
+    /// Edges handed to the host already (`flush_edges`).
+    edges_flushed: usize,
     coverage: Vec<Coverage>,
     retracted: Vec<String>,
     /// Single edges the upstream removed.
@@ -246,10 +248,12 @@ fn summary_from_factors(factors: &[Factor]) -> MfaSummary {
     }
 }
 
-/// The reads of one sync, over the API client.
+/// The reads of one sync, over the API client, and the host's output for the edges
+/// of a round of lists (`Sync::flush_edges`).
 struct Reader<'a, 'h> {
     client: OktaClient<'h>,
     log: &'a mut dyn Logger,
+    output: &'a mut dyn OutputSink,
     cfg: &'a Config,
     /// API requests per stage of the sync, in order (for the run's note).
     spent: Vec<(&'static str, u64)>,
@@ -285,14 +289,18 @@ impl Reader<'_, '_> {
             .join(", ")
     }
 
-    fn list(&mut self, ep: Endpoint, url: &str, stage: &str) -> Result<Vec<Value>, ApiError> {
+    fn list<T: ListItem>(
+        &mut self,
+        ep: Endpoint,
+        url: &str,
+        stage: &str,
+    ) -> Result<Vec<T>, ApiError> {
         let log = &mut *self.log;
-        let listing = self.client.list_all::<Value>(
-            ep,
-            url,
-            crate::api::ListOptions::default(),
-            &mut |n| log.progress(stage, n, None),
-        )?;
+        let listing =
+            self.client
+                .list_all::<T>(ep, url, crate::api::ListOptions::default(), &mut |n| {
+                    log.progress(stage, n, None)
+                })?;
         Ok(listing.items)
     }
 
@@ -321,15 +329,17 @@ impl Reader<'_, '_> {
             .collect()
     }
 
-    /// Users in every status: the default list, then the DEPROVISIONED ones it omits.
+    /// Users in every status: the default list, then the DEPROVISIONED ones it omits;
+    /// each trimmed as it is read (`known::ListedUser`).
     fn users(&mut self) -> Result<Vec<Value>, ApiError> {
-        let mut users = self.list(USERS, "/api/v1/users?limit=200", "inventory: users")?;
+        let mut users: Vec<ListedUser> =
+            self.list(USERS, "/api/v1/users?limit=200", "inventory: users")?;
         users.extend(self.list(
             USERS,
             &users_url("DEPROVISIONED"),
             "inventory: deprovisioned users",
         )?);
-        Ok(users)
+        Ok(users.into_iter().map(|u| u.0).collect())
     }
 
     /// Users in every status changed after `after_ms` (Okta's `search` on
@@ -345,7 +355,8 @@ impl Reader<'_, '_> {
                 ("limit", "200"),
             ],
         );
-        self.list(USERS, &url, "inventory: changed users")
+        let users: Vec<ListedUser> = self.list(USERS, &url, "inventory: changed users")?;
+        Ok(users.into_iter().map(|u| u.0).collect())
     }
 
     fn groups(&mut self) -> Result<Vec<Value>, ApiError> {
@@ -429,6 +440,7 @@ impl Sync {
             shaper,
             nodes: Vec::new(),
             edges: Vec::new(),
+            edges_flushed: 0,
             coverage: Vec::new(),
             retracted: Vec::new(),
             retracted_edges: Vec::new(),
@@ -480,6 +492,21 @@ impl Sync {
         self.coverage.extend(edges);
     }
 
+    /// Hands the edges gathered so far to the host: a large org's member and
+    /// assignment lists give millions, which would not fit the guest's memory whole.
+    fn flush_edges(&mut self, out: &mut dyn OutputSink) -> Result<(), ConnectorError> {
+        let edges = std::mem::take(&mut self.edges);
+        self.edges_flushed += edges.len();
+        let mut rest = edges.into_iter().peekable();
+        while rest.peek().is_some() {
+            let batch: Vec<Output> = rest.by_ref().take(EMIT_BATCH).map(Output::Edge).collect();
+            out.emit(batch).map_err(|e| {
+                ConnectorError::HostLimit(format!("emitting the graph failed: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+
     fn cover_edges_to(&mut self, node: &str, kind: &str) {
         self.coverage.push(Coverage::EdgesTo(EdgeEnd {
             node: node.to_string(),
@@ -489,7 +516,7 @@ impl Sync {
 
     /// Every user, trimmed; their nodes come in `finish`, once the admins' MFA is known.
     fn add_users(&mut self, users: Vec<Value>) {
-        self.users = users.iter().map(trim_user).collect();
+        self.users = users.into_iter().map(|u| trim_user(&u)).collect();
         for u in &self.users {
             if let Some(id) = id_of(u) {
                 let login = u
@@ -504,23 +531,27 @@ impl Sync {
 
     /// The user nodes to emit (all in a full sync; else those that changed, or whose
     /// MFA summary did), and the users as the state keeps them for the next sync.
+    /// The users move into the state's map (`users` is empty after).
     fn add_user_nodes(&mut self) {
         let mut next = BTreeMap::new();
-        for u in &self.users {
-            let Some(id) = id_of(u) else { continue };
-            let mfa = self.mfa.get(id);
+        for u in std::mem::take(&mut self.users) {
+            let Some(id) = id_of(&u).map(str::to_string) else {
+                continue;
+            };
+            let mfa = self.mfa.get(&id);
             let mfa_json = mfa.map(MfaSummary::to_json);
-            let changed = self.changed_users.as_ref().is_none_or(|c| c.contains(id))
-                || self.known.get(id).is_none_or(|k| k.mfa != mfa_json);
+            let changed = self.changed_users.as_ref().is_none_or(|c| c.contains(&id))
+                || self.known.get(&id).is_none_or(|k| k.mfa != mfa_json);
             if changed {
-                self.nodes.extend(self.shaper.user(u, mfa));
+                self.nodes.extend(self.shaper.user(&u, mfa));
             }
+            let factors = mfa.filter(|m| m.source == FACTORS_SOURCE).cloned();
             next.insert(
-                id.to_string(),
+                id,
                 KnownUser {
-                    user: u.clone(),
+                    user: u,
                     mfa: mfa_json,
-                    factors: mfa.filter(|m| m.source == FACTORS_SOURCE).cloned(),
+                    factors,
                 },
             );
         }
@@ -862,6 +893,7 @@ pub fn run(
     let mut reader = Reader {
         client: OktaClient::new(&mut *host.http),
         log: &mut *host.log,
+        output: &mut *host.output,
         cfg: &cfg,
         spent: Vec::new(),
         counted: 0,
@@ -895,7 +927,7 @@ pub fn run(
     let items = reader.client.stats.items;
     let skipped = reader.client.stats.skipped;
     let spent = reader.spent_text();
-    let (node_count, edge_count) = (sync.nodes.len(), sync.edges.len());
+    let (node_count, edge_count) = (sync.nodes.len(), sync.edges.len() + sync.edges_flushed);
     emit(host, &mut sync, kris)?;
     known::save_users(&mut *host.state, &sync.known)?;
     known::save_app_groups(&mut *host.state, &sync.app_groups)?;
@@ -999,42 +1031,52 @@ fn shaper_for(lists: &[&[Value]]) -> Result<Shaper, ConnectorError> {
     Ok(Shaper { org_url })
 }
 
+/// The members of `groups`, a round of `factor_batch_size` groups at a time, each
+/// round's edges handed to the host before the next is read.
 fn read_members(
     r: &mut Reader<'_, '_>,
     sync: &mut Sync,
     groups: &[String],
 ) -> Result<(), ConnectorError> {
-    let urls: Vec<String> = groups
-        .iter()
-        .map(|g| format!("/api/v1/groups/{}/users?limit=1000", enc(g)))
-        .collect();
-    let members = r
-        .lists(GROUP_MEMBERS, &urls, "inventory: group members")
-        .map_err(fatal)?;
-    sync.add_members(groups, members);
+    for round in groups.chunks(r.cfg.factor_batch_size.max(1)) {
+        let urls: Vec<String> = round
+            .iter()
+            .map(|g| format!("/api/v1/groups/{}/users?limit=1000", enc(g)))
+            .collect();
+        let members = r
+            .lists(GROUP_MEMBERS, &urls, "inventory: group members")
+            .map_err(fatal)?;
+        sync.add_members(round, members);
+        sync.flush_edges(r.output)?;
+    }
     Ok(())
 }
 
+/// The user and group assignments of `apps`, a round of `factor_batch_size` apps at a
+/// time, each round's edges handed to the host before the next is read.
 fn read_assignments(
     r: &mut Reader<'_, '_>,
     sync: &mut Sync,
     apps: &[String],
 ) -> Result<(), ConnectorError> {
-    let user_urls: Vec<String> = apps
-        .iter()
-        .map(|a| format!("/api/v1/apps/{}/users?limit=500", enc(a)))
-        .collect();
-    let group_urls: Vec<String> = apps
-        .iter()
-        .map(|a| format!("/api/v1/apps/{}/groups?limit=200", enc(a)))
-        .collect();
-    let users = r
-        .lists(APP_USERS, &user_urls, "inventory: app users")
-        .map_err(fatal)?;
-    let groups = r
-        .lists(APP_GROUPS, &group_urls, "inventory: app groups")
-        .map_err(fatal)?;
-    sync.add_assignments(apps, users, groups);
+    for round in apps.chunks(r.cfg.factor_batch_size.max(1)) {
+        let user_urls: Vec<String> = round
+            .iter()
+            .map(|a| format!("/api/v1/apps/{}/users?limit=500", enc(a)))
+            .collect();
+        let group_urls: Vec<String> = round
+            .iter()
+            .map(|a| format!("/api/v1/apps/{}/groups?limit=200", enc(a)))
+            .collect();
+        let users = r
+            .lists(APP_USERS, &user_urls, "inventory: app users")
+            .map_err(fatal)?;
+        let groups = r
+            .lists(APP_GROUPS, &group_urls, "inventory: app groups")
+            .map_err(fatal)?;
+        sync.add_assignments(round, users, groups);
+        sync.flush_edges(r.output)?;
+    }
     Ok(())
 }
 
@@ -1303,10 +1345,12 @@ fn incremental_sync(
         .filter_map(id_of)
         .map(str::to_string)
         .collect();
-    // The users as kept, updated with those that changed, less the deleted.
+    // The users as kept (moved out of `known`, which keeps their MFA for the nodes),
+    // updated with those that changed, less the deleted.
+    let mut known = known;
     let mut users: BTreeMap<String, Value> = known
-        .iter()
-        .map(|(id, k)| (id.clone(), k.user.clone()))
+        .iter_mut()
+        .map(|(id, k)| (id.clone(), std::mem::take(&mut k.user)))
         .collect();
     for u in &changed {
         if let Some(id) = id_of(u) {
