@@ -184,7 +184,7 @@ pub fn schema() -> String {
             "factor_batch_size": {
                 "type": "integer", "minimum": 1, "maximum": MAX_BATCH,
                 "default": DEFAULT_FACTOR_BATCH_SIZE,
-                "description": "Per-user requests handed to the host per batch (the host runs a batch concurrently, paced)."
+                "description": "Per-user requests handed to the host per batch (the host runs a batch concurrently, paced); the inventory job also reads this many member or assignment lists before handing their edges to the host, which bounds its memory."
             },
             "inventory_full_sync_hours": {
                 "type": "integer", "minimum": 0, "maximum": MAX_HOURS,

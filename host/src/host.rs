@@ -249,6 +249,8 @@ fn wall_ms_stop(q: &QuotaExceeded, tenant_id: &str) -> String {
 /// tenant's data can legitimately reach (memory, CPU, requests, bytes, outputs, state),
 /// how to raise it.
 fn size_quota_stop(q: &QuotaExceeded, tenant_id: &str) -> String {
+    /// What a wasm32 guest's linear memory can reach: 4 GiB.
+    const GUEST_ADDRESS_SPACE: u64 = 4 << 30;
     let raisable = matches!(
         q.kind,
         QuotaKind::MemoryBytes
@@ -262,12 +264,17 @@ fn size_quota_stop(q: &QuotaExceeded, tenant_id: &str) -> String {
     if !raisable {
         return q.to_string();
     }
+    let doubled = q.limit.saturating_mul(2).max(1);
+    let raised = match q.kind {
+        // At least what the guest asked for; no more than a 32-bit guest can address.
+        QuotaKind::MemoryBytes => doubled.max(q.attempted).min(GUEST_ADDRESS_SPACE),
+        _ => doubled,
+    };
     format!(
         "{q}; nothing of this run is kept, but what earlier runs committed is; if the \
          tenant's data is this large, raise the quota: `kri tenant update {tenant_id} \
-         --quota {}={}`",
+         --quota {}={raised}`",
         q.kind.name(),
-        q.limit.saturating_mul(2).max(1)
     )
 }
 
@@ -1687,6 +1694,16 @@ mod tests {
             text.ends_with("`kri tenant update acme --quota memory_bytes=536870912`"),
             "{text}"
         );
+        // One allocation past twice the limit: at least what the guest asked for.
+        let q = QuotaExceeded::new(QuotaKind::MemoryBytes, 1 << 28, 600 << 20);
+        assert!(
+            size_quota_stop(&q, "acme").ends_with("memory_bytes=629145600`"),
+            "{}",
+            size_quota_stop(&q, "acme")
+        );
+        // Never past what a 32-bit guest can address.
+        let q = QuotaExceeded::new(QuotaKind::MemoryBytes, 3 << 30, 3 << 30);
+        assert!(size_quota_stop(&q, "acme").ends_with("memory_bytes=4294967296`"));
         // A log flood is the connector's fault, not the tenant's size.
         let q = QuotaExceeded::new(QuotaKind::LogBytes, 10_000, 10_001);
         assert_eq!(size_quota_stop(&q, "acme"), q.to_string());

