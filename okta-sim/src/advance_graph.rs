@@ -434,12 +434,7 @@ impl Org {
         let groups: Vec<u16> = self
             .admin_group_candidates()
             .into_iter()
-            .filter(|&g| {
-                !self
-                    .role_grants
-                    .iter()
-                    .any(|r| r.principal == Principal::Group(g))
-            })
+            .filter(|&g| !self.group_holds_a_role(g))
             .collect();
         // On even milliseconds the grant goes to a group with an admin among its members
         // when there is one (an existing admin gains a role through a group); the choice
@@ -465,6 +460,18 @@ impl Org {
         let role = *[AdminRole::HelpDeskAdmin, AdminRole::GroupMembershipAdmin]
             .choose(rng)
             .unwrap_or(&AdminRole::HelpDeskAdmin);
+        self.grant_role_to_group(rng, group, role, t, out);
+    }
+
+    /// Grants `group` the standard role `role` over the org at `t`, logged.
+    fn grant_role_to_group(
+        &mut self,
+        rng: &mut StdRng,
+        group: u16,
+        role: AdminRole,
+        t: i64,
+        out: &mut DayLog<'_>,
+    ) {
         let grant = crate::graph::RoleGrant {
             id: self.new_id(rng, "gra"),
             principal: Principal::Group(group),
@@ -479,6 +486,78 @@ impl Org {
             role: RoleRef::Standard(role),
         };
         self.log_graph(rng, EventKind::GroupPrivilegeGrant, t, actor, target, out);
+    }
+
+    /// A scenario for tests: an existing admin who is not a super admin joins a group
+    /// that holds no role (logged, with the app assignments the group gives) at the
+    /// log's last event. With `grant_super_admin_to` days later, the admin becomes a
+    /// super admin through a group they were already in,
+    /// which okta-sim's random days seldom do (its generated orgs have no admin in a
+    /// group small enough for a role). Returns the group's id, or `None` when the org
+    /// has no such admin or group.
+    pub fn admin_joins_a_group_without_a_role(&mut self) -> Option<String> {
+        let admin = self
+            .admins
+            .iter()
+            .find(|a| a.role != AdminRole::SuperAdmin)?
+            .user;
+        let group = self.admin_group_candidates().into_iter().rfind(|&g| {
+            !self.group_holds_a_role(g)
+                && self.groups[g as usize]
+                    .members
+                    .binary_search(&admin)
+                    .is_err()
+        })?;
+        self.scenario_events(|org, rng, t, out| {
+            let actor = org.graph_actor(rng);
+            let target = Target::GroupMember { user: admin, group };
+            org.log_graph(rng, EventKind::GroupMembershipAdd, t, actor, target, out);
+            org.add_member(rng, admin, group, t, out);
+        });
+        Some(self.groups[group as usize].id.clone())
+    }
+
+    /// A scenario for tests, after a day's `advance`: the group `group_id` is granted
+    /// `SUPER_ADMIN` at the log's last event (logged). Returns whether it was: not when
+    /// no such group exists or it holds a role already.
+    pub fn grant_super_admin_to(&mut self, group_id: &str) -> bool {
+        let Some(group) = self.groups.iter().position(|g| g.id == group_id) else {
+            return false;
+        };
+        let group = group as u16;
+        if self.group_holds_a_role(group) {
+            return false;
+        }
+        self.scenario_events(|org, rng, t, out| {
+            org.grant_role_to_group(rng, group, AdminRole::SuperAdmin, t, out)
+        });
+        true
+    }
+
+    fn group_holds_a_role(&self, group: u16) -> bool {
+        self.role_grants
+            .iter()
+            .any(|r| r.principal == Principal::Group(group))
+    }
+
+    /// Runs `change` at the time of the log's last event (so the log stays in order,
+    /// before the data clock) and appends what it logged.
+    fn scenario_events(
+        &mut self,
+        change: impl FnOnce(&mut Org, &mut StdRng, i64, &mut DayLog<'_>),
+    ) {
+        let t = self
+            .events
+            .last()
+            .map_or(self.now_ms - 1, |e| e.published_ms);
+        let mut rng = StdRng::seed_from_u64(mix64(self.seed) ^ mix64(t as u64));
+        let mut events = Vec::new();
+        let mut out = DayLog {
+            events: &mut events,
+            user_last: HashMap::new(),
+        };
+        change(self, &mut rng, t, &mut out);
+        self.append_events(events);
     }
 
     fn revoke_group_role(&mut self, rng: &mut StdRng, t: i64, out: &mut DayLog<'_>) {
