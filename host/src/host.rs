@@ -235,46 +235,38 @@ fn time_budget_ms(wall_ms: u64) -> u64 {
     wall_ms.saturating_sub((wall_ms / 10).clamp(1_000, 60_000))
 }
 
-/// A run's error when it was stopped on `wall_ms`: the quota, then how to go on.
-fn wall_ms_stop(q: &QuotaExceeded, tenant_id: &str) -> String {
-    format!(
-        "{q}; nothing of this run is kept, but what earlier runs committed is: a connector \
-         that saves its progress before its time budget ends goes on from there on the next \
-         run; or raise the quota: `kri tenant update {tenant_id} --quota wall_ms={}`",
-        q.limit.saturating_mul(2).max(1_000)
-    )
-}
-
-/// The error of a run a quota other than `wall_ms` stopped: for the quotas a large
-/// tenant's data can legitimately reach (memory, CPU, requests, bytes, outputs, state),
-/// how to raise it.
-fn size_quota_stop(q: &QuotaExceeded, tenant_id: &str) -> String {
+/// A run's error when a quota stopped it: the quota, then, for the quotas a large
+/// tenant's data can legitimately reach, how to go on: raise it for the tenant (and for
+/// `wall_ms`, let the connector go on from saved progress).
+fn quota_stop(q: &QuotaExceeded, tenant_id: &str) -> String {
     /// What a wasm32 guest's linear memory can reach: 4 GiB.
     const GUEST_ADDRESS_SPACE: u64 = 4 << 30;
-    let raisable = matches!(
-        q.kind,
-        QuotaKind::MemoryBytes
-            | QuotaKind::CpuMs
-            | QuotaKind::HttpRequests
-            | QuotaKind::TotalBytes
-            | QuotaKind::Outputs
-            | QuotaKind::StateKeys
-            | QuotaKind::StateBytes
-    );
-    if !raisable {
-        return q.to_string();
-    }
     let doubled = q.limit.saturating_mul(2).max(1);
     let raised = match q.kind {
+        QuotaKind::WallMs => q.limit.saturating_mul(2).max(1_000),
         // At least what the guest asked for; no more than a 32-bit guest can address.
         QuotaKind::MemoryBytes => doubled.max(q.attempted).min(GUEST_ADDRESS_SPACE),
-        _ => doubled,
+        QuotaKind::CpuMs
+        | QuotaKind::HttpRequests
+        | QuotaKind::TotalBytes
+        | QuotaKind::Outputs
+        | QuotaKind::StateKeys
+        | QuotaKind::StateBytes => doubled,
+        // No tenant's size reaches these: a connector's own doing.
+        QuotaKind::ResponseBytes | QuotaKind::ConcurrentRequests | QuotaKind::LogBytes => {
+            return q.to_string()
+        }
+    };
+    let how = if q.kind == QuotaKind::WallMs {
+        ": a connector that saves its progress before its time budget ends goes on from \
+         there on the next run; or raise the quota"
+    } else {
+        "; if the tenant's data is this large, raise the quota"
     };
     format!(
-        "{q}; nothing of this run is kept, but what earlier runs committed is; if the \
-         tenant's data is this large, raise the quota: `kri tenant update {tenant_id} \
-         --quota {}={raised}`",
-        q.kind.name(),
+        "{q}; nothing of this run is kept, but what earlier runs committed is{how}: \
+         `kri tenant update {tenant_id} --quota {}={raised}`",
+        q.kind.name()
     )
 }
 
@@ -1371,10 +1363,7 @@ impl KriHost {
         let result = match result {
             Ok(Ok(summary)) => Ok(summary),
             Ok(Err(e)) => Err(redact(&e)),
-            Err(CallFailure::Quota(q)) if q.kind == QuotaKind::WallMs => {
-                Err(redact(&wall_ms_stop(&q, &run.tenant.id)))
-            }
-            Err(CallFailure::Quota(q)) => Err(redact(&size_quota_stop(&q, &run.tenant.id))),
+            Err(CallFailure::Quota(q)) => Err(redact(&quota_stop(&q, &run.tenant.id))),
             Err(f) => Err(redact(&f.to_string())),
         };
         let data = store.into_data();
@@ -1685,7 +1674,7 @@ mod tests {
     #[test]
     fn a_size_quota_stop_says_how_to_raise_it() {
         let q = QuotaExceeded::new(QuotaKind::MemoryBytes, 1 << 28, 1 << 29);
-        let text = size_quota_stop(&q, "acme");
+        let text = quota_stop(&q, "acme");
         assert!(
             text.starts_with("quota exceeded: memory_bytes (limit 268435456); "),
             "{text}"
@@ -1697,22 +1686,22 @@ mod tests {
         // One allocation past twice the limit: at least what the guest asked for.
         let q = QuotaExceeded::new(QuotaKind::MemoryBytes, 1 << 28, 600 << 20);
         assert!(
-            size_quota_stop(&q, "acme").ends_with("memory_bytes=629145600`"),
+            quota_stop(&q, "acme").ends_with("memory_bytes=629145600`"),
             "{}",
-            size_quota_stop(&q, "acme")
+            quota_stop(&q, "acme")
         );
         // Never past what a 32-bit guest can address.
         let q = QuotaExceeded::new(QuotaKind::MemoryBytes, 3 << 30, 3 << 30);
-        assert!(size_quota_stop(&q, "acme").ends_with("memory_bytes=4294967296`"));
+        assert!(quota_stop(&q, "acme").ends_with("memory_bytes=4294967296`"));
         // A log flood is the connector's fault, not the tenant's size.
         let q = QuotaExceeded::new(QuotaKind::LogBytes, 10_000, 10_001);
-        assert_eq!(size_quota_stop(&q, "acme"), q.to_string());
+        assert_eq!(quota_stop(&q, "acme"), q.to_string());
     }
 
     #[test]
     fn a_wall_ms_stop_says_how_to_go_on() {
         let q = QuotaExceeded::new(QuotaKind::WallMs, 600_000, 600_000);
-        let text = wall_ms_stop(&q, "acme");
+        let text = quota_stop(&q, "acme");
         assert!(
             text.starts_with("quota exceeded: wall_ms (limit 600000); "),
             "{text}"
