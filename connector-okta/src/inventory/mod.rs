@@ -603,6 +603,16 @@ impl Sync {
         self.tally.apps = apps.len();
     }
 
+    /// The groups `app_groups` names that the groups list has (`known`): those whose
+    /// members the state keeps.
+    fn granting_groups(&self, known: &BTreeSet<&str>) -> BTreeSet<&String> {
+        self.app_groups
+            .values()
+            .flatten()
+            .filter(|g| known.contains(g.as_str()))
+            .collect()
+    }
+
     /// `member_of` edges of the groups in `ids` (parallel to `members`); the members of
     /// those `group_members` tracks are kept there.
     fn add_members(&mut self, ids: &[String], members: Vec<Vec<Listed>>) {
@@ -1026,13 +1036,12 @@ fn full_sync(
     r.spent_on("app assignment lists");
     // The members of the groups assigned to apps are kept (the empty ones' too).
     let known_groups: BTreeSet<&str> = groups.iter().filter_map(id_of).collect();
-    sync.group_members = sync
-        .app_groups
-        .values()
-        .flatten()
-        .filter(|g| known_groups.contains(g.as_str()))
+    let kept: GroupMembers = sync
+        .granting_groups(&known_groups)
+        .into_iter()
         .map(|g| (g.clone(), BTreeSet::new()))
         .collect();
+    sync.group_members = kept;
     r.info(&format!(
         "inventory: full sync; reading the members of {} of {} groups (the others are empty)",
         with_members.len(),
@@ -1563,12 +1572,7 @@ fn incremental_sync(
     }
     // The kept members, at the window's end, of the groups assigned apps now; a group
     // newly assigned one, or whose kept members did not add up, has its list read.
-    let granting: BTreeSet<&String> = sync
-        .app_groups
-        .values()
-        .flatten()
-        .filter(|g| known_groups.contains(g.as_str()))
-        .collect();
+    let granting = sync.granting_groups(&known_groups);
     members_at_end.retain(|g, _| granting.contains(g));
     let unkept: Vec<String> = granting
         .into_iter()
