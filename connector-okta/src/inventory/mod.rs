@@ -69,7 +69,7 @@ use build::{
     FACTORS_SOURCE,
 };
 use changes::{Changes, GroupMembers};
-use known::{trim_user, KnownUser, ListedUser};
+use known::{KnownUser, ListedUser};
 use kri_connector_sdk::graph::{Coverage, EdgeEnd};
 use kri_connector_sdk::stored_events::EventQuery;
 use kri_connector_sdk::types::{ConnectorError, Edge, KriValue, Level, Node, Output, RunSummary};
@@ -142,7 +142,7 @@ struct Sync {
     retracted: Vec<String>,
     /// Single edges the upstream removed.
     retracted_edges: Vec<Retraction>,
-    /// Every user (trimmed, `known::trim_user`); moved into `known` by
+    /// Every user (trimmed, `known::ListedUser`); moved into `known` by
     /// `add_user_nodes`.
     users: Vec<Value>,
     /// user id → login.
@@ -1390,9 +1390,10 @@ fn incremental_sync(
         .iter_mut()
         .map(|(id, k)| (id.clone(), std::mem::take(&mut k.user)))
         .collect();
-    for u in &changed {
-        if let Some(id) = id_of(u) {
-            users.insert(id.to_string(), trim_user(u));
+    // Trimmed as they were read (`known::ListedUser`).
+    for u in changed {
+        if let Some(id) = id_of(&u).map(str::to_string) {
+            users.insert(id, u);
         }
     }
     // A sign-in moves `lastLogin` but not `lastUpdated`: the sign-ins of the window
